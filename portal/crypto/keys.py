@@ -32,7 +32,8 @@ from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 
 from portal.crypto.envelope import REPORT_ID_LEN, VERSION, open_with_key, seal_with_key
 from portal.crypto.errors import CryptoError, FormatError, IntegrityError
-from portal.crypto.kdf import KEY_LEN, PASSPHRASE_ARGON2, Argon2Params, argon2id
+from portal.crypto import kdf
+from portal.crypto.kdf import KEY_LEN, Argon2Params, argon2id
 from portal.crypto.receipt import reporter_private_key, reporter_wrap_key
 
 ALG_WRAP_RECIPIENT = 0x11
@@ -231,8 +232,9 @@ def unwrap_dek_for_reporter(wrap: bytes, receipt_secret: bytes, report_id: bytes
 # -- reviewer private keys at rest and in a session ------------------------------
 
 
-def lock_private_key(private: RecipientPrivateKey, passphrase: str, params: Argon2Params = PASSPHRASE_ARGON2) -> bytes:
+def lock_private_key(private: RecipientPrivateKey, passphrase: str, params: Argon2Params | None = None) -> bytes:
     """version | 0x21 | argon2 params (12) | salt (16) | sealed private key."""
+    params = params or kdf.PASSPHRASE_ARGON2
     params.check()
     salt = os.urandom(16)
     header = bytes([VERSION, ALG_LOCKED_KEY]) + params.encode() + salt

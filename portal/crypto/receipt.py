@@ -21,7 +21,8 @@ from importlib import resources
 from cryptography.hazmat.primitives.asymmetric import x25519
 
 from portal.crypto.errors import ReceiptCodeError
-from portal.crypto.kdf import RECEIPT_ARGON2, Argon2Params, argon2id, hkdf, hmac_sha256
+from portal.crypto import kdf
+from portal.crypto.kdf import Argon2Params, argon2id, hkdf, hmac_sha256
 
 WORD_COUNT = 8
 PREFIX_LEN = 4
@@ -73,10 +74,10 @@ def normalise_receipt_code(raw: str) -> str:
     return " ".join(canonical)
 
 
-def receipt_secret(code: str, install_salt: bytes, params: Argon2Params = RECEIPT_ARGON2) -> bytes:
+def receipt_secret(code: str, install_salt: bytes, params: Argon2Params | None = None) -> bytes:
     """Argon2id(canonical code, install salt): the only slow step."""
     canonical = normalise_receipt_code(code)
-    return argon2id(_CODE_DOMAIN + canonical.encode("ascii"), install_salt, params)
+    return argon2id(_CODE_DOMAIN + canonical.encode("ascii"), install_salt, params or kdf.RECEIPT_ARGON2)
 
 
 def _check(secret: bytes) -> None:

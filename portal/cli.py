@@ -1,0 +1,200 @@
+"""The `portal` command: init, serve, reviewer, keys."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+import click
+from sqlalchemy import func, select
+
+from portal.config import load_settings
+from portal.db import Database
+from portal.instance import ensure_instance, read_secret, write_private_file
+
+DEV_CREDENTIALS = "dev-credentials.txt"
+DEV_RECOVERY_KEY = "dev-recovery-key.txt"
+
+
+def _settings(instance: str | None):
+    return load_settings({"instance_dir": instance} if instance else None)
+
+
+def _database(settings) -> Database:
+    db = Database(settings.database_url)
+    db.create_all()
+    return db
+
+
+instance_option = click.option("--instance", "instance", default=None, help="Instance directory (default ./instance or PORTAL_INSTANCE_DIR).")
+
+
+@click.group()
+def main() -> None:
+    """Confidential reporting portal."""
+
+
+@main.command()
+@instance_option
+@click.option("--dev", is_flag=True, help="Also create development key material and a first reviewer, and print their credentials.")
+def init(instance: str | None, dev: bool) -> None:
+    """Create the instance directory: database, secrets (mode 0600), and with --dev a first reviewer."""
+    settings = _settings(instance)
+    created = ensure_instance(settings.instance_dir)
+    db = _database(settings)
+    db_file = settings.instance_dir / "portal.sqlite3"
+    if db_file.exists():
+        db_file.chmod(0o600)
+    if created:
+        click.echo(f"Instance initialised in {settings.instance_dir} ({len(created)} new secrets).")
+    if dev:
+        _init_dev(settings, db)
+    db.dispose()
+
+
+def _init_dev(settings, db: Database) -> None:
+    from portal.crypto.keys import RecipientPrivateKey, export_recovery_private_key
+    from portal.triage.accounts import create_reviewer, generate_passphrase, register_recovery_key
+    from portal.triage.models import RecoveryKey, Reviewer, Role
+
+    credentials_file = settings.instance_dir / DEV_CREDENTIALS
+    with db.transaction() as session:
+        if not session.scalar(select(func.count()).select_from(RecoveryKey)):
+            recovery = RecipientPrivateKey.generate()
+            register_recovery_key(session, recovery)
+            write_private_file(settings.instance_dir / DEV_RECOVERY_KEY, export_recovery_private_key(recovery))
+        if not session.scalar(select(func.count()).select_from(Reviewer)):
+            passphrase = generate_passphrase()
+            new = create_reviewer(
+                session, read_secret(settings.instance_dir, "totp_key"),
+                login="lead", display_name="First lead reviewer", role=Role.LEAD, passphrase=passphrase,
+            )
+            text = f"Reviewer login: {new.reviewer.login}\nPassphrase: {passphrase}\nTOTP secret: {new.totp_secret}\n"
+            write_private_file(credentials_file, text)
+    click.echo("Development instance: these credentials are for this machine only (kept in "
+               f"{credentials_file.name}, mode 0600).")
+    click.echo(credentials_file.read_text("utf-8").rstrip("\n"))
+
+
+@main.command("serve-dev")
+@instance_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+def serve_dev(instance: str | None, host: str) -> None:
+    """Serve both interfaces on loopback for development (no access log)."""
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    from portal import create_app
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_request(self, *args, **kwargs) -> None:  # never log client addresses
+            pass
+
+        def log(self, type: str, message: str, *args) -> None:  # noqa: A002
+            if type == "error":
+                sys.stderr.write("request error\n")
+
+    settings = _settings(instance)
+    overrides = {"instance_dir": str(settings.instance_dir)}
+    servers = []
+    for kind, port in (("reporter", settings.reporter_port), ("triage", settings.triage_port)):
+        app = create_app(kind, overrides)
+        servers.append((kind, make_server(host, int(port), app, threaded=True, request_handler=QuietHandler)))
+    for kind, server in servers:
+        label = "Reporter interface" if kind == "reporter" else "Triage interface"
+        click.echo(f"{label}: http://{host}:{server.server_port}/")
+    sys.stdout.flush()
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for _, s in servers]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            thread.join()
+    except KeyboardInterrupt:
+        for _, server in servers:
+            server.shutdown()
+
+
+@main.group()
+def keys() -> None:
+    """Organisation recovery key."""
+
+
+@keys.command()
+@instance_option
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the PRIVATE recovery key (removable media you take offline).")
+def ceremony(instance: str | None, out: Path) -> None:
+    """Generate the organisation recovery key: private half to --out, public half into the database."""
+    from portal.crypto.keys import RecipientPrivateKey, export_recovery_private_key
+    from portal.triage.accounts import register_recovery_key
+
+    if out.exists():
+        raise click.ClickException(f"{out} exists: refusing to overwrite a recovery key")
+    settings = _settings(instance)
+    db = _database(settings)
+    private = RecipientPrivateKey.generate()
+    write_private_file(out, export_recovery_private_key(private))
+    with db.transaction() as session:
+        key = register_recovery_key(session, private)
+    click.echo(f"Recovery key {key.fingerprint} written to {out}. New reports are wrapped to it from now on.")
+    click.echo("Take the file offline now (two copies, two safes) and delete any other copy. See docs/operations.md.")
+    db.dispose()
+
+
+@keys.command()
+@instance_option
+@click.option("--key-file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("reference")
+def recover(instance: str | None, key_file: Path, reference: str) -> None:
+    """Decrypt one report (by reference) with the offline recovery key and print it."""
+    from portal.crypto import CryptoError
+    from portal.crypto.keys import import_recovery_private_key
+    from portal.reports.recovery import recover_report
+
+    settings = _settings(instance)
+    db = _database(settings)
+    try:
+        private = import_recovery_private_key(key_file.read_text("utf-8"))
+        with db.transaction() as session:
+            text = recover_report(session, private, reference)
+    except (CryptoError, LookupError) as exc:
+        raise click.ClickException(f"recovery failed: {exc}") from exc
+    finally:
+        db.dispose()
+    click.echo(text)
+
+
+@main.group()
+def reviewer() -> None:
+    """Reviewer accounts."""
+
+
+@reviewer.command("add")
+@instance_option
+@click.argument("login")
+@click.option("--name", "display_name", required=True)
+@click.option("--role", type=click.Choice(["reviewer", "lead", "administrator"]), default="reviewer", show_default=True)
+def reviewer_add(instance: str | None, login: str, display_name: str, role: str) -> None:
+    """Create a reviewer; asks for the passphrase and prints the TOTP secret once."""
+    from portal.triage.accounts import AccountError, create_reviewer
+    from portal.triage.models import Role
+
+    settings = _settings(instance)
+    passphrase = click.prompt("Passphrase", hide_input=True, confirmation_prompt=True)
+    db = _database(settings)
+    try:
+        with db.transaction() as session:
+            new = create_reviewer(session, read_secret(settings.instance_dir, "totp_key"), login=login,
+                                  display_name=display_name, role=Role(role), passphrase=passphrase)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        db.dispose()
+    click.echo(f"Reviewer login: {new.reviewer.login}")
+    click.echo(f"TOTP secret: {new.totp_secret}")
+    click.echo("New reviewers read existing reports only after a lead grants access.")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,76 @@
+"""One-time CSRF tokens for forms that are sent before any session exists.
+
+The reporter interface sets no cookie before a reporter signs in with a code,
+so its CSRF tokens cannot be tied to a session. Instead each token is a signed,
+expiring, single-use nonce: HMAC(key, nonce || expiry), and the nonce is
+remembered (memory or Redis) until it expires, so a token replayed after use is
+refused. Requests whose Origin or Sec-Fetch-Site say they came from another site
+are refused as well.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import os
+import struct
+import time
+from hashlib import sha256
+
+from flask import current_app, request
+
+from portal.limits import OneTimeNonces
+
+TOKEN_EXPIRED = "This form has expired or was already sent. Please send it again."
+
+
+class FormTokens:
+    def __init__(self, key: bytes, nonces: OneTimeNonces, lifetime: int) -> None:
+        self._key = key
+        self._nonces = nonces
+        self.lifetime = lifetime
+
+    def _mac(self, payload: bytes) -> bytes:
+        return hmac.new(self._key, b"portal/v1/form-token:" + payload, sha256).digest()[:16]
+
+    def issue(self) -> str:
+        payload = os.urandom(16) + struct.pack(">Q", int(time.time()) + self.lifetime)
+        return base64.urlsafe_b64encode(payload + self._mac(payload)).decode("ascii")
+
+    def consume(self, token: str | None) -> bool:
+        if not token or len(token) > 100:
+            return False
+        try:
+            raw = base64.urlsafe_b64decode(token.encode("ascii"))
+        except (binascii.Error, ValueError, UnicodeEncodeError):
+            return False
+        if len(raw) != 40:
+            return False
+        payload, mac = raw[:24], raw[24:]
+        if not hmac.compare_digest(mac, self._mac(payload)):
+            return False
+        (expires,) = struct.unpack(">Q", payload[16:])
+        remaining = expires - int(time.time())
+        if remaining <= 0:
+            return False
+        return self._nonces.first_use(payload[:16], remaining)
+
+
+def same_origin_request() -> bool:
+    """False when the browser says the request came from another site."""
+    if request.headers.get("Sec-Fetch-Site", "same-origin") not in {"same-origin", "none"}:
+        return False
+    origin = request.headers.get("Origin")
+    if origin and origin != "null":
+        return origin == request.host_url.rstrip("/")
+    return True
+
+
+def form_tokens() -> FormTokens:
+    return current_app.extensions["portal.form_tokens"]
+
+
+def form_token_valid(token: str | None) -> bool:
+    """Check and use up a form token (it will not be accepted again)."""
+    return same_origin_request() and form_tokens().consume(token)

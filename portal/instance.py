@@ -1,0 +1,73 @@
+"""The instance directory: database (SQLite by default), blobs and secret files.
+
+Secrets are separate files (mode 0600 in a 0700 directory) so each host can be
+given only its own: the reporter host needs the receipt pepper and its own
+session key; the triage host needs its session key, the TOTP key and the blind
+index key. No secret is ever stored in the database.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+# name -> which application needs it
+SECRETS: dict[str, str] = {
+    "receipt_pepper": "reporter",  # HMAC key turning a receipt secret into a lookup id
+    "receipt_salt": "reporter",  # install-wide Argon2id salt for receipt codes (also published to browsers)
+    "reporter_secret_key": "reporter",  # form tokens, draft tokens
+    "triage_secret_key": "triage",  # reviewer cookie signing, CSRF
+    "totp_key": "triage",  # seals reviewers' TOTP secrets
+    "blind_index_key": "triage",  # keyed blind index of subject identifiers
+}
+
+SECRET_LEN = 32
+
+
+def secrets_dir(instance_dir: Path) -> Path:
+    return instance_dir / "secrets"
+
+
+def blobs_dir(instance_dir: Path) -> Path:
+    return instance_dir / "blobs"
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def ensure_instance(instance_dir: Path) -> list[str]:
+    """Create the directory layout and any missing secret; returns the names created."""
+    instance_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(instance_dir, 0o700)
+    for sub in (secrets_dir(instance_dir), blobs_dir(instance_dir)):
+        sub.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(sub, 0o700)
+    created = []
+    for name in SECRETS:
+        path = secrets_dir(instance_dir) / name
+        if not path.exists():
+            _write_private(path, secrets.token_bytes(SECRET_LEN))
+            created.append(name)
+    return created
+
+
+def read_secret(instance_dir: Path, name: str) -> bytes:
+    if name not in SECRETS:
+        raise KeyError(name)
+    path = secrets_dir(instance_dir) / name
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise RuntimeError(f"instance secret {name!r} missing: run `portal init`") from None
+    if len(data) != SECRET_LEN:
+        raise RuntimeError(f"instance secret {name!r} is damaged")
+    return data
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Write a new file readable only by its owner (recovery keys, dev credentials)."""
+    _write_private(path, text.encode("utf-8"))

@@ -1,0 +1,1 @@
+"""The report domain (models, service) and the reporter interface (a blueprint)."""

@@ -1,0 +1,106 @@
+"""The reporter's answers as one JSON document: the plaintext sealed as purpose "report".
+
+The same shape is produced by the browser (assets/js/report-form.js) and by the
+server on the no-JavaScript path, so both render identically for reviewers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+RISK_CHOICES = {"yes": "Yes", "no": "No", "unsure": "Not sure"}
+HOW_KNOWN_CHOICES = {
+    "saw": "I saw or heard it myself",
+    "told": "Someone told me",
+    "suspect": "I suspect it from what I have noticed",
+}
+PERSON_FIELDS = ("name", "role", "identifier", "unit")
+
+
+@dataclass
+class Person:
+    name: str = ""
+    role: str = ""
+    identifier: str = ""
+    unit: str = ""
+
+    def is_blank(self) -> bool:
+        return not any(getattr(self, f).strip() for f in PERSON_FIELDS)
+
+
+@dataclass
+class ReportAnswers:
+    what_happened: str = ""
+    people: list[Person] = field(default_factory=list)
+    when: str = ""
+    where: str = ""
+    risk_now: str = ""
+    vulnerable_person: str = ""
+    witnesses: str = ""
+    how_known: str = ""
+    category: str = ""
+
+    def to_json(self) -> bytes:
+        data = {"v": 1, **asdict(self)}
+        data["people"] = [asdict(p) for p in self.people if not p.is_blank()]
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> "ReportAnswers":
+        data = json.loads(raw.decode("utf-8"))
+        if not isinstance(data, dict) or data.get("v") != 1:
+            raise ValueError("unknown report document version")
+
+        def text(key: str) -> str:
+            value = data.get(key, "")
+            return value if isinstance(value, str) else ""
+
+        people = []
+        for entry in data.get("people", []) if isinstance(data.get("people"), list) else []:
+            if isinstance(entry, dict):
+                people.append(Person(**{f: entry.get(f, "") if isinstance(entry.get(f, ""), str) else "" for f in PERSON_FIELDS}))
+        return cls(
+            what_happened=text("what_happened"),
+            people=people,
+            when=text("when"),
+            where=text("where"),
+            risk_now=text("risk_now"),
+            vulnerable_person=text("vulnerable_person"),
+            witnesses=text("witnesses"),
+            how_known=text("how_known"),
+            category=text("category"),
+        )
+
+
+@dataclass
+class MessageBody:
+    text: str
+
+    def to_json(self) -> bytes:
+        return json.dumps({"v": 1, "text": self.text}, ensure_ascii=False).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> "MessageBody":
+        data = json.loads(raw.decode("utf-8"))
+        return cls(text=data.get("text", "") if isinstance(data, dict) else "")
+
+
+@dataclass
+class AttachmentMeta:
+    name: str
+    type: str
+    size: int
+
+    def to_json(self) -> bytes:
+        return json.dumps({"name": self.name, "type": self.type, "size": self.size}, ensure_ascii=False).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> "AttachmentMeta":
+        data = json.loads(raw.decode("utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("attachment metadata malformed")
+        name = data.get("name") if isinstance(data.get("name"), str) else "attachment"
+        ctype = data.get("type") if isinstance(data.get("type"), str) else ""
+        size = data.get("size") if isinstance(data.get("size"), int) else 0
+        return cls(name=name[:255] or "attachment", type=ctype[:100], size=size)

@@ -1,0 +1,416 @@
+"""Everything that happens to a report on the reporter's side, one function each.
+
+Views call these; so do the CLI and the tests. Nothing here knows about HTML or
+requests, and no plaintext leaves memory: content is sealed (portal.crypto)
+before it reaches a model.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import secrets as std_secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.blobs import BlobReader, BlobWriter, delete_blob, mark_attached
+from portal.crypto import CryptoError
+from portal.crypto.envelope import new_data_key, open_record, open_with_key, seal_record, seal_with_key
+from portal.crypto.kdf import hkdf
+from portal.crypto.keys import (
+    INNER_WRAP_LEN,
+    RecipientPublicKey,
+    reporter_public_key,
+    seal_inner,
+    unwrap_dek_for_reporter,
+    wrap_inner_for_recipient,
+    wrap_inner_for_reporter,
+)
+from portal.crypto.receipt import generate_receipt_code, lookup_id, receipt_secret
+from portal.crypto.stream import ALG_STREAM, StreamEncryptor, iter_decrypt_unverified, verify_stream
+from portal.reports.answers import AttachmentMeta, MessageBody, ReportAnswers
+from portal.reports.models import Attachment, KeyWrap, Message, Report, today
+from portal.triage.models import RecoveryKey, Reviewer
+
+_REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U
+
+
+class SubmissionError(Exception):
+    """The submission cannot be stored as sent; the message is safe to show."""
+
+
+@dataclass(frozen=True)
+class ReporterKeys:
+    """The reporter host's secrets (from the instance directory)."""
+
+    pepper: bytes
+    install_salt: bytes
+    form_key: bytes
+
+    @property
+    def draft_key(self) -> bytes:
+        return hkdf(self.form_key, b"portal/v1/draft-token")
+
+
+@dataclass
+class Recipient:
+    fingerprint: str
+    public_key: RecipientPublicKey
+
+
+def intake_recipients(db: Session) -> list[Recipient]:
+    """Who every new report is wrapped to: the intake reviewers and the recovery key(s)."""
+    rows: list[tuple[str, bytes]] = list(
+        db.execute(
+            select(Reviewer.key_fingerprint, Reviewer.public_key).where(
+                Reviewer.active.is_(True), Reviewer.receives_new_reports.is_(True)
+            )
+        ).all()
+    )
+    rows += list(db.execute(select(RecoveryKey.fingerprint, RecoveryKey.public_key).where(RecoveryKey.active.is_(True))).all())
+    return [Recipient(fp, RecipientPublicKey.from_bytes(pk)) for fp, pk in rows]
+
+
+def new_reference() -> str:
+    body = "".join(std_secrets.choice(_REFERENCE_ALPHABET) for _ in range(8))
+    return f"R-{body[:4]}-{body[4:]}"
+
+
+# -- staged attachments -----------------------------------------------------------
+
+
+@dataclass
+class StagedAttachment:
+    attachment_id: bytes
+    sealed_meta: bytes
+    ciphertext_bytes: int
+
+
+class EncryptingSink:
+    """Receives a file's plaintext during upload parsing and stores only ciphertext."""
+
+    def __init__(self, db: Session, dek: bytes, report_id: bytes, filename: str, content_type: str) -> None:
+        self.attachment_id = os.urandom(16)
+        self._db, self._dek, self._report_id = db, dek, report_id
+        self._meta = (filename[-255:] or "attachment", content_type[:100])
+        self._writer = BlobWriter(db, self.attachment_id)
+        self._encryptor = StreamEncryptor(dek, report_id, self.attachment_id, self._writer)
+
+    def write(self, data: bytes) -> None:
+        self._encryptor.write(data)
+
+    def finish(self) -> StagedAttachment:
+        self._encryptor.finish()
+        self._writer.close()
+        meta = AttachmentMeta(self._meta[0], self._meta[1], self._encryptor.plaintext_size)
+        sealed = seal_record(self._dek, self._report_id, "attachment-meta", meta.to_json(), self.attachment_id)
+        return StagedAttachment(self.attachment_id, sealed, self._writer.size)
+
+    def abort(self) -> None:
+        self._writer.close()
+        delete_blob(self._db, self.attachment_id)
+
+
+class CiphertextSink:
+    """Receives a file the browser already encrypted; checks its STREAM header."""
+
+    def __init__(self, db: Session, attachment_id: bytes) -> None:
+        self.attachment_id = attachment_id
+        self._db = db
+        self._writer = BlobWriter(db, attachment_id)
+        self._head = bytearray()
+
+    def write(self, data: bytes) -> None:
+        if len(self._head) < 3:
+            self._head += data[: 3 - len(self._head)]
+        self._writer.write(data)
+
+    def finish(self) -> int:
+        self._writer.close()
+        if len(self._head) < 3 or self._head[0] != 0x01 or self._head[1] != ALG_STREAM:
+            raise SubmissionError("An encrypted file was damaged on the way. Please send the report again.")
+        return self._writer.size
+
+    def abort(self) -> None:
+        self._writer.close()
+        delete_blob(self._db, self.attachment_id)
+
+
+# -- drafts (no-JavaScript path: keeps attachments across a validation error) -----
+
+
+@dataclass
+class Draft:
+    report_id: bytes
+    dek: bytes
+    staged: list[StagedAttachment]
+
+    @classmethod
+    def new(cls) -> "Draft":
+        return cls(os.urandom(16), new_data_key(), [])
+
+    def to_token(self, keys: ReporterKeys) -> str:
+        body = {
+            "report_id": self.report_id.hex(),
+            "dek": self.dek.hex(),
+            "expires": (today() + dt.timedelta(days=1)).isoformat(),
+            "staged": [
+                {"id": s.attachment_id.hex(), "meta": base64.b64encode(s.sealed_meta).decode(), "size": s.ciphertext_bytes}
+                for s in self.staged
+            ],
+        }
+        return base64.urlsafe_b64encode(seal_with_key(keys.draft_key, json.dumps(body).encode(), b"portal/v1/draft")).decode()
+
+    @classmethod
+    def from_token(cls, token: str, keys: ReporterKeys) -> "Draft | None":
+        try:
+            body = json.loads(open_with_key(keys.draft_key, base64.urlsafe_b64decode(token.encode("ascii")), b"portal/v1/draft"))
+            if dt.date.fromisoformat(body["expires"]) < today():
+                return None
+            staged = [
+                StagedAttachment(bytes.fromhex(s["id"]), base64.b64decode(s["meta"]), int(s["size"])) for s in body["staged"]
+            ]
+            return cls(bytes.fromhex(body["report_id"]), bytes.fromhex(body["dek"]), staged)
+        except (CryptoError, ValueError, KeyError, TypeError):
+            return None
+
+    def attachment_names(self) -> list[str]:
+        names = []
+        for staged in self.staged:
+            try:
+                raw = open_record(self.dek, self.report_id, "attachment-meta", staged.sealed_meta, staged.attachment_id)
+                names.append(AttachmentMeta.from_json(raw).name)
+            except (CryptoError, ValueError):
+                names.append("attachment")
+        return names
+
+
+# -- submitting -------------------------------------------------------------------
+
+
+def _store_report(
+    db: Session,
+    keys: ReporterKeys,
+    *,
+    report_id: bytes,
+    secret: bytes,
+    sealed_report: bytes,
+    reporter_inner: bytes,
+    recipient_inners: dict[str, bytes],
+    attachments: list[StagedAttachment],
+    urgent: bool,
+    in_browser: bool,
+) -> Report:
+    recipients = intake_recipients(db)
+    if not recipients:
+        raise SubmissionError("The portal is not ready to receive reports yet. Please try again later.")
+    missing = [r.fingerprint for r in recipients if r.fingerprint not in recipient_inners]
+    if missing:
+        raise SubmissionError("The portal's keys have changed since this page was loaded. Reload the page and send again.")
+    lookup = lookup_id(secret, keys.pepper)
+    if db.scalar(select(Report.id).where((Report.lookup_id == lookup) | (Report.public_id == report_id))) is not None:
+        raise SubmissionError("This report has already been received.")
+    report = Report(
+        public_id=report_id,
+        reference=new_reference(),
+        lookup_id=lookup,
+        received_on=today(),
+        reporter_urgent=urgent,
+        encrypted_in_browser=in_browser,
+        sealed_report=sealed_report,
+        reporter_wrap=wrap_inner_for_reporter(reporter_inner, secret, report_id),
+    )
+    for recipient in recipients:
+        report.wraps.append(
+            KeyWrap(
+                recipient_fingerprint=recipient.fingerprint,
+                wrap=wrap_inner_for_recipient(recipient_inners[recipient.fingerprint], recipient.public_key, report_id),
+            )
+        )
+    for staged in attachments:
+        report.attachments.append(
+            Attachment(public_id=staged.attachment_id, sealed_meta=staged.sealed_meta, ciphertext_bytes=staged.ciphertext_bytes)
+        )
+        mark_attached(db, staged.attachment_id)
+    db.add(report)
+    db.flush()
+    return report
+
+
+def submit_from_server(db: Session, keys: ReporterKeys, draft: Draft, answers: ReportAnswers) -> tuple[Report, str]:
+    """No-JavaScript path: the server seals everything; returns the report and the new receipt code."""
+    code = generate_receipt_code()
+    secret = receipt_secret(code, keys.install_salt)
+    inners = {r.fingerprint: seal_inner(draft.dek, r.public_key.intake_x25519, draft.report_id) for r in intake_recipients(db)}
+    report = _store_report(
+        db,
+        keys,
+        report_id=draft.report_id,
+        secret=secret,
+        sealed_report=seal_record(draft.dek, draft.report_id, "report", answers.to_json()),
+        reporter_inner=seal_inner(draft.dek, reporter_public_key(secret), draft.report_id),
+        recipient_inners=inners,
+        attachments=draft.staged,
+        urgent=answers.risk_now == "yes",
+        in_browser=False,
+    )
+    return report, code
+
+
+@dataclass
+class BrowserSubmission:
+    report_id: bytes
+    secret: bytes
+    sealed_report: bytes
+    reporter_inner: bytes
+    recipient_inners: dict[str, bytes]
+    attachments: list[StagedAttachment]
+    urgent: bool
+
+
+def submit_from_browser(db: Session, keys: ReporterKeys, sub: BrowserSubmission) -> Report:
+    """JavaScript path: content arrived sealed; the server adds outer wraps and the lookup id."""
+    if len(sub.report_id) != 16 or len(sub.secret) != 32:
+        raise SubmissionError("The encrypted report was incomplete. Please send it again.")
+    if len(sub.reporter_inner) != INNER_WRAP_LEN or any(len(v) != INNER_WRAP_LEN for v in sub.recipient_inners.values()):
+        raise SubmissionError("The encrypted report was incomplete. Please send it again.")
+    if len(sub.sealed_report) < 30 or sub.sealed_report[:2] != b"\x01\x01":
+        raise SubmissionError("The encrypted report was incomplete. Please send it again.")
+    return _store_report(
+        db,
+        keys,
+        report_id=sub.report_id,
+        secret=sub.secret,
+        sealed_report=sub.sealed_report,
+        reporter_inner=sub.reporter_inner,
+        recipient_inners=sub.recipient_inners,
+        attachments=sub.attachments,
+        urgent=sub.urgent,
+        in_browser=True,
+    )
+
+
+# -- following up -----------------------------------------------------------------
+
+
+def find_report(db: Session, keys: ReporterKeys, secret: bytes) -> Report | None:
+    """The report whose lookup id matches and whose reporter wrap opens with this secret."""
+    report = db.scalar(select(Report).where(Report.lookup_id == lookup_id(secret, keys.pepper)))
+    if report is None:
+        return None
+    try:
+        unwrap_dek_for_reporter(report.reporter_wrap, secret, report.public_id)
+    except CryptoError:
+        return None
+    return report
+
+
+@dataclass
+class ConversationEntry:
+    from_reporter: bool
+    sent_on: dt.date
+    text: str
+    attachments: list[tuple[str, AttachmentMeta]]  # (attachment id hex, meta)
+
+
+@dataclass
+class ReporterCase:
+    reference: str
+    received_on: dt.date
+    status_label: str
+    answers: ReportAnswers
+    attachments: list[tuple[str, AttachmentMeta]]
+    conversation: list[ConversationEntry]
+
+
+def open_attachment_meta(dek: bytes, report: Report, attachment: Attachment) -> AttachmentMeta:
+    raw = open_record(dek, report.public_id, "attachment-meta", attachment.sealed_meta, attachment.public_id)
+    return AttachmentMeta.from_json(raw)
+
+
+def reporter_case(db: Session, report: Report, secret: bytes) -> ReporterCase:
+    dek = unwrap_dek_for_reporter(report.reporter_wrap, secret, report.public_id)
+    answers = ReportAnswers.from_json(open_record(dek, report.public_id, "report", report.sealed_report))
+    by_message: dict[int | None, list[tuple[str, AttachmentMeta]]] = {}
+    for attachment in report.attachments:
+        by_message.setdefault(attachment.message_id, []).append(
+            (attachment.public_id.hex(), open_attachment_meta(dek, report, attachment))
+        )
+    conversation = [
+        ConversationEntry(
+            from_reporter=m.from_reporter,
+            sent_on=m.sent_on,
+            text=MessageBody.from_json(open_record(dek, report.public_id, "message", m.sealed_body, m.public_id)).text,
+            attachments=by_message.get(m.id, []),
+        )
+        for m in report.messages
+    ]
+    return ReporterCase(
+        reference=report.reference,
+        received_on=report.received_on,
+        status_label=report.coarse_status.label,
+        answers=answers,
+        attachments=by_message.get(None, []),
+        conversation=conversation,
+    )
+
+
+def reporter_dek(report: Report, secret: bytes) -> bytes:
+    return unwrap_dek_for_reporter(report.reporter_wrap, secret, report.public_id)
+
+
+def add_message(
+    db: Session,
+    report: Report,
+    dek: bytes,
+    text: str,
+    *,
+    from_reporter: bool,
+    reviewer_id: int | None = None,
+    attachments: list[StagedAttachment] = (),
+) -> Message:
+    """Seal and store one message (and any files sent with it). Used by both interfaces."""
+    public_id = os.urandom(16)
+    message = Message(
+        public_id=public_id,
+        from_reporter=from_reporter,
+        reviewer_id=reviewer_id,
+        sent_on=today(),
+        sealed_body=seal_record(dek, report.public_id, "message", MessageBody(text).to_json(), public_id),
+    )
+    report.messages.append(message)
+    db.flush()
+    for staged in attachments:
+        report.attachments.append(
+            Attachment(
+                public_id=staged.attachment_id,
+                sealed_meta=staged.sealed_meta,
+                ciphertext_bytes=staged.ciphertext_bytes,
+                message_id=message.id,
+                from_reporter=from_reporter,
+            )
+        )
+        mark_attached(db, staged.attachment_id)
+    db.flush()
+    return message
+
+
+def decrypt_attachment(db: Session, report: Report, dek: bytes, attachment: Attachment) -> Iterator[bytes]:
+    """Verify the whole file first, then yield its plaintext chunk by chunk."""
+    reader = BlobReader(db, attachment.public_id)
+    verify_stream(dek, report.public_id, attachment.public_id, reader)
+    reader.seek(0)
+    return iter_decrypt_unverified(dek, report.public_id, attachment.public_id, reader)
+
+
+def find_attachment(report: Report, attachment_hex: str) -> Attachment | None:
+    try:
+        wanted = bytes.fromhex(attachment_hex)
+    except ValueError:
+        return None
+    return next((a for a in report.attachments if a.public_id == wanted), None)

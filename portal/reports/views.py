@@ -1,0 +1,429 @@
+"""The reporter interface: routes only. Work happens in portal.reports.service.
+
+No route reads or logs the client's address, user agent or referrer (the rate
+limiter sees only an HMAC of the address, in memory or Redis, for minutes).
+No cookie is set until a reporter signs in with a receipt code.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import unicodedata
+
+from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
+from werkzeug.datastructures import MultiDict
+
+from portal.crypto import CryptoError
+from portal.crypto import kdf
+from portal.crypto.receipt import normalise_receipt_code, receipt_secret
+from portal.crypto.stream import DEFAULT_CHUNK_LOG2
+from portal.forms import TOKEN_EXPIRED, form_token_valid, form_tokens
+from portal.reports.app import FOLLOW_UP_COOKIE
+from portal.reports.forms import ReplyForm, ReportForm, SignInForm
+from portal.reports.service import (
+    BrowserSubmission,
+    CiphertextSink,
+    Draft,
+    EncryptingSink,
+    ReporterKeys,
+    StagedAttachment,
+    SubmissionError,
+    add_message,
+    decrypt_attachment,
+    find_attachment,
+    find_report,
+    intake_recipients,
+    open_attachment_meta,
+    reporter_case,
+    reporter_dek,
+    submit_from_browser,
+    submit_from_server,
+)
+from portal.reports.upload import UploadLimits, parse_multipart
+
+bp = Blueprint("reporter", __name__)
+
+WRONG_CODE = "We could not find a report with that code. Check each word and try again."
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _db():
+    return current_app.extensions["portal.db"].session
+
+
+def _keys() -> ReporterKeys:
+    return current_app.extensions["portal.reporter_keys"]
+
+
+def _settings():
+    return current_app.config["PORTAL_SETTINGS"]
+
+
+def _client_key() -> str:
+    # An HMAC of the address, for rate limiting only; never stored or logged.
+    return current_app.extensions["portal.limits"].key("client", request.remote_addr or "")
+
+
+@bp.app_context_processor
+def _template_helpers():
+    return {"form_token": lambda: form_tokens().issue()}
+
+
+def _limits() -> UploadLimits:
+    s = _settings()
+    return UploadLimits(
+        max_field_bytes=4 * s.max_text_chars,
+        max_fields=120,
+        max_file_bytes=s.max_file_bytes,
+        max_total_file_bytes=s.max_report_bytes,
+        max_files=s.max_files,
+    )
+
+
+# -- pages ------------------------------------------------------------------------
+
+
+@bp.get("/")
+def index():
+    return render_template("reporter/index.html")
+
+
+@bp.get("/keys.json")
+def published_keys():
+    """What a browser needs to encrypt a report to the portal (public values only)."""
+    s = _settings()
+    return jsonify(
+        version=1,
+        install_salt=_keys().install_salt.hex(),
+        argon2={"time_cost": kdf.RECEIPT_ARGON2.time_cost, "memory_kib": kdf.RECEIPT_ARGON2.memory_kib,
+                "parallelism": kdf.RECEIPT_ARGON2.parallelism},
+        recipients=[{"fingerprint": r.fingerprint, "intake_x25519": r.public_key.intake_x25519.hex()}
+                    for r in intake_recipients(_db())],
+        chunk_log2=DEFAULT_CHUNK_LOG2,
+        limits={"file_bytes": s.max_file_bytes, "report_bytes": s.max_report_bytes, "files": s.max_files},
+    )
+
+
+def _render_report_form(form: ReportForm, draft: Draft | None = None, errors: list[tuple[str, str]] = (), status: int = 200):
+    keys = _keys()
+    return (
+        render_template(
+            "reporter/report_form.html",
+            form=form,
+            draft_token=draft.to_token(keys) if draft and draft.staged else "",
+            staged_names=draft.attachment_names() if draft else [],
+            errors=list(errors),
+            settings=_settings(),
+        ),
+        status,
+    )
+
+
+@bp.get("/report")
+def report_form():
+    return _render_report_form(ReportForm(formdata=None, taxonomy=_settings().taxonomy))
+
+
+@bp.post("/report")
+def submit_report():
+    db = _db()
+    keys = _keys()
+    limits = current_app.extensions["portal.limits"]
+    wants_json = request.accept_mimetypes.best == "application/json"
+    state: dict = {"token_ok": None, "draft": None}
+
+    def token_checked(fields: MultiDict) -> bool:
+        if state["token_ok"] is None:
+            state["token_ok"] = form_token_valid(fields.get("csrf_token"))
+        return state["token_ok"]
+
+    def open_sink(field_name: str, filename: str, content_type: str, fields: MultiDict):
+        if not token_checked(fields):
+            return _DiscardSink()
+        if fields.get("mode") == "browser" and field_name.startswith("attachment."):
+            hex_id = field_name.removeprefix("attachment.")
+            if not _HEX32.match(hex_id):
+                return _DiscardSink()
+            return CiphertextSink(db, bytes.fromhex(hex_id))
+        if field_name != "evidence":
+            return _DiscardSink()
+        if state["draft"] is None:
+            state["draft"] = Draft.from_token(fields.get("draft", ""), keys) or Draft.new()
+        return EncryptingSink(db, state["draft"].dek, state["draft"].report_id, _clean_filename(filename), content_type)
+
+    try:
+        parsed = parse_multipart(request.stream, request.content_type or "", _limits(), open_sink)
+    except Exception:
+        db.rollback()
+        raise
+    fields = parsed.fields
+    if not token_checked(fields):
+        db.rollback()
+        if wants_json:
+            return _json_errors([("", TOKEN_EXPIRED)], 403)
+        form = ReportForm(formdata=fields, taxonomy=_settings().taxonomy)
+        return _render_report_form(form, None, [("", TOKEN_EXPIRED + " Any files you chose need to be attached again.")], 403)
+    if not limits.hit(_settings().submission_limit, "submit", _client_key()):
+        db.rollback()
+        abort(429)
+
+    if fields.get("mode") == "browser":
+        return _submit_browser(parsed)
+    return _submit_server(parsed, state["draft"])
+
+
+class _DiscardSink:
+    def write(self, data: bytes) -> None:
+        pass
+
+    def finish(self) -> None:
+        return None
+
+    def abort(self) -> None:
+        pass
+
+
+def _clean_filename(name: str) -> str:
+    """Keep a file's name readable but harmless: no path, no control characters."""
+    name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip().lstrip(".")
+    return name[-200:] or "attachment"
+
+
+def _json_errors(errors: list[tuple[str, str]], status: int) -> Response:
+    body = {"ok": False, "errors": [{"field": f, "message": m} for f, m in errors], "csrf_token": form_tokens().issue()}
+    return jsonify(body), status
+
+
+def _submit_server(parsed, draft: Draft | None):
+    db = _db()
+    keys = _keys()
+    if draft is None:  # no file in this request: earlier staged files travel in the draft token
+        draft = Draft.from_token(parsed.fields.get("draft", ""), keys) or Draft.new()
+    draft.staged.extend(f.result for f in parsed.files if isinstance(f.result, StagedAttachment))
+
+    form = ReportForm(formdata=parsed.fields, taxonomy=_settings().taxonomy)
+    valid = form.validate()
+    unreadable = [name for name in parsed.unreadable_fields]
+    if unreadable:
+        valid = False
+    if not valid or parsed.file_errors:
+        db.commit()  # keep the staged, encrypted files for the corrected submission
+        errors = [(name, "This answer could not be read. Please type it again.") for name in unreadable]
+        errors += [("evidence", message) for message in parsed.file_errors]
+        return _render_report_form(form, draft, errors, 400)
+    try:
+        report, code = submit_from_server(db, keys, draft, form.answers())
+        db.commit()
+    except SubmissionError as exc:
+        db.rollback()
+        return _render_report_form(form, None, [("", str(exc))], 400)
+    except Exception:
+        db.rollback()
+        raise
+    return render_template("reporter/confirmation.html", receipt_code=code)
+
+
+def _b64(value: str | None) -> bytes:
+    try:
+        return base64.b64decode((value or "").encode("ascii"), validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        raise SubmissionError("The encrypted report was incomplete. Please send it again.") from None
+
+
+def _submit_browser(parsed):
+    db = _db()
+    fields = parsed.fields
+    try:
+        if parsed.file_errors:
+            raise SubmissionError(" ".join(parsed.file_errors))
+        metas = {k.removeprefix("attachment_meta."): _b64(v) for k, v in fields.items(multi=True) if k.startswith("attachment_meta.")}
+        attachments = []
+        for received in parsed.files:
+            hex_id = received.field_name.removeprefix("attachment.")
+            if received.result is None or hex_id not in metas:
+                raise SubmissionError("An encrypted file was damaged on the way. Please send the report again.")
+            attachments.append(StagedAttachment(bytes.fromhex(hex_id), metas[hex_id], int(received.result)))
+        try:
+            report_id = bytes.fromhex(fields.get("report_id", ""))
+            secret = bytes.fromhex(fields.get("receipt_secret", ""))
+        except ValueError:
+            raise SubmissionError("The encrypted report was incomplete. Please send it again.") from None
+        submission = BrowserSubmission(
+            report_id=report_id,
+            secret=secret,
+            sealed_report=_b64(fields.get("sealed_report")),
+            reporter_inner=_b64(fields.get("reporter_inner")),
+            recipient_inners={k.removeprefix("recipient_inner."): _b64(v) for k, v in fields.items() if k.startswith("recipient_inner.")},
+            attachments=attachments,
+            urgent=fields.get("urgent") == "yes",
+        )
+        submit_from_browser(db, _keys(), submission)
+        db.commit()
+    except SubmissionError as exc:
+        db.rollback()
+        return _json_errors([("", str(exc))], 400)
+    except Exception:
+        db.rollback()
+        raise
+    return jsonify(ok=True)
+
+
+# -- following up -----------------------------------------------------------------
+
+
+def _store():
+    return current_app.extensions["portal.sessions"]
+
+
+def _current_case():
+    """(report, receipt secret) for the signed-in reporter, or None."""
+    payload = _store().load(_db(), request.cookies.get(FOLLOW_UP_COOKIE))
+    if payload is None:
+        return None
+    from portal.reports.models import Report
+    from sqlalchemy import select
+
+    report = _db().scalar(select(Report).where(Report.public_id == bytes.fromhex(payload["report"])))
+    _db().commit()  # persist the restarted idle timer
+    if report is None:
+        return None
+    return report, bytes.fromhex(payload["secret"])
+
+
+def _signed_out_redirect() -> Response:
+    response = redirect(url_for("reporter.follow_up", expired=1))
+    response.delete_cookie(FOLLOW_UP_COOKIE, path="/")
+    return response
+
+
+@bp.get("/follow-up")
+def follow_up():
+    expired = request.args.get("expired") == "1"
+    return render_template("reporter/sign_in.html", form=SignInForm(formdata=None), expired=expired, error=None)
+
+
+@bp.post("/follow-up")
+def sign_in():
+    form = SignInForm(formdata=request.form)
+    if not form_token_valid(request.form.get("csrf_token")):
+        return render_template("reporter/sign_in.html", form=form, expired=False, error=TOKEN_EXPIRED), 403
+    if not form.validate():
+        return render_template("reporter/sign_in.html", form=form, expired=False, error=None), 400
+    limits = current_app.extensions["portal.limits"]
+    limit = _settings().receipt_attempt_limit
+    if not limits.allowed(limit, "receipt", _client_key()):
+        abort(429)
+    keys = _keys()
+    try:
+        code = normalise_receipt_code(form.receipt_code.data)
+    except CryptoError:
+        code = None
+    # Derive even for a malformed code, so a wrong code and a malformed one take the same time.
+    secret = receipt_secret(code or " ".join(["able"] * 8), keys.install_salt)
+    report = find_report(_db(), keys, secret) if code else None
+    if report is None:
+        limits.hit(limit, "receipt", _client_key())
+        form.receipt_code.errors = [WRONG_CODE]
+        return render_template("reporter/sign_in.html", form=form, expired=False, error=None), 400
+    cookie = _store().create(_db(), {"report": report.public_id.hex(), "secret": secret.hex()})
+    _db().commit()
+    response = redirect(url_for("reporter.case"))
+    response.set_cookie(FOLLOW_UP_COOKIE, cookie, httponly=True, samesite="Strict", secure=request.is_secure, path="/")
+    return response
+
+
+@bp.get("/follow-up/case")
+def case():
+    current = _current_case()
+    if current is None:
+        return _signed_out_redirect()
+    report, secret = current
+    return render_template("reporter/case.html", case=reporter_case(_db(), report, secret), form=ReplyForm(formdata=None),
+                           errors=[], settings=_settings())
+
+
+@bp.post("/follow-up/reply")
+def reply():
+    current = _current_case()
+    if current is None:
+        return _signed_out_redirect()
+    report, secret = current
+    db = _db()
+    dek = reporter_dek(report, secret)
+    state: dict = {"token_ok": None}
+
+    def open_sink(field_name, filename, content_type, fields):
+        if state["token_ok"] is None:
+            state["token_ok"] = form_token_valid(fields.get("csrf_token"))
+        if not state["token_ok"] or field_name != "evidence":
+            return _DiscardSink()
+        return EncryptingSink(db, dek, report.public_id, _clean_filename(filename), content_type)
+
+    try:
+        parsed = parse_multipart(request.stream, request.content_type or "", _limits(), open_sink)
+    except Exception:
+        db.rollback()
+        raise
+    if state["token_ok"] is None:
+        state["token_ok"] = form_token_valid(parsed.fields.get("csrf_token"))
+    form = ReplyForm(formdata=parsed.fields)
+    staged = [f.result for f in parsed.files if isinstance(f.result, StagedAttachment)]
+    errors: list[tuple[str, str]] = []
+    if not state["token_ok"]:
+        errors.append(("", TOKEN_EXPIRED + " Any files you chose need to be attached again."))
+    if not form.validate() or "message" in parsed.unreadable_fields:
+        errors.append(("message", form.message.errors[0] if form.message.errors else "Your message could not be read."))
+    if not errors and not (form.message.data or "").strip() and not staged:
+        errors.append(("message", "Write a message or attach a file."))
+    errors += [("evidence", m) for m in parsed.file_errors]
+    if errors:
+        db.rollback()
+        case_view = reporter_case(db, report, secret)
+        return render_template("reporter/case.html", case=case_view, form=form, errors=errors, settings=_settings()), 400
+    add_message(db, report, dek, (form.message.data or "").strip(), from_reporter=True, attachments=staged)
+    db.commit()
+    return redirect(url_for("reporter.case", sent=1) + "#conversation")
+
+
+@bp.get("/follow-up/files/<attachment_hex>")
+def download(attachment_hex: str):
+    current = _current_case()
+    if current is None:
+        return _signed_out_redirect()
+    report, secret = current
+    attachment = find_attachment(report, attachment_hex)
+    if attachment is None:
+        abort(404)
+    dek = reporter_dek(report, secret)
+    meta = open_attachment_meta(dek, report, attachment)
+    chunks = decrypt_attachment(_db(), report, dek, attachment)
+    return _file_response(chunks, meta.name)
+
+
+def _file_response(chunks, filename: str) -> Response:
+    """Always a download, never rendered: an attached HTML or SVG file cannot run here."""
+    ascii_name = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "_" for ch in filename)[:100] or "attachment"
+    response = Response(chunks, mimetype="application/octet-stream")
+    response.headers["Content-Disposition"] = f'attachment; filename="{ascii_name}"'
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@bp.post("/follow-up/sign-out")
+def sign_out():
+    if not form_token_valid(request.form.get("csrf_token")):
+        abort(403)
+    _store().destroy(_db(), request.cookies.get(FOLLOW_UP_COOKIE))
+    _db().commit()
+    response = redirect(url_for("reporter.signed_out"))
+    response.delete_cookie(FOLLOW_UP_COOKIE, path="/")
+    response.headers["Clear-Site-Data"] = '"cache", "cookies", "storage"'
+    return response
+
+
+@bp.get("/signed-out")
+def signed_out():
+    return render_template("reporter/signed_out.html")

@@ -1,0 +1,113 @@
+"""Server-side sessions whose contents only the cookie can open.
+
+The cookie carries a random session id and a random session key. The server
+keeps SHA-256(id), the expiry times and the session's payload sealed under the
+session key: a copy of the database (even with the instance directory) cannot
+open a live session, and deleting the row ends it even if the cookie is kept.
+Both interfaces use this; the reviewer's re-sealed private key and the
+reporter's receipt secret live only in such payloads.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import json
+import os
+
+from sqlalchemy import DateTime, LargeBinary, String, delete, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from portal.crypto import CryptoError
+from portal.crypto.envelope import open_with_key, seal_with_key
+from portal.db import Base
+
+ID_LEN = 16
+KEY_LEN = 32
+
+
+class ServerSession(Base):
+    __tablename__ = "server_sessions"
+
+    id_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    sealed_payload: Mapped[bytes] = mapped_column(LargeBinary)
+    idle_expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    absolute_expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+def _split(cookie: str) -> tuple[bytes, bytes] | None:
+    try:
+        raw = base64.urlsafe_b64decode(cookie.encode("ascii") + b"=" * (-len(cookie) % 4))
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        return None
+    if len(raw) != ID_LEN + KEY_LEN:
+        return None
+    return raw[:ID_LEN], raw[ID_LEN:]
+
+
+def _context(kind: str, session_id: bytes) -> bytes:
+    return b"portal/v1/server-session:" + kind.encode("ascii") + b":" + session_id
+
+
+class SessionStore:
+    def __init__(self, kind: str, idle_seconds: int, absolute_seconds: int) -> None:
+        self.kind = kind
+        self.idle = dt.timedelta(seconds=idle_seconds)
+        self.absolute = dt.timedelta(seconds=absolute_seconds)
+
+    def create(self, db: Session, payload: dict) -> str:
+        """Store a new session; returns the cookie value (give it to the client only)."""
+        session_id, key = os.urandom(ID_LEN), os.urandom(KEY_LEN)
+        now = _now()
+        db.add(
+            ServerSession(
+                id_hash=hashlib.sha256(session_id).digest(),
+                kind=self.kind,
+                sealed_payload=seal_with_key(key, json.dumps(payload).encode(), _context(self.kind, session_id)),
+                idle_expires_at=now + self.idle,
+                absolute_expires_at=now + self.absolute,
+            )
+        )
+        return base64.urlsafe_b64encode(session_id + key).decode("ascii").rstrip("=")
+
+    def load(self, db: Session, cookie: str | None) -> dict | None:
+        """The payload of a live session (and its idle timer restarted), else None."""
+        parts = _split(cookie) if cookie else None
+        if parts is None:
+            return None
+        session_id, key = parts
+        row = db.get(ServerSession, hashlib.sha256(session_id).digest())
+        if row is None or row.kind != self.kind:
+            return None
+        now = _now()
+        if now >= row.idle_expires_at or now >= row.absolute_expires_at:
+            db.delete(row)
+            return None
+        try:
+            payload = json.loads(open_with_key(key, row.sealed_payload, _context(self.kind, session_id)))
+        except (CryptoError, ValueError):
+            return None
+        row.idle_expires_at = min(now + self.idle, row.absolute_expires_at)
+        return payload
+
+    def destroy(self, db: Session, cookie: str | None) -> None:
+        parts = _split(cookie) if cookie else None
+        if parts is not None:
+            db.execute(delete(ServerSession).where(ServerSession.id_hash == hashlib.sha256(parts[0]).digest()))
+
+    def purge_expired(self, db: Session) -> int:
+        now = _now()
+        expired = select(ServerSession.id_hash).where(
+            (ServerSession.idle_expires_at <= now) | (ServerSession.absolute_expires_at <= now)
+        )
+        ids = db.scalars(expired).all()
+        if ids:
+            db.execute(delete(ServerSession).where(ServerSession.id_hash.in_(ids)))
+        return len(ids)

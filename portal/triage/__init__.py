@@ -1,0 +1,1 @@
+"""Reviewers, their keys and the triage interface."""

@@ -1,0 +1,138 @@
+"""Reviewer accounts: creation, passphrase policy, TOTP secrets, recovery keys.
+
+Used by the CLI (`portal reviewer add`, `portal init --dev`), the admin pages
+and the tests alike.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from functools import lru_cache
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from zxcvbn import zxcvbn
+
+from portal.crypto.envelope import open_with_key, seal_with_key
+from portal.crypto import kdf
+from portal.crypto.keys import RecipientPrivateKey, lock_private_key
+from portal.crypto.receipt import wordlist
+from portal.triage.models import RecoveryKey, Reviewer, Role
+
+MIN_PASSPHRASE_CHARS = 12
+MAX_PASSPHRASE_CHARS = 256
+MIN_STRENGTH = 3  # zxcvbn score 0..4
+
+
+
+def password_hasher() -> PasswordHasher:
+    params = kdf.PASSPHRASE_ARGON2
+    return PasswordHasher(time_cost=params.time_cost, memory_cost=params.memory_kib, parallelism=params.parallelism)
+
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """A hash of a passphrase nobody knows: checked when the login is unknown,
+    so an unknown login costs the same time as a wrong passphrase."""
+    return password_hasher().hash(secrets.token_urlsafe(32))
+
+
+class AccountError(Exception):
+    """A message safe to show to the administrator."""
+
+
+def passphrase_problem(passphrase: str, user_inputs: tuple[str, ...] = ()) -> str | None:
+    """Why a passphrase is refused, in words a person can act on; None if it is acceptable."""
+    if len(passphrase) < MIN_PASSPHRASE_CHARS:
+        return f"Use at least {MIN_PASSPHRASE_CHARS} characters. Several unrelated words make a strong passphrase."
+    if len(passphrase) > MAX_PASSPHRASE_CHARS:
+        return f"Use at most {MAX_PASSPHRASE_CHARS} characters."
+    result = zxcvbn(passphrase[:100], user_inputs=list(user_inputs))
+    if result["score"] < MIN_STRENGTH:
+        hint = (result.get("feedback") or {}).get("warning") or "It would be easy to guess."
+        return f"This passphrase is too easy to guess: {hint.rstrip('.')}. Add more unrelated words."
+    return None
+
+
+def generate_passphrase(words: int = 6) -> str:
+    return "-".join(secrets.choice(wordlist()) for _ in range(words))
+
+
+def totp_context(login: str) -> bytes:
+    return b"portal/v1/totp:" + login.encode("utf-8")
+
+
+def seal_totp_secret(totp_key: bytes, login: str, secret: str) -> bytes:
+    return seal_with_key(totp_key, secret.encode("ascii"), totp_context(login))
+
+
+def open_totp_secret(totp_key: bytes, reviewer: Reviewer) -> str:
+    return open_with_key(totp_key, reviewer.sealed_totp_secret, totp_context(reviewer.login)).decode("ascii")
+
+
+def verify_passphrase(reviewer: Reviewer | None, passphrase: str) -> bool:
+    """Constant work whether or not the reviewer exists."""
+    try:
+        return password_hasher().verify(reviewer.passphrase_hash if reviewer else _dummy_hash(), passphrase) and reviewer is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass
+class NewReviewer:
+    reviewer: Reviewer
+    totp_secret: str
+
+
+def create_reviewer(
+    db: Session,
+    totp_key: bytes,
+    *,
+    login: str,
+    display_name: str,
+    role: Role,
+    passphrase: str,
+    receives_new_reports: bool = True,
+) -> NewReviewer:
+    login = login.strip().lower()
+    if not login or len(login) > 64 or not all(c.isalnum() or c in "._-" for c in login):
+        raise AccountError("A login is 1 to 64 letters, digits, dots, hyphens or underscores.")
+    if db.scalar(select(Reviewer.id).where(Reviewer.login == login)) is not None:
+        raise AccountError("That login is already in use.")
+    problem = passphrase_problem(passphrase, (login, display_name))
+    if problem:
+        raise AccountError(problem)
+    private = RecipientPrivateKey.generate()
+    public = private.public_key()
+    totp_secret = pyotp.random_base32()
+    reviewer = Reviewer(
+        login=login,
+        display_name=display_name.strip()[:120] or login,
+        role=role.value,
+        active=True,
+        receives_new_reports=receives_new_reports and role != Role.ADMINISTRATOR,
+        passphrase_hash=password_hasher().hash(passphrase),
+        locked_private_key=lock_private_key(private, passphrase),
+        public_key=public.to_bytes(),
+        key_fingerprint=public.fingerprint,
+        sealed_totp_secret=seal_totp_secret(totp_key, login, totp_secret),
+        totp_enrolled=False,
+        last_totp_step=0,
+    )
+    db.add(reviewer)
+    db.flush()
+    return NewReviewer(reviewer, totp_secret)
+
+
+def register_recovery_key(db: Session, private: RecipientPrivateKey) -> RecoveryKey:
+    """Store the public half; the caller takes the private half offline."""
+    public = private.public_key()
+    key = RecoveryKey(fingerprint=public.fingerprint, public_key=public.to_bytes(), active=True)
+    db.add(key)
+    db.flush()
+    return key

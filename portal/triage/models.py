@@ -1,0 +1,50 @@
+"""Reviewer accounts and the organisation's recovery key (public half only)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import Boolean, Date, Integer, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.db import Base
+from portal.reports.models import today
+
+
+class Role(str, enum.Enum):
+    REVIEWER = "reviewer"
+    LEAD = "lead"
+    ADMINISTRATOR = "administrator"
+
+
+class Reviewer(Base):
+    __tablename__ = "reviewers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(16), default=Role.REVIEWER.value)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Wrapped to on every new report (the intake pool); others only when a lead grants access.
+    receives_new_reports: Mapped[bool] = mapped_column(Boolean, default=True)
+    passphrase_hash: Mapped[str] = mapped_column(String(256))  # argon2id encoded hash
+    locked_private_key: Mapped[bytes] = mapped_column(LargeBinary)  # portal.crypto.keys.lock_private_key
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    key_fingerprint: Mapped[str] = mapped_column(String(32), unique=True)
+    sealed_totp_secret: Mapped[bytes] = mapped_column(LargeBinary)
+    totp_enrolled: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_totp_step: Mapped[int] = mapped_column(Integer, default=0)  # refuses a code already used
+    created_on: Mapped[dt.date] = mapped_column(Date, default=today)
+
+
+class RecoveryKey(Base):
+    """Public half of the organisation's offline recovery key (private half never on a server)."""
+
+    __tablename__ = "recovery_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(32), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_on: Mapped[dt.date] = mapped_column(Date, default=today)

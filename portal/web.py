@@ -1,0 +1,91 @@
+"""What both applications share: security headers, error pages, logging without addresses."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, render_template, request
+from werkzeug.exceptions import HTTPException
+
+CSP_REPORTER = (
+    "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self'; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+CSP_TRIAGE = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; font-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+PERMISSIONS_POLICY = (
+    "accelerometer=(), ambient-light-sensor=(), autoplay=(), battery=(), camera=(), display-capture=(), "
+    "document-domain=(), encrypted-media=(), fullscreen=(), geolocation=(), gyroscope=(), magnetometer=(), "
+    "microphone=(), midi=(), payment=(), picture-in-picture=(), publickey-credentials-get=(), "
+    "screen-wake-lock=(), serial=(), usb=(), xr-spatial-tracking=(), browsing-topics=()"
+)
+
+ERROR_MESSAGES = {
+    400: ("Something was wrong with that request", "The page could not use what was sent. Go back and try again."),
+    403: ("This form has expired", "For your security, forms can only be sent once and for a limited time. "
+          "Go back, reload the page and send it again: what you typed is still in the form."),
+    404: ("Page not found", "The address may be mistyped, or the page is not available to you."),
+    405: ("Page not found", "The address may be mistyped, or the page is not available to you."),
+    413: ("That upload is too large", "The files you attached are larger than the portal accepts. "
+          "Go back and remove or shrink some of them."),
+    429: ("Too many attempts", "Please wait a few minutes before you try again."),
+    500: ("Sorry, there is a problem with the service", "Nothing you sent has been stored in readable form. "
+          "Please try again later."),
+}
+
+
+def security_headers(response: Response, csp: str) -> Response:
+    headers = response.headers
+    headers["Content-Security-Policy"] = csp
+    headers["Referrer-Policy"] = "no-referrer"
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["X-Frame-Options"] = "DENY"
+    headers["Cross-Origin-Opener-Policy"] = "same-origin"
+    headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    headers["Permissions-Policy"] = PERMISSIONS_POLICY
+    headers["Cache-Control"] = "no-store, max-age=0"
+    headers["Pragma"] = "no-cache"
+    headers.pop("Last-Modified", None)
+    headers.pop("ETag", None)
+    return response
+
+
+class _NoClientDetails(logging.Filter):
+    """Defence in depth: drop any log record that carries request details."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(hasattr(record, attr) for attr in ("remote_addr", "user_agent", "referrer"))
+
+
+def configure_logging(app: Flask) -> None:
+    # Werkzeug's request log prints the client address: silence it entirely.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    app.logger.addFilter(_NoClientDetails())
+
+
+def install(app: Flask, csp: str, error_template: str) -> None:
+    configure_logging(app)
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        return security_headers(response, csp)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        code = exc.code or 500
+        title, message = ERROR_MESSAGES.get(code, ERROR_MESSAGES[400] if code < 500 else ERROR_MESSAGES[500])
+        if request.accept_mimetypes.best == "application/json":
+            return {"ok": False, "errors": [{"field": "", "message": f"{title}. {message}"}]}, code
+        return render_template(error_template, title=title, message=message, status=code), code
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        # Log the type only: an exception message could contain user input.
+        app.logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url_rule)
+        title, message = ERROR_MESSAGES[500]
+        if request.accept_mimetypes.best == "application/json":
+            return {"ok": False, "errors": [{"field": "", "message": f"{title}. {message}"}]}, 500
+        return render_template(error_template, title=title, message=message, status=500), 500
