@@ -22,7 +22,7 @@ from flask import current_app, request
 
 from portal.limits import OneTimeNonces
 
-TOKEN_EXPIRED = "This form has expired or was already sent. Please send it again."
+TOKEN_EXPIRED = "This form has expired or was already sent. Please send it again."  # noqa: S105 (a message)
 
 
 class FormTokens:

@@ -20,6 +20,7 @@ SECRETS: dict[str, str] = {
     "triage_secret_key": "triage",  # reviewer cookie signing, CSRF
     "totp_key": "triage",  # seals reviewers' TOTP secrets
     "blind_index_key": "triage",  # keyed blind index of subject identifiers
+    "audit_key": "triage",  # keys the audit log's hash chain
 }
 
 SECRET_LEN = 32

@@ -39,7 +39,8 @@ ERROR_MESSAGES = {
 
 def security_headers(response: Response, csp: str) -> Response:
     headers = response.headers
-    headers["Content-Security-Policy"] = csp
+    if "sandbox" not in headers.get("Content-Security-Policy", ""):  # downloads keep their stricter policy
+        headers["Content-Security-Policy"] = csp
     headers["Referrer-Policy"] = "no-referrer"
     headers["X-Content-Type-Options"] = "nosniff"
     headers["X-Frame-Options"] = "DENY"
@@ -89,3 +90,12 @@ def install(app: Flask, csp: str, error_template: str) -> None:
         if request.accept_mimetypes.best == "application/json":
             return {"ok": False, "errors": [{"field": "", "message": f"{title}. {message}"}]}, 500
         return render_template(error_template, title=title, message=message, status=500), 500
+
+
+def download_response(chunks, filename: str) -> Response:
+    """Always a download, never rendered: an attached HTML or SVG file cannot run here."""
+    ascii_name = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "_" for ch in filename)[:100] or "attachment"
+    response = Response(chunks, mimetype="application/octet-stream")
+    response.headers["Content-Disposition"] = f'attachment; filename="{ascii_name}"'
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response

@@ -33,7 +33,7 @@ class Argon2Params:
         return b"".join(v.to_bytes(4, "big") for v in (self.time_cost, self.memory_kib, self.parallelism))
 
     @classmethod
-    def decode(cls, data: bytes) -> "Argon2Params":
+    def decode(cls, data: bytes) -> Argon2Params:
         if len(data) != 12:
             raise FormatError("argon2 parameters must be 12 bytes")
         t, m, p = (int.from_bytes(data[i : i + 4], "big") for i in (0, 4, 8))

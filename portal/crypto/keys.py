@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 
+from portal.crypto import kdf
 from portal.crypto.envelope import REPORT_ID_LEN, VERSION, open_with_key, seal_with_key
 from portal.crypto.errors import CryptoError, FormatError, IntegrityError
-from portal.crypto import kdf
 from portal.crypto.kdf import KEY_LEN, Argon2Params, argon2id
 from portal.crypto.receipt import reporter_private_key, reporter_wrap_key
 
@@ -71,7 +71,7 @@ class RecipientPublicKey:
         return bytes([KEY_FORMAT]) + self.mlkem + self.pq_x25519 + self.intake_x25519
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "RecipientPublicKey":
+    def from_bytes(cls, data: bytes) -> RecipientPublicKey:
         if len(data) != PUBLIC_LEN or data[0] != KEY_FORMAT:
             raise FormatError("malformed recipient public key")
         a, b = 1 + MLKEM_PUBLIC_LEN, 1 + MLKEM_PUBLIC_LEN + X25519_LEN
@@ -105,14 +105,14 @@ class RecipientPrivateKey:
         return "RecipientPrivateKey(<secret>)"
 
     @classmethod
-    def generate(cls) -> "RecipientPrivateKey":
+    def generate(cls) -> RecipientPrivateKey:
         return cls(os.urandom(MLKEM_SEED_LEN), _x25519_raw(x25519.X25519PrivateKey.generate()), _x25519_raw(x25519.X25519PrivateKey.generate()))
 
     def to_bytes(self) -> bytes:
         return bytes([KEY_FORMAT]) + self.mlkem_seed + self.pq_x25519 + self.intake_x25519
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "RecipientPrivateKey":
+    def from_bytes(cls, data: bytes) -> RecipientPrivateKey:
         if len(data) != PRIVATE_LEN or data[0] != KEY_FORMAT:
             raise FormatError("malformed recipient private key")
         a, b = 1 + MLKEM_SEED_LEN, 1 + MLKEM_SEED_LEN + X25519_LEN

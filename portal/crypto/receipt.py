@@ -20,8 +20,8 @@ from importlib import resources
 
 from cryptography.hazmat.primitives.asymmetric import x25519
 
-from portal.crypto.errors import ReceiptCodeError
 from portal.crypto import kdf
+from portal.crypto.errors import ReceiptCodeError
 from portal.crypto.kdf import Argon2Params, argon2id, hkdf, hmac_sha256
 
 WORD_COUNT = 8

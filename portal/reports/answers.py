@@ -47,7 +47,7 @@ class ReportAnswers:
         return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     @classmethod
-    def from_json(cls, raw: bytes) -> "ReportAnswers":
+    def from_json(cls, raw: bytes) -> ReportAnswers:
         data = json.loads(raw.decode("utf-8"))
         if not isinstance(data, dict) or data.get("v") != 1:
             raise ValueError("unknown report document version")
@@ -81,7 +81,7 @@ class MessageBody:
         return json.dumps({"v": 1, "text": self.text}, ensure_ascii=False).encode("utf-8")
 
     @classmethod
-    def from_json(cls, raw: bytes) -> "MessageBody":
+    def from_json(cls, raw: bytes) -> MessageBody:
         data = json.loads(raw.decode("utf-8"))
         return cls(text=data.get("text", "") if isinstance(data, dict) else "")
 
@@ -96,7 +96,7 @@ class AttachmentMeta:
         return json.dumps({"name": self.name, "type": self.type, "size": self.size}, ensure_ascii=False).encode("utf-8")
 
     @classmethod
-    def from_json(cls, raw: bytes) -> "AttachmentMeta":
+    def from_json(cls, raw: bytes) -> AttachmentMeta:
         data = json.loads(raw.decode("utf-8"))
         if not isinstance(data, dict):
             raise ValueError("attachment metadata malformed")

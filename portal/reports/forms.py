@@ -7,7 +7,7 @@ views), because no session cookie exists before a reporter signs in.
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import Form, FieldList, FormField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import FieldList, Form, FormField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from portal.reports.answers import HOW_KNOWN_CHOICES, RISK_CHOICES, Person, ReportAnswers

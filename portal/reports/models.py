@@ -17,7 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from portal.db import Base
 
 
-class ReportStatus(str, enum.Enum):
+class ReportStatus(enum.StrEnum):
     """What the reporter sees: deliberately coarse."""
 
     RECEIVED = "received"
@@ -35,6 +35,10 @@ class ReportStatus(str, enum.Enum):
         }[self.value]
 
 
+# Escalation routes the reporter sees as "referred for investigation".
+INVESTIGATION_ROUTES = frozenset({"professional-standards", "anti-corruption", "external-oversight", "safeguarding"})
+
+
 def today() -> dt.date:
     """Day granularity only: no stored timestamp can be matched to network logs."""
     return dt.datetime.now(dt.UTC).date()
@@ -48,23 +52,43 @@ class Report(Base):
     reference: Mapped[str] = mapped_column(String(16), unique=True)  # shown to reviewers
     lookup_id: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)  # HMAC(pepper, receipt secret)
     received_on: Mapped[dt.date] = mapped_column(Date, default=today, index=True)
-    status: Mapped[str] = mapped_column(String(16), default=ReportStatus.RECEIVED.value, index=True)
     reporter_urgent: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     encrypted_in_browser: Mapped[bool] = mapped_column(Boolean, default=False)
     sealed_report: Mapped[bytes] = mapped_column(LargeBinary)
     reporter_wrap: Mapped[bytes] = mapped_column(LargeBinary)
 
-    wraps: Mapped[list["KeyWrap"]] = relationship(back_populates="report", cascade="all, delete-orphan")
-    messages: Mapped[list["Message"]] = relationship(
+    # Workflow metadata set by reviewers, in indexed columns so the queue never decrypts.
+    stage: Mapped[str] = mapped_column(String(16), default="new", index=True)
+    category: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    risk_flags: Mapped[str] = mapped_column(String(255), default="")  # comma-separated taxonomy keys
+    priority: Mapped[str] = mapped_column(String(8), default="normal", index=True)  # normal | high | urgent
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("reviewers.id"), nullable=True, index=True)
+    acknowledged_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True, index=True)
+    escalation_route: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    closed_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True, index=True)
+
+    wraps: Mapped[list[KeyWrap]] = relationship(back_populates="report", cascade="all, delete-orphan")
+    messages: Mapped[list[Message]] = relationship(
         back_populates="report", cascade="all, delete-orphan", order_by="Message.id"
     )
-    attachments: Mapped[list["Attachment"]] = relationship(
+    attachments: Mapped[list[Attachment]] = relationship(
         back_populates="report", cascade="all, delete-orphan", order_by="Attachment.id"
+    )
+    notes: Mapped[list[InternalNote]] = relationship(
+        back_populates="report", cascade="all, delete-orphan", order_by="InternalNote.id"
     )
 
     @property
     def coarse_status(self) -> ReportStatus:
-        return ReportStatus(self.status)
+        """What the reporter sees, derived from the reviewers' workflow stage."""
+        if self.stage == "closed":
+            return ReportStatus.CLOSED
+        if self.stage == "escalated" and self.escalation_route in INVESTIGATION_ROUTES:
+            return ReportStatus.REFERRED
+        if self.stage == "new":
+            return ReportStatus.RECEIVED
+        return ReportStatus.ASSESSING
 
 
 class KeyWrap(Base):
@@ -111,3 +135,30 @@ class Attachment(Base):
     ciphertext_bytes: Mapped[int] = mapped_column(Integer)
 
     report: Mapped[Report] = relationship(back_populates="attachments")
+
+
+class InternalNote(Base):
+    """A reviewer's note on a report: sealed like everything else, never shown to the reporter."""
+
+    __tablename__ = "internal_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    public_id: Mapped[bytes] = mapped_column(LargeBinary(16), unique=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("reviewers.id"))
+    written_on: Mapped[dt.date] = mapped_column(Date, default=today)
+    sealed_body: Mapped[bytes] = mapped_column(LargeBinary)
+
+    report: Mapped[Report] = relationship(back_populates="notes")
+
+
+class SubjectIndex(Base):
+    """Keyed blind index of a subject identifier (HMAC; never the name itself)."""
+
+    __tablename__ = "subject_index"
+    __table_args__ = (UniqueConstraint("report_id", "kind", "value"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # name | identifier
+    value: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)

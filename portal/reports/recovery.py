@@ -26,7 +26,7 @@ def recover_report(db: Session, private: RecipientPrivateKey, reference: str) ->
         raise LookupError("no report with that reference")
     dek = recovery_dek(db, private, report)
     answers = ReportAnswers.from_json(open_record(dek, report.public_id, "report", report.sealed_report))
-    lines = [f"Report {report.reference}, received {report.received_on.isoformat()}, status {report.status}", "",
+    lines = [f"Report {report.reference}, received {report.received_on.isoformat()}, status {report.coarse_status.label}", "",
              "What happened:", answers.what_happened, ""]
     for person in answers.people:
         lines.append(f"Person: {person.name} | {person.role} | {person.identifier} | {person.unit}")

@@ -151,7 +151,7 @@ class Draft:
     staged: list[StagedAttachment]
 
     @classmethod
-    def new(cls) -> "Draft":
+    def new(cls) -> Draft:
         return cls(os.urandom(16), new_data_key(), [])
 
     def to_token(self, keys: ReporterKeys) -> str:
@@ -167,7 +167,7 @@ class Draft:
         return base64.urlsafe_b64encode(seal_with_key(keys.draft_key, json.dumps(body).encode(), b"portal/v1/draft")).decode()
 
     @classmethod
-    def from_token(cls, token: str, keys: ReporterKeys) -> "Draft | None":
+    def from_token(cls, token: str, keys: ReporterKeys) -> Draft | None:
         try:
             body = json.loads(open_with_key(keys.draft_key, base64.urlsafe_b64decode(token.encode("ascii")), b"portal/v1/draft"))
             if dt.date.fromisoformat(body["expires"]) < today():

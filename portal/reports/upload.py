@@ -49,6 +49,7 @@ class ParsedUpload:
 @dataclass(frozen=True)
 class UploadLimits:
     max_field_bytes: int
+    max_total_field_bytes: int
     max_fields: int
     max_file_bytes: int
     max_total_file_bytes: int
@@ -79,6 +80,7 @@ def parse_multipart(
     file_size = 0
     total_files_size = 0
     file_count = 0
+    field_bytes = 0
 
     def end_file() -> None:
         nonlocal current_file, total_files_size
@@ -142,7 +144,8 @@ def parse_multipart(
                         end_file()
                 elif current_field is not None:
                     field_buffer += event.data
-                    if len(field_buffer) > limits.max_field_bytes:
+                    field_bytes += len(event.data)
+                    if len(field_buffer) > limits.max_field_bytes or field_bytes > limits.max_total_field_bytes:
                         raise RequestEntityTooLarge("field too large")
                     if not event.more_data:
                         try:

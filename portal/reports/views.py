@@ -15,8 +15,7 @@ import unicodedata
 from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
-from portal.crypto import CryptoError
-from portal.crypto import kdf
+from portal.crypto import CryptoError, kdf
 from portal.crypto.receipt import normalise_receipt_code, receipt_secret
 from portal.crypto.stream import DEFAULT_CHUNK_LOG2
 from portal.forms import TOKEN_EXPIRED, form_token_valid, form_tokens
@@ -42,6 +41,7 @@ from portal.reports.service import (
     submit_from_server,
 )
 from portal.reports.upload import UploadLimits, parse_multipart
+from portal.web import download_response
 
 bp = Blueprint("reporter", __name__)
 
@@ -74,7 +74,9 @@ def _template_helpers():
 def _limits() -> UploadLimits:
     s = _settings()
     return UploadLimits(
-        max_field_bytes=4 * s.max_text_chars,
+        # One field can be the browser's sealed report (every answer, base64): allow for it.
+        max_field_bytes=512 * 1024,
+        max_total_field_bytes=2 * 1024 * 1024,
         max_fields=120,
         max_file_bytes=s.max_file_bytes,
         max_total_file_bytes=s.max_report_bytes,
@@ -283,8 +285,9 @@ def _current_case():
     payload = _store().load(_db(), request.cookies.get(FOLLOW_UP_COOKIE))
     if payload is None:
         return None
-    from portal.reports.models import Report
     from sqlalchemy import select
+
+    from portal.reports.models import Report
 
     report = _db().scalar(select(Report).where(Report.public_id == bytes.fromhex(payload["report"])))
     _db().commit()  # persist the restarted idle timer
@@ -400,16 +403,7 @@ def download(attachment_hex: str):
     dek = reporter_dek(report, secret)
     meta = open_attachment_meta(dek, report, attachment)
     chunks = decrypt_attachment(_db(), report, dek, attachment)
-    return _file_response(chunks, meta.name)
-
-
-def _file_response(chunks, filename: str) -> Response:
-    """Always a download, never rendered: an attached HTML or SVG file cannot run here."""
-    ascii_name = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "_" for ch in filename)[:100] or "attachment"
-    response = Response(chunks, mimetype="application/octet-stream")
-    response.headers["Content-Disposition"] = f'attachment; filename="{ascii_name}"'
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    return download_response(chunks, meta.name)
 
 
 @bp.post("/follow-up/sign-out")

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from zxcvbn import zxcvbn
 
-from portal.crypto.envelope import open_with_key, seal_with_key
 from portal.crypto import kdf
+from portal.crypto.envelope import open_with_key, seal_with_key
 from portal.crypto.keys import RecipientPrivateKey, lock_private_key
 from portal.crypto.receipt import wordlist
 from portal.triage.models import RecoveryKey, Reviewer, Role

@@ -26,6 +26,7 @@ def configure(app: Flask, settings: Settings) -> None:
     )
     app.extensions["portal.totp_key"] = read_secret(settings.instance_dir, "totp_key")
     app.extensions["portal.blind_index_key"] = read_secret(settings.instance_dir, "blind_index_key")
+    app.extensions["portal.audit_key"] = read_secret(settings.instance_dir, "audit_key")
     app.extensions["portal.limits"] = RateLimits(settings.redis_url, secret_key)
     app.extensions["portal.sessions"] = SessionStore(
         "reviewer", settings.reviewer_idle_timeout, settings.reviewer_absolute_timeout

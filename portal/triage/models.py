@@ -12,7 +12,7 @@ from portal.db import Base
 from portal.reports.models import today
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     REVIEWER = "reviewer"
     LEAD = "lead"
     ADMINISTRATOR = "administrator"

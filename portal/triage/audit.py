@@ -1,0 +1,104 @@
+"""Append-only, hash-chained audit log of every reviewer action.
+
+entry_hash = HMAC-SHA256(audit key, prev_hash || canonical JSON of the entry).
+The key lives in the triage instance directory, so someone who can write to the
+database but not read that key cannot re-forge the chain after an edit.
+`verify_chain` (the `portal audit verify` command) detects an edited, deleted,
+inserted or reordered entry. The application has no code path that updates or
+deletes an entry; on PostgreSQL a trigger refuses it as well (migrations).
+
+Entries never hold report content: only who, what, which report (reference),
+when, and non-content details (a category key, a route, a reason code).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import DateTime, Integer, LargeBinary, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from portal.db import Base
+
+GENESIS = b"\x00" * 32
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True)
+    occurred_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(64))  # reviewer login, or "system" / "cli"
+    action: Mapped[str] = mapped_column(String(48), index=True)
+    report_ref: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+    prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    entry_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+def _canonical(seq: int, occurred_at: dt.datetime, actor: str, action: str, report_ref: str | None, detail: str) -> bytes:
+    return json.dumps(
+        [seq, occurred_at.isoformat(timespec="seconds"), actor, action, report_ref, detail],
+        separators=(",", ":"),
+        ensure_ascii=True,
+    ).encode("ascii")
+
+
+def _hash(key: bytes, prev: bytes, body: bytes) -> bytes:
+    return hmac.new(key, prev + body, hashlib.sha256).digest()
+
+
+def record(db: Session, key: bytes, actor: str, action: str, report_ref: str | None = None, **detail) -> AuditEntry:
+    """Append one entry in the caller's transaction.
+
+    On PostgreSQL the table is locked for the append so that two concurrent
+    transactions cannot both chain onto the same previous entry.
+    """
+    if db.get_bind().dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        db.execute(text("LOCK TABLE audit_log IN EXCLUSIVE MODE"))
+    last = db.execute(select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)).first()
+    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    occurred_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    detail_json = json.dumps(detail, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    body = _canonical(seq, occurred_at, actor, action, report_ref, detail_json)
+    entry = AuditEntry(seq=seq, occurred_at=occurred_at, actor=actor, action=action, report_ref=report_ref,
+                       detail=detail_json, prev_hash=prev, entry_hash=_hash(key, prev, body))
+    db.add(entry)
+    db.flush()
+    return entry
+
+
+@dataclass
+class Verification:
+    ok: bool
+    entries: int
+    problem: str = ""
+
+
+def verify_chain(db: Session, key: bytes) -> Verification:
+    prev = GENESIS
+    expected_seq = 1
+    count = 0
+    for entry in db.scalars(select(AuditEntry).order_by(AuditEntry.seq)):
+        count += 1
+        if entry.seq != expected_seq:
+            return Verification(False, count, f"entry {expected_seq} is missing (found {entry.seq})")
+        if not hmac.compare_digest(entry.prev_hash, prev):
+            return Verification(False, count, f"entry {entry.seq} does not follow entry {entry.seq - 1}")
+        body = _canonical(entry.seq, entry.occurred_at, entry.actor, entry.action, entry.report_ref, entry.detail)
+        if not hmac.compare_digest(entry.entry_hash, _hash(key, prev, body)):
+            return Verification(False, count, f"entry {entry.seq} was altered")
+        prev = entry.entry_hash
+        expected_seq += 1
+    return Verification(True, count)
+
+
+def history(db: Session, report_ref: str) -> list[AuditEntry]:
+    return list(db.scalars(select(AuditEntry).where(AuditEntry.report_ref == report_ref).order_by(AuditEntry.seq)))

@@ -1,0 +1,138 @@
+"""Reviewer sign-in: passphrase, then TOTP; the private key lives only in the session.
+
+Step 1 checks the passphrase (Argon2id hash) and unlocks the reviewer's private
+key (Argon2id KEK). The key is put in a new server-side session that is sealed
+under a key held only in the reviewer's cookie (portal.sessions), marked
+"second factor pending". Step 2 checks a TOTP code (enrolling the authenticator
+on first sign-in), refuses a code already used, and replaces the pending session
+with a fresh, fully signed-in one (so a session id seen before sign-in is never
+the one used after it). Failures are counted per account and per client and
+answered with one message.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import time
+
+import pyotp
+from flask import current_app, g, redirect, request, url_for
+from sqlalchemy import select
+
+from portal.crypto import CryptoError
+from portal.crypto.keys import RecipientPrivateKey, unlock_private_key
+from portal.triage.accounts import open_totp_secret, verify_passphrase
+from portal.triage.app import REVIEWER_COOKIE
+from portal.triage.models import Reviewer
+from portal.triage.service import Actor
+
+LOGIN_FAILED = "Sign-in failed. Check your login, passphrase and code, and try again. After several failures you must wait 15 minutes."
+STAGE_PENDING = "second-factor"
+STAGE_FULL = "signed-in"
+
+
+def _db():
+    return current_app.extensions["portal.db"].session
+
+
+def _store():
+    return current_app.extensions["portal.sessions"]
+
+
+def _limits():
+    return current_app.extensions["portal.limits"]
+
+
+def _limit() -> str:
+    return current_app.config["PORTAL_SETTINGS"].reviewer_login_limit
+
+
+def throttle_keys(login: str) -> list[tuple[str, str]]:
+    limits = _limits()
+    return [("login-account", limits.key("account", login.strip().lower())),
+            ("login-client", limits.key("client", request.remote_addr or ""))]
+
+
+def throttled(login: str) -> bool:
+    return not all(_limits().allowed(_limit(), name, key) for name, key in throttle_keys(login))
+
+
+def count_failure(login: str) -> None:
+    for name, key in throttle_keys(login):
+        _limits().hit(_limit(), name, key)
+
+
+def check_passphrase(login: str, passphrase: str) -> tuple[Reviewer, RecipientPrivateKey] | None:
+    reviewer = _db().scalar(select(Reviewer).where(Reviewer.login == login.strip().lower()))
+    if not verify_passphrase(reviewer, passphrase) or reviewer is None or not reviewer.active:
+        return None
+    try:
+        return reviewer, unlock_private_key(reviewer.locked_private_key, passphrase)
+    except CryptoError:
+        return None
+
+
+def start_session(reviewer: Reviewer, private: RecipientPrivateKey, stage: str) -> str:
+    return _store().create(_db(), {"reviewer": reviewer.id, "stage": stage, "key": private.to_bytes().hex()})
+
+
+def session_payload() -> dict | None:
+    if "session_payload" not in g:
+        g.session_payload = _store().load(_db(), request.cookies.get(REVIEWER_COOKIE))
+        _db().commit()
+    return g.session_payload
+
+
+def pending_reviewer() -> Reviewer | None:
+    payload = session_payload()
+    if not payload or payload.get("stage") != STAGE_PENDING:
+        return None
+    reviewer = _db().get(Reviewer, payload["reviewer"])
+    return reviewer if reviewer and reviewer.active else None
+
+
+def totp_secret(reviewer: Reviewer) -> str:
+    return open_totp_secret(current_app.extensions["portal.totp_key"], reviewer)
+
+
+def verify_totp(reviewer: Reviewer, code: str) -> bool:
+    """Accept the current code or its neighbours (clock drift), never a step already used."""
+    code = "".join(ch for ch in (code or "") if ch.isdigit())
+    if len(code) != 6:
+        return False
+    totp = pyotp.TOTP(totp_secret(reviewer))
+    now_step = totp.timecode(time.time())
+    for step in (now_step - 1, now_step, now_step + 1):
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            if step <= reviewer.last_totp_step:
+                return False  # replay of a code already used
+            reviewer.last_totp_step = step
+            return True
+    return False
+
+
+def current_actor() -> Actor | None:
+    if "actor" in g:
+        return g.actor
+    actor = None
+    payload = session_payload()
+    if payload and payload.get("stage") == STAGE_FULL:
+        reviewer = _db().get(Reviewer, payload["reviewer"])
+        if reviewer is not None and reviewer.active:
+            actor = Actor(reviewer, RecipientPrivateKey.from_bytes(bytes.fromhex(payload["key"])))
+    g.actor = actor
+    return actor
+
+
+def login_required(view):
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        if current_actor() is None:
+            response = redirect(url_for("triage.login", next=request.path if request.method == "GET" else None))
+            if request.cookies.get(REVIEWER_COOKIE):
+                response.delete_cookie(REVIEWER_COOKIE, path="/")
+            return response
+        return view(*args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,95 @@
+"""Triage forms (Flask-WTF: CSRF token bound to the reviewer's browser session)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, RadioField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.validators import DataRequired, EqualTo, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from portal.triage.service import OUTCOMES, PRIORITIES, ROUTES
+
+
+def _reason(label: str = "Reason") -> TextAreaField:
+    return TextAreaField(label, validators=[DataRequired(message="Give a reason."), Length(max=5000)])
+
+
+class LoginForm(FlaskForm):
+    login = StringField("Login", validators=[DataRequired(message="Enter your login"), Length(max=64)])
+    passphrase = PasswordField("Passphrase", validators=[DataRequired(message="Enter your passphrase"), Length(max=256)])
+
+
+class CodeForm(FlaskForm):
+    code = StringField("6-digit code", validators=[DataRequired(message="Enter the 6-digit code from your authenticator app"),
+                                                   Length(max=12)])
+
+
+class ConfirmForm(FlaskForm):
+    """A button that only needs CSRF protection (acknowledge, sign out, deactivate)."""
+
+
+class CheckboxesField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class CategoriseForm(FlaskForm):
+    category = SelectField("Category", validators=[Optional()])
+    flags = CheckboxesField("Risk flags", validators=[Optional()])
+    priority = SelectField("Priority", choices=list(PRIORITIES.items()))
+
+    def __init__(self, *args, taxonomy=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.category.choices = [("", "Not yet categorised")] + [(c.key, c.label) for c in taxonomy.categories]
+        self.flags.choices = list(taxonomy.risk_flags)
+
+
+class AssignForm(FlaskForm):
+    assignee = SelectField("Assign to", validators=[Optional()])
+
+
+class MessageForm(FlaskForm):
+    text = TextAreaField("Message to the reporter", validators=[DataRequired(message="Write a message to send."), Length(max=20000)])
+
+
+class NoteForm(FlaskForm):
+    text = TextAreaField("Internal note", validators=[DataRequired(message="Write a note to add."), Length(max=20000)])
+
+
+class EscalateForm(FlaskForm):
+    route = RadioField("Route", choices=list(ROUTES.items()), validators=[DataRequired(message="Choose an escalation route.")])
+    reason = _reason()
+
+
+class CloseForm(FlaskForm):
+    outcome = RadioField("Outcome", choices=list(OUTCOMES.items()), validators=[DataRequired(message="Choose an outcome.")])
+    reason = _reason()
+
+
+class ApprovalForm(FlaskForm):
+    decision = RadioField("Decision", choices=[("approve", "Approve closing with no further action"),
+                                               ("refuse", "Do not approve: keep it open")],
+                          validators=[DataRequired(message="Choose approve or do not approve.")])
+    reason = TextAreaField("Reason (needed if you do not approve)", validators=[Optional(), Length(max=5000)])
+
+
+class ReopenForm(FlaskForm):
+    reason = _reason()
+
+
+class AccessForm(FlaskForm):
+    reviewer = SelectField("Reviewer", validators=[DataRequired(message="Choose a reviewer.")])
+
+
+class PassphraseForm(FlaskForm):
+    current = PasswordField("Current passphrase", validators=[DataRequired(message="Enter your current passphrase"), Length(max=256)])
+    new = PasswordField("New passphrase", validators=[DataRequired(message="Enter a new passphrase"), Length(max=256)])
+    confirm = PasswordField("New passphrase again", validators=[EqualTo("new", message="The two new passphrases do not match.")])
+
+
+class NewReviewerForm(FlaskForm):
+    login = StringField("Login", validators=[DataRequired(message="Enter a login"), Length(max=64)])
+    display_name = StringField("Full name", validators=[DataRequired(message="Enter the reviewer's name"), Length(max=120)])
+    role = RadioField("Role", choices=[("reviewer", "Reviewer"), ("lead", "Lead reviewer"), ("administrator", "Administrator")],
+                      default="reviewer")
+    passphrase = PasswordField("First passphrase", validators=[DataRequired(message="Enter a first passphrase"), Length(max=256)])

@@ -1,0 +1,628 @@
+"""Every reviewer action, one function each: used by the views, the CLI and the tests.
+
+Authorisation lives here, not in the views: a reviewer can see a report only if
+the report's DEK is wrapped to their key (and they are active), and each action
+checks the actor's role. A report the actor may not read raises NotFound,
+exactly as a report that does not exist. Every action appends an audit entry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+
+from sqlalchemy import Select, and_, case, delete, func, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from portal.config import Settings
+from portal.crypto.envelope import open_record, seal_record
+from portal.crypto.keys import RecipientPrivateKey, RecipientPublicKey, unwrap_dek, wrap_dek
+from portal.reports.answers import AttachmentMeta, MessageBody, ReportAnswers
+from portal.reports.models import InternalNote, KeyWrap, Report, ReportStatus, SubjectIndex, today
+from portal.reports.service import add_message, decrypt_attachment, find_attachment, open_attachment_meta
+from portal.triage import audit
+from portal.triage.models import Reviewer, Role
+from portal.triage.subjects import subject_values
+
+PAGE_SIZE = 50
+
+STAGES = {
+    "new": "New",
+    "assessing": "Being assessed",
+    "escalated": "Escalated",
+    "closure-pending": "Closure awaiting approval",
+    "closed": "Closed",
+}
+ROUTES = {
+    "professional-standards": "Professional standards investigation",
+    "anti-corruption": "Anti-corruption unit (covert enquiries)",
+    "external-oversight": "Referral to the external oversight body",
+    "safeguarding": "Immediate safeguarding referral",
+    "management-action": "Management action or learning",
+}
+OUTCOMES = {
+    "action-taken": "Action taken (misconduct, criminal or management outcome)",
+    "referred-elsewhere": "Referred to another body, which now leads",
+    "no-further-action": "No further action",
+}
+PRIORITIES = {"normal": "Normal", "high": "High", "urgent": "Urgent"}
+ACKNOWLEDGEMENT = (
+    "Thank you for your report. It has been received by the professional standards reviewers and is being assessed. "
+    "We may ask you questions here, so please check back with your receipt code."
+)
+
+
+class NotFound(Exception):
+    """No such report, or not one this reviewer may read (indistinguishable on purpose)."""
+
+
+class Forbidden(Exception):
+    """The actor's role does not allow this action."""
+
+
+class ActionError(Exception):
+    """The action cannot be done as asked; the message is safe to show."""
+
+
+@dataclass
+class Actor:
+    reviewer: Reviewer
+    private_key: RecipientPrivateKey
+
+    @property
+    def role(self) -> Role:
+        return Role(self.reviewer.role)
+
+    @property
+    def is_lead(self) -> bool:
+        return self.role in (Role.LEAD, Role.ADMINISTRATOR)
+
+
+@dataclass
+class Context:
+    """What every action needs besides the actor."""
+
+    db: Session
+    settings: Settings
+    audit_key: bytes
+    blind_index_key: bytes
+
+
+def _require(condition: bool, message: str = "Your role does not allow this.") -> None:
+    if not condition:
+        raise Forbidden(message)
+
+
+# -- reading ----------------------------------------------------------------------
+
+
+def readable(actor: Actor) -> Select:
+    """Reports whose DEK is wrapped to this reviewer's key."""
+    return (
+        select(Report)
+        .join(KeyWrap, and_(KeyWrap.report_id == Report.id, KeyWrap.recipient_fingerprint == actor.reviewer.key_fingerprint))
+    )
+
+
+def get_report(ctx: Context, actor: Actor, reference: str) -> Report:
+    if not actor.reviewer.active or len(reference) > 16:
+        raise NotFound
+    report = ctx.db.scalar(readable(actor).where(Report.reference == reference))
+    if report is None:
+        raise NotFound
+    return report
+
+
+def report_dek(ctx: Context, actor: Actor, report: Report) -> bytes:
+    wrap = ctx.db.scalar(
+        select(KeyWrap.wrap).where(KeyWrap.report_id == report.id, KeyWrap.recipient_fingerprint == actor.reviewer.key_fingerprint)
+    )
+    if wrap is None:
+        raise NotFound
+    return unwrap_dek(wrap, actor.private_key, report.public_id)
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """Acknowledge within N days of receipt; give feedback (assess) within M days."""
+
+    acknowledge_days: int
+    feedback_days: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Deadlines:
+        return cls(int(settings.acknowledge_days), int(settings.feedback_days))
+
+    def due_on(self, report: Report) -> dt.date:
+        days = self.acknowledge_days if report.acknowledged_on is None else self.feedback_days
+        return report.received_on + dt.timedelta(days=days)
+
+    def state(self, report: Report, on: dt.date | None = None) -> str:
+        """'overdue', 'due-soon' (within 2 days), 'on-track' or 'done'."""
+        on = on or today()
+        if report.stage == "closed":
+            return "done"
+        due = self.due_on(report)
+        if due < on:
+            return "overdue"
+        if due <= on + dt.timedelta(days=2):
+            return "due-soon"
+        return "on-track"
+
+    def overdue_clause(self, on: dt.date):
+        """SQL condition for overdue reports, on indexed columns only."""
+        return and_(
+            Report.stage != "closed",
+            or_(
+                and_(Report.acknowledged_on.is_(None), Report.received_on < on - dt.timedelta(days=self.acknowledge_days)),
+                Report.received_on < on - dt.timedelta(days=self.feedback_days),
+            ),
+        )
+
+
+@dataclass
+class QueueFilters:
+    status: str = ""  # a stage key
+    category: str = ""
+    risk: str = ""  # a priority key
+    assignee: str = ""  # "me", "none" or a reviewer id
+    overdue: bool = False
+    sort: str = "received"  # received | deadline | priority
+    descending: bool = True
+    page: int = 1
+
+
+@dataclass
+class QueueRow:
+    reference: str
+    received_on: dt.date
+    age_days: int
+    stage: str
+    status_label: str
+    category: str
+    priority: str
+    reporter_urgent: bool
+    risk_flags: list[str]
+    assignee: str
+    deadline: str
+    due_on: dt.date | None
+    linked: int
+
+
+@dataclass
+class QueuePage:
+    rows: list[QueueRow]
+    total: int
+    page: int
+    pages: int
+    filters: QueueFilters = field(default_factory=QueueFilters)
+
+
+def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
+    """One page of the queue. Only indexed metadata: nothing is decrypted."""
+    on = today()
+    query = readable(actor)
+    if filters.status in STAGES:
+        query = query.where(Report.stage == filters.status)
+    if filters.category:
+        query = query.where(Report.category == filters.category)
+    if filters.risk in PRIORITIES:
+        query = query.where(Report.priority == filters.risk)
+    if filters.assignee == "me":
+        query = query.where(Report.assignee_id == actor.reviewer.id)
+    elif filters.assignee == "none":
+        query = query.where(Report.assignee_id.is_(None))
+    elif filters.assignee.isdigit():
+        query = query.where(Report.assignee_id == int(filters.assignee))
+    deadlines = Deadlines.from_settings(ctx.settings)
+    if filters.overdue:
+        query = query.where(deadlines.overdue_clause(on))
+    total = ctx.db.scalar(select(func.count()).select_from(query.with_only_columns(Report.id).subquery())) or 0
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(1, filters.page), pages)
+    priority_rank = case((Report.priority == "urgent", 2), (Report.priority == "high", 1), else_=0)
+    order = {
+        "received": [Report.received_on, Report.id],
+        "deadline": [case((Report.acknowledged_on.is_(None), 0), else_=1), Report.received_on, Report.id],
+        "priority": [priority_rank, Report.received_on, Report.id],
+    }.get(filters.sort, [Report.received_on, Report.id])
+    if filters.descending:
+        order = [col.desc() for col in order]
+    reports = list(ctx.db.scalars(query.order_by(*order).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
+    linked = linked_counts(ctx, actor, [r.id for r in reports])
+    names = dict(ctx.db.execute(select(Reviewer.id, Reviewer.display_name)).all())
+    taxonomy = ctx.settings.taxonomy
+    rows = [
+        QueueRow(
+            reference=r.reference,
+            received_on=r.received_on,
+            age_days=(on - r.received_on).days,
+            stage=r.stage,
+            status_label=STAGES.get(r.stage, r.stage),
+            category=taxonomy.label(r.category) if r.category else "",
+            priority=r.priority,
+            reporter_urgent=r.reporter_urgent,
+            risk_flags=[f for f in r.risk_flags.split(",") if f],
+            assignee=names.get(r.assignee_id, "") if r.assignee_id else "",
+            deadline=deadlines.state(r, on),
+            due_on=deadlines.due_on(r),
+            linked=linked.get(r.id, 0),
+        )
+        for r in reports
+    ]
+    return QueuePage(rows, total, page, pages, filters)
+
+
+def linked_counts(ctx: Context, actor: Actor, report_ids: list[int]) -> dict[int, int]:
+    """For each report, how many OTHER reports this reviewer can read share a subject value."""
+    if not report_ids:
+        return {}
+    mine = aliased(SubjectIndex)
+    other = aliased(SubjectIndex)
+    visible = select(KeyWrap.report_id).where(KeyWrap.recipient_fingerprint == actor.reviewer.key_fingerprint)
+    rows = ctx.db.execute(
+        select(mine.report_id, func.count(func.distinct(other.report_id)))
+        .join(other, and_(other.kind == mine.kind, other.value == mine.value, other.report_id != mine.report_id))
+        .where(mine.report_id.in_(report_ids), other.report_id.in_(visible))
+        .group_by(mine.report_id)
+    ).all()
+    return dict(rows)
+
+
+def linked_reports(ctx: Context, actor: Actor, report: Report) -> list[Report]:
+    mine = select(SubjectIndex.kind, SubjectIndex.value).where(SubjectIndex.report_id == report.id).subquery()
+    other_ids = (
+        select(SubjectIndex.report_id)
+        .join(mine, and_(SubjectIndex.kind == mine.c.kind, SubjectIndex.value == mine.c.value))
+        .where(SubjectIndex.report_id != report.id)
+    )
+    return list(ctx.db.scalars(readable(actor).where(Report.id.in_(other_ids)).order_by(Report.received_on)))
+
+
+def index_subjects(ctx: Context, report: Report, answers: ReportAnswers) -> None:
+    """Store blind-index values for the people named in the report (idempotent)."""
+    existing = set(ctx.db.execute(select(SubjectIndex.kind, SubjectIndex.value).where(SubjectIndex.report_id == report.id)).all())
+    wanted: set[tuple[str, bytes]] = set()
+    for person in answers.people:
+        wanted |= subject_values(ctx.blind_index_key, person.name, person.identifier)
+    for kind, value in wanted - existing:
+        ctx.db.add(SubjectIndex(report_id=report.id, kind=kind, value=value))
+    ctx.db.flush()
+
+
+@dataclass
+class ConversationItem:
+    from_reporter: bool
+    author: str
+    sent_on: dt.date
+    text: str
+    attachments: list[tuple[str, AttachmentMeta]]
+
+
+@dataclass
+class NoteItem:
+    author: str
+    written_on: dt.date
+    text: str
+
+
+@dataclass
+class TriageCase:
+    report: Report
+    answers: ReportAnswers
+    attachments: list[tuple[str, AttachmentMeta]]
+    conversation: list[ConversationItem]
+    notes: list[NoteItem]
+    history: list[audit.AuditEntry]
+    linked: list[Report]
+    status: ReportStatus
+    deadline: str
+
+
+def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase:
+    report = get_report(ctx, actor, reference)
+    dek = report_dek(ctx, actor, report)
+    answers = ReportAnswers.from_json(open_record(dek, report.public_id, "report", report.sealed_report))
+    index_subjects(ctx, report, answers)
+    names = dict(ctx.db.execute(select(Reviewer.id, Reviewer.display_name)).all())
+    by_message: dict[int | None, list[tuple[str, AttachmentMeta]]] = {}
+    for attachment in report.attachments:
+        by_message.setdefault(attachment.message_id, []).append(
+            (attachment.public_id.hex(), open_attachment_meta(dek, report, attachment))
+        )
+    conversation = [
+        ConversationItem(
+            from_reporter=m.from_reporter,
+            author="Reporter" if m.from_reporter else names.get(m.reviewer_id, "Reviewer"),
+            sent_on=m.sent_on,
+            text=MessageBody.from_json(open_record(dek, report.public_id, "message", m.sealed_body, m.public_id)).text,
+            attachments=by_message.get(m.id, []),
+        )
+        for m in report.messages
+    ]
+    notes = [
+        NoteItem(
+            author=names.get(n.author_id, "Reviewer"),
+            written_on=n.written_on,
+            text=MessageBody.from_json(open_record(dek, report.public_id, "note", n.sealed_body, n.public_id)).text,
+        )
+        for n in report.notes
+    ]
+    audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "report.viewed", report.reference)
+    return TriageCase(
+        report=report,
+        answers=answers,
+        attachments=by_message.get(None, []),
+        conversation=conversation,
+        notes=notes,
+        history=audit.history(ctx.db, report.reference),
+        linked=linked_reports(ctx, actor, report),
+        status=report.coarse_status,
+        deadline=Deadlines.from_settings(ctx.settings).state(report),
+    )
+
+
+def attachment_plaintext(ctx: Context, actor: Actor, reference: str, attachment_hex: str):
+    """(meta, verified plaintext chunks) of one attachment; audited."""
+    report = get_report(ctx, actor, reference)
+    attachment = find_attachment(report, attachment_hex)
+    if attachment is None:
+        raise NotFound
+    dek = report_dek(ctx, actor, report)
+    meta = open_attachment_meta(dek, report, attachment)
+    chunks = decrypt_attachment(ctx.db, report, dek, attachment)
+    return report, meta, chunks
+
+
+# -- acting -----------------------------------------------------------------------
+
+
+def _log(ctx: Context, actor: Actor, action: str, report: Report | None = None, **detail) -> None:
+    audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, action, report.reference if report else None, **detail)
+
+
+def _seal_note(ctx: Context, actor: Actor, report: Report, dek: bytes, text: str) -> None:
+    public_id = os.urandom(16)
+    report.notes.append(
+        InternalNote(
+            public_id=public_id,
+            author_id=actor.reviewer.id,
+            written_on=today(),
+            sealed_body=seal_record(dek, report.public_id, "note", MessageBody(text).to_json(), public_id),
+        )
+    )
+    ctx.db.flush()
+
+
+def _reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ActionError("Give a reason. It is kept as an encrypted internal note.")
+    if len(reason) > 5000:
+        raise ActionError("The reason must be 5,000 characters or fewer.")
+    return reason
+
+
+def acknowledge(ctx: Context, actor: Actor, reference: str) -> None:
+    """Acknowledge receipt: the reporter gets the standard acknowledgement message."""
+    report = get_report(ctx, actor, reference)
+    if report.acknowledged_on is not None:
+        raise ActionError("This report has already been acknowledged.")
+    dek = report_dek(ctx, actor, report)
+    add_message(ctx.db, report, dek, ACKNOWLEDGEMENT, from_reporter=False, reviewer_id=actor.reviewer.id)
+    report.acknowledged_on = today()
+    if report.stage == "new":
+        report.stage = "assessing"
+    if report.assignee_id is None:
+        report.assignee_id = actor.reviewer.id
+    _log(ctx, actor, "report.acknowledged", report)
+
+
+def categorise(ctx: Context, actor: Actor, reference: str, category: str, flags: list[str], priority: str) -> None:
+    report = get_report(ctx, actor, reference)
+    taxonomy = ctx.settings.taxonomy
+    if category and category not in taxonomy.keys():
+        raise ActionError("Choose a category from the list.")
+    known_flags = {k for k, _ in taxonomy.risk_flags}
+    if any(f not in known_flags for f in flags):
+        raise ActionError("Choose risk flags from the list.")
+    if priority not in PRIORITIES:
+        raise ActionError("Choose a priority from the list.")
+    report.category = category or None
+    report.risk_flags = ",".join(sorted(set(flags)))
+    report.priority = priority
+    if report.stage == "new":
+        report.stage = "assessing"
+    _log(ctx, actor, "report.categorised", report, category=category, flags=sorted(set(flags)), priority=priority)
+
+
+def assign(ctx: Context, actor: Actor, reference: str, assignee_id: int | None) -> None:
+    report = get_report(ctx, actor, reference)
+    if assignee_id not in (None, actor.reviewer.id):
+        _require(actor.is_lead, "Only a lead can assign a report to someone else.")
+    if assignee_id is not None:
+        assignee = ctx.db.get(Reviewer, assignee_id)
+        has_wrap = ctx.db.scalar(
+            select(KeyWrap.id).where(KeyWrap.report_id == report.id, KeyWrap.recipient_fingerprint == (assignee.key_fingerprint if assignee else ""))
+        )
+        if assignee is None or not assignee.active or has_wrap is None:
+            raise ActionError("That reviewer cannot read this report. Grant them access first.")
+    report.assignee_id = assignee_id
+    _log(ctx, actor, "report.assigned", report, assignee=assignee_id)
+
+
+def message_reporter(ctx: Context, actor: Actor, reference: str, text: str) -> None:
+    report = get_report(ctx, actor, reference)
+    text = (text or "").strip()
+    if not text:
+        raise ActionError("Write a message to send.")
+    if len(text) > int(ctx.settings.max_text_chars):
+        raise ActionError(f"A message must be {int(ctx.settings.max_text_chars):,} characters or fewer.")
+    dek = report_dek(ctx, actor, report)
+    add_message(ctx.db, report, dek, text, from_reporter=False, reviewer_id=actor.reviewer.id)
+    if report.acknowledged_on is None:
+        report.acknowledged_on = today()
+        if report.stage == "new":
+            report.stage = "assessing"
+    _log(ctx, actor, "report.messaged", report)
+
+
+def add_note(ctx: Context, actor: Actor, reference: str, text: str) -> None:
+    report = get_report(ctx, actor, reference)
+    text = (text or "").strip()
+    if not text:
+        raise ActionError("Write a note to add.")
+    if len(text) > int(ctx.settings.max_text_chars):
+        raise ActionError(f"A note must be {int(ctx.settings.max_text_chars):,} characters or fewer.")
+    _seal_note(ctx, actor, report, report_dek(ctx, actor, report), text)
+    _log(ctx, actor, "report.note-added", report)
+
+
+def escalate(ctx: Context, actor: Actor, reference: str, route: str, reason: str) -> None:
+    report = get_report(ctx, actor, reference)
+    if route not in ROUTES:
+        raise ActionError("Choose an escalation route.")
+    if report.stage == "closed":
+        raise ActionError("Reopen the report before escalating it.")
+    reason = _reason(reason)
+    _seal_note(ctx, actor, report, report_dek(ctx, actor, report), f"Escalated: {ROUTES[route]}.\nReason: {reason}")
+    report.stage = "escalated"
+    report.escalation_route = route
+    if report.acknowledged_on is None:
+        report.acknowledged_on = today()
+    _log(ctx, actor, "report.escalated", report, route=route)
+
+
+def needs_second_approval(ctx: Context, report: Report, outcome: str) -> bool:
+    high_risk = {c.key for c in ctx.settings.taxonomy.categories if c.high_risk}
+    return outcome == "no-further-action" and report.category in high_risk
+
+
+def close(ctx: Context, actor: Actor, reference: str, outcome: str, reason: str) -> bool:
+    """Close, or ask for a lead's approval first (no further action in a high-risk category).
+
+    Returns True when the report is closed now, False when it awaits approval.
+    """
+    report = get_report(ctx, actor, reference)
+    if outcome not in OUTCOMES:
+        raise ActionError("Choose an outcome.")
+    if report.stage in ("closed", "closure-pending"):
+        raise ActionError("This report is already closed or awaiting approval to close.")
+    if not report.category:
+        raise ActionError("Categorise the report before closing it.")
+    reason = _reason(reason)
+    _seal_note(ctx, actor, report, report_dek(ctx, actor, report), f"Closure proposed: {OUTCOMES[outcome]}.\nReason: {reason}")
+    report.outcome = outcome
+    if needs_second_approval(ctx, report, outcome):
+        report.stage = "closure-pending"
+        _log(ctx, actor, "report.closure-requested", report, outcome=outcome)
+        return False
+    report.stage = "closed"
+    report.closed_on = today()
+    _log(ctx, actor, "report.closed", report, outcome=outcome)
+    return True
+
+
+def approve_closure(ctx: Context, actor: Actor, reference: str, approve: bool, reason: str = "") -> None:
+    report = get_report(ctx, actor, reference)
+    _require(actor.is_lead, "Only a lead can approve closing a high-risk report with no further action.")
+    if report.stage != "closure-pending":
+        raise ActionError("This report is not awaiting approval.")
+    requested = ctx.db.scalar(
+        select(audit.AuditEntry.actor)
+        .where(audit.AuditEntry.report_ref == report.reference, audit.AuditEntry.action == "report.closure-requested")
+        .order_by(audit.AuditEntry.seq.desc())
+        .limit(1)
+    )
+    if requested == actor.reviewer.login:
+        raise Forbidden("A second reviewer must approve: you proposed this closure.")
+    if approve:
+        report.stage = "closed"
+        report.closed_on = today()
+        _log(ctx, actor, "report.closure-approved", report, outcome=report.outcome)
+    else:
+        reason = _reason(reason)
+        _seal_note(ctx, actor, report, report_dek(ctx, actor, report), f"Closure not approved.\nReason: {reason}")
+        report.stage = "assessing"
+        report.outcome = None
+        _log(ctx, actor, "report.closure-refused", report)
+
+
+def reopen(ctx: Context, actor: Actor, reference: str, reason: str) -> None:
+    report = get_report(ctx, actor, reference)
+    if report.stage != "closed":
+        raise ActionError("Only a closed report can be reopened.")
+    reason = _reason(reason)
+    _seal_note(ctx, actor, report, report_dek(ctx, actor, report), f"Reopened.\nReason: {reason}")
+    report.stage = "assessing"
+    report.closed_on = None
+    report.outcome = None
+    _log(ctx, actor, "report.reopened", report)
+
+
+# -- access -----------------------------------------------------------------------
+
+
+def grant_access(ctx: Context, actor: Actor, reference: str, reviewer_id: int) -> None:
+    """Wrap the report's DEK to another reviewer (in the lead's session)."""
+    _require(actor.is_lead, "Only a lead can grant access to a report.")
+    report = get_report(ctx, actor, reference)
+    target = ctx.db.get(Reviewer, reviewer_id)
+    if target is None or not target.active:
+        raise ActionError("Choose an active reviewer.")
+    exists = ctx.db.scalar(select(KeyWrap.id).where(KeyWrap.report_id == report.id, KeyWrap.recipient_fingerprint == target.key_fingerprint))
+    if exists:
+        raise ActionError(f"{target.display_name} can already read this report.")
+    dek = report_dek(ctx, actor, report)
+    ctx.db.add(KeyWrap(report_id=report.id, recipient_fingerprint=target.key_fingerprint,
+                       wrap=wrap_dek(dek, RecipientPublicKey.from_bytes(target.public_key), report.public_id)))
+    _log(ctx, actor, "access.granted", report, reviewer=target.login)
+
+
+def revoke_access(ctx: Context, actor: Actor, reference: str, reviewer_id: int) -> None:
+    _require(actor.is_lead, "Only a lead can remove access to a report.")
+    report = get_report(ctx, actor, reference)
+    target = ctx.db.get(Reviewer, reviewer_id)
+    if target is None or target.id == actor.reviewer.id:
+        raise ActionError("Choose another reviewer.")
+    ctx.db.execute(delete(KeyWrap).where(KeyWrap.report_id == report.id, KeyWrap.recipient_fingerprint == target.key_fingerprint))
+    if report.assignee_id == target.id:
+        report.assignee_id = None
+    _log(ctx, actor, "access.revoked", report, reviewer=target.login)
+
+
+def readers(ctx: Context, report: Report) -> list[Reviewer]:
+    fingerprints = select(KeyWrap.recipient_fingerprint).where(KeyWrap.report_id == report.id)
+    return list(ctx.db.scalars(select(Reviewer).where(Reviewer.key_fingerprint.in_(fingerprints), Reviewer.active.is_(True)).order_by(Reviewer.display_name)))
+
+
+def active_reviewers(ctx: Context) -> list[Reviewer]:
+    return list(ctx.db.scalars(select(Reviewer).where(Reviewer.active.is_(True)).order_by(Reviewer.display_name)))
+
+
+def deactivate_reviewer(ctx: Context, actor: Actor, reviewer_id: int) -> None:
+    """Deactivate an account and delete every wrap to its key: it can read nothing any more."""
+    _require(actor.role == Role.ADMINISTRATOR or actor.role == Role.LEAD, "Only a lead or an administrator can deactivate a reviewer.")
+    target = ctx.db.get(Reviewer, reviewer_id)
+    if target is None or target.id == actor.reviewer.id:
+        raise ActionError("Choose another reviewer.")
+    target.active = False
+    removed = ctx.db.execute(delete(KeyWrap).where(KeyWrap.recipient_fingerprint == target.key_fingerprint)).rowcount
+    ctx.db.execute(
+        Report.__table__.update().where(Report.assignee_id == target.id).values(assignee_id=None)
+    )
+    _log(ctx, actor, "reviewer.deactivated", None, reviewer=target.login, wraps_removed=removed)
+
+
+def overdue_count(ctx: Context, actor: Actor) -> int:
+    query = readable(actor).where(Deadlines.from_settings(ctx.settings).overdue_clause(today()))
+    return ctx.db.scalar(select(func.count()).select_from(query.with_only_columns(Report.id).subquery())) or 0
+
+
+def pending_approvals(ctx: Context, actor: Actor) -> int:
+    if not actor.is_lead:
+        return 0
+    query = readable(actor).where(Report.stage == "closure-pending")
+    return ctx.db.scalar(select(func.count()).select_from(query.with_only_columns(Report.id).subquery())) or 0
+

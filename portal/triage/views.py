@@ -1,0 +1,475 @@
+"""The triage interface: routes only. Every action is a function in portal.triage.service."""
+
+from __future__ import annotations
+
+import io
+
+import segno
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from portal.crypto.keys import change_passphrase
+from portal.triage import audit, auth, service
+from portal.triage.accounts import AccountError, create_reviewer, passphrase_problem, password_hasher
+from portal.triage.app import REVIEWER_COOKIE
+from portal.triage.forms import (
+    AccessForm,
+    ApprovalForm,
+    AssignForm,
+    CategoriseForm,
+    CloseForm,
+    CodeForm,
+    ConfirmForm,
+    EscalateForm,
+    LoginForm,
+    MessageForm,
+    NewReviewerForm,
+    NoteForm,
+    PassphraseForm,
+    ReopenForm,
+)
+from portal.triage.models import Reviewer, Role
+from portal.triage.sanitise import SUPPORTED_DESCRIPTION, CannotSanitise, kind_of, sanitise
+from portal.web import download_response
+
+bp = Blueprint("triage", __name__)
+
+
+def _db():
+    return current_app.extensions["portal.db"].session
+
+
+def _ctx() -> service.Context:
+    return service.Context(
+        db=_db(),
+        settings=current_app.config["PORTAL_SETTINGS"],
+        audit_key=current_app.extensions["portal.audit_key"],
+        blind_index_key=current_app.extensions["portal.blind_index_key"],
+    )
+
+
+def _set_session_cookie(response: Response, value: str) -> Response:
+    response.set_cookie(REVIEWER_COOKIE, value, httponly=True, samesite="Strict", secure=request.is_secure, path="/")
+    return response
+
+
+@bp.app_context_processor
+def _layout_values():
+    actor = auth.current_actor() if request.endpoint not in (None, "static") else None
+    if actor is None:
+        return {"actor": None}
+    ctx = _ctx()
+    return {"actor": actor, "overdue_total": service.overdue_count(ctx, actor),
+            "approvals_total": service.pending_approvals(ctx, actor), "Role": Role}
+
+
+# -- signing in and out -------------------------------------------------------------
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    error = None
+    status = 200
+    if form.validate_on_submit():
+        login_name = form.login.data
+        if auth.throttled(login_name):
+            error, status = auth.LOGIN_FAILED, 429
+        else:
+            result = auth.check_passphrase(login_name, form.passphrase.data)
+            if result is None:
+                auth.count_failure(login_name)
+                error, status = auth.LOGIN_FAILED, 400
+            else:
+                reviewer, private = result
+                cookie = auth.start_session(reviewer, private, auth.STAGE_PENDING)
+                _db().commit()
+                return _set_session_cookie(redirect(url_for("triage.second_factor")), cookie)
+    elif request.method == "POST":
+        status = 400
+    form.passphrase.data = ""
+    return render_template("triage/login.html", form=form, error=error), status
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+def second_factor():
+    reviewer = auth.pending_reviewer()
+    if reviewer is None:
+        return redirect(url_for("triage.login"))
+    form = CodeForm()
+    error = None
+    status = 200
+    if form.validate_on_submit():
+        if auth.throttled(reviewer.login):
+            error, status = auth.LOGIN_FAILED, 429
+        elif auth.verify_totp(reviewer, form.code.data):
+            payload = auth.session_payload()
+            store = current_app.extensions["portal.sessions"]
+            store.destroy(_db(), request.cookies.get(REVIEWER_COOKIE))
+            reviewer.totp_enrolled = True
+            cookie = store.create(_db(), {**payload, "stage": auth.STAGE_FULL})
+            audit.record(_db(), current_app.extensions["portal.audit_key"], reviewer.login, "reviewer.signed-in")
+            _db().commit()
+            target = request.args.get("next") or ""
+            if not target.startswith("/") or target.startswith("//"):
+                target = url_for("triage.queue")
+            return _set_session_cookie(redirect(target), cookie)
+        else:
+            _db().commit()
+            auth.count_failure(reviewer.login)
+            error, status = auth.LOGIN_FAILED, 400
+    elif request.method == "POST":
+        status = 400
+    return render_template("triage/code.html", form=form, error=error, enrol=not reviewer.totp_enrolled,
+                           secret=auth.totp_secret(reviewer) if not reviewer.totp_enrolled else None), status
+
+
+@bp.get("/login/code/qr.svg")
+def enrolment_qr():
+    reviewer = auth.pending_reviewer()
+    if reviewer is None or reviewer.totp_enrolled:
+        abort(404)
+    uri = __import__("pyotp").TOTP(auth.totp_secret(reviewer)).provisioning_uri(name=reviewer.login, issuer_name="Confidential reporting portal")
+    out = io.BytesIO()
+    segno.make(uri, error="m").save(out, kind="svg", scale=6, border=2, xmldecl=False, svgns=True)
+    return Response(out.getvalue(), mimetype="image/svg+xml")
+
+
+@bp.post("/logout")
+def logout():
+    ConfirmForm().validate_on_submit() or abort(400)
+    actor = auth.current_actor()
+    if actor is not None:
+        audit.record(_db(), current_app.extensions["portal.audit_key"], actor.reviewer.login, "reviewer.signed-out")
+    current_app.extensions["portal.sessions"].destroy(_db(), request.cookies.get(REVIEWER_COOKIE))
+    _db().commit()
+    response = redirect(url_for("triage.login", signed_out=1))
+    response.delete_cookie(REVIEWER_COOKIE, path="/")
+    response.delete_cookie(current_app.config["SESSION_COOKIE_NAME"], path="/")
+    response.headers["Clear-Site-Data"] = '"cache", "cookies", "storage"'
+    return response
+
+
+# -- queue ------------------------------------------------------------------------------
+
+
+def _filters() -> service.QueueFilters:
+    args = request.args
+    page = args.get("page", "1")
+    return service.QueueFilters(
+        status=args.get("status", "")[:20],
+        category=args.get("category", "")[:64],
+        risk=args.get("priority", "")[:10],
+        assignee=args.get("assignee", "")[:10],
+        overdue=args.get("overdue") == "1",
+        sort=args.get("sort", "received") if args.get("sort") in ("received", "deadline", "priority") else "received",
+        descending=args.get("order", "desc") != "asc",
+        page=int(page) if page.isdigit() and len(page) < 7 else 1,
+    )
+
+
+@bp.get("/")
+@auth.login_required
+def queue():
+    ctx = _ctx()
+    actor = auth.current_actor()
+    page = service.queue(ctx, actor, _filters())
+    _db().commit()
+    return render_template("triage/queue.html", page=page, stages=service.STAGES, priorities=service.PRIORITIES,
+                           reviewers=service.active_reviewers(ctx), args=request.args)
+
+
+# -- one report -------------------------------------------------------------------------
+
+
+def _report_forms(ctx: service.Context, report) -> dict:
+    taxonomy = ctx.settings.taxonomy
+    categorise = CategoriseForm(taxonomy=taxonomy, formdata=None, category=report.category or "",
+                                flags=[f for f in report.risk_flags.split(",") if f], priority=report.priority)
+    readers = service.readers(ctx, report)
+    assign = AssignForm(formdata=None, assignee=str(report.assignee_id or ""))
+    assign.assignee.choices = [("", "Nobody")] + [(str(r.id), r.display_name) for r in readers]
+    access = AccessForm(formdata=None)
+    others = [r for r in service.active_reviewers(ctx) if r not in readers]
+    access.reviewer.choices = [("", "Choose a reviewer")] + [(str(r.id), f"{r.display_name} ({r.role})") for r in others]
+    return {"categorise": categorise, "assign": assign, "message": MessageForm(formdata=None), "note": NoteForm(formdata=None),
+            "escalate": EscalateForm(formdata=None), "close": CloseForm(formdata=None), "approval": ApprovalForm(formdata=None),
+            "reopen": ReopenForm(formdata=None), "access": access, "confirm": ConfirmForm(formdata=None), "readers": readers}
+
+
+def _render_report(reference: str, replace: dict | None = None, error: str | None = None, status: int = 200):
+    ctx = _ctx()
+    actor = auth.current_actor()
+    try:
+        case = service.open_case(ctx, actor, reference)
+    except service.NotFound:
+        abort(404)
+    forms = _report_forms(ctx, case.report)
+    forms.update(replace or {})
+    _db().commit()
+    return render_template("triage/report.html", case=case, forms=forms, error=error, stages=service.STAGES,
+                           routes=service.ROUTES, outcomes=service.OUTCOMES, priorities=service.PRIORITIES,
+                           sanitisable=lambda meta: kind_of(meta.name, meta.type) is not None,
+                           supported_description=SUPPORTED_DESCRIPTION,
+                           reviewer_names=dict(_db().execute(select(Reviewer.login, Reviewer.display_name)).all())), status
+
+
+@bp.get("/reports/<reference>")
+@auth.login_required
+def report(reference: str):
+    return _render_report(reference)
+
+
+def _act(reference: str, form_name: str, form, do, success: str):
+    """Validate `form`, run `do()`; re-render the report with the error (and what was typed) if not."""
+    ctx = _ctx()
+    actor = auth.current_actor()
+    try:
+        service.get_report(ctx, actor, reference)
+    except service.NotFound:
+        abort(404)
+    if not form.validate_on_submit():
+        _db().rollback()
+        first = next((e for errors in form.errors.values() for e in errors), "Check the form and try again.")
+        return _render_report(reference, {form_name: form}, str(first), 400)
+    try:
+        do(ctx, actor)
+        _db().commit()
+    except service.NotFound:
+        _db().rollback()
+        abort(404)
+    except service.Forbidden as exc:
+        _db().rollback()
+        return _render_report(reference, {form_name: form}, str(exc), 403)
+    except service.ActionError as exc:
+        _db().rollback()
+        return _render_report(reference, {form_name: form}, str(exc), 400)
+    flash(success)
+    return redirect(url_for("triage.report", reference=reference))
+
+
+@bp.post("/reports/<reference>/acknowledge")
+@auth.login_required
+def acknowledge(reference: str):
+    return _act(reference, "confirm", ConfirmForm(), lambda c, a: service.acknowledge(c, a, reference),
+                "Acknowledged. The reporter has been sent the acknowledgement message.")
+
+
+@bp.post("/reports/<reference>/categorise")
+@auth.login_required
+def categorise(reference: str):
+    form = CategoriseForm(taxonomy=current_app.config["PORTAL_SETTINGS"].taxonomy)
+    return _act(reference, "categorise", form,
+                lambda c, a: service.categorise(c, a, reference, form.category.data or "", form.flags.data or [], form.priority.data),
+                "Category, risk flags and priority saved.")
+
+
+@bp.post("/reports/<reference>/assign")
+@auth.login_required
+def assign(reference: str):
+    form = AssignForm()
+    form.assignee.choices = [(form.assignee.data or "", "")]
+
+    def do(c, a):
+        value = form.assignee.data or ""
+        service.assign(c, a, reference, int(value) if value.isdigit() else None)
+
+    return _act(reference, "assign", form, do, "Assignment saved.")
+
+
+@bp.post("/reports/<reference>/message")
+@auth.login_required
+def message(reference: str):
+    form = MessageForm()
+    return _act(reference, "message", form, lambda c, a: service.message_reporter(c, a, reference, form.text.data),
+                "Message encrypted and sent. The reporter will see it when they next sign in with their code.")
+
+
+@bp.post("/reports/<reference>/note")
+@auth.login_required
+def note(reference: str):
+    form = NoteForm()
+    return _act(reference, "note", form, lambda c, a: service.add_note(c, a, reference, form.text.data), "Internal note added.")
+
+
+@bp.post("/reports/<reference>/escalate")
+@auth.login_required
+def escalate(reference: str):
+    form = EscalateForm()
+    return _act(reference, "escalate", form, lambda c, a: service.escalate(c, a, reference, form.route.data, form.reason.data),
+                "Escalated.")
+
+
+@bp.post("/reports/<reference>/close")
+@auth.login_required
+def close(reference: str):
+    form = CloseForm()
+    state = {}
+
+    def do(c, a):
+        state["closed"] = service.close(c, a, reference, form.outcome.data, form.reason.data)
+
+    response = _act(reference, "close", form, do, "Closure recorded.")
+    if state.get("closed") is False:
+        flash("This is a high-risk category: a lead must approve closing it with no further action.")
+    return response
+
+
+@bp.post("/reports/<reference>/approval")
+@auth.login_required
+def approval(reference: str):
+    form = ApprovalForm()
+    return _act(reference, "approval", form,
+                lambda c, a: service.approve_closure(c, a, reference, form.decision.data == "approve", form.reason.data or ""),
+                "Decision recorded.")
+
+
+@bp.post("/reports/<reference>/reopen")
+@auth.login_required
+def reopen(reference: str):
+    form = ReopenForm()
+    return _act(reference, "reopen", form, lambda c, a: service.reopen(c, a, reference, form.reason.data), "Report reopened.")
+
+
+@bp.post("/reports/<reference>/access/grant")
+@auth.login_required
+def grant(reference: str):
+    form = AccessForm()
+    form.reviewer.choices = [(form.reviewer.data or "", "")]
+
+    def do(c, a):
+        value = form.reviewer.data or ""
+        if not value.isdigit():
+            raise service.ActionError("Choose a reviewer.")
+        service.grant_access(c, a, reference, int(value))
+
+    return _act(reference, "access", form, do, "Access granted: the report's key has been wrapped to that reviewer.")
+
+
+@bp.post("/reports/<reference>/access/<int:reviewer_id>/revoke")
+@auth.login_required
+def revoke(reference: str, reviewer_id: int):
+    return _act(reference, "confirm", ConfirmForm(), lambda c, a: service.revoke_access(c, a, reference, reviewer_id),
+                "Access removed.")
+
+
+def _download(reference: str, attachment_hex: str, sanitised: bool):
+    ctx = _ctx()
+    actor = auth.current_actor()
+    try:
+        report, meta, chunks = service.attachment_plaintext(ctx, actor, reference, attachment_hex)
+    except service.NotFound:
+        abort(404)
+    name = meta.name
+    if sanitised:
+        ctype = kind_of(meta.name, meta.type)
+        if ctype is None:
+            abort(404)
+        try:
+            body = sanitise(b"".join(chunks), ctype)
+        except CannotSanitise as exc:
+            _db().rollback()
+            flash(f"A sanitised copy of that file could not be made ({exc}). Download the original with care.")
+            return redirect(url_for("triage.report", reference=reference) + "#evidence")
+        chunks = [body]
+        name = "sanitised-" + name
+    audit.record(_db(), ctx.audit_key, actor.reviewer.login, "attachment.downloaded", report.reference,
+                 attachment=attachment_hex[:32], sanitised=sanitised)
+    _db().commit()
+    return download_response(chunks, name)
+
+
+@bp.get("/reports/<reference>/files/<attachment_hex>")
+@auth.login_required
+def download(reference: str, attachment_hex: str):
+    return _download(reference, attachment_hex, sanitised=False)
+
+
+@bp.get("/reports/<reference>/files/<attachment_hex>/sanitised")
+@auth.login_required
+def download_sanitised(reference: str, attachment_hex: str):
+    return _download(reference, attachment_hex, sanitised=True)
+
+
+# -- account and administration -----------------------------------------------------
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@auth.login_required
+def account():
+    actor = auth.current_actor()
+    form = PassphraseForm()
+    error = None
+    if form.validate_on_submit():
+        problem = passphrase_problem(form.new.data, (actor.reviewer.login, actor.reviewer.display_name))
+        if problem:
+            error = problem
+        elif not auth.check_passphrase(actor.reviewer.login, form.current.data):
+            error = "Your current passphrase is not right."
+        else:
+            reviewer = actor.reviewer
+            reviewer.locked_private_key = change_passphrase(reviewer.locked_private_key, form.current.data, form.new.data)
+            reviewer.passphrase_hash = password_hasher().hash(form.new.data)
+            audit.record(_db(), current_app.extensions["portal.audit_key"], reviewer.login, "reviewer.passphrase-changed")
+            _db().commit()
+            flash("Passphrase changed. Your reports did not need to be re-encrypted.")
+            return redirect(url_for("triage.account"))
+    elif request.method == "POST":
+        error = next((e for errors in form.errors.values() for e in errors), "Check the form and try again.")
+    for field in (form.current, form.new, form.confirm):
+        field.data = ""
+    return render_template("triage/account.html", form=form, error=error), (400 if error else 200)
+
+
+def _admin_required():
+    actor = auth.current_actor()
+    if actor.role not in (Role.LEAD, Role.ADMINISTRATOR):
+        abort(403)
+    return actor
+
+
+@bp.route("/admin/reviewers", methods=["GET", "POST"])
+@auth.login_required
+def reviewers():
+    actor = _admin_required()
+    form = NewReviewerForm()
+    error = None
+    created = None
+    if request.method == "POST":
+        if actor.role != Role.ADMINISTRATOR and form.role.data == "administrator":
+            error = "Only an administrator can create another administrator."
+        elif form.validate_on_submit():
+            try:
+                new = create_reviewer(_db(), current_app.extensions["portal.totp_key"], login=form.login.data,
+                                      display_name=form.display_name.data, role=Role(form.role.data),
+                                      passphrase=form.passphrase.data, receives_new_reports=False)
+                audit.record(_db(), current_app.extensions["portal.audit_key"], actor.reviewer.login, "reviewer.created",
+                             reviewer=new.reviewer.login, role=new.reviewer.role)
+                _db().commit()
+                created = new.reviewer
+                form = NewReviewerForm(formdata=None)
+            except AccountError as exc:
+                _db().rollback()
+                error = str(exc)
+        else:
+            error = next((e for errors in form.errors.values() for e in errors), "Check the form and try again.")
+    form.passphrase.data = ""
+    people = list(_db().scalars(select(Reviewer).order_by(Reviewer.active.desc(), Reviewer.display_name)))
+    return render_template("triage/reviewers.html", form=form, error=error, created=created, people=people,
+                           confirm=ConfirmForm(formdata=None)), (400 if error else 200)
+
+
+@bp.post("/admin/reviewers/<int:reviewer_id>/deactivate")
+@auth.login_required
+def deactivate(reviewer_id: int):
+    actor = _admin_required()
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        service.deactivate_reviewer(_ctx(), actor, reviewer_id)
+        _db().commit()
+        flash("Reviewer deactivated. Their access to every report has been removed.")
+    except (service.ActionError, service.Forbidden) as exc:
+        _db().rollback()
+        flash(str(exc))
+    return redirect(url_for("triage.reviewers"))
