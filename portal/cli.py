@@ -115,6 +115,46 @@ def serve_dev(instance: str | None, host: str) -> None:
             server.shutdown()
 
 
+@main.command()
+@instance_option
+@click.argument("kind", type=click.Choice(["reporter", "triage"]))
+def serve(instance: str | None, kind: str) -> None:
+    """Serve one interface with gunicorn (config/gunicorn.conf.py); production hosts run one each."""
+    import os
+
+    from portal.config import CONFIG_DIR, PROJECT_ROOT
+
+    env = dict(os.environ, PORTAL_APP_KIND=kind)
+    if instance:
+        env["PORTAL_INSTANCE_DIR"] = str(Path(instance).resolve())
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    args = [str(gunicorn), "--config", str(CONFIG_DIR / "gunicorn.conf.py"), "--chdir", str(PROJECT_ROOT), f"wsgi:{kind}_app"]
+    os.execve(args[0], args, env)
+
+
+@main.group()
+def audit() -> None:
+    """The reviewer audit log."""
+
+
+@audit.command("verify")
+@instance_option
+def audit_verify(instance: str | None) -> None:
+    """Check the audit log's hash chain: exits 1 if an entry was edited, deleted or reordered."""
+    from portal.triage.audit import verify_chain
+
+    settings = _settings(instance)
+    db = _database(settings)
+    try:
+        result = verify_chain(db.session, read_secret(settings.instance_dir, "audit_key"))
+    finally:
+        db.dispose()
+    if not result.ok:
+        click.echo(f"Audit log BROKEN after {result.entries} entries: {result.problem}", err=True)
+        sys.exit(1)
+    click.echo(f"Audit log intact: {result.entries} entries.")
+
+
 @main.group()
 def keys() -> None:
     """Organisation recovery key."""

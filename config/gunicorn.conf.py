@@ -1,0 +1,28 @@
+"""gunicorn settings for `portal serve reporter|triage`.
+
+The reporter interface runs with NO access log and an error log that never
+includes request lines: nothing that could identify a reporter is written.
+Bind addresses come from PORTAL_BIND (default: loopback, behind nginx or Tor).
+"""
+
+import os
+
+kind = os.environ.get("PORTAL_APP_KIND", "reporter")
+
+bind = os.environ.get("PORTAL_BIND", "127.0.0.1:8080" if kind == "reporter" else "127.0.0.1:8081")
+workers = int(os.environ.get("PORTAL_WORKERS", "2"))
+worker_class = "sync"
+timeout = 120  # a 200 MiB upload over a slow Tor circuit
+graceful_timeout = 30
+keepalive = 5
+limit_request_line = 4096
+limit_request_fields = 60
+limit_request_field_size = 8190
+preload_app = True
+
+accesslog = None  # never an access log on either interface: reviewers' activity is in the audit log
+errorlog = "-"
+loglevel = "warning"
+proc_name = f"portal-{kind}"
+# Do not trust X-Forwarded-For: the reporter app never uses client addresses anyway.
+forwarded_allow_ips = "127.0.0.1"
