@@ -1,0 +1,426 @@
+// The report form, encrypted on this device before anything is sent.
+//
+// Without JavaScript (or where this browser lacks X25519 / WebAssembly) the form
+// posts normally and the server encrypts on receipt. With it, the answers and
+// every file are sealed here (portal-crypto.js) and only ciphertext, key wraps
+// and the Argon2id output of a receipt code generated here are posted.
+// Nothing typed, no file and no file name is sent in clear, and nothing is logged.
+//
+// Markup contract (templates/reporter/report_form.html):
+//   <form id="report-form" method="post" enctype="multipart/form-data" action="/report"
+//         data-keys-url="/keys.json" data-wordlist-url="/static/js/wordlist.txt">
+//   <div id="encrypt-progress" hidden aria-live="polite"></div>
+//   <template id="receipt-template"> … <p data-receipt-code></p> … </template>
+
+import * as pc from './portal-crypto.js';
+import './receipt.js'; // copy / print buttons on the receipt shown after sending; adds `js-enabled`
+
+const form = document.getElementById('report-form');
+const PERSON_FIELDS = ['name', 'role', 'identifier', 'unit'];
+const MAX_PEOPLE = 10; // portal/reports/forms.py: max_entries
+const SHORT = 200; // and the Length limits there, checked here because the server cannot read the answers
+const LONG = 20000;
+
+// -- messages -------------------------------------------------------------------
+
+function megabytes(n) {
+  return n >= 1024 * 1024 ? `${Math.round(n / (1024 * 1024))} MB` : `${Math.max(1, Math.round(n / 1024))} KB`;
+}
+
+function fieldElement(name) {
+  if (!name) return null;
+  const el = form.elements.namedItem(name);
+  return el instanceof RadioNodeList ? el[0] : el;
+}
+
+function clearErrors() {
+  document.querySelectorAll('[data-js-error]').forEach((el) => el.remove());
+  document.title = document.title.replace(/^Error: /, '');
+  form.querySelectorAll('.govuk-form-group--error[data-js-error-group]').forEach((el) => {
+    el.classList.remove('govuk-form-group--error');
+    el.removeAttribute('data-js-error-group');
+  });
+}
+
+// GOV.UK error summary above the form, plus a message beside each field named.
+// Built with DOM calls, never innerHTML: messages may quote a file's name.
+function showErrors(errors) {
+  clearErrors();
+  const previous = document.querySelector('.govuk-error-summary');
+  if (previous) previous.remove();
+
+  const summary = document.createElement('div');
+  summary.className = 'govuk-error-summary';
+  summary.setAttribute('data-js-error', '');
+  summary.setAttribute('tabindex', '-1');
+  const alert = document.createElement('div');
+  alert.setAttribute('role', 'alert');
+  const title = document.createElement('h2');
+  title.className = 'govuk-error-summary__title';
+  title.textContent = 'There is a problem';
+  const body = document.createElement('div');
+  body.className = 'govuk-error-summary__body';
+  const list = document.createElement('ul');
+  list.className = 'govuk-list govuk-error-summary__list';
+
+  for (const { field, message } of errors) {
+    const item = document.createElement('li');
+    const el = fieldElement(field);
+    if (el && el.id) {
+      const link = document.createElement('a');
+      link.href = `#${el.id}`;
+      link.textContent = message;
+      link.addEventListener('click', (event) => {
+        event.preventDefault();
+        el.focus();
+      });
+      item.append(link);
+      markField(el, message);
+    } else {
+      item.textContent = message;
+    }
+    list.append(item);
+  }
+  body.append(list);
+  alert.append(title, body);
+  summary.append(alert);
+  form.before(summary);
+  if (!document.title.startsWith('Error: ')) document.title = `Error: ${document.title}`;
+  summary.focus();
+}
+
+function markField(el, message) {
+  const group = el.closest('.govuk-form-group');
+  if (!group || group.querySelector('[data-js-error]')) return;
+  group.classList.add('govuk-form-group--error');
+  group.setAttribute('data-js-error-group', '');
+  const p = document.createElement('p');
+  p.className = 'govuk-error-message';
+  p.setAttribute('data-js-error', '');
+  const hidden = document.createElement('span');
+  hidden.className = 'govuk-visually-hidden';
+  hidden.textContent = 'Error: ';
+  p.append(hidden, message);
+  const anchor = el.closest('.govuk-radios, .govuk-checkboxes') || el;
+  anchor.before(p);
+}
+
+function progress(message) {
+  const region = document.getElementById('encrypt-progress');
+  if (!region) return;
+  region.textContent = message;
+  region.hidden = !message;
+}
+
+// -- "Add another person" ---------------------------------------------------------
+
+function personIndexes() {
+  const seen = new Set();
+  for (const el of form.elements) {
+    const m = /^people-(\d+)-name$/.exec(el.name || '');
+    if (m) seen.add(Number(m[1]));
+  }
+  return [...seen].sort((a, b) => a - b);
+}
+
+function personGroup(index) {
+  const input = form.elements.namedItem(`people-${index}-name`);
+  return input && input.closest('[data-person], fieldset');
+}
+
+function setUpAddPerson() {
+  const indexes = personIndexes();
+  if (!indexes.length || !personGroup(indexes[indexes.length - 1])) return;
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = 'govuk-button govuk-button--secondary';
+  button.textContent = 'Add another person';
+  personGroup(indexes[indexes.length - 1]).after(button);
+  const refresh = () => {
+    button.hidden = personIndexes().length >= MAX_PEOPLE;
+  };
+  refresh();
+
+  button.addEventListener('click', () => {
+    const all = personIndexes();
+    const last = all[all.length - 1];
+    const next = last + 1;
+    const clone = personGroup(last).cloneNode(true);
+    // people-2-name -> people-3-name, people-hint-2 -> people-hint-3
+    const renumber = new RegExp(`\\b(people-(?:[a-z]+-)?)${last}(?![0-9])`, 'g');
+    for (const el of [clone, ...clone.querySelectorAll('*')]) {
+      for (const attr of ['id', 'name', 'for', 'aria-describedby', 'aria-controls']) {
+        const value = el.getAttribute(attr);
+        if (value) el.setAttribute(attr, value.replace(renumber, `$1${next}`));
+      }
+      if ('value' in el && el.tagName !== 'BUTTON') el.value = '';
+    }
+    clone.querySelectorAll('.govuk-error-message').forEach((el) => el.remove());
+    clone.querySelectorAll('.govuk-form-group--error').forEach((el) => el.classList.remove('govuk-form-group--error'));
+    clone.querySelectorAll('.govuk-input--error').forEach((el) => el.classList.remove('govuk-input--error'));
+    // "Person 3" -> "Person 4" in the legend, if it counts people that way.
+    const legend = clone.querySelector('legend');
+    if (legend) {
+      const walker = document.createTreeWalker(legend, NodeFilter.SHOW_TEXT);
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        node.textContent = node.textContent.replace(new RegExp(`\\b${last + 1}\\b`), String(next + 1));
+      }
+    }
+    personGroup(last).after(clone);
+    clone.querySelector('input, textarea')?.focus();
+    refresh();
+  });
+}
+
+// -- what is sent -----------------------------------------------------------------
+
+function text(data, name) {
+  const value = data.get(name);
+  return typeof value === 'string' ? value : '';
+}
+
+// Same document as portal/reports/answers.py ReportAnswers.to_json (keys in this
+// order; text answers trimmed like the server's form.answers()).
+function reportDocument() {
+  const data = new FormData(form);
+  const people = personIndexes()
+    .map((i) => Object.fromEntries(PERSON_FIELDS.map((f) => [f, text(data, `people-${i}-${f}`).trim()])))
+    .filter((person) => PERSON_FIELDS.some((f) => person[f] !== ''));
+  return {
+    v: 1,
+    what_happened: text(data, 'what_happened').trim(),
+    people,
+    when: text(data, 'when_happened').trim(),
+    where: text(data, 'where_happened').trim(),
+    risk_now: text(data, 'risk_now'),
+    vulnerable_person: text(data, 'vulnerable_person'),
+    witnesses: text(data, 'witnesses').trim(),
+    how_known: text(data, 'how_known'),
+    category: text(data, 'category'),
+  };
+}
+
+function chosenFiles() {
+  const input = form.elements.namedItem('evidence');
+  return input && input.files ? Array.from(input.files) : [];
+}
+
+const length = (s) => [...s].length; // code points, as Python's len()
+
+// The server cannot see the answers on this path, so its field rules are applied here.
+function checkAnswers(doc, files, keys) {
+  const errors = [];
+  if (!doc.what_happened) errors.push({ field: 'what_happened', message: 'Tell us what happened. A few sentences are enough to start.' });
+  else if (length(doc.what_happened) > LONG) errors.push({ field: 'what_happened', message: `This answer must be ${LONG.toLocaleString('en-GB')} characters or fewer` });
+  if (length(doc.witnesses) > LONG) errors.push({ field: 'witnesses', message: `This answer must be ${LONG.toLocaleString('en-GB')} characters or fewer` });
+  if (length(doc.when) > SHORT) errors.push({ field: 'when_happened', message: `When it happened must be ${SHORT} characters or fewer` });
+  if (length(doc.where) > SHORT) errors.push({ field: 'where_happened', message: `Where it happened must be ${SHORT} characters or fewer` });
+  const data = new FormData(form);
+  for (const i of personIndexes()) {
+    for (const f of PERSON_FIELDS) {
+      const name = `people-${i}-${f}`;
+      if (length(text(data, name).trim()) > SHORT) errors.push({ field: name, message: `This answer must be ${SHORT} characters or fewer` });
+    }
+  }
+
+  // The server counts encrypted bytes, so compare the size each file will have once encrypted.
+  const { file_bytes: fileMax, report_bytes: totalMax, files: countMax } = keys.limits;
+  if (files.length > countMax) errors.push({ field: 'evidence', message: `You can attach up to ${countMax} files at a time.` });
+  let total = 0;
+  for (const file of files) {
+    const size = pc.streamCiphertextSize(file.size, keys.chunk_log2);
+    total += size;
+    if (size > fileMax) errors.push({ field: 'evidence', message: `${file.name} is larger than ${megabytes(fileMax)}. Attach a smaller copy, or split it into parts.` });
+  }
+  if (total > totalMax && files.every((f) => pc.streamCiphertextSize(f.size, keys.chunk_log2) <= fileMax)) {
+    errors.push({ field: 'evidence', message: `All files together must be smaller than ${megabytes(totalMax)}.` });
+  }
+  return errors;
+}
+
+// -- keys and word list -------------------------------------------------------------
+
+class Fallback extends Error {} // this browser or page cannot encrypt here: post the form as it is
+
+async function loadKeys() {
+  const response = await fetch(form.dataset.keysUrl || '/keys.json', { headers: { Accept: 'application/json' }, cache: 'no-store' });
+  if (!response.ok) throw new Fallback('keys unavailable');
+  const keys = await response.json();
+  const hex = (s, n) => typeof s === 'string' && s.length === 2 * n && /^[0-9a-f]+$/i.test(s);
+  const ok =
+    keys.version === 1 &&
+    typeof keys.install_salt === 'string' &&
+    keys.install_salt.length >= 32 &&
+    hex(keys.install_salt, keys.install_salt.length / 2) &&
+    [keys.argon2?.time_cost, keys.argon2?.memory_kib, keys.argon2?.parallelism].every(Number.isInteger) &&
+    Array.isArray(keys.recipients) &&
+    keys.recipients.length > 0 &&
+    keys.recipients.every((r) => /^[0-9a-f]{32}$/.test(r.fingerprint) && hex(r.intake_x25519, 32)) &&
+    Number.isInteger(keys.chunk_log2) &&
+    [keys.limits?.file_bytes, keys.limits?.report_bytes, keys.limits?.files].every(Number.isInteger);
+  if (!ok) throw new Fallback('keys malformed');
+  return keys;
+}
+
+async function loadWords() {
+  const response = await fetch(form.dataset.wordlistUrl || '/static/js/wordlist.txt');
+  if (!response.ok) throw new Fallback('word list unavailable');
+  return pc.parseWordlist(await response.text());
+}
+
+// Started at page load so the slow parts are ready by the time the reporter sends.
+let prepared = null;
+function prepare() {
+  if (!prepared) {
+    prepared = Promise.all([pc.isSupported(), loadKeys(), loadWords()]).then(([supported, keys, words]) => {
+      if (!supported) throw new Fallback('no X25519 or WebAssembly');
+      return { keys, words };
+    });
+    prepared.catch(() => {
+      prepared = null; // try again on the next submit: the network may be back
+    });
+  }
+  return prepared;
+}
+
+// -- sealing and sending --------------------------------------------------------------
+
+async function sealAndSend(keys, words, doc, files) {
+  progress('Encrypting your report on this device…');
+  const code = pc.generateReceiptCode(words);
+  const secret = await pc.receiptSecret(code, pc.fromHex(keys.install_salt), keys.argon2);
+  const reportId = pc.randomBytes(pc.ID_LEN);
+  const dek = pc.randomBytes(pc.KEY_LEN);
+
+  const body = new FormData();
+  body.append('csrf_token', text(new FormData(form), 'csrf_token'));
+  body.append('mode', 'browser');
+  body.append('report_id', pc.toHex(reportId));
+  body.append('receipt_secret', pc.toHex(secret));
+  // The server flags urgent reports for triage from this one answer, as it does on the no-JavaScript path.
+  body.append('urgent', doc.risk_now === 'yes' ? 'yes' : 'no');
+  body.append('sealed_report', pc.toBase64(await pc.sealRecord(dek, reportId, 'report', pc.utf8(JSON.stringify(doc)))));
+  body.append('reporter_inner', pc.toBase64(await pc.innerWrap(dek, await pc.reporterPublicKey(secret), reportId)));
+  for (const r of keys.recipients) {
+    body.append(`recipient_inner.${r.fingerprint}`, pc.toBase64(await pc.innerWrap(dek, pc.fromHex(r.intake_x25519), reportId)));
+  }
+
+  for (const [n, file] of files.entries()) {
+    const label = files.length > 1 ? `Encrypting file ${n + 1} of ${files.length} on this device…` : 'Encrypting your file on this device…';
+    progress(label);
+    const attachmentId = pc.randomBytes(pc.ID_LEN);
+    const idHex = pc.toHex(attachmentId);
+    const meta = pc.utf8(JSON.stringify({ name: file.name, type: file.type, size: file.size }));
+    body.append(`attachment_meta.${idHex}`, pc.toBase64(await pc.sealRecord(dek, reportId, 'attachment-meta', meta, attachmentId)));
+    const encrypted = await pc.encryptStream(dek, reportId, attachmentId, file, keys.chunk_log2, {
+      onProgress: (done, total) => total > 4 << 20 && progress(`${label} ${Math.floor((100 * done) / total)}%`),
+    });
+    body.append(`attachment.${idHex}`, encrypted, 'encrypted.bin');
+  }
+
+  progress('Sending your encrypted report…');
+  const response = await fetch(form.action, { method: 'POST', body, headers: { Accept: 'application/json' }, credentials: 'same-origin' });
+  let result = null;
+  try {
+    result = await response.json();
+  } catch {
+    result = null; // an HTML error page (rate limit, proxy error…)
+  }
+  return { code, response, result };
+}
+
+function showReceipt(code) {
+  const template = document.getElementById('receipt-template');
+  const main = form.closest('main') || document.querySelector('main');
+  const content = template.content.cloneNode(true);
+  content.querySelectorAll('[data-receipt-code]').forEach((el) => {
+    el.textContent = code;
+  });
+  const title = content.querySelector('[data-page-title]');
+  if (title) document.title = title.getAttribute('data-page-title');
+  main.replaceChildren(content);
+  window.scrollTo(0, 0);
+  const heading = main.querySelector('h1');
+  if (heading) {
+    heading.setAttribute('tabindex', '-1');
+    heading.focus();
+  }
+}
+
+function setBusy(busy) {
+  form.classList.toggle('portal-busy', busy);
+  form.setAttribute('aria-busy', String(busy));
+  form.querySelectorAll('[type="submit"]').forEach((b) => {
+    b.toggleAttribute('disabled', busy);
+    b.setAttribute('aria-disabled', String(busy));
+  });
+}
+
+let sending = false;
+
+async function onSubmit(event) {
+  event.preventDefault();
+  if (sending) return;
+  clearErrors();
+  if (!form.reportValidity()) return;
+  // Files already encrypted by the server after an earlier no-JavaScript attempt
+  // travel in a draft token that only the server path understands.
+  if (text(new FormData(form), 'draft')) {
+    form.submit();
+    return;
+  }
+
+  sending = true;
+  setBusy(true);
+  try {
+    let ready;
+    try {
+      ready = await prepare();
+    } catch (error) {
+      if (error instanceof Fallback) {
+        form.submit(); // the server encrypts on receipt instead
+        return;
+      }
+      throw error; // network failure: reported below, input kept
+    }
+    const { keys, words } = ready;
+    const doc = reportDocument();
+    const files = chosenFiles();
+    const problems = checkAnswers(doc, files, keys);
+    if (problems.length) {
+      showErrors(problems);
+      return;
+    }
+
+    const { code, response, result } = await sealAndSend(keys, words, doc, files);
+    if (response.ok && result && result.ok === true) {
+      showReceipt(code);
+      return;
+    }
+    // The form token is single use: the server sends a fresh one with any error.
+    if (result && typeof result.csrf_token === 'string') {
+      const token = form.elements.namedItem('csrf_token');
+      if (token) token.value = result.csrf_token;
+    }
+    if (result && Array.isArray(result.errors) && result.errors.length) {
+      showErrors(result.errors.map((e) => ({ field: String(e.field || ''), message: String(e.message || '') })));
+    } else if (response.status === 429) {
+      showErrors([{ field: '', message: 'Too many reports have been sent from here in a short time. Wait a few minutes, then send again. Nothing you wrote has been lost.' }]);
+    } else {
+      showErrors([{ field: '', message: 'Your report was not received. Send it again in a few minutes. Nothing you wrote has been lost.' }]);
+    }
+  } catch {
+    // fetch rejects on network failure; nothing about the content is logged.
+    showErrors([{ field: '', message: 'Your report could not be sent because of a connection problem. Check your connection and send again. Nothing you wrote has been lost.' }]);
+  } finally {
+    sending = false;
+    progress('');
+    if (form.isConnected) setBusy(false);
+  }
+}
+
+if (form) {
+  setUpAddPerson();
+  form.addEventListener('submit', onSubmit);
+  prepare().catch(() => {}); // warm up; errors are dealt with on submit
+}

@@ -1,0 +1,140 @@
+"""Shared fixtures: an instance directory per test, over SQLite and (when
+PORTAL_TEST_DATABASE_URL is set) PostgreSQL, with both applications built on it.
+
+Argon2id is made cheap for speed (tests marked `real_kdf` keep the real
+parameters); every other piece of cryptography is the real one.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyotp
+import pytest
+from sqlalchemy import text
+
+from portal import create_app
+from portal.crypto import kdf
+from portal.db import Base, Database
+from portal.instance import ensure_instance, read_secret
+
+CHEAP_ARGON2 = kdf.Argon2Params(time_cost=1, memory_kib=8 * 1024, parallelism=1)
+POSTGRES_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
+DATABASES = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+REVIEWER_PASSPHRASE = "correct-horse-battery-staple-orbit"
+
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "real_kdf: keep the production Argon2id parameters")
+
+
+@pytest.fixture(autouse=True)
+def cheap_kdf(request, monkeypatch):
+    if request.node.get_closest_marker("real_kdf") is None:
+        monkeypatch.setattr(kdf, "RECEIPT_ARGON2", CHEAP_ARGON2)
+        monkeypatch.setattr(kdf, "PASSPHRASE_ARGON2", CHEAP_ARGON2)
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'instance' / 'portal.sqlite3'}"
+    db = Database(POSTGRES_URL)
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    db.dispose()
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def instance_dir(tmp_path) -> Path:
+    path = tmp_path / "instance"
+    ensure_instance(path)
+    return path
+
+
+@pytest.fixture
+def settings_overrides(instance_dir, database_url) -> dict:
+    return {"instance_dir": str(instance_dir), "database_url": database_url}
+
+
+@pytest.fixture
+def database(settings_overrides):
+    db = Database(settings_overrides["database_url"])
+    db.create_all()
+    yield db
+    db.dispose()
+
+
+@dataclass
+class ReviewerAccount:
+    id: int
+    login: str
+    passphrase: str
+    totp_secret: str
+    fingerprint: str
+
+    def totp_now(self) -> str:
+        return pyotp.TOTP(self.totp_secret).now()
+
+
+@pytest.fixture
+def make_reviewer(database, instance_dir):
+    from portal.triage.accounts import create_reviewer
+    from portal.triage.models import Role
+
+    def make(login: str = "lead", role: str = "lead", receives_new_reports: bool = True,
+             passphrase: str = REVIEWER_PASSPHRASE) -> ReviewerAccount:
+        with database.transaction() as session:
+            new = create_reviewer(session, read_secret(instance_dir, "totp_key"), login=login, display_name=login.title(),
+                                  role=Role(role), passphrase=passphrase, receives_new_reports=receives_new_reports)
+            r = new.reviewer
+            return ReviewerAccount(r.id, r.login, passphrase, new.totp_secret, r.key_fingerprint)
+
+    return make
+
+
+@pytest.fixture
+def recovery_key(database):
+    from portal.crypto.keys import RecipientPrivateKey
+    from portal.triage.accounts import register_recovery_key
+
+    private = RecipientPrivateKey.generate()
+    with database.transaction() as session:
+        register_recovery_key(session, private)
+    return private
+
+
+@pytest.fixture
+def lead(make_reviewer) -> ReviewerAccount:
+    return make_reviewer("lead", "lead")
+
+
+@pytest.fixture
+def reporter_app(settings_overrides, database, lead, recovery_key):
+    app = create_app("reporter", settings_overrides)
+    app.config["TESTING"] = True
+    yield app
+    app.extensions["portal.db"].dispose()
+
+
+@pytest.fixture
+def reporter_client(reporter_app):
+    return reporter_app.test_client()
+
+
+@pytest.fixture
+def triage_app(settings_overrides, database):
+    app = create_app("triage", settings_overrides)
+    app.config["TESTING"] = True
+    yield app
+    app.extensions["portal.db"].dispose()
+
+
+@pytest.fixture
+def triage_client(triage_app):
+    return triage_app.test_client()

@@ -1,0 +1,33 @@
+"""Helpers for tests (import as `from support import ...`; tests/ is on sys.path)."""
+
+from __future__ import annotations
+
+import re
+
+_CSRF = re.compile(rb'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_from(html: bytes) -> str:
+    match = _CSRF.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1).decode()
+
+
+def receipt_from(html: bytes) -> str:
+    match = re.search(rb"data-receipt-code>([^<]+)<", html)
+    assert match, "page shows no receipt code"
+    return match.group(1).decode()
+
+
+def submit_report(client, **fields) -> str:
+    """Submit a report through the no-JavaScript form; returns the receipt code."""
+    token = csrf_from(client.get("/report").data)
+    data = {"csrf_token": token, "draft": "", "what_happened": "Something happened", **fields}
+    response = client.post("/report", data=data, content_type="multipart/form-data")
+    assert response.status_code == 200, response.data[-2000:]
+    return receipt_from(response.data)
+
+
+def sign_in(client, code: str):
+    token = csrf_from(client.get("/follow-up").data)
+    return client.post("/follow-up", data={"csrf_token": token, "receipt_code": code})
