@@ -69,6 +69,7 @@ def _init_dev(settings, db: Database) -> None:
             new = create_reviewer(
                 session, read_secret(settings.instance_dir, "totp_key"),
                 login="lead", display_name="First lead reviewer", role=Role.LEAD, passphrase=passphrase,
+                blind_index_key=read_secret(settings.instance_dir, "blind_index_key"),
             )
             text = f"Reviewer login: {new.reviewer.login}\nPassphrase: {passphrase}\nTOTP secret: {new.totp_secret}\n"
             write_private_file(credentials_file, text)
@@ -129,7 +130,7 @@ def serve(instance: str | None, kind: str) -> None:
         env["PORTAL_INSTANCE_DIR"] = str(Path(instance).resolve())
     gunicorn = Path(sys.executable).with_name("gunicorn")
     args = [str(gunicorn), "--config", str(CONFIG_DIR / "gunicorn.conf.py"), "--chdir", str(PROJECT_ROOT), f"wsgi:{kind}_app"]
-    os.execve(args[0], args, env)
+    os.execve(args[0], args, env)  # noqa: S606 (replace this process with gunicorn)
 
 
 @main.group()
@@ -226,7 +227,8 @@ def reviewer_add(instance: str | None, login: str, display_name: str, role: str)
     try:
         with db.transaction() as session:
             new = create_reviewer(session, read_secret(settings.instance_dir, "totp_key"), login=login,
-                                  display_name=display_name, role=Role(role), passphrase=passphrase)
+                                  display_name=display_name, role=Role(role), passphrase=passphrase,
+                                  blind_index_key=read_secret(settings.instance_dir, "blind_index_key"))
     except AccountError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:

@@ -257,6 +257,11 @@ def change_passphrase(locked: bytes, old: str, new: str) -> bytes:
     return lock_private_key(unlock_private_key(locked, old), new)
 
 
+def personal_key(private: RecipientPrivateKey) -> bytes:
+    """A symmetric key only the holder of this private key can compute (for their own notes to self)."""
+    return kdf.hkdf(private.to_bytes(), b"portal/v1/personal-key")
+
+
 def new_session_key() -> bytes:
     return os.urandom(KEY_LEN)
 

@@ -67,6 +67,10 @@ class Report(Base):
     escalation_route: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
     closed_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True, index=True)
+    # Set when a reviewer's session first decrypts the report to index its subjects.
+    subjects_indexed: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    names_reviewer: Mapped[bool] = mapped_column(Boolean, default=False, index=True)  # leads only
+    rule_reasons: Mapped[str] = mapped_column(String(255), default="")  # keys of the rules that fired
 
     wraps: Mapped[list[KeyWrap]] = relationship(back_populates="report", cascade="all, delete-orphan")
     messages: Mapped[list[Message]] = relationship(
@@ -153,7 +157,12 @@ class InternalNote(Base):
 
 
 class SubjectIndex(Base):
-    """Keyed blind index of a subject identifier (HMAC; never the name itself)."""
+    """Keyed blind index of a subject identifier (HMAC; never the name itself).
+
+    Rows from the reporter's answers have no label; a reviewer's additions carry
+    the identifier as they typed it, sealed under the report's DEK. A removed
+    identifier stays as a row with `removed` set, so re-indexing does not bring it back.
+    """
 
     __tablename__ = "subject_index"
     __table_args__ = (UniqueConstraint("report_id", "kind", "value"),)
@@ -162,3 +171,5 @@ class SubjectIndex(Base):
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # name | identifier
     value: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    sealed_label: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    removed: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -21,7 +21,8 @@ from portal.crypto import kdf
 from portal.crypto.envelope import open_with_key, seal_with_key
 from portal.crypto.keys import RecipientPrivateKey, lock_private_key
 from portal.crypto.receipt import wordlist
-from portal.triage.models import RecoveryKey, Reviewer, Role
+from portal.triage.models import Conflict, RecoveryKey, Reviewer, Role
+from portal.triage.subjects import subject_values
 
 MIN_PASSPHRASE_CHARS = 12
 MAX_PASSPHRASE_CHARS = 256
@@ -98,6 +99,7 @@ def create_reviewer(
     role: Role,
     passphrase: str,
     receives_new_reports: bool = True,
+    blind_index_key: bytes | None = None,
 ) -> NewReviewer:
     login = login.strip().lower()
     if not login or len(login) > 64 or not all(c.isalnum() or c in "._-" for c in login):
@@ -126,6 +128,11 @@ def create_reviewer(
     )
     db.add(reviewer)
     db.flush()
+    if blind_index_key is not None:
+        # Reports naming this reviewer are never shown to them (and go to leads only).
+        for kind, value in subject_values(blind_index_key, reviewer.display_name, ""):
+            db.add(Conflict(reviewer_id=reviewer.id, kind=kind, value=value, own_identity=True))
+        db.flush()
     return NewReviewer(reviewer, totp_secret)
 
 

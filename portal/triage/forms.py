@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, RadioField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import BooleanField, PasswordField, RadioField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -93,3 +93,14 @@ class NewReviewerForm(FlaskForm):
     role = RadioField("Role", choices=[("reviewer", "Reviewer"), ("lead", "Lead reviewer"), ("administrator", "Administrator")],
                       default="reviewer")
     passphrase = PasswordField("First passphrase", validators=[DataRequired(message="Enter a first passphrase"), Length(max=256)])
+
+
+class SubjectForm(FlaskForm):
+    name = StringField("Full name", validators=[Optional(), Length(max=200)])
+    identifier = StringField("Collar or staff number", validators=[Optional(), Length(max=200)])
+
+
+class ConflictForm(FlaskForm):
+    name = StringField("Full name", validators=[Optional(), Length(max=200)])
+    identifier = StringField("Collar or staff number", validators=[Optional(), Length(max=200)])
+    own_identity = BooleanField("This is me (my own name or number)")

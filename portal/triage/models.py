@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Boolean, Date, Integer, LargeBinary, String
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import Base
@@ -35,6 +35,8 @@ class Reviewer(Base):
     sealed_totp_secret: Mapped[bytes] = mapped_column(LargeBinary)
     totp_enrolled: Mapped[bool] = mapped_column(Boolean, default=False)
     last_totp_step: Mapped[int] = mapped_column(Integer, default=0)  # refuses a code already used
+    # The reviewer's declared conflicts as they typed them, sealed under their personal key.
+    sealed_conflict_labels: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created_on: Mapped[dt.date] = mapped_column(Date, default=today)
 
 
@@ -48,3 +50,18 @@ class RecoveryKey(Base):
     public_key: Mapped[bytes] = mapped_column(LargeBinary)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_on: Mapped[dt.date] = mapped_column(Date, default=today)
+
+
+class Conflict(Base):
+    """A person a reviewer must not handle reports about (blind-index value), or the
+    reviewer's own identity (kind prefixed "self-"): reports matching either are hidden."""
+
+    __tablename__ = "reviewer_conflicts"
+    __table_args__ = (UniqueConstraint("reviewer_id", "kind", "value"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("reviewers.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # name | identifier
+    value: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    own_identity: Mapped[bool] = mapped_column(Boolean, default=False)
+    declared_on: Mapped[dt.date] = mapped_column(Date, default=today)

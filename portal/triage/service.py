@@ -13,17 +13,16 @@ import os
 from dataclasses import dataclass, field
 
 from sqlalchemy import Select, and_, case, delete, func, or_, select
-from sqlalchemy.orm import Session, aliased
 
 from portal.config import Settings
 from portal.crypto.envelope import open_record, seal_record
-from portal.crypto.keys import RecipientPrivateKey, RecipientPublicKey, unwrap_dek, wrap_dek
+from portal.crypto.keys import RecipientPublicKey, unwrap_dek, wrap_dek
 from portal.reports.answers import AttachmentMeta, MessageBody, ReportAnswers
-from portal.reports.models import InternalNote, KeyWrap, Report, ReportStatus, SubjectIndex, today
+from portal.reports.models import InternalNote, KeyWrap, Report, ReportStatus, today
 from portal.reports.service import add_message, decrypt_attachment, find_attachment, open_attachment_meta
-from portal.triage import audit
+from portal.triage import audit, patterns
+from portal.triage.context import ActionError, Actor, Context, Forbidden, NotFound
 from portal.triage.models import Reviewer, Role
-from portal.triage.subjects import subject_values
 
 PAGE_SIZE = 50
 
@@ -53,42 +52,6 @@ ACKNOWLEDGEMENT = (
 )
 
 
-class NotFound(Exception):
-    """No such report, or not one this reviewer may read (indistinguishable on purpose)."""
-
-
-class Forbidden(Exception):
-    """The actor's role does not allow this action."""
-
-
-class ActionError(Exception):
-    """The action cannot be done as asked; the message is safe to show."""
-
-
-@dataclass
-class Actor:
-    reviewer: Reviewer
-    private_key: RecipientPrivateKey
-
-    @property
-    def role(self) -> Role:
-        return Role(self.reviewer.role)
-
-    @property
-    def is_lead(self) -> bool:
-        return self.role in (Role.LEAD, Role.ADMINISTRATOR)
-
-
-@dataclass
-class Context:
-    """What every action needs besides the actor."""
-
-    db: Session
-    settings: Settings
-    audit_key: bytes
-    blind_index_key: bytes
-
-
 def _require(condition: bool, message: str = "Your role does not allow this.") -> None:
     if not condition:
         raise Forbidden(message)
@@ -98,10 +61,12 @@ def _require(condition: bool, message: str = "Your role does not allow this.") -
 
 
 def readable(actor: Actor) -> Select:
-    """Reports whose DEK is wrapped to this reviewer's key."""
-    return (
-        select(Report)
-        .join(KeyWrap, and_(KeyWrap.report_id == Report.id, KeyWrap.recipient_fingerprint == actor.reviewer.key_fingerprint))
+    """Reports whose DEK is wrapped to this reviewer's key, minus those hidden by a conflict of interest."""
+    return patterns.visible(
+        select(Report).join(
+            KeyWrap, and_(KeyWrap.report_id == Report.id, KeyWrap.recipient_fingerprint == actor.reviewer.key_fingerprint)
+        ),
+        actor,
     )
 
 
@@ -200,7 +165,12 @@ class QueuePage:
 
 
 def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
-    """One page of the queue. Only indexed metadata: nothing is decrypted."""
+    """One page of the queue, from indexed metadata only.
+
+    The only decryption is of reports no session has indexed yet (a few per
+    request), so that conflicts and links apply to them before anyone opens them.
+    """
+    patterns.index_pending(ctx, actor)
     on = today()
     query = readable(actor)
     if filters.status in STAGES:
@@ -230,7 +200,7 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
     if filters.descending:
         order = [col.desc() for col in order]
     reports = list(ctx.db.scalars(query.order_by(*order).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
-    linked = linked_counts(ctx, actor, [r.id for r in reports])
+    linked = patterns.linked_counts(ctx.db, readable(actor), [r.id for r in reports])
     names = dict(ctx.db.execute(select(Reviewer.id, Reviewer.display_name)).all())
     taxonomy = ctx.settings.taxonomy
     rows = [
@@ -252,43 +222,6 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
         for r in reports
     ]
     return QueuePage(rows, total, page, pages, filters)
-
-
-def linked_counts(ctx: Context, actor: Actor, report_ids: list[int]) -> dict[int, int]:
-    """For each report, how many OTHER reports this reviewer can read share a subject value."""
-    if not report_ids:
-        return {}
-    mine = aliased(SubjectIndex)
-    other = aliased(SubjectIndex)
-    visible = select(KeyWrap.report_id).where(KeyWrap.recipient_fingerprint == actor.reviewer.key_fingerprint)
-    rows = ctx.db.execute(
-        select(mine.report_id, func.count(func.distinct(other.report_id)))
-        .join(other, and_(other.kind == mine.kind, other.value == mine.value, other.report_id != mine.report_id))
-        .where(mine.report_id.in_(report_ids), other.report_id.in_(visible))
-        .group_by(mine.report_id)
-    ).all()
-    return dict(rows)
-
-
-def linked_reports(ctx: Context, actor: Actor, report: Report) -> list[Report]:
-    mine = select(SubjectIndex.kind, SubjectIndex.value).where(SubjectIndex.report_id == report.id).subquery()
-    other_ids = (
-        select(SubjectIndex.report_id)
-        .join(mine, and_(SubjectIndex.kind == mine.c.kind, SubjectIndex.value == mine.c.value))
-        .where(SubjectIndex.report_id != report.id)
-    )
-    return list(ctx.db.scalars(readable(actor).where(Report.id.in_(other_ids)).order_by(Report.received_on)))
-
-
-def index_subjects(ctx: Context, report: Report, answers: ReportAnswers) -> None:
-    """Store blind-index values for the people named in the report (idempotent)."""
-    existing = set(ctx.db.execute(select(SubjectIndex.kind, SubjectIndex.value).where(SubjectIndex.report_id == report.id)).all())
-    wanted: set[tuple[str, bytes]] = set()
-    for person in answers.people:
-        wanted |= subject_values(ctx.blind_index_key, person.name, person.identifier)
-    for kind, value in wanted - existing:
-        ctx.db.add(SubjectIndex(report_id=report.id, kind=kind, value=value))
-    ctx.db.flush()
 
 
 @dataclass
@@ -316,6 +249,7 @@ class TriageCase:
     notes: list[NoteItem]
     history: list[audit.AuditEntry]
     linked: list[Report]
+    subjects: list[patterns.SubjectLabel]
     status: ReportStatus
     deadline: str
 
@@ -324,7 +258,12 @@ def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase:
     report = get_report(ctx, actor, reference)
     dek = report_dek(ctx, actor, report)
     answers = ReportAnswers.from_json(open_record(dek, report.public_id, "report", report.sealed_report))
-    index_subjects(ctx, report, answers)
+    if not report.subjects_indexed:
+        patterns.index_report(ctx, report, answers)
+        ctx.db.flush()
+        if ctx.db.scalar(readable(actor).where(Report.id == report.id)) is None:
+            ctx.db.commit()  # keep the index: the report is now hidden from this reviewer
+            raise NotFound
     names = dict(ctx.db.execute(select(Reviewer.id, Reviewer.display_name)).all())
     by_message: dict[int | None, list[tuple[str, AttachmentMeta]]] = {}
     for attachment in report.attachments:
@@ -357,7 +296,8 @@ def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase:
         conversation=conversation,
         notes=notes,
         history=audit.history(ctx.db, report.reference),
-        linked=linked_reports(ctx, actor, report),
+        linked=patterns.linked_reports(ctx.db, readable(actor), report),
+        subjects=patterns.subject_labels(ctx, report, dek, answers),
         status=report.coarse_status,
         deadline=Deadlines.from_settings(ctx.settings).state(report),
     )
@@ -434,6 +374,8 @@ def categorise(ctx: Context, actor: Actor, reference: str, category: str, flags:
     report.priority = priority
     if report.stage == "new":
         report.stage = "assessing"
+    dek = report_dek(ctx, actor, report)
+    patterns.refresh_flags(ctx, report, ReportAnswers.from_json(open_record(dek, report.public_id, "report", report.sealed_report)))
     _log(ctx, actor, "report.categorised", report, category=category, flags=sorted(set(flags)), priority=priority)
 
 
@@ -626,3 +568,13 @@ def pending_approvals(ctx: Context, actor: Actor) -> int:
     query = readable(actor).where(Report.stage == "closure-pending")
     return ctx.db.scalar(select(func.count()).select_from(query.with_only_columns(Report.id).subquery())) or 0
 
+
+
+def add_subject(ctx: Context, actor: Actor, reference: str, name: str, identifier: str) -> None:
+    report = get_report(ctx, actor, reference)
+    patterns.add_subject(ctx, actor, report, report_dek(ctx, actor, report), name, identifier)
+
+
+def remove_subject(ctx: Context, actor: Actor, reference: str, subject_id: int) -> None:
+    report = get_report(ctx, actor, reference)
+    patterns.remove_subject(ctx, actor, report, subject_id)

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from sqlalchemy import select
 
 from portal.crypto.keys import change_passphrase
-from portal.triage import audit, auth, service
+from portal.triage import audit, auth, patterns, service
 from portal.triage.accounts import AccountError, create_reviewer, passphrase_problem, password_hasher
 from portal.triage.app import REVIEWER_COOKIE
 from portal.triage.forms import (
@@ -20,6 +20,7 @@ from portal.triage.forms import (
     CloseForm,
     CodeForm,
     ConfirmForm,
+    ConflictForm,
     EscalateForm,
     LoginForm,
     MessageForm,
@@ -27,6 +28,7 @@ from portal.triage.forms import (
     NoteForm,
     PassphraseForm,
     ReopenForm,
+    SubjectForm,
 )
 from portal.triage.models import Reviewer, Role
 from portal.triage.sanitise import SUPPORTED_DESCRIPTION, CannotSanitise, kind_of, sanitise
@@ -194,7 +196,7 @@ def _report_forms(ctx: service.Context, report) -> dict:
     access.reviewer.choices = [("", "Choose a reviewer")] + [(str(r.id), f"{r.display_name} ({r.role})") for r in others]
     return {"categorise": categorise, "assign": assign, "message": MessageForm(formdata=None), "note": NoteForm(formdata=None),
             "escalate": EscalateForm(formdata=None), "close": CloseForm(formdata=None), "approval": ApprovalForm(formdata=None),
-            "reopen": ReopenForm(formdata=None), "access": access, "confirm": ConfirmForm(formdata=None), "readers": readers}
+            "reopen": ReopenForm(formdata=None), "access": access, "subject": SubjectForm(formdata=None), "confirm": ConfirmForm(formdata=None), "readers": readers}
 
 
 def _render_report(reference: str, replace: dict | None = None, error: str | None = None, status: int = 200):
@@ -211,6 +213,7 @@ def _render_report(reference: str, replace: dict | None = None, error: str | Non
                            routes=service.ROUTES, outcomes=service.OUTCOMES, priorities=service.PRIORITIES,
                            sanitisable=lambda meta: kind_of(meta.name, meta.type) is not None,
                            supported_description=SUPPORTED_DESCRIPTION,
+                           rules_fired=patterns.rule_explanations(case.report),
                            reviewer_names=dict(_db().execute(select(Reviewer.login, Reviewer.display_name)).all())), status
 
 
@@ -353,6 +356,22 @@ def revoke(reference: str, reviewer_id: int):
                 "Access removed.")
 
 
+@bp.post("/reports/<reference>/subjects")
+@auth.login_required
+def add_subject(reference: str):
+    form = SubjectForm()
+    return _act(reference, "subject", form,
+                lambda c, a: service.add_subject(c, a, reference, form.name.data or "", form.identifier.data or ""),
+                "Identifier added: reports naming the same person are now linked.")
+
+
+@bp.post("/reports/<reference>/subjects/<int:subject_id>/remove")
+@auth.login_required
+def remove_subject(reference: str, subject_id: int):
+    return _act(reference, "confirm", ConfirmForm(), lambda c, a: service.remove_subject(c, a, reference, subject_id),
+                "Identifier removed from linking.")
+
+
 def _download(reference: str, attachment_hex: str, sanitised: bool):
     ctx = _ctx()
     actor = auth.current_actor()
@@ -418,7 +437,50 @@ def account():
         error = next((e for errors in form.errors.values() for e in errors), "Check the form and try again.")
     for field in (form.current, form.new, form.confirm):
         field.data = ""
-    return render_template("triage/account.html", form=form, error=error), (400 if error else 200)
+    return _render_account(form, ConflictForm(formdata=None), error)
+
+
+def _render_account(form, conflict_form, error):
+    actor = auth.current_actor()
+    conflicts = patterns.declared_conflicts(_ctx(), actor)
+    return render_template("triage/account.html", form=form, conflict_form=conflict_form, error=error, conflicts=conflicts,
+                           confirm=ConfirmForm(formdata=None)), (400 if error else 200)
+
+
+@bp.post("/account/conflicts")
+@auth.login_required
+def declare_conflict():
+    actor = auth.current_actor()
+    form = ConflictForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            patterns.declare_conflict(_ctx(), actor, form.name.data or "", form.identifier.data or "", bool(form.own_identity.data))
+            _db().commit()
+            flash("Declared. Reports about this person are now hidden from you, in the queue, in counts and by address.")
+            return redirect(url_for("triage.account") + "#conflicts")
+        except service.ActionError as exc:
+            _db().rollback()
+            error = str(exc)
+    else:
+        error = next((e for errors in form.errors.values() for e in errors), "Check the form and try again.")
+    return _render_account(PassphraseForm(formdata=None), form, error)
+
+
+@bp.post("/account/conflicts/withdraw")
+@auth.login_required
+def withdraw_conflict():
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    ids = [int(v) for v in request.form.get("conflict", "").split(",") if v.isdigit()][:20]
+    try:
+        patterns.withdraw_conflict(_ctx(), auth.current_actor(), ids)
+        _db().commit()
+        flash("Declaration withdrawn.")
+    except service.ActionError as exc:
+        _db().rollback()
+        flash(str(exc))
+    return redirect(url_for("triage.account") + "#conflicts")
 
 
 def _admin_required():
@@ -442,7 +504,8 @@ def reviewers():
             try:
                 new = create_reviewer(_db(), current_app.extensions["portal.totp_key"], login=form.login.data,
                                       display_name=form.display_name.data, role=Role(form.role.data),
-                                      passphrase=form.passphrase.data, receives_new_reports=False)
+                                      passphrase=form.passphrase.data, receives_new_reports=False,
+                                      blind_index_key=current_app.extensions["portal.blind_index_key"])
                 audit.record(_db(), current_app.extensions["portal.audit_key"], actor.reviewer.login, "reviewer.created",
                              reviewer=new.reviewer.login, role=new.reviewer.role)
                 _db().commit()
