@@ -156,6 +156,43 @@ def audit_verify(instance: str | None) -> None:
     click.echo(f"Audit log intact: {result.entries} entries.")
 
 
+@main.command()
+@instance_option
+def digest(instance: str | None) -> None:
+    """Send each reviewer a content-free summary (counts only); prints it when SMTP is not configured."""
+    from portal.triage.oversight import send_digests
+
+    settings = _settings(instance)
+    db = _database(settings)
+    try:
+        sent = send_digests(db.session, settings, click.echo)
+    finally:
+        db.dispose()
+    if settings.smtp_host:
+        click.echo(f"Digest sent to {sent} reviewers.")
+
+
+@main.group()
+def retention() -> None:
+    """Deleting closed reports after the retention period."""
+
+
+@retention.command("run")
+@instance_option
+def retention_run(instance: str | None) -> None:
+    """Purge closed reports older than `retention_days` (safe to run from cron)."""
+    from portal.triage.oversight import purge_due
+
+    settings = _settings(instance)
+    db = _database(settings)
+    try:
+        with db.transaction() as session:
+            purged = purge_due(session, settings, read_secret(settings.instance_dir, "audit_key"))
+    finally:
+        db.dispose()
+    click.echo(f"Purged {len(purged)} report(s){': ' + ', '.join(purged) if purged else ''}.")
+
+
 @main.group()
 def keys() -> None:
     """Organisation recovery key."""

@@ -153,7 +153,10 @@ def seal_inner(dek: bytes, x25519_public: bytes, report_id: bytes) -> bytes:
         public = x25519.X25519PublicKey.from_public_bytes(x25519_public)
     except ValueError as exc:
         raise FormatError("malformed X25519 public key") from exc
-    return X25519_SUITE.encrypt(dek, public, info=INNER_INFO + report_id)
+    try:
+        return X25519_SUITE.encrypt(dek, public, info=INNER_INFO + report_id)
+    except ValueError as exc:  # e.g. a low-order point: the shared secret would be all zero
+        raise FormatError("unusable X25519 public key") from exc
 
 
 def open_inner(inner: bytes, private: x25519.X25519PrivateKey, report_id: bytes) -> bytes:
@@ -178,7 +181,11 @@ def wrap_inner_for_recipient(inner: bytes, recipient: RecipientPublicKey, report
     if len(inner) != INNER_WRAP_LEN:
         raise FormatError("inner wrap has the wrong length")
     header = bytes([VERSION, ALG_WRAP_RECIPIENT])
-    return header + PQ_SUITE.encrypt(inner, recipient._pq(), info=OUTER_INFO + header + report_id)
+    public = recipient._pq()
+    try:
+        return header + PQ_SUITE.encrypt(inner, public, info=OUTER_INFO + header + report_id)
+    except ValueError as exc:  # e.g. a low-order X25519 half
+        raise FormatError("unusable recipient public key") from exc
 
 
 def wrap_dek(dek: bytes, recipient: RecipientPublicKey, report_id: bytes) -> bytes:

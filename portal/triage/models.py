@@ -24,6 +24,7 @@ class Reviewer(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     login: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(120))
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)  # for the content-free digest only
     role: Mapped[str] = mapped_column(String(16), default=Role.REVIEWER.value)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Wrapped to on every new report (the intake pool); others only when a lead grants access.

@@ -536,3 +536,39 @@ def deactivate(reviewer_id: int):
         _db().rollback()
         flash(str(exc))
     return redirect(url_for("triage.reviewers"))
+
+
+# -- themes (leads) -----------------------------------------------------------------------
+
+
+@bp.get("/themes")
+@auth.login_required
+def themes():
+    _admin_required()
+    from portal.triage.oversight import themes as compute
+
+    data = compute(_db(), current_app.config["PORTAL_SETTINGS"])
+    return render_template("triage/themes.html", data=data, routes=service.ROUTES)
+
+
+@bp.get("/themes.csv")
+@auth.login_required
+def themes_csv():
+    _admin_required()
+    from portal.triage.oversight import themes as compute
+    from portal.triage.oversight import themes_csv as to_csv
+
+    body = to_csv(compute(_db(), current_app.config["PORTAL_SETTINGS"]))
+    response = Response(body, mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="themes.csv"'
+    return response
+
+
+@bp.get("/themes/chart.svg")
+@auth.login_required
+def themes_chart():
+    _admin_required()
+    from portal.triage.oversight import themes as compute
+    from portal.triage.oversight import themes_svg
+
+    return Response(themes_svg(compute(_db(), current_app.config["PORTAL_SETTINGS"])), mimetype="image/svg+xml")
