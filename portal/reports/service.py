@@ -313,9 +313,40 @@ def find_report(db: Session, keys: ReporterKeys, secret: bytes) -> Report | None
 @dataclass
 class ConversationEntry:
     from_reporter: bool
+    author: str
     sent_on: dt.date
     text: str
     attachments: list[tuple[str, AttachmentMeta]]  # (attachment id hex, meta)
+
+
+@dataclass
+class OpenedReport:
+    """A report's content, decrypted in memory for one page view (both interfaces)."""
+
+    answers: ReportAnswers
+    attachments: list[tuple[str, AttachmentMeta]]  # sent with the report itself
+    conversation: list[ConversationEntry]
+
+
+def open_report(report: Report, dek: bytes, reviewer_names: dict[int, str] | None = None) -> OpenedReport:
+    answers = ReportAnswers.from_json(open_record(dek, report.public_id, "report", report.sealed_report))
+    by_message: dict[int | None, list[tuple[str, AttachmentMeta]]] = {}
+    for attachment in report.attachments:
+        by_message.setdefault(attachment.message_id, []).append(
+            (attachment.public_id.hex(), open_attachment_meta(dek, report, attachment))
+        )
+    names = reviewer_names or {}
+    conversation = [
+        ConversationEntry(
+            from_reporter=m.from_reporter,
+            author="Reporter" if m.from_reporter else names.get(m.reviewer_id, "Reviewer"),
+            sent_on=m.sent_on,
+            text=MessageBody.from_json(open_record(dek, report.public_id, "message", m.sealed_body, m.public_id)).text,
+            attachments=by_message.get(m.id, []),
+        )
+        for m in report.messages
+    ]
+    return OpenedReport(answers, by_message.get(None, []), conversation)
 
 
 @dataclass
@@ -334,29 +365,14 @@ def open_attachment_meta(dek: bytes, report: Report, attachment: Attachment) -> 
 
 
 def reporter_case(db: Session, report: Report, secret: bytes) -> ReporterCase:
-    dek = unwrap_dek_for_reporter(report.reporter_wrap, secret, report.public_id)
-    answers = ReportAnswers.from_json(open_record(dek, report.public_id, "report", report.sealed_report))
-    by_message: dict[int | None, list[tuple[str, AttachmentMeta]]] = {}
-    for attachment in report.attachments:
-        by_message.setdefault(attachment.message_id, []).append(
-            (attachment.public_id.hex(), open_attachment_meta(dek, report, attachment))
-        )
-    conversation = [
-        ConversationEntry(
-            from_reporter=m.from_reporter,
-            sent_on=m.sent_on,
-            text=MessageBody.from_json(open_record(dek, report.public_id, "message", m.sealed_body, m.public_id)).text,
-            attachments=by_message.get(m.id, []),
-        )
-        for m in report.messages
-    ]
+    opened = open_report(report, unwrap_dek_for_reporter(report.reporter_wrap, secret, report.public_id))
     return ReporterCase(
         reference=report.reference,
         received_on=report.received_on,
         status_label=report.coarse_status.label,
-        answers=answers,
-        attachments=by_message.get(None, []),
-        conversation=conversation,
+        answers=opened.answers,
+        attachments=opened.attachments,
+        conversation=opened.conversation,
     )
 
 

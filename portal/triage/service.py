@@ -19,7 +19,14 @@ from portal.crypto.envelope import open_record, seal_record
 from portal.crypto.keys import RecipientPublicKey, unwrap_dek, wrap_dek
 from portal.reports.answers import AttachmentMeta, MessageBody, ReportAnswers
 from portal.reports.models import InternalNote, KeyWrap, Report, ReportStatus, today
-from portal.reports.service import add_message, decrypt_attachment, find_attachment, open_attachment_meta
+from portal.reports.service import (
+    ConversationEntry,
+    add_message,
+    decrypt_attachment,
+    find_attachment,
+    open_attachment_meta,
+    open_report,
+)
 from portal.triage import audit, patterns
 from portal.triage.context import ActionError, Actor, Context, Forbidden, NotFound
 from portal.triage.models import Reviewer, Role
@@ -225,15 +232,6 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
 
 
 @dataclass
-class ConversationItem:
-    from_reporter: bool
-    author: str
-    sent_on: dt.date
-    text: str
-    attachments: list[tuple[str, AttachmentMeta]]
-
-
-@dataclass
 class NoteItem:
     author: str
     written_on: dt.date
@@ -245,7 +243,7 @@ class TriageCase:
     report: Report
     answers: ReportAnswers
     attachments: list[tuple[str, AttachmentMeta]]
-    conversation: list[ConversationItem]
+    conversation: list[ConversationEntry]
     notes: list[NoteItem]
     history: list[audit.AuditEntry]
     linked: list[Report]
@@ -265,21 +263,7 @@ def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase:
             ctx.db.commit()  # keep the index: the report is now hidden from this reviewer
             raise NotFound
     names = dict(ctx.db.execute(select(Reviewer.id, Reviewer.display_name)).all())
-    by_message: dict[int | None, list[tuple[str, AttachmentMeta]]] = {}
-    for attachment in report.attachments:
-        by_message.setdefault(attachment.message_id, []).append(
-            (attachment.public_id.hex(), open_attachment_meta(dek, report, attachment))
-        )
-    conversation = [
-        ConversationItem(
-            from_reporter=m.from_reporter,
-            author="Reporter" if m.from_reporter else names.get(m.reviewer_id, "Reviewer"),
-            sent_on=m.sent_on,
-            text=MessageBody.from_json(open_record(dek, report.public_id, "message", m.sealed_body, m.public_id)).text,
-            attachments=by_message.get(m.id, []),
-        )
-        for m in report.messages
-    ]
+    opened = open_report(report, dek, names)
     notes = [
         NoteItem(
             author=names.get(n.author_id, "Reviewer"),
@@ -292,8 +276,8 @@ def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase:
     return TriageCase(
         report=report,
         answers=answers,
-        attachments=by_message.get(None, []),
-        conversation=conversation,
+        attachments=opened.attachments,
+        conversation=opened.conversation,
         notes=notes,
         history=audit.history(ctx.db, report.reference),
         linked=patterns.linked_reports(ctx.db, readable(actor), report),
