@@ -22,9 +22,7 @@ def _settings(instance: str | None):
 
 
 def _database(settings) -> Database:
-    db = Database(settings.database_url)
-    db.create_all()
-    return db
+    return Database(settings.database_url)
 
 
 instance_option = click.option("--instance", "instance", default=None, help="Instance directory (default ./instance or PORTAL_INSTANCE_DIR).")
@@ -41,7 +39,10 @@ def main() -> None:
 def init(instance: str | None, dev: bool) -> None:
     """Create the instance directory: database, secrets (mode 0600), and with --dev a first reviewer."""
     settings = _settings(instance)
+    from portal.migrate import upgrade
+
     created = ensure_instance(settings.instance_dir)
+    upgrade(settings.database_url)
     db = _database(settings)
     db_file = settings.instance_dir / "portal.sqlite3"
     if db_file.exists():
@@ -154,6 +155,22 @@ def audit_verify(instance: str | None) -> None:
         click.echo(f"Audit log BROKEN after {result.entries} entries: {result.problem}", err=True)
         sys.exit(1)
     click.echo(f"Audit log intact: {result.entries} entries.")
+
+
+@main.group("db")
+def db_group() -> None:
+    """Database schema."""
+
+
+@db_group.command("upgrade")
+@instance_option
+def db_upgrade(instance: str | None) -> None:
+    """Apply schema migrations (Alembic) up to the newest; safe to run on every deploy."""
+    from portal.migrate import upgrade
+
+    settings = _settings(instance)
+    upgrade(settings.database_url)
+    click.echo("Database schema is up to date.")
 
 
 @main.command()
