@@ -69,6 +69,8 @@ def configure_logging(app: Flask) -> None:
 
 def install(app: Flask, csp: str, error_template: str) -> None:
     configure_logging(app)
+    app.add_url_rule("/healthz", "healthz", _healthz)
+    app.add_url_rule("/readyz", "readyz", _readyz)
 
     @app.after_request
     def _headers(response: Response) -> Response:
@@ -90,6 +92,24 @@ def install(app: Flask, csp: str, error_template: str) -> None:
         if request.accept_mimetypes.best == "application/json":
             return {"ok": False, "errors": [{"field": "", "message": f"{title}. {message}"}]}, 500
         return render_template(error_template, title=title, message=message, status=500), 500
+
+
+def _healthz():
+    """Liveness: the process answers. Reveals nothing else."""
+    return Response("ok\n", mimetype="text/plain")
+
+
+def _readyz():
+    """Readiness: the database answers. Reveals nothing about its contents or its address."""
+    from flask import current_app
+    from sqlalchemy import text
+
+    try:
+        with current_app.extensions["portal.db"].engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception:
+        return Response("not ready\n", status=503, mimetype="text/plain")
+    return Response("ready\n", mimetype="text/plain")
 
 
 def download_response(chunks, filename: str) -> Response:
