@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.mark.parametrize("app_fixture", ["reporter_app", "triage_app"])
-def test_health_and_readiness_reveal_nothing(request, app_fixture):
-    client = request.getfixturevalue(app_fixture).test_client()
+@pytest.mark.parametrize("kind", ["reporter", "triage"])
+def test_health_and_readiness_reveal_nothing(reporter_app, triage_app, kind):
+    client = (reporter_app if kind == "reporter" else triage_app).test_client()
     health = client.get("/healthz")
     ready = client.get("/readyz")
     assert (health.status_code, health.data) == (200, b"ok\n")
