@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from pathlib import Path
@@ -171,6 +172,50 @@ def db_upgrade(instance: str | None) -> None:
     settings = _settings(instance)
     upgrade(settings.database_url)
     click.echo("Database schema is up to date.")
+
+
+@main.command()
+@instance_option
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def backup(instance: str | None, out: Path) -> None:
+    """Write one encrypted, integrity-checked archive of the database (blobs included).
+
+    The instance secrets are NOT in it: back them up separately, offline.
+    """
+    from portal.backup import write_backup
+
+    if out.exists():
+        raise click.ClickException(f"{out} exists: refusing to overwrite")
+    settings = _settings(instance)
+    db = _database(settings)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            counts = write_backup(db.engine, read_secret(settings.instance_dir, "backup_key"), handle)
+    finally:
+        db.dispose()
+    click.echo(f"Backup written to {out}: {sum(counts.values())} rows in {len(counts)} tables.")
+
+
+@main.command()
+@instance_option
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def restore(instance: str | None, archive: Path) -> None:
+    """Restore an archive into an empty database (the instance must hold the same secrets)."""
+    from portal.backup import BackupError, restore_backup
+    from portal.migrate import upgrade
+
+    settings = _settings(instance)
+    upgrade(settings.database_url)
+    db = _database(settings)
+    try:
+        with archive.open("rb") as handle:
+            counts = restore_backup(db.engine, read_secret(settings.instance_dir, "backup_key"), handle)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        db.dispose()
+    click.echo(f"Restored {sum(counts.values())} rows. Run `portal audit verify` next.")
 
 
 @main.command()

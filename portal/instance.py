@@ -21,6 +21,7 @@ SECRETS: dict[str, str] = {
     "totp_key": "triage",  # seals reviewers' TOTP secrets
     "blind_index_key": "triage",  # keyed blind index of subject identifiers
     "audit_key": "triage",  # keys the audit log's hash chain
+    "backup_key": "triage",  # encrypts `portal backup` archives
 }
 
 SECRET_LEN = 32
