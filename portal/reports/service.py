@@ -392,13 +392,28 @@ def add_message(
 ) -> Message:
     """Seal and store one message (and any files sent with it). Used by both interfaces."""
     public_id = os.urandom(16)
-    message = Message(
-        public_id=public_id,
-        from_reporter=from_reporter,
-        reviewer_id=reviewer_id,
-        sent_on=today(),
-        sealed_body=seal_record(dek, report.public_id, "message", MessageBody(text).to_json(), public_id),
-    )
+    sealed = seal_record(dek, report.public_id, "message", MessageBody(text).to_json(), public_id)
+    return store_sealed_message(db, report, public_id, sealed, from_reporter=from_reporter, reviewer_id=reviewer_id,
+                                attachments=attachments)
+
+
+def store_sealed_message(
+    db: Session,
+    report: Report,
+    public_id: bytes,
+    sealed_body: bytes,
+    *,
+    from_reporter: bool,
+    reviewer_id: int | None = None,
+    attachments: list[StagedAttachment] = (),
+) -> Message:
+    """Store a message sealed by the caller: the server, or the reporter's browser."""
+    if len(public_id) != 16 or len(sealed_body) < 30 or sealed_body[:2] != b"\x01\x01":
+        raise SubmissionError("The encrypted message was incomplete. Please send it again.")
+    if db.scalar(select(Message.id).where(Message.public_id == public_id)) is not None:
+        raise SubmissionError("This message has already been received.")
+    message = Message(public_id=public_id, from_reporter=from_reporter, reviewer_id=reviewer_id, sent_on=today(),
+                      sealed_body=sealed_body)
     report.messages.append(message)
     db.flush()
     for staged in attachments:

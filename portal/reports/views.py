@@ -37,6 +37,7 @@ from portal.reports.service import (
     open_attachment_meta,
     reporter_case,
     reporter_dek,
+    store_sealed_message,
     submit_from_browser,
     submit_from_server,
 )
@@ -144,11 +145,8 @@ def submit_report():
     def open_sink(field_name: str, filename: str, content_type: str, fields: MultiDict):
         if not token_checked(fields):
             return _DiscardSink()
-        if fields.get("mode") == "browser" and field_name.startswith("attachment."):
-            hex_id = field_name.removeprefix("attachment.")
-            if not _HEX32.match(hex_id):
-                return _DiscardSink()
-            return CiphertextSink(db, bytes.fromhex(hex_id))
+        if fields.get("mode") == "browser":
+            return _ciphertext_sink(db, field_name)
         if field_name != "evidence":
             return _DiscardSink()
         if state["draft"] is None:
@@ -174,6 +172,28 @@ def submit_report():
     if fields.get("mode") == "browser":
         return _submit_browser(parsed)
     return _submit_server(parsed, state["draft"])
+
+
+def _ciphertext_sink(db, field_name: str):
+    """Where a file the browser encrypted goes: `attachment.<32 hex>` parts only."""
+    hex_id = field_name.removeprefix("attachment.")
+    if not field_name.startswith("attachment.") or not _HEX32.match(hex_id):
+        return _DiscardSink()
+    return CiphertextSink(db, bytes.fromhex(hex_id))
+
+
+def _browser_attachments(parsed) -> list[StagedAttachment]:
+    """Pair each browser-encrypted file with its sealed name and type."""
+    if parsed.file_errors:
+        raise SubmissionError(" ".join(parsed.file_errors))
+    metas = {k.removeprefix("attachment_meta."): _b64(v) for k, v in parsed.fields.items(multi=True) if k.startswith("attachment_meta.")}
+    attachments = []
+    for received in parsed.files:
+        hex_id = received.field_name.removeprefix("attachment.")
+        if received.result is None or hex_id not in metas:
+            raise SubmissionError("An encrypted file was damaged on the way. Please send it again.")
+        attachments.append(StagedAttachment(bytes.fromhex(hex_id), metas[hex_id], int(received.result)))
+    return attachments
 
 
 class _DiscardSink:
@@ -239,15 +259,7 @@ def _submit_browser(parsed):
     db = _db()
     fields = parsed.fields
     try:
-        if parsed.file_errors:
-            raise SubmissionError(" ".join(parsed.file_errors))
-        metas = {k.removeprefix("attachment_meta."): _b64(v) for k, v in fields.items(multi=True) if k.startswith("attachment_meta.")}
-        attachments = []
-        for received in parsed.files:
-            hex_id = received.field_name.removeprefix("attachment.")
-            if received.result is None or hex_id not in metas:
-                raise SubmissionError("An encrypted file was damaged on the way. Please send the report again.")
-            attachments.append(StagedAttachment(bytes.fromhex(hex_id), metas[hex_id], int(received.result)))
+        attachments = _browser_attachments(parsed)
         try:
             report_id = bytes.fromhex(fields.get("report_id", ""))
             secret = bytes.fromhex(fields.get("receipt_secret", ""))
@@ -345,7 +357,7 @@ def case():
         return _signed_out_redirect()
     report, secret = current
     return render_template("reporter/case.html", case=reporter_case(_db(), report, secret), form=ReplyForm(formdata=None),
-                           errors=[], settings=_settings())
+                           errors=[], settings=_settings(), report_id=report.public_id.hex(), data_key=reporter_dek(report, secret).hex())
 
 
 @bp.post("/follow-up/reply")
@@ -361,7 +373,11 @@ def reply():
     def open_sink(field_name, filename, content_type, fields):
         if state["token_ok"] is None:
             state["token_ok"] = form_token_valid(fields.get("csrf_token"))
-        if not state["token_ok"] or field_name != "evidence":
+        if not state["token_ok"]:
+            return _DiscardSink()
+        if fields.get("mode") == "browser":
+            return _ciphertext_sink(db, field_name)
+        if field_name != "evidence":
             return _DiscardSink()
         return EncryptingSink(db, dek, report.public_id, _clean_filename(filename), content_type)
 
@@ -372,6 +388,8 @@ def reply():
         raise
     if state["token_ok"] is None:
         state["token_ok"] = form_token_valid(parsed.fields.get("csrf_token"))
+    if parsed.fields.get("mode") == "browser":
+        return _reply_from_browser(report, parsed, state["token_ok"])
     form = ReplyForm(formdata=parsed.fields)
     staged = [f.result for f in parsed.files if isinstance(f.result, StagedAttachment)]
     errors: list[tuple[str, str]] = []
@@ -389,6 +407,32 @@ def reply():
     add_message(db, report, dek, (form.message.data or "").strip(), from_reporter=True, attachments=staged)
     db.commit()
     return redirect(url_for("reporter.case", sent=1) + "#conversation")
+
+
+def _reply_from_browser(report, parsed, token_ok: bool):
+    """A reply sealed in the reporter's browser: stored as it arrived."""
+    db = _db()
+    if not token_ok:
+        db.rollback()
+        return _json_errors([("", TOKEN_EXPIRED)], 403)
+    try:
+        attachments = _browser_attachments(parsed)
+        try:
+            message_id = bytes.fromhex(parsed.fields.get("message_id", ""))
+        except ValueError:
+            raise SubmissionError("The encrypted message was incomplete. Please send it again.") from None
+        sealed = _b64(parsed.fields.get("sealed_message"))
+        if len(sealed) > 4 * _settings().max_text_chars + 64:
+            raise SubmissionError("Your message is too long.")
+        store_sealed_message(db, report, message_id, sealed, from_reporter=True, attachments=attachments)
+        db.commit()
+    except SubmissionError as exc:
+        db.rollback()
+        return _json_errors([("", str(exc))], 400)
+    except Exception:
+        db.rollback()
+        raise
+    return jsonify(ok=True, next=url_for("reporter.case", sent=1) + "#conversation")
 
 
 @bp.get("/follow-up/files/<attachment_hex>")

@@ -1,0 +1,102 @@
+// The follow-up reply, encrypted on this device before it is sent.
+//
+// The case page carries the report's id and data key (the server already holds
+// them in this reporter's session, to show the page). With them the message and
+// any files are sealed here exactly as the server would seal them, so the reply
+// never reaches the server in clear. Without JavaScript, or where this browser
+// lacks WebCrypto X25519 / AES-GCM, the form posts normally and the server seals it.
+//
+// Markup contract (templates/reporter/case.html):
+//   <form id="reply-form" method="post" enctype="multipart/form-data" action="/follow-up/reply"
+//         data-report-id="<hex>" data-key="<hex>" data-file-limit="<bytes>" data-files="<n>">
+
+import * as pc from './portal-crypto.js';
+
+const form = document.getElementById('reply-form');
+
+function showError(message) {
+  let box = document.getElementById('reply-error');
+  if (!box) {
+    box = document.createElement('div');
+    box.id = 'reply-error';
+    box.className = 'govuk-error-summary';
+    box.setAttribute('tabindex', '-1');
+    const alert = document.createElement('div');
+    alert.setAttribute('role', 'alert');
+    const title = document.createElement('h2');
+    title.className = 'govuk-error-summary__title';
+    title.textContent = 'There is a problem';
+    const body = document.createElement('p');
+    body.className = 'govuk-body govuk-error-summary__body';
+    alert.append(title, body);
+    box.append(alert);
+    form.prepend(box);
+  }
+  box.querySelector('p').textContent = message;
+  box.focus();
+}
+
+async function seal(text, files) {
+  const reportId = pc.fromHex(form.dataset.reportId);
+  const dek = pc.fromHex(form.dataset.key);
+  const messageId = pc.randomBytes(pc.ID_LEN);
+  const body = new FormData();
+  body.append('csrf_token', form.elements.namedItem('csrf_token').value);
+  body.append('mode', 'browser');
+  body.append('message_id', pc.toHex(messageId));
+  body.append('sealed_message', pc.toBase64(await pc.sealRecord(dek, reportId, 'message', pc.utf8(JSON.stringify({ v: 1, text })), messageId)));
+  for (const file of files) {
+    const attachmentId = pc.randomBytes(pc.ID_LEN);
+    const idHex = pc.toHex(attachmentId);
+    const meta = pc.utf8(JSON.stringify({ name: file.name, type: file.type, size: file.size }));
+    body.append(`attachment_meta.${idHex}`, pc.toBase64(await pc.sealRecord(dek, reportId, 'attachment-meta', meta, attachmentId)));
+    body.append(`attachment.${idHex}`, await pc.encryptStream(dek, reportId, attachmentId, file), 'encrypted.bin');
+  }
+  return body;
+}
+
+const supported = form && form.dataset.key ? pc.isSupported() : Promise.resolve(false);
+
+async function onSubmit(event) {
+  event.preventDefault();
+  if (!(await supported)) {
+    form.submit(); // this browser cannot seal it: the server does, as without JavaScript
+    return;
+  }
+  const text = form.elements.namedItem('message').value.trim();
+  const files = Array.from(form.elements.namedItem('evidence').files || []);
+  if (!text && !files.length) {
+    showError('Write a message or attach a file.');
+    return;
+  }
+  const limit = Number(form.dataset.fileLimit || 0);
+  const tooBig = files.find((f) => limit && pc.streamCiphertextSize(f.size) > limit);
+  if (tooBig) {
+    showError(`${tooBig.name} is too large. Attach a smaller copy, or split it into parts.`);
+    return;
+  }
+  if (files.length > Number(form.dataset.files || 20)) {
+    showError(`You can attach up to ${form.dataset.files} files at a time.`);
+    return;
+  }
+  const button = form.querySelector('[type="submit"]');
+  button.setAttribute('disabled', '');
+  try {
+    const response = await fetch(form.action, {
+      method: 'POST', body: await seal(text, files), headers: { Accept: 'application/json' }, credentials: 'same-origin',
+    });
+    const result = await response.json().catch(() => null);
+    if (response.ok && result && result.ok) {
+      window.location.assign(result.next || '/follow-up/case?sent=1#conversation');
+      return;
+    }
+    if (result && result.csrf_token) form.elements.namedItem('csrf_token').value = result.csrf_token;
+    showError((result && result.errors && result.errors[0] && result.errors[0].message) || 'Your message was not sent. Try again in a few minutes; nothing you wrote has been lost.');
+  } catch {
+    showError('Your message could not be sent because of a connection problem. Nothing you wrote has been lost.');
+  } finally {
+    button.removeAttribute('disabled');
+  }
+}
+
+if (form && form.dataset.key) form.addEventListener('submit', onSubmit);
