@@ -12,7 +12,7 @@ kind = os.environ.get("PORTAL_APP_KIND", "reporter")
 bind = os.environ.get("PORTAL_BIND", "127.0.0.1:8080" if kind == "reporter" else "127.0.0.1:8081")
 workers = int(os.environ.get("PORTAL_WORKERS", "2"))
 worker_class = "sync"
-timeout = 120  # a 200 MiB upload over a slow Tor circuit
+timeout = 900  # a 200 MiB upload over a slow Tor circuit (nginx streams it: proxy_request_buffering off)
 graceful_timeout = 30
 keepalive = 5
 limit_request_line = 4096
@@ -22,7 +22,8 @@ preload_app = True
 
 accesslog = None  # never an access log on either interface: reviewers' activity is in the audit log
 errorlog = "-"
-loglevel = "warning"
+# gunicorn logs malformed requests at warning level WITH the client address: never on the reporter host.
+loglevel = "error" if kind == "reporter" else "warning"
 proc_name = f"portal-{kind}"
 # Do not trust X-Forwarded-For: the reporter app never uses client addresses anyway.
 forwarded_allow_ips = "127.0.0.1"

@@ -243,6 +243,8 @@ def retention() -> None:
 @instance_option
 def retention_run(instance: str | None) -> None:
     """Purge closed reports older than `retention_days` (safe to run from cron)."""
+    from portal.blobs import purge_abandoned_drafts
+    from portal.sessions import purge_expired_sessions
     from portal.triage.oversight import purge_due
 
     settings = _settings(instance)
@@ -250,9 +252,12 @@ def retention_run(instance: str | None) -> None:
     try:
         with db.transaction() as session:
             purged = purge_due(session, settings, read_secret(settings.instance_dir, "audit_key"))
+            drafts = purge_abandoned_drafts(session)
+            sessions = purge_expired_sessions(session)
     finally:
         db.dispose()
-    click.echo(f"Purged {len(purged)} report(s){': ' + ', '.join(purged) if purged else ''}.")
+    click.echo(f"Purged {len(purged)} report(s){': ' + ', '.join(purged) if purged else ''}; "
+               f"{drafts} abandoned draft file(s); {sessions} expired session(s).")
 
 
 @main.group()
@@ -298,6 +303,10 @@ def recover(instance: str | None, key_file: Path, reference: str) -> None:
         private = import_recovery_private_key(key_file.read_text("utf-8"))
         with db.transaction() as session:
             text = recover_report(session, private, reference)
+            from portal.triage.audit import record
+
+            record(session, read_secret(settings.instance_dir, "audit_key"), "recovery-key", "report.recovered",
+                   reference.strip().upper(), key=private.public_key().fingerprint)
     except (CryptoError, LookupError) as exc:
         raise click.ClickException(f"recovery failed: {exc}") from exc
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, abort, render_template, request
 from werkzeug.exceptions import HTTPException
 
 CSP_REPORTER = (
@@ -76,6 +76,13 @@ def install(app: Flask, csp: str, error_template: str) -> None:
     def _headers(response: Response) -> Response:
         return security_headers(response, csp)
 
+    @app.before_request
+    def _refuse_nul() -> None:
+        # No address or query string needs a NUL, and PostgreSQL text cannot hold one
+        # (a NUL reaching a query was a 500 there): refuse it before any view runs.
+        if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in request.args.items(multi=True)):
+            abort(400)
+
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         code = exc.code or 500
@@ -88,6 +95,10 @@ def install(app: Flask, csp: str, error_template: str) -> None:
     def _unexpected(exc: Exception):
         # Log the type only: an exception message could contain user input.
         app.logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url_rule)
+        try:  # a failed PostgreSQL transaction would otherwise fail the error page's own queries too
+            app.extensions["portal.db"].session.rollback()
+        except Exception:  # noqa: S110 - the error page must render whatever the database's state
+            pass
         title, message = ERROR_MESSAGES[500]
         if request.accept_mimetypes.best == "application/json":
             return {"ok": False, "errors": [{"field": "", "message": f"{title}. {message}"}]}, 500

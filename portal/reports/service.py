@@ -130,10 +130,16 @@ class CiphertextSink:
             self._head += data[: 3 - len(self._head)]
         self._writer.write(data)
 
-    def finish(self) -> int:
+    def finish(self) -> int | None:
+        """The ciphertext's size, or None (blob dropped) when it is not a STREAM file.
+
+        Raising here would escape the multipart parser as a 500; the view reports
+        a None result as a damaged file instead.
+        """
         self._writer.close()
         if len(self._head) < 3 or self._head[0] != 0x01 or self._head[1] != ALG_STREAM:
-            raise SubmissionError("An encrypted file was damaged on the way. Please send the report again.")
+            delete_blob(self._db, self.attachment_id)
+            return None
         return self._writer.size
 
     def abort(self) -> None:

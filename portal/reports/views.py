@@ -15,6 +15,7 @@ import unicodedata
 from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
+from portal.blobs import Blob
 from portal.crypto import CryptoError, kdf
 from portal.crypto.receipt import normalise_receipt_code, receipt_secret
 from portal.crypto.stream import DEFAULT_CHUNK_LOG2
@@ -179,6 +180,8 @@ def _ciphertext_sink(db, field_name: str):
     hex_id = field_name.removeprefix("attachment.")
     if not field_name.startswith("attachment.") or not _HEX32.match(hex_id):
         return _DiscardSink()
+    if db.get(Blob, bytes.fromhex(hex_id)) is not None:  # an id sent twice or already stored: refused, not a crash
+        return _DiscardSink()
     return CiphertextSink(db, bytes.fromhex(hex_id))
 
 
@@ -295,6 +298,7 @@ def _store():
 def _current_case():
     """(report, receipt secret) for the signed-in reporter, or None."""
     payload = _store().load(_db(), request.cookies.get(FOLLOW_UP_COOKIE))
+    _db().commit()  # persist the restarted idle timer, or the deletion of an expired session
     if payload is None:
         return None
     from sqlalchemy import select
@@ -302,7 +306,6 @@ def _current_case():
     from portal.reports.models import Report
 
     report = _db().scalar(select(Report).where(Report.public_id == bytes.fromhex(payload["report"])))
-    _db().commit()  # persist the restarted idle timer
     if report is None:
         return None
     return report, bytes.fromhex(payload["secret"])
@@ -346,7 +349,8 @@ def sign_in():
     cookie = _store().create(_db(), {"report": report.public_id.hex(), "secret": secret.hex()})
     _db().commit()
     response = redirect(url_for("reporter.case"))
-    response.set_cookie(FOLLOW_UP_COOKIE, cookie, httponly=True, samesite="Strict", secure=request.is_secure, path="/")
+    secure = request.is_secure or bool(_settings().https)
+    response.set_cookie(FOLLOW_UP_COOKIE, cookie, httponly=True, samesite="Strict", secure=secure, path="/")
     return response
 
 

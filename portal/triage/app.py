@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, abort, request
 from flask_wtf import CSRFProtect
 
 from portal import web
@@ -22,6 +22,10 @@ def configure(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
         WTF_CSRF_TIME_LIMIT=settings.reviewer_absolute_timeout,
+        # Flask-WTF's HTTPS check needs a Referer, which this app never lets browsers send
+        # (Referrer-Policy: no-referrer); the Origin / Sec-Fetch-Site check below replaces it.
+        WTF_CSRF_SSL_STRICT=False,
+        SESSION_COOKIE_SECURE=bool(settings.https),
         MAX_CONTENT_LENGTH=settings.max_file_bytes + 1024 * 1024,
     )
     app.extensions["portal.totp_key"] = read_secret(settings.instance_dir, "totp_key")
@@ -32,6 +36,28 @@ def configure(app: Flask, settings: Settings) -> None:
         "reviewer", settings.reviewer_idle_timeout, settings.reviewer_absolute_timeout
     )
     CSRFProtect(app)
+
+    if int(settings.triage_trusted_proxies):
+        # The triage host sits behind the organisation's own reverse proxy: take the client
+        # address (for per-client sign-in throttling) and scheme from it. Never on the reporter host.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(settings.triage_trusted_proxies), x_proto=1)
+
+    @app.before_request
+    def _refuse_cross_site_posts() -> None:
+        from portal.forms import same_origin_request
+
+        if request.method == "POST" and not same_origin_request():
+            abort(403)
+
+    @app.before_request
+    def _refuse_nul_in_forms() -> None:
+        # PostgreSQL text cannot hold NUL: a login or a reviewer's name with one was a 500 there.
+        # No reviewer form needs one (browsers cannot type it), so refuse the request outright.
+        if request.method == "POST" and any("\x00" in k or "\x00" in v for k, v in request.form.items(multi=True)):
+            abort(400)
+
     web.install(app, web.CSP_TRIAGE, "triage/error.html")
     from portal.triage.views import bp
 

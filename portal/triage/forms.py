@@ -10,8 +10,10 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from portal.triage.service import OUTCOMES, PRIORITIES, ROUTES
 
 
-def _reason(label: str = "Reason") -> TextAreaField:
-    return TextAreaField(label, validators=[DataRequired(message="Give a reason."), Length(max=5000)])
+def _reason(field_id: str, label: str = "Reason") -> TextAreaField:
+    # Each form's own id: the escalate and close forms share a page, and a shared id
+    # would tie both "Reason" labels (and error links) to the first textarea.
+    return TextAreaField(label, id=field_id, validators=[DataRequired(message="Give a reason."), Length(max=5000)])
 
 
 class LoginForm(FlaskForm):
@@ -49,32 +51,32 @@ class AssignForm(FlaskForm):
 
 
 class MessageForm(FlaskForm):
-    text = TextAreaField("Message to the reporter", validators=[DataRequired(message="Write a message to send."), Length(max=20000)])
+    text = TextAreaField("Message to the reporter", id="message-text", validators=[DataRequired(message="Write a message to send."), Length(max=20000)])
 
 
 class NoteForm(FlaskForm):
-    text = TextAreaField("Internal note", validators=[DataRequired(message="Write a note to add."), Length(max=20000)])
+    text = TextAreaField("Internal note", id="note-text", validators=[DataRequired(message="Write a note to add."), Length(max=20000)])
 
 
 class EscalateForm(FlaskForm):
     route = RadioField("Route", choices=list(ROUTES.items()), validators=[DataRequired(message="Choose an escalation route.")])
-    reason = _reason()
+    reason = _reason("escalate-reason")
 
 
 class CloseForm(FlaskForm):
     outcome = RadioField("Outcome", choices=list(OUTCOMES.items()), validators=[DataRequired(message="Choose an outcome.")])
-    reason = _reason()
+    reason = _reason("close-reason")
 
 
 class ApprovalForm(FlaskForm):
     decision = RadioField("Decision", choices=[("approve", "Approve closing with no further action"),
                                                ("refuse", "Do not approve: keep it open")],
                           validators=[DataRequired(message="Choose approve or do not approve.")])
-    reason = TextAreaField("Reason (needed if you do not approve)", validators=[Optional(), Length(max=5000)])
+    reason = TextAreaField("Reason (needed if you do not approve)", id="approval-reason", validators=[Optional(), Length(max=5000)])
 
 
 class ReopenForm(FlaskForm):
-    reason = _reason()
+    reason = _reason("reopen-reason")
 
 
 class AccessForm(FlaskForm):

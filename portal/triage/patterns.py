@@ -17,7 +17,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sqlalchemy import Select, and_, exists, func, select, update
+from sqlalchemy import Select, and_, delete, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from portal.config import CONFIG_DIR
@@ -28,7 +28,7 @@ from portal.reports.answers import ReportAnswers
 from portal.reports.models import KeyWrap, Report, SubjectIndex
 from portal.triage import audit
 from portal.triage.context import ActionError, Actor, Context
-from portal.triage.models import Conflict
+from portal.triage.models import Conflict, Reviewer
 from portal.triage.subjects import subject_values
 
 PRIORITY_RANK = {"normal": 0, "high": 1, "urgent": 2}
@@ -79,8 +79,39 @@ def index_report(ctx: Context, report: Report, answers: ReportAnswers) -> None:
     report.subjects_indexed = True
     ctx.db.flush()
     refresh_flags(ctx, report, answers)
+    enforce_exclusions(ctx, report)
     for other in ctx.db.scalars(select(Report).where(Report.id.in_(_linked_ids(report.id)))):
         refresh_flags(ctx, other, None)
+
+
+def excluded_reviewers(db: Session, report: Report) -> Select:
+    """Ids of reviewers who must not hold this report's key: a declared conflict matches one of
+    its subjects, or (when it names a reviewer of the portal) every reviewer who is not a lead."""
+    conflicted = (
+        select(Conflict.reviewer_id)
+        .join(SubjectIndex, and_(SubjectIndex.kind == Conflict.kind, SubjectIndex.value == Conflict.value))
+        .where(SubjectIndex.report_id == report.id, SubjectIndex.removed.is_(False))
+    )
+    if report.names_reviewer:
+        return select(Reviewer.id).where((Reviewer.id.in_(conflicted)) | (Reviewer.role == "reviewer"))
+    return select(Reviewer.id).where(Reviewer.id.in_(conflicted))
+
+
+def enforce_exclusions(ctx: Context, report: Report) -> int:
+    """Delete the DEK wraps of excluded reviewers: hiding is then cryptographic, not just a filter.
+
+    Access is not restored automatically if a declaration is withdrawn: a lead grants it again.
+    """
+    excluded = excluded_reviewers(ctx.db, report)
+    fingerprints = select(Reviewer.key_fingerprint).where(Reviewer.id.in_(excluded))
+    removed = ctx.db.execute(
+        delete(KeyWrap).where(KeyWrap.report_id == report.id, KeyWrap.recipient_fingerprint.in_(fingerprints))
+    ).rowcount
+    if report.assignee_id is not None and ctx.db.scalar(select(exists(excluded.where(Reviewer.id == report.assignee_id)))):
+        report.assignee_id = None
+    if removed:
+        audit.record(ctx.db, ctx.audit_key, "system", "access.removed-for-conflict", report.reference, wraps=removed)
+    return removed
 
 
 def index_pending(ctx: Context, actor: Actor) -> int:
@@ -223,6 +254,7 @@ def add_subject(ctx: Context, actor: Actor, report: Report, dek: bytes, name: st
             added += 1
     ctx.db.flush()
     refresh_flags(ctx, report, None)
+    enforce_exclusions(ctx, report)
     for other in ctx.db.scalars(select(Report).where(Report.id.in_(_linked_ids(report.id)))):
         refresh_flags(ctx, other, None)
     audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "subject.added", report.reference, count=added)
@@ -273,6 +305,7 @@ def declare_conflict(ctx: Context, actor: Actor, name: str, identifier: str, own
     for report in ctx.db.scalars(select(Report).where(Report.id.in_(
             select(SubjectIndex.report_id).where(SubjectIndex.value.in_([v for _, v in values]))))):
         refresh_flags(ctx, report, None)
+        enforce_exclusions(ctx, report)
     audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "conflict.declared", None, own_identity=own_identity)
     return added
 

@@ -12,7 +12,7 @@ import datetime as dt
 import os
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, and_, case, delete, func, or_, select
+from sqlalchemy import Select, and_, case, delete, exists, extract, func, or_, select
 
 from portal.config import Settings
 from portal.crypto.envelope import open_record, seal_record
@@ -122,6 +122,11 @@ class Deadlines:
             return "due-soon"
         return "on-track"
 
+    def due_key(self):
+        """SQL sort key for the due date (seconds since the epoch; SQLite and PostgreSQL alike)."""
+        offset = case((Report.acknowledged_on.is_(None), self.acknowledge_days), else_=self.feedback_days) * 86400
+        return extract("epoch", Report.received_on) + offset
+
     def overdue_clause(self, on: dt.date):
         """SQL condition for overdue reports, on indexed columns only."""
         return and_(
@@ -190,7 +195,7 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
         query = query.where(Report.assignee_id == actor.reviewer.id)
     elif filters.assignee == "none":
         query = query.where(Report.assignee_id.is_(None))
-    elif filters.assignee.isdigit():
+    elif filters.assignee.isascii() and filters.assignee.isdigit():
         query = query.where(Report.assignee_id == int(filters.assignee))
     deadlines = Deadlines.from_settings(ctx.settings)
     if filters.overdue:
@@ -201,11 +206,13 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
     priority_rank = case((Report.priority == "urgent", 2), (Report.priority == "high", 1), else_=0)
     order = {
         "received": [Report.received_on, Report.id],
-        "deadline": [case((Report.acknowledged_on.is_(None), 0), else_=1), Report.received_on, Report.id],
+        "deadline": [deadlines.due_key(), Report.id],
         "priority": [priority_rank, Report.received_on, Report.id],
     }.get(filters.sort, [Report.received_on, Report.id])
     if filters.descending:
         order = [col.desc() for col in order]
+    if filters.sort == "deadline":  # closed reports have no deadline: last either way
+        order.insert(0, case((Report.stage == "closed", 1), else_=0))
     reports = list(ctx.db.scalars(query.order_by(*order).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
     linked = patterns.linked_counts(ctx.db, readable(actor), [r.id for r in reports])
     names = dict(ctx.db.execute(select(Reviewer.id, Reviewer.display_name)).all())
@@ -497,9 +504,11 @@ def grant_access(ctx: Context, actor: Actor, reference: str, reviewer_id: int) -
     target = ctx.db.get(Reviewer, reviewer_id)
     if target is None or not target.active:
         raise ActionError("Choose an active reviewer.")
-    exists = ctx.db.scalar(select(KeyWrap.id).where(KeyWrap.report_id == report.id, KeyWrap.recipient_fingerprint == target.key_fingerprint))
-    if exists:
+    already = ctx.db.scalar(select(KeyWrap.id).where(KeyWrap.report_id == report.id, KeyWrap.recipient_fingerprint == target.key_fingerprint))
+    if already:
         raise ActionError(f"{target.display_name} can already read this report.")
+    if ctx.db.scalar(select(exists(patterns.excluded_reviewers(ctx.db, report).where(Reviewer.id == target.id)))):
+        raise ActionError(f"{target.display_name} cannot be given this report: a conflict of interest applies.")
     dek = report_dek(ctx, actor, report)
     ctx.db.add(KeyWrap(report_id=report.id, recipient_fingerprint=target.key_fingerprint,
                        wrap=wrap_dek(dek, RecipientPublicKey.from_bytes(target.public_key), report.public_id)))
@@ -533,6 +542,8 @@ def deactivate_reviewer(ctx: Context, actor: Actor, reviewer_id: int) -> None:
     target = ctx.db.get(Reviewer, reviewer_id)
     if target is None or target.id == actor.reviewer.id:
         raise ActionError("Choose another reviewer.")
+    if target.role == Role.ADMINISTRATOR and actor.role != Role.ADMINISTRATOR:
+        raise Forbidden("Only an administrator can deactivate an administrator.")
     target.active = False
     removed = ctx.db.execute(delete(KeyWrap).where(KeyWrap.recipient_fingerprint == target.key_fingerprint)).rowcount
     ctx.db.execute(

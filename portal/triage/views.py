@@ -50,8 +50,21 @@ def _ctx() -> service.Context:
     )
 
 
+def _safe_next() -> str | None:
+    """The local path to return to after signing in (?next=), or None if it could lead off-site.
+
+    Browsers drop tabs and newlines from a URL and read a backslash as a slash,
+    so "/<tab>/evil.example" would become "//evil.example": refuse all of those.
+    """
+    target = request.args.get("next") or ""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target or not target.isprintable():
+        return None
+    return target
+
+
 def _set_session_cookie(response: Response, value: str) -> Response:
-    response.set_cookie(REVIEWER_COOKIE, value, httponly=True, samesite="Strict", secure=request.is_secure, path="/")
+    secure = request.is_secure or bool(current_app.config["PORTAL_SETTINGS"].https)
+    response.set_cookie(REVIEWER_COOKIE, value, httponly=True, samesite="Strict", secure=secure, path="/")
     return response
 
 
@@ -86,7 +99,7 @@ def login():
                 reviewer, private = result
                 cookie = auth.start_session(reviewer, private, auth.STAGE_PENDING)
                 _db().commit()
-                return _set_session_cookie(redirect(url_for("triage.second_factor")), cookie)
+                return _set_session_cookie(redirect(url_for("triage.second_factor", next=_safe_next())), cookie)
     elif request.method == "POST":
         status = 400
     form.passphrase.data = ""
@@ -112,9 +125,7 @@ def second_factor():
             cookie = store.create(_db(), {**payload, "stage": auth.STAGE_FULL})
             audit.record(_db(), current_app.extensions["portal.audit_key"], reviewer.login, "reviewer.signed-in")
             _db().commit()
-            target = request.args.get("next") or ""
-            if not target.startswith("/") or target.startswith("//"):
-                target = url_for("triage.queue")
+            target = _safe_next() or url_for("triage.queue")
             return _set_session_cookie(redirect(target), cookie)
         else:
             _db().commit()
@@ -155,6 +166,13 @@ def logout():
 # -- queue ------------------------------------------------------------------------------
 
 
+def _small_int(value: str | None) -> int | None:
+    """An id or page number sent by the client, or None. ASCII digits only ("²".isdigit() is True
+    but int("²") fails) and at most 9 of them (SQLite cannot bind a larger Python int)."""
+    value = value or ""
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else None
+
+
 def _filters() -> service.QueueFilters:
     args = request.args
     page = args.get("page", "1")
@@ -166,7 +184,7 @@ def _filters() -> service.QueueFilters:
         overdue=args.get("overdue") == "1",
         sort=args.get("sort", "received") if args.get("sort") in ("received", "deadline", "priority") else "received",
         descending=args.get("order", "desc") != "asc",
-        page=int(page) if page.isdigit() and len(page) < 7 else 1,
+        page=(_small_int(page) or 1) if len(page) < 7 else 1,
     )
 
 
@@ -275,7 +293,7 @@ def assign(reference: str):
 
     def do(c, a):
         value = form.assignee.data or ""
-        service.assign(c, a, reference, int(value) if value.isdigit() else None)
+        service.assign(c, a, reference, _small_int(value))
 
     return _act(reference, "assign", form, do, "Assignment saved.")
 
@@ -342,14 +360,14 @@ def grant(reference: str):
 
     def do(c, a):
         value = form.reviewer.data or ""
-        if not value.isdigit():
+        if _small_int(value) is None:
             raise service.ActionError("Choose a reviewer.")
-        service.grant_access(c, a, reference, int(value))
+        service.grant_access(c, a, reference, _small_int(value))
 
     return _act(reference, "access", form, do, "Access granted: the report's key has been wrapped to that reviewer.")
 
 
-@bp.post("/reports/<reference>/access/<int:reviewer_id>/revoke")
+@bp.post("/reports/<reference>/access/<int(max=999999999):reviewer_id>/revoke")
 @auth.login_required
 def revoke(reference: str, reviewer_id: int):
     return _act(reference, "confirm", ConfirmForm(), lambda c, a: service.revoke_access(c, a, reference, reviewer_id),
@@ -365,7 +383,7 @@ def add_subject(reference: str):
                 "Identifier added: reports naming the same person are now linked.")
 
 
-@bp.post("/reports/<reference>/subjects/<int:subject_id>/remove")
+@bp.post("/reports/<reference>/subjects/<int(max=999999999):subject_id>/remove")
 @auth.login_required
 def remove_subject(reference: str, subject_id: int):
     return _act(reference, "confirm", ConfirmForm(), lambda c, a: service.remove_subject(c, a, reference, subject_id),
@@ -472,7 +490,7 @@ def declare_conflict():
 def withdraw_conflict():
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    ids = [int(v) for v in request.form.get("conflict", "").split(",") if v.isdigit()][:20]
+    ids = [i for i in map(_small_int, request.form.get("conflict", "").split(",")) if i is not None][:20]
     try:
         patterns.withdraw_conflict(_ctx(), auth.current_actor(), ids)
         _db().commit()
@@ -522,7 +540,7 @@ def reviewers():
                            confirm=ConfirmForm(formdata=None)), (400 if error else 200)
 
 
-@bp.post("/admin/reviewers/<int:reviewer_id>/deactivate")
+@bp.post("/admin/reviewers/<int(max=999999999):reviewer_id>/deactivate")
 @auth.login_required
 def deactivate(reviewer_id: int):
     actor = _admin_required()

@@ -6,6 +6,7 @@ import io
 
 import pytest
 from sqlalchemy import func, select, text
+from support import sign_in, submit_report
 
 from portal import create_app
 from portal.backup import BackupError, restore_backup, write_backup
@@ -13,7 +14,6 @@ from portal.db import Base, Database
 from portal.instance import read_secret
 from portal.migrate import upgrade
 from portal.triage.audit import record, verify_chain
-from support import sign_in, submit_report
 
 
 def _counts(engine) -> dict[str, int]:

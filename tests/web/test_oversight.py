@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import func, select, update
+from support import submit_report
+from test_patterns import reviewer_client
 
 from portal.blobs import Blob, BlobChunk
 from portal.config import load_settings
@@ -12,8 +14,6 @@ from portal.instance import read_secret
 from portal.reports.models import Attachment, KeyWrap, Message, Report, SubjectIndex, today
 from portal.triage.audit import AuditEntry, verify_chain
 from portal.triage.oversight import digests, purge_due, themes, themes_csv, themes_svg
-from support import submit_report
-from test_patterns import reviewer_client
 
 
 def _settings(settings_overrides, **extra):

@@ -8,9 +8,9 @@ import time
 import pyotp
 import pytest
 from sqlalchemy import select
+from support import csrf_from, submit_report
 
 from portal.reports.models import Report, SubjectIndex
-from support import csrf_from, submit_report
 
 
 def reviewer_client(app, account, step_offset: int = 0):
@@ -75,7 +75,7 @@ def second(make_reviewer):
     return make_reviewer("second", "reviewer")
 
 
-def test_conflict_hides_report_in_queue_counts_and_url(second, three_reports, triage_app, lead):
+def test_conflict_hides_report_in_queue_counts_and_url(second, three_reports, triage_app, lead, database):
     client = reviewer_client(triage_app, second)
     before = references(client.get("/").data)
     assert len(before) == 4
@@ -89,6 +89,13 @@ def test_conflict_hides_report_in_queue_counts_and_url(second, three_reports, tr
     hidden = sorted(set(before) - set(visible))
     for ref in hidden:
         assert client.get(f"/reports/{ref}").status_code == 404
+    # Hidden cryptographically, not only by a query: the conflicted reviewer's key wraps are gone.
+    from portal.reports.models import KeyWrap
+
+    with database.transaction() as session:
+        wrapped = set(session.scalars(select(Report.reference).join(KeyWrap, KeyWrap.report_id == Report.id)
+                                      .where(KeyWrap.recipient_fingerprint == second.fingerprint)))
+    assert wrapped == set(visible)
     account = client.get("/account").data
     assert b"John O&#39;Neill" in account or b"John O'Neill" in account
 

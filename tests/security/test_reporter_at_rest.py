@@ -1,0 +1,239 @@
+"""Nothing a reporter sends, and nothing about the reporter, is at rest or in a log.
+
+One whole journey on the no-JavaScript path (a validation error that stages a
+file, the corrected report with a marker in every text field and in a file's
+name and content, sign-in, a reply with its own marker and file, a download, a
+wrong code, a 404, sign-out), every request sent with a distinctive address,
+User-Agent, Referer and X-Forwarded-For. Afterwards every byte of the database
+(SQLite file with its -wal and -shm; on PostgreSQL every row of every table)
+and every file under the instance directory is searched for the markers, the
+receipt code in any spelling, the receipt secret, and the client details; and
+so is everything logged (at DEBUG) or printed.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from support import csrf_from, receipt_from
+
+import portal.models  # noqa: F401  (registers every table)
+from portal import create_app
+from portal.crypto.receipt import receipt_secret
+from portal.db import Base
+from portal.instance import read_secret
+from portal.reports.models import Report
+
+MARKERS = {
+    "what_happened": "ZqWhatHappenedMarker81",
+    "people-0-name": "ZqPersonNameMarker82",
+    "people-0-identifier": "ZqCollar9183Marker",
+    "people-0-role": "ZqRoleMarker84",
+    "people-0-unit": "ZqUnitMarker85",
+    "witnesses": "ZqWitnessMarker86",
+    "when_happened": "ZqWhenMarker87",
+    "where_happened": "ZqWhereMarker88",
+}
+FILE_NAME_MARKER = "ZqFileNameMarker91"
+FILE_CONTENT_MARKER = "ZqFileContentMarker92"
+STAGED_MARKER = "ZqStagedFileMarker93"
+REPLY_MARKER = "ZqReplyMarker94"
+REPLY_FILE_MARKER = "ZqReplyFileMarker95"
+
+CLIENT_ADDR = "203.0.113.57"
+FORWARDED_ADDR = "198.51.100.23"
+USER_AGENT = "ZqAgent/7.3 (DistinctiveBrowser; Reporter-UA-Marker)"
+REFERER = "https://referrer-marker.example/ZqRefererPath"
+CLIENT_DETAILS = [CLIENT_ADDR, FORWARDED_ADDR, "127.0.0.1", USER_AGENT, "DistinctiveBrowser", "Reporter-UA-Marker",
+                  REFERER, "referrer-marker.example", "ZqRefererPath"]
+
+
+def table_dump(database) -> bytes:
+    """Every value of every table: what a copy of the database holds, however it is stored."""
+    chunks: list[bytes] = []
+    with database.engine.connect() as connection:
+        for table in Base.metadata.sorted_tables:
+            for row in connection.execute(select(table)):
+                for value in row:
+                    if isinstance(value, (bytes, bytearray, memoryview)):
+                        chunks.append(bytes(value))
+                    elif value is not None:
+                        chunks.append(str(value).encode("utf-8"))
+    return b"\n".join(chunks)
+
+
+def files_under(directory: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def variants(needle: str | bytes) -> list[bytes]:
+    raw = needle.encode("utf-8") if isinstance(needle, str) else needle
+    out = [raw.lower()]
+    try:
+        text = raw.decode("utf-8")
+        out.append(text.encode("utf-16-le").lower())
+        out.append(text.lower().encode("utf-16-le"))
+    except UnicodeDecodeError:
+        pass
+    return out
+
+
+def assert_absent(needles, haystacks: dict[str, bytes]) -> None:
+    for where, haystack in haystacks.items():
+        lowered = haystack.lower()
+        for needle in needles:
+            for form in variants(needle):
+                assert form not in lowered, f"{needle!r} found in {where}"
+
+
+@pytest.fixture
+def app(settings_overrides, database, lead, recovery_key):
+    app = create_app("reporter", settings_overrides)
+    app.config["TESTING"] = True
+    yield app
+    app.extensions["portal.db"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    client = app.test_client()
+    client.environ_base.update({
+        "REMOTE_ADDR": CLIENT_ADDR,
+        "HTTP_USER_AGENT": USER_AGENT,
+        "HTTP_REFERER": REFERER,
+        "HTTP_X_FORWARDED_FOR": FORWARDED_ADDR,
+        "HTTP_X_REAL_IP": FORWARDED_ADDR,
+    })
+    return client
+
+
+def journey(client) -> tuple[str, dict[str, bytes]]:
+    """The whole reporter journey; returns the receipt code and the files sent (name -> content)."""
+    assert client.get("/").status_code == 200
+    assert client.get("/keys.json").status_code == 200
+
+    # a first try without "what happened" stages a file (encrypted) in a draft
+    staged_name, staged = f"{STAGED_MARKER}.txt", f"staged evidence {STAGED_MARKER}".encode()
+    response = client.post("/report", content_type="multipart/form-data", data={
+        "csrf_token": csrf_from(client.get("/report").data), "draft": "",
+        **{k: (v if k != "what_happened" else "") for k, v in MARKERS.items()},
+        "evidence": (io.BytesIO(staged), staged_name)})
+    assert response.status_code == 400
+    assert MARKERS["people-0-name"].encode() in response.data
+    draft = re.search(rb'name="draft" value="([^"]+)"', response.data).group(1).decode()
+
+    # the report itself: a marker in every text field, and a file with a marker in its name and content
+    file_name = f"{FILE_NAME_MARKER} statement.txt"
+    content = (f"Statement. {FILE_CONTENT_MARKER}\n" * 50).encode()
+    response = client.post("/report", content_type="multipart/form-data", data={
+        "csrf_token": csrf_from(response.data), "draft": draft, **MARKERS, "risk_now": "yes", "how_known": "saw",
+        "evidence": (io.BytesIO(content), file_name)})
+    assert response.status_code == 200, response.data[-1500:]
+    code = receipt_from(response.data)
+
+    # a wrong code, then the right one
+    page = client.get("/follow-up").data
+    assert client.post("/follow-up", data={"csrf_token": csrf_from(page), "receipt_code": "wrong code"}).status_code == 400
+    page = client.get("/follow-up").data
+    response = client.post("/follow-up", data={"csrf_token": csrf_from(page), "receipt_code": code.upper()})
+    assert response.status_code == 302
+    case = client.get("/follow-up/case")
+    assert case.status_code == 200
+    for marker in MARKERS.values():
+        assert marker.encode() in case.data, marker
+
+    # a reply with a file, then the conversation and a download
+    reply_name, reply_content = f"{REPLY_FILE_MARKER}.csv", f"a,b\n{REPLY_FILE_MARKER},2\n".encode()
+    response = client.post("/follow-up/reply", content_type="multipart/form-data", data={
+        "csrf_token": csrf_from(case.data), "message": f"My answer: {REPLY_MARKER}",
+        "evidence": (io.BytesIO(reply_content), reply_name)})
+    assert response.status_code == 302
+    case = client.get("/follow-up/case")
+    assert REPLY_MARKER.encode() in case.data
+    links = dict((n.decode(), l.decode()) for l, n in
+                 re.findall(rb'href="(/follow-up/files/[0-9a-f]{32})">([^<]+)</a>', case.data))
+    assert set(links) == {staged_name, file_name, reply_name}
+    assert client.get(links[file_name]).data == content
+
+    # an error page and an empty reply on the way
+    assert client.get("/nope").status_code == 404
+    assert client.post("/follow-up/reply", content_type="multipart/form-data",
+                       data={"csrf_token": csrf_from(case.data), "message": ""}).status_code == 400
+
+    response = client.post("/follow-up/sign-out", data={"csrf_token": csrf_from(client.get("/follow-up/case").data)})
+    assert response.status_code == 302
+    return code, {staged_name: staged, file_name: content, reply_name: reply_content}
+
+
+def test_nothing_readable_at_rest_or_in_logs(app, client, database, instance_dir, settings_overrides, caplog, capsys):
+    assert logging.getLogger("werkzeug").getEffectiveLevel() >= logging.ERROR  # no request log with addresses
+    caplog.set_level(logging.DEBUG)
+    code, sent = journey(client)
+
+    # markers, in the text fields, the files' names and contents, the reply
+    needles: list[str | bytes] = [*MARKERS.values(), FILE_NAME_MARKER, FILE_CONTENT_MARKER, STAGED_MARKER, REPLY_MARKER,
+                                  REPLY_FILE_MARKER, "My answer", "Statement.", "staged evidence"]
+    needles += [content[:24] for content in sent.values()]
+    # the receipt code in every spelling, and what is derived from it without the pepper
+    words = code.split(" ")
+    install_salt = read_secret(instance_dir, "receipt_salt")[:16]
+    secret = receipt_secret(code, install_salt)
+    needles += [code, "-".join(words), "".join(words), " ".join(w[:4] for w in words), "".join(w[:4] for w in words),
+                code.upper(), secret, secret.hex()]
+    needles += CLIENT_DETAILS
+
+    haystacks = {"table dump": table_dump(database)}
+    for path, data in files_under(instance_dir).items():
+        haystacks[str(path.relative_to(instance_dir))] = data
+    if settings_overrides["database_url"].startswith("sqlite"):
+        db_file = Path(settings_overrides["database_url"].removeprefix("sqlite:///"))
+        assert db_file.exists() and str(db_file.relative_to(instance_dir)) in haystacks
+        # the files searched really hold the content: the sealed report is in them (main file or -wal)
+        with database.engine.connect() as connection:
+            sealed = connection.scalar(select(Report.sealed_report))
+        assert sealed[:64] in b"".join(data for p, data in files_under(instance_dir).items() if p.name.startswith(db_file.name))
+    names = set(haystacks)
+    assert any(n.startswith("secrets") for n in names)
+
+    captured = capsys.readouterr()
+    haystacks["log records"] = "\n".join(
+        f"{r.name} {r.levelname} {r.getMessage()} {r.args!r} {r.__dict__!r}" for r in caplog.records).encode()
+    haystacks["log text"] = caplog.text.encode()
+    haystacks["stdout"] = captured.out.encode()
+    haystacks["stderr"] = captured.err.encode()
+    assert_absent(needles, haystacks)
+
+    # and once every connection is closed (SQLite checkpoints its -wal into the main file)
+    app.extensions["portal.db"].dispose()
+    database.dispose()
+    assert_absent(needles, {str(p): data for p, data in files_under(instance_dir).items()})
+
+
+def test_a_server_error_logs_nothing_about_the_request(app, client, caplog, capsys, monkeypatch):
+    """Even the unexpected-error path logs the error's type only: no address, agent, referrer or content."""
+    import portal.reports.views as views
+
+    def broken(*args, **kwargs):
+        raise RuntimeError(f"boom with {MARKERS['what_happened']} inside")
+
+    monkeypatch.setattr(views, "submit_from_server", broken)
+    caplog.set_level(logging.DEBUG)
+    response = client.post("/report", content_type="multipart/form-data", data={
+        "csrf_token": csrf_from(client.get("/report").data), "draft": "", **MARKERS})
+    assert response.status_code == 500
+    assert b"Sorry, there is a problem with the service" in response.data
+    assert any("RuntimeError" in r.getMessage() for r in caplog.records)
+    captured = capsys.readouterr()
+    haystacks = {
+        "log records": "\n".join(f"{r.getMessage()} {r.__dict__!r}" for r in caplog.records).encode(),
+        "log text": caplog.text.encode(),
+        "stdout": captured.out.encode(),
+        "stderr": captured.err.encode(),
+        "page": response.data,
+    }
+    assert_absent([*MARKERS.values(), *CLIENT_DETAILS, "boom with"], haystacks)

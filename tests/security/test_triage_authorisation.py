@@ -1,0 +1,382 @@
+"""Who may do what on the triage interface.
+
+A reviewer may read a report only if its key is wrapped to them: anyone else
+gets 404 on every report route, with no plaintext in the response. Reviewers
+cannot assign others, grant or revoke access, approve closures or reach the
+administration pages; leads and administrators can. New reviewers see nothing
+until a lead grants access; revoking and deactivating take it away again.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from sqlalchemy import func, select
+from support import csrf_from
+from triage_support import (
+    STRONG_PASSPHRASE,
+    attachment_ids,
+    enter_code,
+    enter_passphrase,
+    is_login_redirect,
+    page_text,
+    post_action,
+    queue_references,
+    queue_total,
+    report_by_reference,
+    sign_in_reviewer,
+    submit_with_reference,
+    token_for,
+)
+
+from portal.reports.models import KeyWrap
+from portal.triage.models import Reviewer
+
+MARKER = "PLAINTEXT-MARKER-7Q2"
+EVIDENCE = b"evidence file body " + MARKER.encode()
+
+
+def _submit(reporter_client, database, label: str) -> str:
+    reference, _ = submit_with_reference(
+        reporter_client, database,
+        what_happened=f"{MARKER} {label}",
+        **{"people-0-name": f"Subject {label} Person", "evidence": (io.BytesIO(EVIDENCE), "evidence.txt", "text/plain")},
+    )
+    return reference
+
+
+def _wraps(database, reference: str, account) -> int:
+    report = report_by_reference(database, reference)
+    count = database.session.scalar(
+        select(func.count()).select_from(KeyWrap).where(KeyWrap.report_id == report.id,
+                                                      KeyWrap.recipient_fingerprint == account.fingerprint)
+    )
+    database.session.rollback()
+    return count
+
+
+def _reviewer(database, account) -> Reviewer:
+    database.session.expire_all()
+    return database.session.get(Reviewer, account.id)
+
+
+@pytest.fixture
+def people(make_reviewer, lead):
+    return {
+        "lead": lead,
+        "reviewer": make_reviewer("rev", "reviewer"),
+        "administrator": make_reviewer("admin", "administrator"),  # never in the intake pool
+        "outsider": make_reviewer("outsider", "reviewer", receives_new_reports=False),
+        "spare": make_reviewer("spare", "reviewer", receives_new_reports=False),
+    }
+
+
+def _grant(client, reference: str, account):
+    response = post_action(client, reference, "access/grant", {"reviewer": str(account.id)})
+    assert response.status_code == 302, response.status_code
+
+
+ACTIONS = ["view", "download", "acknowledge", "categorise", "assign_self", "assign_other", "message", "note",
+           "escalate", "close", "reopen", "grant", "revoke", "approve", "admin_page", "deactivate"]
+OK = {"view": 200, "download": 200, "admin_page": 200}
+LEAD_EXPECTED = {action: OK.get(action, 302) for action in ACTIONS}
+EXPECTED = {
+    "lead": LEAD_EXPECTED,
+    "administrator": LEAD_EXPECTED,
+    "reviewer": {**LEAD_EXPECTED, "assign_other": 403, "grant": 403, "revoke": 403, "approve": 403, "admin_page": 403,
+                 "deactivate": 403},
+}
+
+
+@pytest.mark.parametrize("role", ["reviewer", "lead", "administrator"])
+def test_role_matrix(role, triage_app, reporter_client, database, people):
+    me = people[role]
+    proposer = people["reviewer"] if role == "lead" else people["lead"]
+    other_reader = people["reviewer"] if role == "lead" else people["lead"]
+    main = _submit(reporter_client, database, "main")
+    pending = _submit(reporter_client, database, "pending")
+
+    lead_client = sign_in_reviewer(triage_app.test_client(), people["lead"])
+    if role == "administrator":
+        for reference in (main, pending):
+            _grant(lead_client, reference, me)
+    proposer_client = lead_client if proposer is people["lead"] else sign_in_reviewer(triage_app.test_client(), proposer)
+    for action, data in (("categorise", {"category": "sexual-harassment", "priority": "high"}),
+                         ("close", {"outcome": "no-further-action", "reason": "Not substantiated"})):
+        assert post_action(proposer_client, pending, action, data).status_code == 302
+    assert report_by_reference(database, pending).stage == "closure-pending"
+
+    client = sign_in_reviewer(triage_app.test_client(), me)
+    page = client.get(f"/reports/{main}")
+    (file_id,) = attachment_ids(page.data)
+    results = {}
+
+    def record(action, response):
+        results[action] = response.status_code
+        return response
+
+    view = record("view", client.get(f"/reports/{main}"))
+    assert MARKER in page_text(view)
+    download = record("download", client.get(f"/reports/{main}/files/{file_id}"))
+    assert download.data == EVIDENCE and download.headers["Content-Disposition"].startswith("attachment;")
+    record("acknowledge", post_action(client, main, "acknowledge"))
+    record("categorise", post_action(client, main, "categorise", {"category": "discrimination-bullying", "priority": "high"}))
+    record("assign_self", post_action(client, main, "assign", {"assignee": str(me.id)}))
+    assert report_by_reference(database, main).assignee_id == me.id
+    record("assign_other", post_action(client, main, "assign", {"assignee": str(other_reader.id)}))
+    record("message", post_action(client, main, "message", {"text": "A question for you"}))
+    record("note", post_action(client, main, "note", {"text": "An internal note"}))
+    record("escalate", post_action(client, main, "escalate", {"route": "management-action", "reason": "Words of advice"}))
+    record("close", post_action(client, main, "close", {"outcome": "action-taken", "reason": "Advice given"}))
+    assert report_by_reference(database, main).stage == "closed"
+    record("reopen", post_action(client, main, "reopen", {"reason": "New information"}))
+    assert report_by_reference(database, main).stage == "assessing"
+    record("grant", post_action(client, main, "access/grant", {"reviewer": str(people["outsider"].id)}))
+    revoke_target = people["outsider"] if results["grant"] == 302 else people["lead"] if role != "lead" else people["reviewer"]
+    record("revoke", post_action(client, main, f"access/{revoke_target.id}/revoke"))
+    record("approve", post_action(client, pending, "approval", {"decision": "approve"}))
+    record("admin_page", client.get("/admin/reviewers"))
+    record("deactivate", client.post(f"/admin/reviewers/{people['spare'].id}/deactivate",
+                                     data={"csrf_token": token_for(client)}))
+
+    assert results == EXPECTED[role]
+
+    main_report = report_by_reference(database, main)
+    pending_report = report_by_reference(database, pending)
+    if EXPECTED[role]["assign_other"] == 302:
+        assert main_report.assignee_id in (other_reader.id, None)  # None: that reader's access was revoked since
+    else:
+        assert main_report.assignee_id == me.id
+    if role == "reviewer":
+        assert _wraps(database, main, people["outsider"]) == 0
+        assert _wraps(database, main, people["lead"]) == 1
+        assert pending_report.stage == "closure-pending"
+        assert _reviewer(database, people["spare"]).active
+    else:
+        assert _wraps(database, main, people["outsider"]) == 0  # granted, then revoked
+        assert pending_report.stage == "closed"
+        assert not _reviewer(database, people["spare"]).active
+
+
+def test_reviewer_cannot_post_to_the_admin_page(triage_app, database, people):
+    client = sign_in_reviewer(triage_app.test_client(), people["reviewer"])
+    response = client.post("/admin/reviewers", data={"csrf_token": token_for(client), "login": "sneaky", "display_name": "Sneaky",
+                                                     "role": "administrator", "passphrase": STRONG_PASSPHRASE})
+    assert response.status_code == 403
+    database.session.expire_all()
+    assert database.session.scalar(select(Reviewer).where(Reviewer.login == "sneaky")) is None
+
+
+def test_a_lead_cannot_create_an_administrator(triage_app, database, people):
+    client = sign_in_reviewer(triage_app.test_client(), people["lead"])
+    response = client.post("/admin/reviewers", data={"csrf_token": token_for(client), "login": "boss", "display_name": "Boss",
+                                                     "role": "administrator", "passphrase": STRONG_PASSPHRASE})
+    assert response.status_code == 400
+    assert "Only an administrator can create another administrator." in page_text(response)
+    database.session.expire_all()
+    assert database.session.scalar(select(Reviewer).where(Reviewer.login == "boss")) is None
+
+
+def test_reviewer_without_a_wrap_gets_404_everywhere(triage_app, reporter_client, database, people):
+    reference = _submit(reporter_client, database, "hidden")
+    lead_client = sign_in_reviewer(triage_app.test_client(), people["lead"])
+    (file_id,) = attachment_ids(lead_client.get(f"/reports/{reference}").data)
+    before = report_by_reference(database, reference)
+    state = (before.stage, before.category, before.assignee_id, len(before.messages), len(before.notes), len(before.wraps))
+
+    client = sign_in_reviewer(triage_app.test_client(), people["outsider"])
+    queue = client.get("/")
+    assert queue_total(queue.data) == 0 and reference not in page_text(queue)
+    token = token_for(client)
+    gets = [f"/reports/{reference}", f"/reports/{reference}/files/{file_id}", f"/reports/{reference}/files/{file_id}/sanitised"]
+    posts = {
+        "acknowledge": {}, "categorise": {"category": "other", "priority": "urgent"},
+        "assign": {"assignee": str(people["outsider"].id)}, "message": {"text": "hello"}, "note": {"text": "note"},
+        "escalate": {"route": "safeguarding", "reason": "x"}, "close": {"outcome": "action-taken", "reason": "x"},
+        "approval": {"decision": "approve"}, "reopen": {"reason": "x"},
+        "access/grant": {"reviewer": str(people["outsider"].id)}, f"access/{people['lead'].id}/revoke": {},
+    }
+    responses = [client.get(path) for path in gets]
+    responses += [client.post(f"/reports/{reference}/{action}", data={"csrf_token": token, **data}) for action, data in posts.items()]
+    for response in responses:
+        assert response.status_code == 404
+        assert MARKER.encode() not in response.data and EVIDENCE not in response.data
+        assert b"Subject hidden Person" not in response.data
+    # A report that does not exist looks exactly the same.
+    missing = client.get("/reports/R-ZZZZ-ZZZZ")
+    assert missing.status_code == 404
+    assert re.sub(rb'value="[^"]+"', b"", missing.data) == re.sub(rb'value="[^"]+"', b"", responses[0].data)
+
+    after = report_by_reference(database, reference)
+    assert (after.stage, after.category, after.assignee_id, len(after.messages), len(after.notes), len(after.wraps)) == state
+    assert _wraps(database, reference, people["outsider"]) == 0
+
+
+def test_administrators_do_not_receive_new_reports(triage_app, reporter_client, database, people):
+    reference = _submit(reporter_client, database, "admin")
+    assert _wraps(database, reference, people["administrator"]) == 0
+    client = sign_in_reviewer(triage_app.test_client(), people["administrator"])
+    assert client.get(f"/reports/{reference}").status_code == 404
+    assert client.get("/admin/reviewers").status_code == 200
+
+
+def _enrol_new_reviewer(triage_app, lead_client, login: str):
+    """Create a reviewer through the admin page and sign them in, reading the TOTP secret from the enrolment page."""
+    response = lead_client.post("/admin/reviewers", data={"csrf_token": token_for(lead_client, "/admin/reviewers"), "login": login,
+                                                          "display_name": login.title(), "role": "reviewer",
+                                                          "passphrase": STRONG_PASSPHRASE})
+    assert response.status_code == 200, page_text(response)[-1500:]
+    assert "Reviewer created" in page_text(response)
+    client = triage_app.test_client()
+    assert enter_passphrase(client, login, STRONG_PASSPHRASE).status_code == 302
+    enrolment = page_text(client.get("/login/code"))
+    secret = re.search(r'class="portal-secret">([A-Z2-7]+)<', enrolment).group(1)
+    import pyotp
+
+    assert enter_code(client, pyotp.TOTP(secret).now()).status_code == 302
+    return client
+
+
+def test_new_reviewer_sees_reports_only_once_granted(triage_app, reporter_client, database, people):
+    first = _submit(reporter_client, database, "first")
+    second = _submit(reporter_client, database, "second")
+    lead_client = sign_in_reviewer(triage_app.test_client(), people["lead"])
+    newbie_client = _enrol_new_reviewer(triage_app, lead_client, "newbie")
+    database.session.expire_all()
+    newbie = database.session.scalar(select(Reviewer).where(Reviewer.login == "newbie"))
+    assert newbie.receives_new_reports is False and newbie.totp_enrolled
+    later = _submit(reporter_client, database, "later")  # not wrapped to the new reviewer either
+
+    queue = newbie_client.get("/")
+    assert queue.status_code == 200 and queue_total(queue.data) == 0
+    for reference in (first, second, later):
+        assert newbie_client.get(f"/reports/{reference}").status_code == 404
+
+    _grant(lead_client, first, newbie)
+    queue = newbie_client.get("/")
+    assert queue_references(queue.data) == [first]
+    page = newbie_client.get(f"/reports/{first}")
+    assert page.status_code == 200 and f"{MARKER} first" in page_text(page)
+    assert newbie_client.get(f"/reports/{second}").status_code == 404
+
+    response = post_action(lead_client, first, f"access/{newbie.id}/revoke")
+    assert response.status_code == 302
+    assert newbie_client.get(f"/reports/{first}").status_code == 404
+    assert queue_total(newbie_client.get("/").data) == 0
+
+    for reference in (first, second):
+        _grant(lead_client, reference, newbie)
+    assert queue_total(newbie_client.get("/").data) == 2
+    fingerprint = newbie.key_fingerprint
+    response = lead_client.post(f"/admin/reviewers/{newbie.id}/deactivate", data={"csrf_token": token_for(lead_client, "/admin/reviewers")})
+    assert response.status_code == 302
+    database.session.expire_all()
+    assert database.session.scalar(select(func.count()).select_from(KeyWrap).where(KeyWrap.recipient_fingerprint == fingerprint)) == 0
+    assert database.session.get(Reviewer, newbie.id).active is False
+    database.session.rollback()
+
+    assert is_login_redirect(newbie_client.get("/"))  # the live session ends with the account
+    client = triage_app.test_client()
+    assert enter_passphrase(client, "newbie", STRONG_PASSPHRASE).status_code == 400
+
+
+def test_deactivating_removes_every_wrap_and_assignment(triage_app, reporter_client, database, people):
+    references = [_submit(reporter_client, database, f"r{n}") for n in range(3)]
+    reviewer = people["reviewer"]
+    client = sign_in_reviewer(triage_app.test_client(), reviewer)
+    assert post_action(client, references[0], "assign", {"assignee": str(reviewer.id)}).status_code == 302
+    assert all(_wraps(database, reference, reviewer) == 1 for reference in references)
+
+    admin_client = sign_in_reviewer(triage_app.test_client(), people["administrator"])
+    response = admin_client.post(f"/admin/reviewers/{reviewer.id}/deactivate", data={"csrf_token": token_for(admin_client, "/admin/reviewers")})
+    assert response.status_code == 302
+    assert all(_wraps(database, reference, reviewer) == 0 for reference in references)
+    assert report_by_reference(database, references[0]).assignee_id is None
+    assert all(_wraps(database, reference, people["lead"]) == 1 for reference in references)
+    assert is_login_redirect(client.get(f"/reports/{references[0]}"))
+
+
+def test_cannot_deactivate_yourself(triage_app, database, people):
+    client = sign_in_reviewer(triage_app.test_client(), people["lead"])
+    response = client.post(f"/admin/reviewers/{people['lead'].id}/deactivate", data={"csrf_token": token_for(client, "/admin/reviewers")})
+    assert response.status_code == 302
+    assert _reviewer(database, people["lead"]).active
+    assert client.get("/").status_code == 200
+
+
+def test_assigning_to_someone_without_access_is_refused(triage_app, reporter_client, database, people):
+    reference = _submit(reporter_client, database, "assign")
+    client = sign_in_reviewer(triage_app.test_client(), people["lead"])
+    response = post_action(client, reference, "assign", {"assignee": str(people["outsider"].id)})
+    assert response.status_code == 400
+    assert "Grant them access first" in page_text(response)
+    assert report_by_reference(database, reference).assignee_id is None
+
+
+def test_csrf_token_from_login_page_is_bound_to_the_browser(triage_app, people):
+    """A token read on one browser's login page does not sign in from another."""
+    a, b = triage_app.test_client(), triage_app.test_client()
+    token = csrf_from(a.get("/login").data)
+    response = b.post("/login", data={"csrf_token": token, "login": people["lead"].login, "passphrase": people["lead"].passphrase})
+    assert response.status_code == 400
+
+
+def test_a_lead_cannot_deactivate_an_administrator(triage_app, database, people, make_reviewer):
+    """Only an administrator can create an administrator; likewise only one can remove one."""
+    client = sign_in_reviewer(triage_app.test_client(), people["lead"])
+    response = client.post(f"/admin/reviewers/{people['administrator'].id}/deactivate",
+                           data={"csrf_token": token_for(client, "/admin/reviewers")})
+    assert response.status_code == 302
+    assert "Only an administrator can deactivate an administrator." in page_text(client.get("/admin/reviewers"))
+    assert _reviewer(database, people["administrator"]).active
+
+    second_admin = make_reviewer("admin2", "administrator")
+    admin_client = sign_in_reviewer(triage_app.test_client(), people["administrator"])
+    for target in (second_admin, people["lead"]):
+        response = admin_client.post(f"/admin/reviewers/{target.id}/deactivate",
+                                     data={"csrf_token": token_for(admin_client, "/admin/reviewers")})
+        assert response.status_code == 302
+        assert not _reviewer(database, target).active
+
+
+def test_every_report_route_is_404_without_a_wrap(triage_app, reporter_client, database, people):
+    """Whatever report routes exist (now or later), none answers differently for a report the reviewer cannot read."""
+    from flask import url_for
+
+    reference = _submit(reporter_client, database, "generic")
+    lead_client = sign_in_reviewer(triage_app.test_client(), people["lead"])
+    (file_id,) = attachment_ids(lead_client.get(f"/reports/{reference}").data)
+    client = sign_in_reviewer(triage_app.test_client(), people["outsider"])
+    token = token_for(client)
+    before = report_by_reference(database, reference)
+    state = (before.stage, before.category, before.priority, before.assignee_id, len(before.messages), len(before.notes),
+             len(before.wraps))
+    checked = 0
+    with triage_app.test_request_context():
+        targets = []
+        for rule in triage_app.url_map.iter_rules():
+            if "reference" not in rule.arguments:
+                continue
+            values = {arg: (reference if arg == "reference" else file_id if arg == "attachment_hex" else 1)
+                      for arg in rule.arguments}
+            if "reviewer_id" in values:
+                values["reviewer_id"] = people["lead"].id
+            targets.append((rule, url_for(rule.endpoint, **values)))
+    for rule, url in targets:
+        for method in ("GET", "POST") if "POST" in rule.methods else ("GET",):
+            if method not in rule.methods:
+                continue
+            data = {"csrf_token": token, "text": "x", "reason": "x", "name": "John Smith", "identifier": "AB1234",
+                    "kind": "name", "value": "John Smith", "category": "other", "priority": "urgent", "route": "safeguarding",
+                    "outcome": "action-taken", "decision": "approve", "assignee": str(people["outsider"].id),
+                    "reviewer": str(people["outsider"].id)}
+            response = client.open(url, method=method, data=data if method == "POST" else None)
+            assert response.status_code == 404, (method, url, response.status_code)
+            assert MARKER.encode() not in response.data and EVIDENCE not in response.data
+            checked += 1
+    assert checked >= 16
+    after = report_by_reference(database, reference)
+    assert (after.stage, after.category, after.priority, after.assignee_id, len(after.messages), len(after.notes),
+            len(after.wraps)) == state

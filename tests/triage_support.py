@@ -1,0 +1,231 @@
+"""Helpers for the triage interface tests (import as `from triage_support import ...`).
+
+Reviewer sign-in (passphrase, then TOTP) with codes that are never reused,
+posting reviewer forms with a fresh CSRF token, making reports through the
+reporter interface or straight through the service, and reading what the
+reporter sees.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+
+import pyotp
+from sqlalchemy import select
+from support import csrf_from, sign_in
+
+REVIEWER_COOKIE = "portal_reviewer"
+LOGIN_FAILED = "Sign-in failed. Check your login, passphrase and code, and try again."
+STRONG_PASSPHRASE = "lantern-quartz-meadow-volcano-pencil"
+
+
+# -- TOTP and sign-in ---------------------------------------------------------------
+
+
+def totp_step(now: float | None = None) -> int:
+    return int((time.time() if now is None else now) // 30)
+
+
+def fresh_code(account) -> str:
+    """A TOTP code for a step this account has not used yet (the server refuses reuse).
+
+    The server accepts the current step and its neighbours, so a second sign-in
+    within 30 seconds uses the next step's code; a third waits for a new step.
+    """
+    totp = pyotp.TOTP(account.totp_secret)
+    while True:
+        now = totp_step()
+        step = max(now, getattr(account, "_last_step", 0) + 1)
+        if step <= now + 1:
+            account._last_step = step
+            return totp.generate_otp(step)
+        time.sleep(30 - time.time() % 30 + 0.05)
+
+
+def reviewer_cookie(client) -> str | None:
+    cookie = client.get_cookie(REVIEWER_COOKIE)
+    return cookie.value if cookie is not None else None
+
+
+def set_reviewer_cookie(client, value: str) -> None:
+    client.set_cookie(REVIEWER_COOKIE, value, domain="localhost", path="/")
+
+
+def enter_passphrase(client, login: str, passphrase: str):
+    """Step 1: GET /login, POST the passphrase. Returns the response."""
+    token = csrf_from(client.get("/login").data)
+    return client.post("/login", data={"csrf_token": token, "login": login, "passphrase": passphrase})
+
+
+def enter_code(client, code: str, next_path: str | None = None):
+    """Step 2: GET /login/code, POST the code. Returns the response."""
+    page = client.get("/login/code")
+    assert page.status_code == 200, page.status_code
+    url = "/login/code" + (f"?next={next_path}" if next_path else "")
+    return client.post(url, data={"csrf_token": csrf_from(page.data), "code": code})
+
+
+def sign_in_reviewer(client, account, code: str | None = None):
+    """Passphrase, then a fresh TOTP code; asserts success and returns the client."""
+    response = enter_passphrase(client, account.login, account.passphrase)
+    assert response.status_code == 302 and response.headers["Location"].endswith("/login/code"), response.data[-1500:]
+    response = enter_code(client, code or fresh_code(account))
+    assert response.status_code == 302, response.data[-1500:]
+    assert "/login" not in response.headers["Location"]
+    return client
+
+
+def signed_in_client(app, account):
+    return sign_in_reviewer(app.test_client(), account)
+
+
+def sign_out(client):
+    page = client.get("/")
+    return client.post("/logout", data={"csrf_token": csrf_from(page.data)})
+
+
+def is_login_redirect(response) -> bool:
+    return response.status_code == 302 and "/login" in response.headers.get("Location", "")
+
+
+# -- reviewer forms -------------------------------------------------------------------
+
+
+def report_url(reference: str, action: str = "") -> str:
+    return f"/reports/{reference}" + (f"/{action}" if action else "")
+
+
+def token_for(client, page: str = "/") -> str:
+    response = client.get(page)
+    assert response.status_code == 200, (page, response.status_code)
+    return csrf_from(response.data)
+
+
+def post_action(client, reference: str, action: str, data: dict | None = None, token: str | None = None):
+    """POST one report action with a CSRF token taken from the queue page."""
+    return client.post(report_url(reference, action), data={"csrf_token": token or token_for(client), **(data or {})})
+
+
+def act_ok(client, reference: str, action: str, data: dict | None = None):
+    response = post_action(client, reference, action, data)
+    assert response.status_code == 302, (action, response.status_code, error_text(response.data))
+    return response
+
+
+def error_text(page: bytes) -> str:
+    match = re.search(rb'govuk-error-summary__list.*?</ul>', page, re.S)
+    return re.sub(r"<[^>]+>", " ", match.group(0).decode()) if match else ""
+
+
+def page_text(response) -> str:
+    return html.unescape(response.data.decode())
+
+
+def attachment_ids(page: bytes) -> list[str]:
+    ids = []
+    for found in re.findall(rb"/files/([0-9a-f]{32})\"", page):
+        if found.decode() not in ids:
+            ids.append(found.decode())
+    return ids
+
+
+# -- queue ------------------------------------------------------------------------------
+
+
+def queue_total(page: bytes) -> int:
+    match = re.search(rb'id="queue-count">(\d+) report', page)
+    assert match, "queue shows no count"
+    return int(match.group(1))
+
+
+def queue_rows(page: bytes) -> list[str]:
+    """Each row of the queue table as text, in display order."""
+    return [m.decode() for m in re.findall(rb'<tr class="govuk-table__row portal-queue__row.*?</tr>', page, re.S)]
+
+
+def queue_references(page: bytes) -> list[str]:
+    return [re.search(r"portal-ref\"[^>]*>([^<]+)<", row).group(1) for row in queue_rows(page)]
+
+
+def queue_row(page: bytes, reference: str) -> str:
+    for row in queue_rows(page):
+        if f">{reference}<" in row:
+            return row
+    raise AssertionError(f"{reference} not in the queue")
+
+
+def linked_count(page: bytes, reference: str) -> int:
+    row = queue_row(page, reference)
+    cell = re.findall(r'<td class="govuk-table__cell govuk-table__cell--numeric">(.*?)</td>', row, re.S)[-1]
+    return int(re.sub(r"<[^>]+>", "", cell).strip())
+
+
+# -- reports --------------------------------------------------------------------------
+
+
+def report_by_reference(database, reference: str):
+    from portal.reports.models import Report
+
+    session = database.session
+    session.expire_all()
+    return session.scalar(select(Report).where(Report.reference == reference))
+
+
+def references(database) -> list[str]:
+    from portal.reports.models import Report
+
+    session = database.session
+    session.expire_all()
+    return list(session.scalars(select(Report.reference).order_by(Report.id)))
+
+
+def reporter_keys(instance_dir):
+    from portal.instance import read_secret
+    from portal.reports.service import ReporterKeys
+
+    return ReporterKeys(
+        pepper=read_secret(instance_dir, "receipt_pepper"),
+        install_salt=read_secret(instance_dir, "receipt_salt")[:16],
+        form_key=read_secret(instance_dir, "reporter_secret_key"),
+    )
+
+
+def seed_report(database, instance_dir, what_happened: str = "Seeded report", people=(), **answers) -> tuple[str, str]:
+    """Submit one report straight through the service (no HTTP): (reference, receipt code)."""
+    from portal.reports.answers import Person, ReportAnswers
+    from portal.reports.service import Draft, submit_from_server
+
+    persons = [p if isinstance(p, Person) else Person(**p) for p in people]
+    with database.transaction() as session:
+        report, code = submit_from_server(
+            session, reporter_keys(instance_dir), Draft.new(), ReportAnswers(what_happened=what_happened, people=persons, **answers)
+        )
+        return report.reference, code
+
+
+def submit_with_reference(reporter_client, database, **fields) -> tuple[str, str]:
+    """Submit through the reporter interface; (reference, receipt code)."""
+    from support import submit_report
+
+    before = set(references(database))
+    code = submit_report(reporter_client, **fields)
+    (reference,) = set(references(database)) - before
+    return reference, code
+
+
+def reporter_page(reporter_client, code: str) -> str:
+    """The reporter's case page after signing in with the receipt code (fresh session each time)."""
+    reporter_client.delete_cookie("portal_followup", domain="localhost", path="/")
+    response = sign_in(reporter_client, code)
+    assert response.status_code == 302, response.data[-1500:]
+    page = reporter_client.get("/follow-up/case")
+    assert page.status_code == 200
+    return page_text(page)
+
+
+def reporter_status(reporter_client, code: str) -> str:
+    match = re.search(r'id="report-status">([^<]+)<', reporter_page(reporter_client, code))
+    assert match
+    return match.group(1).strip()

@@ -1,0 +1,130 @@
+"""portal.triage.subjects: normalising names and collar numbers for the keyed blind index."""
+
+from __future__ import annotations
+
+import pytest
+
+from portal.triage.subjects import blind_index, normalise_identifier, normalise_name, subject_values
+
+KEY = b"k" * 32
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("Sgt. John O'Neill", "john oneill"),
+        ("john oneill", "john oneill"),
+        ("JOHN  O\u2019NEILL", "john oneill"),  # curly apostrophe, capitals, double space
+        ("O`Neill, John", "oneill john"),  # order is kept: a different key from "john oneill"
+        ("Detective Sergeant John O'Neill", "john oneill"),
+        ("DC John O'Neill", "john oneill"),
+        ("PC 1234 John O'Neill", "john oneill"),  # numbers in the name field are dropped
+        ("Ch. Supt. John O'Neill", "john oneill"),
+        ("Acting Inspector John O'Neill", "john oneill"),
+        ("A/Insp John O'Neill", "john oneill"),
+        ("T/DCI John O'Neill", "john oneill"),
+        ("Mr John O'Neill", "john oneill"),
+        ("José Núñez", "jose nunez"),  # accents
+        ("Zoë Brontë-Smith", "zoe bronte smith"),  # diaeresis; hyphen splits
+        ("Seán Ó Briain", "sean o briain"),
+        ("Ⅰ John Smith", "i john smith"),  # compatibility forms fold (NFKD)
+        ("Jim Smith", "james smith"),  # short forms
+        ("Jimmy Smith", "james smith"),
+        ("Bob Jones", "robert jones"),
+        ("Liz Taylor", "elizabeth taylor"),
+        ("Kate Adams", "katherine adams"),
+        ("Catherine Adams", "katherine adams"),
+        ("Steven Hall", "stephen hall"),
+        ("Johnny Walker", "john walker"),
+        ("Jon Walker", "jonathan walker"),
+        ("", ""),
+        ("Sgt.", ""),  # nothing identifying left
+        ("PC 1234", ""),
+        ("  ...  ", ""),
+    ],
+)
+def test_normalise_name(raw, expected):
+    assert normalise_name(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("Sgt. John O'Neill", "john oneill"),
+        ("Sergeant Jim Smith", "james smith"),
+        ("DS José Núñez", "jose nunez"),
+        ("Insp. Rob Brown", "Robert BROWN"),
+    ],
+)
+def test_spellings_of_one_person_share_a_value(a, b):
+    assert subject_values(KEY, a, "") == subject_values(KEY, b, "") != set()
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("John O'Neill", "John O'Neil"),
+        ("John Smith", "Jane Smith"),
+        ("John Smith", "Smith John"),
+        ("Jon Smith", "John Smith"),
+    ],
+)
+def test_different_people_do_not_share_a_value(a, b):
+    assert subject_values(KEY, a, "").isdisjoint(subject_values(KEY, b, ""))
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("AB 1234", "AB1234"),
+        ("ab1234", "AB1234"),
+        ("ab-1234", "AB1234"),
+        ("AB/1234.", "AB1234"),
+        ("0123", "0123"),  # leading zeros kept
+        ("ÁB 1234", "AB1234"),
+        ("", ""),
+        ("  -  ", ""),
+    ],
+)
+def test_normalise_identifier(raw, expected):
+    assert normalise_identifier(raw) == expected
+
+
+def test_collar_numbers_link_however_written():
+    assert subject_values(KEY, "", "AB 1234") == subject_values(KEY, "", "ab1234") == subject_values(KEY, "", "a-b 12 34")
+    assert subject_values(KEY, "", "AB 1234").isdisjoint(subject_values(KEY, "", "AB 1235"))
+    assert subject_values(KEY, "", "0123").isdisjoint(subject_values(KEY, "", "123"))
+
+
+def test_a_name_counts_only_with_two_parts():
+    assert subject_values(KEY, "Smith", "") == set()
+    assert subject_values(KEY, "Sgt Smith", "") == set()
+    assert {kind for kind, _ in subject_values(KEY, "John Smith", "")} == {"name"}
+
+
+def test_short_identifiers_do_not_count():
+    assert subject_values(KEY, "", "12") == set()
+    assert subject_values(KEY, "", "A-1") == set()
+    assert {kind for kind, _ in subject_values(KEY, "", "123")} == {"identifier"}
+
+
+def test_name_and_identifier_together():
+    values = subject_values(KEY, "Sgt John Smith", "AB 1234")
+    assert sorted(kind for kind, _ in values) == ["identifier", "name"]
+
+
+def test_values_are_keyed_and_opaque():
+    value = blind_index(KEY, "name", "john oneill")
+    assert len(value) == 32
+    assert b"john" not in value and b"oneill" not in value
+    assert blind_index(b"x" * 32, "name", "john oneill") != value  # another key: another value
+    assert blind_index(KEY, "identifier", "john oneill") != value  # kinds are separated
+    assert blind_index(KEY, "name", "john oneill") == value  # deterministic
+    assert subject_values(b"x" * 32, "John O'Neill", "").isdisjoint(subject_values(KEY, "John O'Neill", ""))
+
+
+def test_name_kind_and_identifier_kind_never_collide():
+    # A "name" that normalises to the same text as an identifier must not link to it.
+    by_name = subject_values(KEY, "ab 1234 cd", "")
+    by_id = subject_values(KEY, "", "ab 1234 cd")
+    assert by_name.isdisjoint(by_id)

@@ -1,0 +1,233 @@
+"""Reviewer actions, checked end to end: what the reviewer does on the triage
+interface and what the reporter then sees on the reporter interface."""
+
+from __future__ import annotations
+
+import pytest
+from triage_support import (
+    act_ok,
+    page_text,
+    post_action,
+    queue_row,
+    report_by_reference,
+    reporter_page,
+    reporter_status,
+    sign_in_reviewer,
+    submit_with_reference,
+)
+
+from portal.triage.service import ACKNOWLEDGEMENT
+
+
+@pytest.fixture
+def case(triage_app, reporter_client, database, lead):
+    reference, code = submit_with_reference(reporter_client, database, what_happened="He kept sending messages to a colleague")
+    client = sign_in_reviewer(triage_app.test_client(), lead)
+    return {"reference": reference, "code": code, "client": client}
+
+
+def test_new_report_shows_received_to_the_reporter(case, reporter_client):
+    assert reporter_status(reporter_client, case["code"]) == "Received"
+
+
+def test_acknowledge_sends_the_standard_message(case, reporter_client, database, lead):
+    act_ok(case["client"], case["reference"], "acknowledge")
+    report = report_by_reference(database, case["reference"])
+    assert report.acknowledged_on is not None
+    assert report.stage == "assessing" and report.assignee_id == lead.id
+    page = reporter_page(reporter_client, case["code"])
+    assert ACKNOWLEDGEMENT in page
+    assert "Being assessed" in page
+    triage = page_text(case["client"].get(f"/reports/{case['reference']}"))
+    assert ACKNOWLEDGEMENT in triage and "Acknowledge receipt" not in triage
+    # Only once.
+    response = post_action(case["client"], case["reference"], "acknowledge")
+    assert response.status_code == 400 and "already been acknowledged" in page_text(response)
+    assert page.count(ACKNOWLEDGEMENT) == 1
+
+
+def test_message_reaches_the_reporter_and_the_reply_comes_back(case, reporter_client):
+    text = "Can you tell us roughly when this started? <b>not bold</b> & thanks"
+    act_ok(case["client"], case["reference"], "message", {"text": text})
+    page = reporter_page(reporter_client, case["code"])
+    assert text in page
+    raw = reporter_client.get("/follow-up/case").data
+    assert b"<b>not bold</b>" not in raw  # escaped, not rendered
+
+    from support import csrf_from
+
+    token = csrf_from(raw)
+    response = reporter_client.post("/follow-up/reply", data={"csrf_token": token, "message": "Since about March."},
+                                    content_type="multipart/form-data")
+    assert response.status_code == 302
+    assert "Since about March." in page_text(case["client"].get(f"/reports/{case['reference']}"))
+
+
+def test_empty_message_is_refused(case, database):
+    response = post_action(case["client"], case["reference"], "message", {"text": "   "})
+    assert response.status_code == 400
+    assert report_by_reference(database, case["reference"]).messages == []
+
+
+def test_internal_note_is_never_shown_to_the_reporter(case, reporter_client):
+    note = "INTERNAL-NOTE-MARKER: subject is a friend of the DCI"
+    act_ok(case["client"], case["reference"], "note", {"text": note})
+    assert note in page_text(case["client"].get(f"/reports/{case['reference']}"))
+    page = reporter_page(reporter_client, case["code"])
+    assert "INTERNAL-NOTE-MARKER" not in page and "friend of the DCI" not in page
+
+
+def test_escalation_and_closure_reasons_stay_internal(case, reporter_client):
+    act_ok(case["client"], case["reference"], "categorise", {"category": "other", "priority": "normal"})
+    act_ok(case["client"], case["reference"], "escalate", {"route": "safeguarding", "reason": "ESCALATION-REASON-MARKER"})
+    act_ok(case["client"], case["reference"], "close", {"outcome": "action-taken", "reason": "CLOSURE-REASON-MARKER"})
+    triage = page_text(case["client"].get(f"/reports/{case['reference']}"))
+    assert "ESCALATION-REASON-MARKER" in triage and "CLOSURE-REASON-MARKER" in triage
+    page = reporter_page(reporter_client, case["code"])
+    assert "ESCALATION-REASON-MARKER" not in page and "CLOSURE-REASON-MARKER" not in page
+
+
+def test_categorise_stores_and_shows_in_the_queue(case, database):
+    act_ok(case["client"], case["reference"], "categorise",
+           {"category": "sexual-harassment", "flags": ["on-duty", "repeated"], "priority": "urgent"})
+    report = report_by_reference(database, case["reference"])
+    assert (report.category, report.risk_flags, report.priority) == ("sexual-harassment", "on-duty,repeated", "urgent")
+    assert report.stage == "assessing"
+    row = queue_row(case["client"].get("/").data, case["reference"])
+    assert "Sexual harassment" in row and "Urgent" in row and "2 risk flags" in row
+    # The report page shows the saved values in the form.
+    page = page_text(case["client"].get(f"/reports/{case['reference']}"))
+    assert 'value="on-duty" checked' in page and 'value="repeated" checked' in page
+
+
+@pytest.mark.parametrize("data", [
+    {"category": "not-a-category", "priority": "normal"},
+    {"category": "other", "priority": "extreme"},
+    {"category": "other", "priority": "normal", "flags": ["made-up-flag"]},
+])
+def test_categorise_refuses_values_outside_the_taxonomy(case, database, data):
+    response = post_action(case["client"], case["reference"], "categorise", data)
+    assert response.status_code == 400
+    report = report_by_reference(database, case["reference"])
+    assert (report.category, report.risk_flags, report.priority, report.stage) == (None, "", "normal", "new")
+
+
+@pytest.mark.parametrize("route, reporter_sees", [
+    ("professional-standards", "Referred for investigation"),
+    ("anti-corruption", "Referred for investigation"),
+    ("external-oversight", "Referred for investigation"),
+    ("safeguarding", "Referred for investigation"),
+    ("management-action", "Being assessed"),
+])
+def test_escalation_status_seen_by_the_reporter(case, reporter_client, database, route, reporter_sees):
+    act_ok(case["client"], case["reference"], "escalate", {"route": route, "reason": "Serious allegation"})
+    report = report_by_reference(database, case["reference"])
+    assert (report.stage, report.escalation_route) == ("escalated", route)
+    assert reporter_status(reporter_client, case["code"]) == reporter_sees
+    assert "Serious allegation" in page_text(case["client"].get(f"/reports/{case['reference']}"))  # kept as a note
+
+
+def test_escalate_needs_a_route_and_a_reason(case, database):
+    assert post_action(case["client"], case["reference"], "escalate", {"route": "safeguarding", "reason": ""}).status_code == 400
+    assert post_action(case["client"], case["reference"], "escalate", {"route": "nowhere", "reason": "x"}).status_code == 400
+    assert report_by_reference(database, case["reference"]).stage == "new"
+
+
+def test_close_requires_a_category_and_a_reason(case, reporter_client, database):
+    response = post_action(case["client"], case["reference"], "close", {"outcome": "action-taken", "reason": "Dealt with"})
+    assert response.status_code == 400 and "Categorise the report before closing it." in page_text(response)
+    act_ok(case["client"], case["reference"], "categorise", {"category": "discrimination-bullying", "priority": "normal"})
+    response = post_action(case["client"], case["reference"], "close", {"outcome": "action-taken", "reason": ""})
+    assert response.status_code == 400 and "Give a reason." in page_text(response)
+    response = post_action(case["client"], case["reference"], "close", {"outcome": "", "reason": "Dealt with"})
+    assert response.status_code == 400
+    assert report_by_reference(database, case["reference"]).stage == "assessing"
+
+    act_ok(case["client"], case["reference"], "close", {"outcome": "no-further-action", "reason": "No evidence"})
+    report = report_by_reference(database, case["reference"])
+    assert (report.stage, report.outcome) == ("closed", "no-further-action") and report.closed_on is not None
+    assert reporter_status(reporter_client, case["code"]) == "Closed"
+    assert "No evidence" in page_text(case["client"].get(f"/reports/{case['reference']}"))
+
+
+def test_high_risk_no_further_action_needs_a_different_lead(case, triage_app, reporter_client, database, make_reviewer):
+    other_lead = make_reviewer("lead2", "lead", receives_new_reports=False)
+    client = case["client"]
+    reference = case["reference"]
+    act_ok(client, reference, "categorise", {"category": "sexual-harassment", "priority": "high"})
+    response = act_ok(client, reference, "close", {"outcome": "no-further-action", "reason": "Words against words"})
+    follow = client.get(response.headers["Location"])
+    assert "a lead must approve" in page_text(follow)
+    assert report_by_reference(database, reference).stage == "closure-pending"
+    assert reporter_status(reporter_client, case["code"]) == "Being assessed"
+    assert 'href="/?status=closure-pending"' in page_text(client.get("/"))  # the approvals link
+
+    response = post_action(client, reference, "approval", {"decision": "approve"})
+    assert response.status_code == 403 and "you proposed this closure" in page_text(response)
+    assert report_by_reference(database, reference).stage == "closure-pending"
+    # Nor can the proposer get round it by closing again.
+    assert post_action(client, reference, "close", {"outcome": "action-taken", "reason": "x"}).status_code == 400
+
+    act_ok(client, reference, "access/grant", {"reviewer": str(other_lead.id)})
+    second = sign_in_reviewer(triage_app.test_client(), other_lead)
+    act_ok(second, reference, "approval", {"decision": "approve"})
+    report = report_by_reference(database, reference)
+    assert (report.stage, report.outcome) == ("closed", "no-further-action")
+    assert reporter_status(reporter_client, case["code"]) == "Closed"
+
+
+def test_a_second_lead_can_refuse_the_closure(case, triage_app, database, make_reviewer):
+    other_lead = make_reviewer("lead2", "lead", receives_new_reports=False)
+    client = case["client"]
+    reference = case["reference"]
+    act_ok(client, reference, "categorise", {"category": "sexual-assault", "priority": "high"})
+    act_ok(client, reference, "close", {"outcome": "no-further-action", "reason": "Not enough"})
+    act_ok(client, reference, "access/grant", {"reviewer": str(other_lead.id)})
+    second = sign_in_reviewer(triage_app.test_client(), other_lead)
+    response = post_action(second, reference, "approval", {"decision": "refuse", "reason": ""})
+    assert response.status_code == 400  # a refusal needs a reason
+    act_ok(second, reference, "approval", {"decision": "refuse", "reason": "Speak to the witness first"})
+    report = report_by_reference(database, reference)
+    assert (report.stage, report.outcome) == ("assessing", None)
+    assert "Speak to the witness first" in page_text(client.get(f"/reports/{reference}"))
+
+
+def test_no_further_action_in_a_low_risk_category_closes_at_once(case, database):
+    act_ok(case["client"], case["reference"], "categorise", {"category": "vetting-concern", "priority": "normal"})
+    act_ok(case["client"], case["reference"], "close", {"outcome": "no-further-action", "reason": "Already known"})
+    assert report_by_reference(database, case["reference"]).stage == "closed"
+
+
+def test_high_risk_with_action_taken_closes_at_once(case, database):
+    act_ok(case["client"], case["reference"], "categorise", {"category": "sexual-assault", "priority": "urgent"})
+    act_ok(case["client"], case["reference"], "close", {"outcome": "action-taken", "reason": "Charged"})
+    assert report_by_reference(database, case["reference"]).stage == "closed"
+
+
+def test_reopen(case, reporter_client, database):
+    client, reference = case["client"], case["reference"]
+    response = post_action(client, reference, "reopen", {"reason": "x"})
+    assert response.status_code == 400 and "Only a closed report can be reopened." in page_text(response)
+    act_ok(client, reference, "categorise", {"category": "other", "priority": "normal"})
+    act_ok(client, reference, "close", {"outcome": "referred-elsewhere", "reason": "Another force leads"})
+    assert reporter_status(reporter_client, case["code"]) == "Closed"
+    assert post_action(client, reference, "escalate", {"route": "safeguarding", "reason": "x"}).status_code == 400
+    assert post_action(client, reference, "reopen", {"reason": ""}).status_code == 400
+    act_ok(client, reference, "reopen", {"reason": "The reporter sent new evidence"})
+    report = report_by_reference(database, reference)
+    assert (report.stage, report.outcome, report.closed_on) == ("assessing", None, None)
+    assert reporter_status(reporter_client, case["code"]) == "Being assessed"
+    assert "The reporter sent new evidence" in page_text(client.get(f"/reports/{reference}"))
+
+
+def test_assign_and_unassign(case, database, lead):
+    act_ok(case["client"], case["reference"], "assign", {"assignee": str(lead.id)})
+    assert report_by_reference(database, case["reference"]).assignee_id == lead.id
+    assert "Lead" in queue_row(case["client"].get("/?assignee=me").data, case["reference"])
+    act_ok(case["client"], case["reference"], "assign", {"assignee": ""})
+    assert report_by_reference(database, case["reference"]).assignee_id is None
+
+
+def test_action_on_an_unknown_report_is_404(case):
+    assert post_action(case["client"], "R-ZZZZ-ZZZZ", "note", {"text": "x"}).status_code == 404
+    assert post_action(case["client"], "x" * 40, "note", {"text": "x"}).status_code == 404
