@@ -155,7 +155,7 @@ def journey(client) -> tuple[str, dict[str, bytes]]:
     assert response.status_code == 302
     case = client.get("/follow-up/case")
     assert REPLY_MARKER.encode() in case.data
-    links = dict((n.decode(), l.decode()) for l, n in
+    links = dict((n.decode(), link.decode()) for link, n in
                  re.findall(rb'href="(/follow-up/files/[0-9a-f]{32})">([^<]+)</a>', case.data))
     assert set(links) == {staged_name, file_name, reply_name}
     assert client.get(links[file_name]).data == content
