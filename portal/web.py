@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, abort, render_template, request
+from flask import Flask, Response, abort, current_app, render_template, request
 from werkzeug.exceptions import HTTPException
 
 CSP_REPORTER = (
@@ -123,10 +123,25 @@ def _readyz():
     return Response("ready\n", mimetype="text/plain")
 
 
+def _closing(chunks, session):
+    """Yield the chunks, then close the session they were read with.
+
+    The chunks are read from the database as they are sent, after the view has
+    returned and the request's teardown has already closed its session: those
+    reads open a new transaction on that session, which nothing else would end
+    (its connection stayed checked out, idle in a transaction, until garbage
+    collection).
+    """
+    try:
+        yield from chunks
+    finally:
+        session.close()
+
+
 def download_response(chunks, filename: str) -> Response:
     """Always a download, never rendered: an attached HTML or SVG file cannot run here."""
     ascii_name = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "_" for ch in filename)[:100] or "attachment"
-    response = Response(chunks, mimetype="application/octet-stream")
+    response = Response(_closing(chunks, current_app.extensions["portal.db"].session), mimetype="application/octet-stream")
     response.headers["Content-Disposition"] = f'attachment; filename="{ascii_name}"'
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response

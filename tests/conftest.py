@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from portal import create_app
 from portal.crypto import kdf
-from portal.db import Base, Database
+from portal.db import Database
 from portal.instance import ensure_instance, read_secret
 
 CHEAP_ARGON2 = kdf.Argon2Params(time_cost=1, memory_kib=8 * 1024, parallelism=1)

@@ -131,6 +131,16 @@ def attachment_ids(page: bytes) -> list[str]:
     return ids
 
 
+def clear_header_counts() -> None:
+    """Forget the header's cached counts (overdue, approvals), which may be kept for some seconds."""
+    import portal.triage.views as views
+
+    for name in ("_badges",):
+        cache = getattr(views, name, None)
+        if isinstance(cache, dict):
+            cache.clear()
+
+
 # -- queue ------------------------------------------------------------------------------
 
 
@@ -165,20 +175,44 @@ def linked_count(page: bytes, reference: str) -> int:
 # -- reports --------------------------------------------------------------------------
 
 
-def report_by_reference(database, reference: str):
-    from portal.reports.models import Report
+def read(database, query):
+    """Run `query(session)` on fresh data and end the transaction at once (return plain values).
 
+    A test's own session must not stay "idle in transaction": on PostgreSQL that
+    would hold locks while the application works.
+    """
     session = database.session
     session.expire_all()
-    return session.scalar(select(Report).where(Report.reference == reference))
+    try:
+        return query(session)
+    finally:
+        session.rollback()
+
+
+def report_by_reference(database, reference: str):
+    """The report row with its messages, notes, wraps and attachments, detached from the session."""
+    from sqlalchemy.orm import selectinload
+
+    from portal.reports.models import Report
+
+    def load(session):
+        report = session.scalar(
+            select(Report)
+            .options(selectinload(Report.messages), selectinload(Report.notes), selectinload(Report.wraps),
+                     selectinload(Report.attachments))
+            .where(Report.reference == reference)
+        )
+        if report is not None:
+            session.expunge(report)
+        return report
+
+    return read(database, load)
 
 
 def references(database) -> list[str]:
     from portal.reports.models import Report
 
-    session = database.session
-    session.expire_all()
-    return list(session.scalars(select(Report.reference).order_by(Report.id)))
+    return read(database, lambda session: list(session.scalars(select(Report.reference).order_by(Report.id))))
 
 
 def reporter_keys(instance_dir):

@@ -55,11 +55,11 @@ def rule_explanations(report: Report) -> list[tuple[str, str, str]]:
 def visible(query: Select, actor: Actor) -> Select:
     """Remove reports that match one of the actor's conflicts, and (for non-leads) reports naming a reviewer."""
     conflicted = (
-        select(SubjectIndex.id)
+        select(SubjectIndex.report_id)
         .join(Conflict, and_(Conflict.kind == SubjectIndex.kind, Conflict.value == SubjectIndex.value))
-        .where(Conflict.reviewer_id == actor.reviewer.id, SubjectIndex.report_id == Report.id, SubjectIndex.removed.is_(False))
+        .where(Conflict.reviewer_id == actor.reviewer.id, SubjectIndex.removed.is_(False))
     )
-    query = query.where(~exists(conflicted))
+    query = query.where(Report.id.not_in(conflicted))  # computed once, not per row
     if not actor.is_lead:
         query = query.where(Report.names_reviewer.is_(False))
     return query
@@ -197,11 +197,12 @@ def linked_counts(db: Session, readable: Select, report_ids: list[int]) -> dict[
         return {}
     mine = aliased(SubjectIndex)
     other = aliased(SubjectIndex)
-    visible_ids = readable.with_only_columns(Report.id)
+    # Check visibility only for the linked reports, never list every readable report.
+    other_visible = exists(readable.with_only_columns(Report.id).where(Report.id == other.report_id))
     rows = db.execute(
         select(mine.report_id, func.count(func.distinct(other.report_id)))
         .join(other, and_(other.kind == mine.kind, other.value == mine.value, other.report_id != mine.report_id))
-        .where(mine.report_id.in_(report_ids), mine.removed.is_(False), other.removed.is_(False), other.report_id.in_(visible_ids))
+        .where(mine.report_id.in_(report_ids), mine.removed.is_(False), other.removed.is_(False), other_visible)
         .group_by(mine.report_id)
     ).all()
     return dict(rows)

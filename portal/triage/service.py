@@ -69,12 +69,10 @@ def _require(condition: bool, message: str = "Your role does not allow this.") -
 
 def readable(actor: Actor) -> Select:
     """Reports whose DEK is wrapped to this reviewer's key, minus those hidden by a conflict of interest."""
-    return patterns.visible(
-        select(Report).join(
-            KeyWrap, and_(KeyWrap.report_id == Report.id, KeyWrap.recipient_fingerprint == actor.reviewer.key_fingerprint)
-        ),
-        actor,
+    wrapped = select(KeyWrap.id).where(
+        KeyWrap.report_id == Report.id, KeyWrap.recipient_fingerprint == actor.reviewer.key_fingerprint
     )
+    return patterns.visible(select(Report).where(exists(wrapped)), actor)
 
 
 def get_report(ctx: Context, actor: Actor, reference: str) -> Report:
@@ -130,7 +128,7 @@ class Deadlines:
     def overdue_clause(self, on: dt.date):
         """SQL condition for overdue reports, on indexed columns only."""
         return and_(
-            Report.stage != "closed",
+            Report.stage.in_([s for s in STAGES if s != "closed"]),  # IN, not !=: the stage index applies
             or_(
                 and_(Report.acknowledged_on.is_(None), Report.received_on < on - dt.timedelta(days=self.acknowledge_days)),
                 Report.received_on < on - dt.timedelta(days=self.feedback_days),
@@ -213,7 +211,12 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
         order = [col.desc() for col in order]
     if filters.sort == "deadline":  # closed reports have no deadline: last either way
         order.insert(0, case((Report.stage == "closed", 1), else_=0))
-    reports = list(ctx.db.scalars(query.order_by(*order).offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
+    # Sort and page over ids only (narrow rows), then load the page's 50 rows: sorting whole
+    # rows would drag every sealed report body through the sort.
+    page_ids = list(ctx.db.scalars(query.with_only_columns(Report.id).order_by(*order)
+                                   .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
+    by_id = {r.id: r for r in ctx.db.scalars(select(Report).where(Report.id.in_(page_ids)))}
+    reports = [by_id[i] for i in page_ids]
     linked = patterns.linked_counts(ctx.db, readable(actor), [r.id for r in reports])
     names = dict(ctx.db.execute(select(Reviewer.id, Reviewer.display_name)).all())
     taxonomy = ctx.settings.taxonomy

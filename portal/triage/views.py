@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 import segno
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
@@ -68,14 +69,24 @@ def _set_session_cookie(response: Response, value: str) -> Response:
     return response
 
 
+_BADGE_SECONDS = 30
+_badges: dict[tuple[int, int], tuple[float, int, int]] = {}  # (app, reviewer) -> (expires, overdue, approvals)
+
+
 @bp.app_context_processor
 def _layout_values():
     actor = auth.current_actor() if request.endpoint not in (None, "static") else None
     if actor is None:
         return {"actor": None}
-    ctx = _ctx()
-    return {"actor": actor, "overdue_total": service.overdue_count(ctx, actor),
-            "approvals_total": service.pending_approvals(ctx, actor), "Role": Role}
+    # The header's two counts scan every readable report: refreshed every 30 s per process, not per page.
+    key = (id(current_app._get_current_object()), actor.reviewer.id)
+    now = time.monotonic()
+    cached = _badges.get(key)
+    if cached is None or cached[0] < now:
+        ctx = _ctx()
+        cached = (now + _BADGE_SECONDS, service.overdue_count(ctx, actor), service.pending_approvals(ctx, actor))
+        _badges[key] = cached
+    return {"actor": actor, "overdue_total": cached[1], "approvals_total": cached[2], "Role": Role}
 
 
 # -- signing in and out -------------------------------------------------------------

@@ -3,7 +3,7 @@
 One whole journey on the no-JavaScript path (a validation error that stages a
 file, the corrected report with a marker in every text field and in a file's
 name and content, sign-in, a reply with its own marker and file, a download, a
-wrong code, a 404, sign-out), every request sent with a distinctive address,
+wrong code, a 404, sign-out), every request sent from 127.0.0.1 with a distinctive
 User-Agent, Referer and X-Forwarded-For. Afterwards every byte of the database
 (SQLite file with its -wal and -shm; on PostgreSQL every row of every table)
 and every file under the instance directory is searched for the markers, the
@@ -45,7 +45,7 @@ STAGED_MARKER = "ZqStagedFileMarker93"
 REPLY_MARKER = "ZqReplyMarker94"
 REPLY_FILE_MARKER = "ZqReplyFileMarker95"
 
-CLIENT_ADDR = "203.0.113.57"
+CLIENT_ADDR = "203.0.113.57"  # the error test's client address (the journey uses 127.0.0.1)
 FORWARDED_ADDR = "198.51.100.23"
 USER_AGENT = "ZqAgent/7.3 (DistinctiveBrowser; Reporter-UA-Marker)"
 REFERER = "https://referrer-marker.example/ZqRefererPath"
@@ -102,8 +102,8 @@ def app(settings_overrides, database, lead, recovery_key):
 @pytest.fixture
 def client(app):
     client = app.test_client()
+    # REMOTE_ADDR stays the test client's 127.0.0.1; a proxy's headers carry another distinctive address
     client.environ_base.update({
-        "REMOTE_ADDR": CLIENT_ADDR,
         "HTTP_USER_AGENT": USER_AGENT,
         "HTTP_REFERER": REFERER,
         "HTTP_X_FORWARDED_FOR": FORWARDED_ADDR,
@@ -222,6 +222,7 @@ def test_a_server_error_logs_nothing_about_the_request(app, client, caplog, caps
         raise RuntimeError(f"boom with {MARKERS['what_happened']} inside")
 
     monkeypatch.setattr(views, "submit_from_server", broken)
+    client.environ_base["REMOTE_ADDR"] = CLIENT_ADDR
     caplog.set_level(logging.DEBUG)
     response = client.post("/report", content_type="multipart/form-data", data={
         "csrf_token": csrf_from(client.get("/report").data), "draft": "", **MARKERS})

@@ -23,6 +23,7 @@ from triage_support import (
     fresh_code,
     is_login_redirect,
     page_text,
+    read,
     reviewer_cookie,
     set_reviewer_cookie,
     sign_in_reviewer,
@@ -427,8 +428,7 @@ def test_sign_out_is_audited(triage_client, lead, database):
 
     sign_in_reviewer(triage_client, lead)
     sign_out(triage_client)
-    database.session.expire_all()
-    actions = list(database.session.scalars(select(AuditEntry.action).order_by(AuditEntry.seq)))
+    actions = read(database, lambda s: list(s.scalars(select(AuditEntry.action).order_by(AuditEntry.seq))))
     assert actions[-2:] == ["reviewer.signed-in", "reviewer.signed-out"]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select
@@ -25,6 +26,7 @@ from triage_support import (
     post_action,
     queue_references,
     queue_total,
+    read,
     report_by_reference,
     sign_in_reviewer,
     submit_with_reference,
@@ -49,17 +51,22 @@ def _submit(reporter_client, database, label: str) -> str:
 
 def _wraps(database, reference: str, account) -> int:
     report = report_by_reference(database, reference)
-    count = database.session.scalar(
+    return read(database, lambda s: s.scalar(
         select(func.count()).select_from(KeyWrap).where(KeyWrap.report_id == report.id,
-                                                      KeyWrap.recipient_fingerprint == account.fingerprint)
-    )
-    database.session.rollback()
-    return count
+                                                      KeyWrap.recipient_fingerprint == account.fingerprint)))
 
 
 def _reviewer(database, account) -> Reviewer:
-    database.session.expire_all()
-    return database.session.get(Reviewer, account.id)
+    def load(session):
+        reviewer = session.get(Reviewer, account.id)
+        session.expunge(reviewer)
+        return reviewer
+
+    return read(database, load)
+
+
+def _login_exists(database, login: str) -> bool:
+    return read(database, lambda s: s.scalar(select(Reviewer.id).where(Reviewer.login == login))) is not None
 
 
 @pytest.fixture
@@ -165,8 +172,7 @@ def test_reviewer_cannot_post_to_the_admin_page(triage_app, database, people):
     response = client.post("/admin/reviewers", data={"csrf_token": token_for(client), "login": "sneaky", "display_name": "Sneaky",
                                                      "role": "administrator", "passphrase": STRONG_PASSPHRASE})
     assert response.status_code == 403
-    database.session.expire_all()
-    assert database.session.scalar(select(Reviewer).where(Reviewer.login == "sneaky")) is None
+    assert not _login_exists(database, "sneaky")
 
 
 def test_a_lead_cannot_create_an_administrator(triage_app, database, people):
@@ -175,8 +181,7 @@ def test_a_lead_cannot_create_an_administrator(triage_app, database, people):
                                                      "role": "administrator", "passphrase": STRONG_PASSPHRASE})
     assert response.status_code == 400
     assert "Only an administrator can create another administrator." in page_text(response)
-    database.session.expire_all()
-    assert database.session.scalar(select(Reviewer).where(Reviewer.login == "boss")) is None
+    assert not _login_exists(database, "boss")
 
 
 def test_reviewer_without_a_wrap_gets_404_everywhere(triage_app, reporter_client, database, people):
@@ -244,8 +249,8 @@ def test_new_reviewer_sees_reports_only_once_granted(triage_app, reporter_client
     second = _submit(reporter_client, database, "second")
     lead_client = sign_in_reviewer(triage_app.test_client(), people["lead"])
     newbie_client = _enrol_new_reviewer(triage_app, lead_client, "newbie")
-    database.session.expire_all()
-    newbie = database.session.scalar(select(Reviewer).where(Reviewer.login == "newbie"))
+    newbie = _reviewer(database, SimpleNamespace(id=read(database, lambda s: s.scalar(
+        select(Reviewer.id).where(Reviewer.login == "newbie")))))
     assert newbie.receives_new_reports is False and newbie.totp_enrolled
     later = _submit(reporter_client, database, "later")  # not wrapped to the new reviewer either
 
@@ -272,10 +277,9 @@ def test_new_reviewer_sees_reports_only_once_granted(triage_app, reporter_client
     fingerprint = newbie.key_fingerprint
     response = lead_client.post(f"/admin/reviewers/{newbie.id}/deactivate", data={"csrf_token": token_for(lead_client, "/admin/reviewers")})
     assert response.status_code == 302
-    database.session.expire_all()
-    assert database.session.scalar(select(func.count()).select_from(KeyWrap).where(KeyWrap.recipient_fingerprint == fingerprint)) == 0
-    assert database.session.get(Reviewer, newbie.id).active is False
-    database.session.rollback()
+    assert read(database, lambda s: s.scalar(
+        select(func.count()).select_from(KeyWrap).where(KeyWrap.recipient_fingerprint == fingerprint))) == 0
+    assert read(database, lambda s: s.get(Reviewer, newbie.id).active) is False
 
     assert is_login_redirect(newbie_client.get("/"))  # the live session ends with the account
     client = triage_app.test_client()

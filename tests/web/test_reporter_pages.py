@@ -15,12 +15,13 @@ import pytest
 from support import csrf_from, receipt_from, sign_in, submit_report
 
 from portal import create_app
+from portal.config import PROJECT_ROOT
 from portal.crypto import kdf
 from portal.crypto.receipt import generate_receipt_code
 from portal.instance import read_secret
 from portal.web import PERMISSIONS_POLICY
 
-PROJECT_STATIC = __import__("portal.config", fromlist=["PROJECT_ROOT"]).PROJECT_ROOT / "static"
+PROJECT_STATIC = PROJECT_ROOT / "static"
 
 
 @pytest.fixture
@@ -237,7 +238,8 @@ def test_headers_on_redirects_and_errors(reporter_client, make_app):
     assert response.status_code == 400
     assert_security_headers(response)
     token = csrf_from(reporter_client.get("/report").data)
-    response = reporter_client.post("/report", data={"csrf_token": token, "what_happened": ""}, content_type="multipart/form-data")
+    response = reporter_client.post("/report", data={"csrf_token": token, "what_happened": ""},
+                                    content_type="multipart/form-data")
     assert response.status_code == 400
     assert_security_headers(response)
 

@@ -98,14 +98,16 @@ def field_error(page: bytes, field_id: str) -> str | None:
 
 
 def evidence_errors(page: bytes) -> list[str]:
-    group = re.search(rb'<label class="govuk-label govuk-label--s" for="evidence">.*?<input class="govuk-file-upload"', page, re.S)
+    group = re.search(rb'<label class="govuk-label govuk-label--s" for="evidence">.*?<input class="govuk-file-upload"',
+                      page, re.S)
     assert group, "no evidence field"
     return [html.unescape(m.decode()) for m in re.findall(
         rb'<p class="govuk-error-message"><span class="govuk-visually-hidden">Error:</span> ([^<]+)</p>', group.group(0))]
 
 
 def summary_items(page: bytes) -> list[str]:
-    return [html.unescape(m.decode()) for m in re.findall(rb'<ul class="govuk-list govuk-error-summary__list">\s*(.*?)</ul>', page, re.S)]
+    found = re.findall(rb'<ul class="govuk-list govuk-error-summary__list">\s*(.*?)</ul>', page, re.S)
+    return [html.unescape(m.decode()) for m in found]
 
 
 def case_page(client, code: str) -> bytes:
@@ -223,7 +225,8 @@ def test_invalid_utf8_is_a_400_not_a_500(reporter_client, database):
     assert "It happened, café".encode() in response.data  # the readable answer is kept
     assert counts(database) == NOTHING
 
-    body, ctype = raw_multipart([("csrf_token", token(reporter_client).encode()), ("what_happened", b"\xed\xa0\x80 lone surrogate")])
+    body, ctype = raw_multipart([("csrf_token", token(reporter_client).encode()),
+                                 ("what_happened", b"\xed\xa0\x80 lone surrogate")])
     response = reporter_client.post("/report", data=body, content_type=ctype)
     assert response.status_code == 400
     assert counts(database) == NOTHING
@@ -477,3 +480,50 @@ def test_file_names_are_cleaned(reporter_client):
     assert response.status_code == 200
     page = case_page(reporter_client, receipt_from(response.data))
     assert sorted(evidence_links(page)) == ["hidden", "passwd", "report.docx"]
+
+
+def test_no_upload_ever_goes_through_a_temporary_file(reporter_client, database, monkeypatch):
+    """Werkzeug would spool a large upload to a temp file in clear: the reporter app never lets it."""
+    import tempfile
+
+    import werkzeug.formparser
+
+    opened = []
+
+    def refuse(*args, **kwargs):
+        opened.append(args)
+        raise AssertionError("a temporary file was opened")
+
+    for module, name in ((tempfile, "SpooledTemporaryFile"), (tempfile, "TemporaryFile"), (tempfile, "NamedTemporaryFile"),
+                         (tempfile, "mkstemp"), (werkzeug.formparser, "SpooledTemporaryFile"),
+                         (werkzeug.formparser, "TemporaryFile")):
+        if hasattr(module, name):
+            monkeypatch.setattr(module, name, refuse)
+    big = b"plaintext evidence " * 40_000  # about 760 KB, well over Werkzeug's in-memory threshold
+    response = post_report(reporter_client, {"csrf_token": token(reporter_client), "what_happened": "x"},
+                           files=[(big, "big.txt")])
+    assert response.status_code == 200
+    page = case_page(reporter_client, receipt_from(response.data))
+    assert reporter_client.get(evidence_links(page)["big.txt"]).data == big
+    response = reporter_client.post("/follow-up/reply", content_type="multipart/form-data",
+                                    data={"csrf_token": csrf_from(page), "message": "m", "evidence": (io.BytesIO(big), "r.txt")})
+    assert response.status_code == 302
+    # a file sent to a form that takes none is refused outright, not spooled
+    for path in ("/follow-up", "/follow-up/sign-out"):
+        response = reporter_client.post(path, content_type="multipart/form-data",
+                                        data={"csrf_token": token(reporter_client), "receipt_code": "x",
+                                              "f": (io.BytesIO(big), "f.txt")})
+        assert response.status_code == 400, path
+    assert opened == []
+
+
+def test_json_client_gets_json_errors(reporter_client, database):
+    response = reporter_client.post("/report", data={"what_happened": "x"}, content_type="multipart/form-data",
+                                    headers={"Accept": "application/json"})
+    assert response.status_code == 403
+    body = response.get_json()
+    assert body["ok"] is False and body["errors"][0]["message"] == TOKEN_EXPIRED
+    assert body["csrf_token"]  # a fresh token to try again with
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers.getlist("Set-Cookie") == []
+    assert counts(database) == NOTHING

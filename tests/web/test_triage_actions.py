@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from triage_support import (
     act_ok,
+    clear_header_counts,
     page_text,
     post_action,
     queue_row,
@@ -160,6 +161,7 @@ def test_high_risk_no_further_action_needs_a_different_lead(case, triage_app, re
     assert "a lead must approve" in page_text(follow)
     assert report_by_reference(database, reference).stage == "closure-pending"
     assert reporter_status(reporter_client, case["code"]) == "Being assessed"
+    clear_header_counts()
     assert 'href="/?status=closure-pending"' in page_text(client.get("/"))  # the approvals link
 
     response = post_action(client, reference, "approval", {"decision": "approve"})

@@ -10,7 +10,7 @@ import re
 import pytest
 from PIL import ExifTags, Image
 from sqlalchemy import select
-from triage_support import page_text, sign_in_reviewer, submit_with_reference
+from triage_support import page_text, read, sign_in_reviewer, submit_with_reference
 
 from portal.triage.audit import AuditEntry
 
@@ -81,12 +81,11 @@ def test_downloads_are_audited(evidence, database):
     client = evidence["client"]
     client.get(_url(evidence, "photo.jpg"))
     client.get(_url(evidence, "photo.jpg", sanitised=True))
-    database.session.expire_all()
-    entries = list(database.session.scalars(
-        select(AuditEntry).where(AuditEntry.action == "attachment.downloaded").order_by(AuditEntry.seq)))
-    assert [json.loads(e.detail)["sanitised"] for e in entries] == [False, True]
-    assert all(e.report_ref == evidence["reference"] and e.actor == "lead" for e in entries)
-    assert all("photo" not in e.detail for e in entries)  # never the file's name
+    entries = read(database, lambda s: [(e.detail, e.report_ref, e.actor) for e in s.scalars(
+        select(AuditEntry).where(AuditEntry.action == "attachment.downloaded").order_by(AuditEntry.seq))])
+    assert [json.loads(detail)["sanitised"] for detail, _, _ in entries] == [False, True]
+    assert all(ref == evidence["reference"] and actor == "lead" for _, ref, actor in entries)
+    assert all("photo" not in detail for detail, _, _ in entries)  # never the file's name
 
 
 def test_unsupported_type_has_no_sanitised_copy(evidence):
@@ -104,8 +103,7 @@ def test_a_file_that_cannot_be_sanitised_sends_the_reviewer_back(evidence, datab
     assert response.headers["Location"].endswith(f"/reports/{evidence['reference']}#evidence")
     follow = page_text(evidence["client"].get(response.headers["Location"]))
     assert "A sanitised copy of that file could not be made" in follow
-    database.session.expire_all()
-    assert database.session.scalar(select(AuditEntry).where(AuditEntry.action == "attachment.downloaded")) is None
+    assert read(database, lambda s: s.scalar(select(AuditEntry.id).where(AuditEntry.action == "attachment.downloaded"))) is None
 
 
 def test_unknown_or_foreign_attachment_ids_are_404(evidence, reporter_client, database):
@@ -146,3 +144,14 @@ def test_hostile_file_names_are_made_safe(triage_app, reporter_client, database,
     disposition = response.headers["Content-Disposition"]
     assert disposition.startswith('attachment; filename="') and disposition.count('"') == 2
     assert "sandbox" in response.headers["Content-Security-Policy"]
+
+
+def test_a_download_does_not_leave_a_database_connection_open(evidence, triage_app):
+    """The file is streamed after the view returns: its database reads must end with the request,
+    not leave a connection checked out (idle in a transaction) until garbage collection."""
+    pool = triage_app.extensions["portal.db"].engine.pool
+    assert pool.checkedout() == 0
+    response = evidence["client"].get(_url(evidence, "photo.jpg"))
+    assert response.data == JPEG
+    response.close()
+    assert pool.checkedout() == 0

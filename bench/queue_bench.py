@@ -1,0 +1,442 @@
+"""Triage queue page latency with many reports (DESIGN.md: p95 < 150 ms at 100,000 reports).
+
+    .venv/bin/python bench/queue_bench.py                                   # SQLite, 100,000 reports
+    .venv/bin/python bench/queue_bench.py --database-url postgresql:///test # PostgreSQL (schema reset first)
+    .venv/bin/python bench/queue_bench.py --reports 20000 --requests 100    # quicker
+    .venv/bin/python bench/queue_bench.py --explain                         # also: which statements cost what
+
+1. A fresh instance (`portal init --dev`: the lead reviewer and the recovery key), four more
+   reviewer rows, then N reports inserted straight into the database with SQLAlchemy Core:
+   random ("sealed") blobs of realistic size (report ~600 B, reporter wrap 112 B, one
+   1,218 B key wrap for the lead and one for the recovery key), received_on spread over
+   3 years, stages that depend on age (old reports mostly closed), random categories,
+   priorities, risk flags and assignees, ~30% of reports naming 1-3 subjects (blind-index
+   rows, some subjects named by dozens of reports, so linked counts are not all zero) and a
+   few declared conflicts for the lead (so the conflict filter hides something).
+   Every report is marked `subjects_indexed` (steady state: the queue has nothing to decrypt).
+2. The triage interface under gunicorn (`portal serve triage`, 2 sync workers), a reviewer
+   signed in through /login and /login/code (TOTP with pyotp), then --requests GET requests
+   of the queue, one at a time, mixing page 1, next pages, deep pages, filters (overdue,
+   category, status, assignee=me, priority) and sorts (received, deadline, priority); each
+   is timed from sending the request to the whole page received.
+3. With --explain, the same mix runs in-process against service.queue() (plus the two
+   counts the page layout shows) with every SQL statement timed; the slowest are printed
+   with their query plan.
+
+On PostgreSQL the script drops and recreates --pg-schema (default `public`, like the test
+suite does; pass e.g. `--pg-schema portal_bench` to leave a concurrent test run alone:
+connections then use that schema through search_path). It runs VACUUM ANALYZE on the loaded tables, as
+autovacuum would soon after such a bulk insert; SQLite gets no ANALYZE (nothing in the
+portal runs it) unless --sqlite-analyze is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.cookiejar
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import benchlib  # noqa: E402
+from benchlib import Summary, ms  # noqa: E402
+
+TARGET_P95 = 0.150
+STAGE_BY_AGE = [  # (max age in days, [(stage, weight), ...])
+    (30, [("new", 35), ("assessing", 45), ("escalated", 10), ("closed", 8), ("closure-pending", 2)]),
+    (180, [("new", 3), ("assessing", 25), ("escalated", 15), ("closed", 52), ("closure-pending", 5)]),
+    (10_000, [("assessing", 3), ("escalated", 5), ("closed", 91), ("closure-pending", 1)]),
+]
+ROUTES = ["professional-standards", "anti-corruption", "external-oversight", "safeguarding", "management-action"]
+OUTCOMES = ["action-taken", "referred-elsewhere", "no-further-action"]
+REF_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
+WRAP_BYTES = 1218  # nested MLKEM768_X25519 + X25519 HPKE wrap of a DEK (measured)
+REPORTER_WRAP_BYTES = 112
+BATCH = 5000
+
+
+def reference(i: int) -> str:
+    """Unique, random-looking R-XXXX-XXXX for row i (a bijection on 30^8)."""
+    n = (i * 2_654_435_761 + 12345) % (30 ** 8)
+    chars = []
+    for _ in range(8):
+        n, r = divmod(n, 30)
+        chars.append(REF_ALPHABET[r])
+    body = "".join(chars)
+    return f"R-{body[:4]}-{body[4:]}"
+
+
+def weighted(rng: random.Random, pairs: list[tuple[str, int]]) -> str:
+    return rng.choices([p[0] for p in pairs], weights=[p[1] for p in pairs])[0]
+
+
+# -- loading ----------------------------------------------------------------------------------
+
+
+def populate(database_url: str, n: int, seed: int, log) -> dict:
+    """Bulk-insert n reports (+ wraps, subjects, conflicts); returns facts for the request mix."""
+    from sqlalchemy import func, insert, select, text
+
+    import portal.models  # noqa: F401
+    from portal.config import load_taxonomy
+    from portal.db import make_engine
+    from portal.reports.models import KeyWrap, Report, SubjectIndex
+    from portal.triage.models import Conflict, RecoveryKey, Reviewer
+
+    rng = random.Random(seed)
+    engine = make_engine(database_url)
+    today = dt.datetime.now(dt.UTC).date()
+    categories = [c.key for c in load_taxonomy().categories]
+    flags = [k for k, _ in load_taxonomy().risk_flags]
+    with engine.begin() as conn:
+        lead = conn.execute(select(Reviewer.id, Reviewer.key_fingerprint)).first()
+        recovery_fp = conn.scalar(select(RecoveryKey.fingerprint))
+        template = conn.execute(select(Reviewer.__table__).where(Reviewer.id == lead.id)).mappings().first()
+        others = []
+        for k in range(4):  # reviewers that only appear as assignees (they never sign in here)
+            row = {c: template[c] for c in template.keys() if c != "id"}
+            row.update(login=f"reviewer{k + 2}", display_name=f"Reviewer {k + 2}", role="reviewer",
+                       key_fingerprint=os.urandom(16).hex(), public_key=os.urandom(len(template["public_key"])))
+            others.append(conn.execute(insert(Reviewer).values(**row).returning(Reviewer.id)).scalar_one())
+    assignees = [(None, 20), (lead.id, 25)] + [(o, 55 // len(others)) for o in others]
+
+    hot = [os.urandom(32) for _ in range(200)]
+    cold = [os.urandom(32) for _ in range(20_000)]
+    start = time.perf_counter()
+    counts = defaultdict(int)
+    with engine.begin() as conn:
+        for base in range(0, n, BATCH):
+            reports, wraps, subjects = [], [], []
+            for i in range(base + 1, min(n, base + BATCH) + 1):
+                age = rng.randint(0, 3 * 365)
+                received = today - dt.timedelta(days=age)
+                stage = weighted(rng, next(p for limit, p in STAGE_BY_AGE if age <= limit))
+                acknowledged = None if stage == "new" else min(today, received + dt.timedelta(days=rng.randint(0, 10)))
+                closed = min(today, received + dt.timedelta(days=rng.randint(10, 200))) if stage == "closed" else None
+                if closed is not None and acknowledged is not None:
+                    closed = max(closed, acknowledged)
+                escalated = stage == "escalated" or (stage == "closed" and rng.random() < 0.3)
+                assignee = None if stage == "new" else weighted(rng, [(a, w) for a, w in assignees])
+                counts[stage] += 1
+                reports.append({
+                    "id": i, "public_id": os.urandom(16), "reference": reference(i), "lookup_id": os.urandom(32),
+                    "received_on": received, "reporter_urgent": rng.random() < 0.05,
+                    "encrypted_in_browser": rng.random() < 0.6,
+                    "sealed_report": b"\x01\x01" + os.urandom(rng.randint(450, 750)),
+                    "reporter_wrap": os.urandom(REPORTER_WRAP_BYTES),
+                    "stage": stage,
+                    "category": None if stage == "new" and rng.random() < 0.5 else rng.choice(categories),
+                    "risk_flags": ",".join(sorted(rng.sample(flags, rng.choice([0, 0, 0, 1, 1, 2])))),
+                    "priority": weighted(rng, [("normal", 75), ("high", 18), ("urgent", 7)]),
+                    "assignee_id": assignee, "acknowledged_on": acknowledged,
+                    "escalation_route": rng.choice(ROUTES) if escalated else None,
+                    "outcome": rng.choice(OUTCOMES) if stage in ("closed", "closure-pending") else None,
+                    "closed_on": closed, "subjects_indexed": True, "names_reviewer": rng.random() < 0.001,
+                    "rule_reasons": "",
+                })
+                wraps.append({"report_id": i, "recipient_fingerprint": lead.key_fingerprint, "wrap": os.urandom(WRAP_BYTES)})
+                wraps.append({"report_id": i, "recipient_fingerprint": recovery_fp, "wrap": os.urandom(WRAP_BYTES)})
+                if rng.random() < 0.3:
+                    seen = set()
+                    for _ in range(rng.choice([1, 1, 2, 3])):
+                        value = rng.choice(hot) if rng.random() < 0.1 else rng.choice(cold)
+                        kind = rng.choice(["name", "identifier"])
+                        if (kind, value) in seen:
+                            continue
+                        seen.add((kind, value))
+                        subjects.append({"report_id": i, "kind": kind, "value": value, "sealed_label": None,
+                                         "removed": rng.random() < 0.02})
+            conn.execute(insert(Report), reports)
+            conn.execute(insert(KeyWrap), wraps)
+            if subjects:
+                conn.execute(insert(SubjectIndex), subjects)
+            if (base // BATCH) % 4 == 3:
+                log(f"  {base + len(reports):,} reports ...")
+        # A few declared conflicts for the lead: reports naming these are hidden from them.
+        for value in hot[:3]:
+            for kind in ("name", "identifier"):
+                conn.execute(insert(Conflict).values(reviewer_id=lead.id, kind=kind, value=value, own_identity=False,
+                                                     declared_on=today))
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT setval(pg_get_serial_sequence('reports', 'id'), (SELECT max(id) FROM reports))"))
+            conn.execute(text("SELECT setval(pg_get_serial_sequence('key_wraps', 'id'), (SELECT max(id) FROM key_wraps))"))
+        subject_rows = conn.scalar(select(func.count()).select_from(SubjectIndex))
+    load_seconds = time.perf_counter() - start
+    engine.dispose()
+    return {"lead_id": lead.id, "other_ids": others, "categories": categories, "stages": dict(counts),
+            "subject_rows": subject_rows, "load_seconds": load_seconds}
+
+
+def analyze(database_url: str) -> float:
+    from sqlalchemy import text
+
+    from portal.db import make_engine
+
+    engine = make_engine(database_url)
+    start = time.perf_counter()
+    if engine.dialect.name == "postgresql":
+        # Only the tables loaded here: a database-wide VACUUM waits on whatever else uses the database.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE reports, key_wraps, subject_index, reviewer_conflicts, reviewers"))
+    else:
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+    engine.dispose()
+    return time.perf_counter() - start
+
+
+# -- the request mix --------------------------------------------------------------------------
+
+
+def request_mix(count: int, facts: dict, total: int, seed: int) -> list[tuple[str, str]]:
+    """(kind, query string) pairs: what reviewers do, weighted, shuffled with a fixed seed."""
+    rng = random.Random(seed)
+    last = max(1, -(-total // 50))
+    cats = facts["categories"]
+    kinds = [
+        ("page 1 (newest)", 22, lambda: {}),
+        ("pages 2-5", 10, lambda: {"page": rng.randint(2, 5)}),
+        ("deep page", 14, lambda: {"page": rng.choice([last // 4, last // 2, (3 * last) // 4, last, last + 5])}),
+        ("oldest first", 4, lambda: {"order": "asc", "page": rng.randint(1, 3)}),
+        ("overdue", 10, lambda: {"overdue": 1, "page": rng.choice([1, 1, 1, 2, 20])}),
+        ("category", 8, lambda: {"category": rng.choice(cats), "page": rng.choice([1, 1, 2, 50])}),
+        ("status", 8, lambda: {"status": rng.choice(["new", "assessing", "escalated", "closure-pending", "closed"])}),
+        ("assignee=me", 8, lambda: {"assignee": "me", "page": rng.choice([1, 1, 2, 100])}),
+        ("priority filter", 4, lambda: {"priority": rng.choice(["urgent", "high"])}),
+        ("sort=deadline", 6, lambda: {"sort": "deadline", "order": rng.choice(["asc", "desc"]), "page": rng.choice([1, 1, 5])}),
+        ("sort=priority", 4, lambda: {"sort": "priority", "page": rng.choice([1, 1, 10])}),
+        ("overdue+me+deadline", 2, lambda: {"overdue": 1, "assignee": "me", "sort": "deadline", "order": "asc"}),
+    ]
+    out = []
+    for _ in range(count):
+        kind = rng.choices(kinds, weights=[k[1] for k in kinds])[0]
+        out.append((kind[0], urllib.parse.urlencode(kind[2]())))
+    return out
+
+
+# -- over HTTP --------------------------------------------------------------------------------
+
+
+class Browser:
+    """Cookies and redirects, like a reviewer's browser (no JavaScript needed)."""
+
+    def __init__(self, port: int) -> None:
+        self.base = f"http://{benchlib.HOST}:{port}"
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+
+    def get(self, path: str) -> tuple[int, str, bytes]:
+        with self.opener.open(self.base + path, timeout=120) as response:
+            return response.status, response.geturl(), response.read()
+
+    def post(self, path: str, fields: dict[str, str]) -> tuple[int, str, bytes]:
+        data = urllib.parse.urlencode(fields).encode()
+        with self.opener.open(self.base + path, data=data, timeout=120) as response:
+            return response.status, response.geturl(), response.read()
+
+
+def sign_in(browser: Browser, creds: benchlib.Credentials) -> None:
+    import pyotp
+
+    _, _, page = browser.get("/login")
+    _, url, page = browser.post("/login", {"csrf_token": benchlib.csrf_from(page), "login": creds.login,
+                                           "passphrase": creds.passphrase})
+    if not url.endswith("/login/code"):
+        raise RuntimeError("passphrase refused")
+    _, url, page = browser.post("/login/code", {"csrf_token": benchlib.csrf_from(page),
+                                                "code": pyotp.TOTP(creds.totp_secret).now()})
+    if "/login" in urllib.parse.urlparse(url).path:
+        raise RuntimeError("TOTP code refused")
+
+
+def measure_http(port: int, creds: benchlib.Credentials, mix: list[tuple[str, str]], warmup: int) -> dict[str, list[float]]:
+    browser = Browser(port)
+    sign_in(browser, creds)
+    for _kind, query in mix[:warmup]:
+        browser.get("/?" + query)
+    timings: dict[str, list[float]] = defaultdict(list)
+    for kind, query in mix[warmup:]:
+        start = time.perf_counter()
+        status, url, body = browser.get("/?" + query)
+        elapsed = time.perf_counter() - start
+        if status != 200 or b'id="queue-count"' not in body or "/login" in url:
+            raise RuntimeError(f"queue request {query!r} failed: {status} {url}")
+        timings[kind].append(elapsed)
+        timings["all"].append(elapsed)
+    return timings
+
+
+# -- in-process statement timing --------------------------------------------------------------
+
+
+def explain(instance: Path, database_url: str, mix: list[tuple[str, str]], top: int) -> None:
+    from sqlalchemy import event, select
+
+    from portal import create_app
+    from portal.crypto.keys import RecipientPrivateKey
+    from portal.triage import service
+    from portal.triage.context import Actor, Context
+    from portal.triage.models import Reviewer
+
+    app = create_app("triage", {"instance_dir": str(instance), "database_url": database_url})
+    db = app.extensions["portal.db"]
+    engine = db.engine
+    statements: dict[str, list[float]] = defaultdict(list)
+    params_of: dict[str, object] = {}
+    started: list[float] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before(conn, cursor, statement, parameters, context, executemany):
+        started.append(time.perf_counter())
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _after(conn, cursor, statement, parameters, context, executemany):
+        statements[statement].append(time.perf_counter() - started.pop())
+        params_of.setdefault(statement, parameters)
+
+    per_kind: dict[str, list[float]] = defaultdict(list)
+    with app.test_request_context("/"):
+        session = db.session
+        reviewer = session.scalar(select(Reviewer).where(Reviewer.login == "lead"))
+        actor = Actor(reviewer, RecipientPrivateKey.generate())
+        ctx = Context(db=session, settings=app.config["PORTAL_SETTINGS"], audit_key=b"\0" * 32, blind_index_key=b"\0" * 32)
+        for kind, query in mix:
+            args = dict(urllib.parse.parse_qsl(query))
+            page = args.get("page", "1")
+            filters = service.QueueFilters(status=args.get("status", ""), category=args.get("category", ""),
+                                           risk=args.get("priority", ""), assignee=args.get("assignee", ""),
+                                           overdue=args.get("overdue") == "1", sort=args.get("sort", "received"),
+                                           descending=args.get("order", "desc") != "asc", page=int(page))
+            start = time.perf_counter()
+            service.queue(ctx, actor, filters)
+            service.overdue_count(ctx, actor)
+            service.pending_approvals(ctx, actor)
+            service.active_reviewers(ctx)
+            per_kind[kind].append(time.perf_counter() - start)
+            session.rollback()
+    print("\nIn-process service time (queue() + the layout's two counts, no HTTP, no template):")
+    for kind, values in sorted(per_kind.items(), key=lambda kv: -Summary.of(kv[1]).p95):
+        s = Summary.of(values)
+        print(f"  {kind:<22} n={s.n:<4} median {ms(s.median):>10}  p95 {ms(s.p95):>10}")
+    ranked = sorted(statements.items(), key=lambda kv: -sum(kv[1]))[:top]
+    print(f"\nStatements by total time (top {top}):")
+    with engine.connect() as conn:
+        for statement, values in ranked:
+            s = Summary.of(values)
+            one_line = " ".join(statement.split())
+            print(f"\n  total {sum(values):.2f} s, n={s.n}, median {ms(s.median)}, p95 {ms(s.p95)}")
+            print(f"  {one_line[:600]}{' ...' if len(one_line) > 600 else ''}")
+            prefix = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
+            try:
+                plan = conn.exec_driver_sql(prefix + statement, params_of[statement]).all()
+            except Exception as exc:  # noqa: BLE001 (a plan we cannot show is not fatal)
+                print(f"    (no plan: {type(exc).__name__})")
+                continue
+            for row in plan:
+                print("    " + (str(row[-1]) if engine.dialect.name == "sqlite" else str(row[0])))
+    db.dispose()
+
+
+# -- main -------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reports", type=int, default=100_000)
+    ap.add_argument("--requests", type=int, default=200, help="timed queue requests (default 200)")
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--database-url", default="", help="PostgreSQL URL (default: SQLite in the temporary instance)")
+    ap.add_argument("--pg-schema", default="public", help="schema to drop, recreate and use on PostgreSQL (default public)")
+    ap.add_argument("--sqlite-analyze", action="store_true", help="run ANALYZE on SQLite after loading")
+    ap.add_argument("--explain", action="store_true", help="also time every SQL statement in-process and show plans")
+    ap.add_argument("--top", type=int, default=6, help="statements shown by --explain")
+    ap.add_argument("--seed", type=int, default=20240501)
+    ap.add_argument("--instance", type=Path, help="reuse this populated instance (made with --keep) instead of loading")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary instance (path printed)")
+    args = ap.parse_args()
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    url = benchlib.with_schema(args.database_url, args.pg_schema) if args.database_url else ""
+    kind = "PostgreSQL" if url else "SQLite"
+    machine = benchlib.machine_line()
+    tmp = None
+    if args.instance:
+        instance = args.instance.resolve()
+        facts_file = instance / "bench-facts.txt"
+        facts = eval(facts_file.read_text())  # noqa: S307 (our own repr, written below)
+        creds = benchlib.Credentials(*facts.pop("credentials"))
+        url = facts.pop("database_url")
+        kind = "PostgreSQL" if url else "SQLite"
+    else:
+        tmp = Path(tempfile.mkdtemp(prefix="portal-queue-bench-"))
+        instance = tmp / "instance"
+        if url:
+            log(f"Resetting PostgreSQL schema {args.pg_schema} ...")
+            benchlib.reset_postgres_schema(args.database_url, args.pg_schema)
+        log(f"Initialising {instance} ({kind}) ...")
+        creds = benchlib.init_instance(instance, url or None)
+        db_url = url or f"sqlite:///{instance / 'portal.sqlite3'}"
+        log(f"Loading {args.reports:,} reports ...")
+        facts = populate(db_url, args.reports, args.seed, log)
+        if url or args.sqlite_analyze:
+            facts["analyze_seconds"] = analyze(db_url)
+        facts_file = instance / "bench-facts.txt"
+        facts_file.write_text(repr({**facts, "credentials": [creds.login, creds.passphrase, creds.totp_secret],
+                                    "database_url": url, "reports": args.reports}))
+    total_reports = facts.get("reports", args.reports)
+    db_url = url or f"sqlite:///{instance / 'portal.sqlite3'}"
+    mix = request_mix(args.requests + args.warmup, facts, total_reports, args.seed)
+
+    server = benchlib.Gunicorn("triage", instance, url or None)
+    try:
+        ready = server.wait_ready()
+        log(f"gunicorn triage ready in {ready:.1f} s on port {server.port}; timing {args.requests} queue requests ...")
+        timings = measure_http(server.port, creds, mix, args.warmup)
+    finally:
+        server.stop()
+
+    print(f"\nTriage queue page, {total_reports:,} reports, {kind}, gunicorn 2 sync workers, one client, sequential")
+    print(f"Machine: {machine}")
+    if "load_seconds" in facts:
+        extra = f", ANALYZE {facts['analyze_seconds']:.1f} s" if "analyze_seconds" in facts else ", no ANALYZE"
+        print(f"Data: {facts['subject_rows']:,} subject rows, stages {facts['stages']}; loaded in {facts['load_seconds']:.1f} s{extra}")
+    width = 22
+    print(f"\n{'request kind':<{width}} {'n':>4} {'median':>10} {'p95':>10} {'max':>10}")
+    print("-" * (width + 38))
+    rows = sorted(((k, v) for k, v in timings.items() if k != "all"), key=lambda kv: -Summary.of(kv[1]).median)
+    for name, values in rows + [("ALL", timings["all"])]:
+        s = Summary.of(values)
+        if name == "ALL":
+            print("-" * (width + 38))
+        print(f"{name:<{width}} {s.n:>4} {ms(s.median):>10} {ms(s.p95):>10} {ms(s.maximum):>10}")
+    overall = Summary.of(timings["all"])
+    verdict = "meets" if overall.p95 < TARGET_P95 else "MISSES"
+    print(f"\nTarget p95 < {TARGET_P95 * 1000:.0f} ms: {verdict} it (p95 {ms(overall.p95)}, "
+          f"{overall.p95 / TARGET_P95:.2f}x the target).")
+
+    if args.explain:
+        explain(instance, db_url, mix[args.warmup:], args.top)
+
+    if tmp is not None:
+        if args.keep:
+            print(f"\nInstance kept: {instance}  (rerun with --instance {instance})")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
