@@ -419,8 +419,8 @@ def escalate(ctx: Context, actor: Actor, reference: str, route: str, reason: str
     report = get_report(ctx, actor, reference)
     if route not in ROUTES:
         raise ActionError("Choose an escalation route.")
-    if report.stage == "closed":
-        raise ActionError("Reopen the report before escalating it.")
+    if report.stage in ("closed", "closure-pending"):
+        raise ActionError("Reopen the report, or decide the pending closure, before escalating it.")
     reason = _reason(reason)
     _seal_note(ctx, actor, report, report_dek(ctx, actor, report), f"Escalated: {ROUTES[route]}.\nReason: {reason}")
     report.stage = "escalated"

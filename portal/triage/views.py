@@ -452,7 +452,10 @@ def account():
         problem = passphrase_problem(form.new.data, (actor.reviewer.login, actor.reviewer.display_name))
         if problem:
             error = problem
+        elif auth.throttled(actor.reviewer.login):
+            error = auth.LOGIN_FAILED  # a stolen session cannot guess the passphrase without limit
         elif not auth.check_passphrase(actor.reviewer.login, form.current.data):
+            auth.count_failure(actor.reviewer.login)
             error = "Your current passphrase is not right."
         else:
             reviewer = actor.reviewer
