@@ -3,8 +3,9 @@ signed-in session cannot guess the reviewer's passphrase without limit."""
 
 from __future__ import annotations
 
-from portal import create_app
 from triage_support import act_ok, error_text, post_action, seed_report, signed_in_client, token_for
+
+from portal import create_app
 
 
 def test_escalating_a_report_awaiting_closure_approval_is_refused(triage_app, lead, database, instance_dir):
