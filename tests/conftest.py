@@ -123,6 +123,22 @@ def reporter_app(settings_overrides, database, lead, recovery_key):
 
 
 @pytest.fixture
+def make_app(settings_overrides, database, lead, recovery_key):
+    """Build reporter apps with settings overridden (limits, timeouts); disposed after the test."""
+    apps = []
+
+    def make(**extra):
+        app = create_app("reporter", {**settings_overrides, **extra})
+        app.config["TESTING"] = True
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.extensions["portal.db"].dispose()
+
+
+@pytest.fixture
 def reporter_client(reporter_app):
     return reporter_app.test_client()
 

@@ -15,11 +15,9 @@ import time
 from http.cookies import SimpleCookie
 
 import pyotp
-import pytest
 from sqlalchemy import delete, func, select
 from support import csrf_from, receipt_from, sign_in
 
-from portal import create_app
 from portal.blobs import Blob, BlobChunk
 from portal.crypto.receipt import generate_receipt_code
 from portal.forms import TOKEN_EXPIRED
@@ -29,21 +27,6 @@ from portal.sessions import ServerSession
 
 COOKIE = "portal_followup"
 MARKER = "Marker-FollowUp-7731"
-
-
-@pytest.fixture
-def make_app(settings_overrides, database, lead, recovery_key):
-    apps = []
-
-    def make(**extra):
-        app = create_app("reporter", {**settings_overrides, **extra})
-        app.config["TESTING"] = True
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        app.extensions["portal.db"].dispose()
 
 
 def counts(database) -> dict[str, int]:

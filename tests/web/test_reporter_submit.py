@@ -19,7 +19,6 @@ from markupsafe import escape
 from sqlalchemy import func, select
 from support import csrf_from, receipt_from, sign_in, submit_report
 
-from portal import create_app
 from portal.blobs import Blob, BlobChunk
 from portal.crypto.receipt import normalise_receipt_code, wordlist
 from portal.forms import TOKEN_EXPIRED, FormTokens
@@ -28,21 +27,6 @@ from portal.reports.models import Attachment, Message, Report
 
 WHAT_REQUIRED = "Tell us what happened. A few sentences are enough to start."
 UNREADABLE = "This answer could not be read. Please type it again."
-
-
-@pytest.fixture
-def make_app(settings_overrides, database, lead, recovery_key):
-    apps = []
-
-    def make(**extra):
-        app = create_app("reporter", {**settings_overrides, **extra})
-        app.config["TESTING"] = True
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        app.extensions["portal.db"].dispose()
 
 
 def counts(database) -> dict[str, int]:
