@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from portal import create_app
 from portal.crypto import kdf
-from portal.db import Database
+from portal.db import Base, Database
 from portal.instance import ensure_instance, read_secret
 
 CHEAP_ARGON2 = kdf.Argon2Params(time_cost=1, memory_kib=8 * 1024, parallelism=1)
@@ -29,6 +29,7 @@ REVIEWER_PASSPHRASE = "correct-horse-battery-staple-orbit"
 
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "real_kdf: keep the production Argon2id parameters")
+    config.addinivalue_line("markers", "fresh_schema: on PostgreSQL, start from an empty schema (no tables)")
 
 
 @pytest.fixture(autouse=True)
@@ -42,12 +43,36 @@ def cheap_kdf(request, monkeypatch):
 def database_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'instance' / 'portal.sqlite3'}"
-    db = Database(POSTGRES_URL)
-    with db.engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    db.dispose()
+    _reset_postgresql(fresh=request.node.get_closest_marker("fresh_schema") is not None)
     return POSTGRES_URL
+
+
+_pg_tables_ready = False
+
+
+def _reset_postgresql(fresh: bool) -> None:
+    """An empty database for each test: the schema is built once, then every table is truncated
+    (much faster than dropping the schema per test). `fresh_schema` tests get no tables at all,
+    and the next test rebuilds them (those tests may leave migrations' triggers behind)."""
+    global _pg_tables_ready
+    import portal.models  # noqa: F401
+
+    db = Database(POSTGRES_URL)
+    try:
+        with db.engine.begin() as conn:
+            # Fail rather than hang if a test left a transaction open on some table.
+            conn.execute(text("SET LOCAL lock_timeout = '20s'"))
+            if fresh or not _pg_tables_ready:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+                if not fresh:
+                    Base.metadata.create_all(conn)
+                _pg_tables_ready = not fresh
+            else:
+                names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    finally:
+        db.dispose()
 
 
 @pytest.fixture

@@ -15,6 +15,8 @@ from portal.instance import read_secret
 from portal.migrate import upgrade
 from portal.triage.audit import record, verify_chain
 
+pytestmark = pytest.mark.fresh_schema
+
 
 def _counts(engine) -> dict[str, int]:
     with engine.connect() as connection:

@@ -11,6 +11,8 @@ import portal.models  # noqa: F401
 from portal.db import Base, Database
 from portal.migrate import upgrade
 
+pytestmark = pytest.mark.fresh_schema
+
 
 def test_upgrade_from_empty_matches_models(database_url, instance_dir):
     upgrade(database_url)
