@@ -32,11 +32,17 @@ def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "fresh_schema: on PostgreSQL, start from an empty schema (no tables)")
 
 
+# The production parameters, captured before any fixture (the browser tests' session-wide
+# patch included) can replace them.
+REAL_RECEIPT_ARGON2 = kdf.RECEIPT_ARGON2
+REAL_PASSPHRASE_ARGON2 = kdf.PASSPHRASE_ARGON2
+
+
 @pytest.fixture(autouse=True)
 def cheap_kdf(request, monkeypatch):
-    if request.node.get_closest_marker("real_kdf") is None:
-        monkeypatch.setattr(kdf, "RECEIPT_ARGON2", CHEAP_ARGON2)
-        monkeypatch.setattr(kdf, "PASSPHRASE_ARGON2", CHEAP_ARGON2)
+    real = request.node.get_closest_marker("real_kdf") is not None
+    monkeypatch.setattr(kdf, "RECEIPT_ARGON2", REAL_RECEIPT_ARGON2 if real else CHEAP_ARGON2)
+    monkeypatch.setattr(kdf, "PASSPHRASE_ARGON2", REAL_PASSPHRASE_ARGON2 if real else CHEAP_ARGON2)
 
 
 @pytest.fixture(params=DATABASES)
