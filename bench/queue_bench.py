@@ -16,9 +16,11 @@
    Every report is marked `subjects_indexed` (steady state: the queue has nothing to decrypt).
 2. The triage interface under gunicorn (`portal serve triage`, 2 sync workers), a reviewer
    signed in through /login and /login/code (TOTP with pyotp), then --requests GET requests
-   of the queue, one at a time, mixing page 1, next pages, deep pages, filters (overdue,
+   of the queue, one at a time, mixing page 1, later pages, the last pages, filters (overdue,
    category, status, assignee=me, priority) and sorts (received, deadline, priority); each
-   is timed from sending the request to the whole page received.
+   is timed from sending the request to the whole page received. The queue pages by keyset,
+   so later pages are reached as a reviewer reaches them, by following the page's Next page,
+   Last page and Previous page links (untimed); the page reached is timed.
 3. With --explain, the same mix runs in-process against service.queue() (plus the two
    counts the page layout shows) with every SQL statement timed; the slowest are printed
    with their query plan.
@@ -33,10 +35,13 @@ portal runs it) unless --sqlite-analyze is given.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
+import html
 import http.cookiejar
 import os
 import random
+import re
 import shutil
 import sys
 import tempfile
@@ -45,6 +50,7 @@ import urllib.parse
 import urllib.request
 from collections import defaultdict
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -91,10 +97,12 @@ def populate(database_url: str, n: int, seed: int, log) -> dict:
     import portal.models  # noqa: F401
     from portal.config import load_taxonomy
     from portal.db import make_engine
-    from portal.reports.models import KeyWrap, Report, SubjectIndex
+    from portal.deadlines import Deadlines
+    from portal.reports.models import PRIORITY_RANK, KeyWrap, Report, SubjectIndex
     from portal.triage.models import Conflict, RecoveryKey, Reviewer
 
     rng = random.Random(seed)
+    deadlines = Deadlines(acknowledge_days=7, feedback_days=90)  # config/defaults.toml, as the instance uses
     engine = make_engine(database_url)
     today = dt.datetime.now(dt.UTC).date()
     categories = [c.key for c in load_taxonomy().categories]
@@ -129,6 +137,8 @@ def populate(database_url: str, n: int, seed: int, log) -> dict:
                 escalated = stage == "escalated" or (stage == "closed" and rng.random() < 0.3)
                 assignee = None if stage == "new" else weighted(rng, [(a, w) for a, w in assignees])
                 counts[stage] += 1
+                priority = weighted(rng, [("normal", 75), ("high", 18), ("urgent", 7)])
+                due = deadlines.due_on(SimpleNamespace(stage=stage, acknowledged_on=acknowledged, received_on=received))
                 reports.append({
                     "id": i, "public_id": os.urandom(16), "reference": reference(i), "lookup_id": os.urandom(32),
                     "received_on": received, "reporter_urgent": rng.random() < 0.05,
@@ -138,7 +148,7 @@ def populate(database_url: str, n: int, seed: int, log) -> dict:
                     "stage": stage,
                     "category": None if stage == "new" and rng.random() < 0.5 else rng.choice(categories),
                     "risk_flags": ",".join(sorted(rng.sample(flags, rng.choice([0, 0, 0, 1, 1, 2])))),
-                    "priority": weighted(rng, [("normal", 75), ("high", 18), ("urgent", 7)]),
+                    "priority": priority, "priority_rank": PRIORITY_RANK[priority], "due_on": due,
                     "assignee_id": assignee, "acknowledged_on": acknowledged,
                     "escalation_route": rng.choice(ROUTES) if escalated else None,
                     "outcome": rng.choice(OUTCOMES) if stage in ("closed", "closure-pending") else None,
@@ -199,30 +209,46 @@ def analyze(database_url: str) -> float:
 # -- the request mix --------------------------------------------------------------------------
 
 
-def request_mix(count: int, facts: dict, total: int, seed: int) -> list[tuple[str, str]]:
-    """(kind, query string) pairs: what reviewers do, weighted, shuffled with a fixed seed."""
+NEXT, PREVIOUS, LAST = "Next page", "Previous page", "Last page"
+
+
+def request_mix(count: int, facts: dict, seed: int) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(kind, query string, links to follow first) triples: what reviewers do, weighted, shuffled
+    with a fixed seed. The queue pages by keyset, so a deep page is reached as a reviewer would:
+    by following the page's own links (Next page, Last page, Previous page); only the last
+    request of each navigation is timed."""
     rng = random.Random(seed)
-    last = max(1, -(-total // 50))
     cats = facts["categories"]
+
+    def nexts(*choices: int) -> tuple[str, ...]:
+        return (NEXT,) * rng.choice(choices)
+
     kinds = [
-        ("page 1 (newest)", 22, lambda: {}),
-        ("pages 2-5", 10, lambda: {"page": rng.randint(2, 5)}),
-        ("deep page", 14, lambda: {"page": rng.choice([last // 4, last // 2, (3 * last) // 4, last, last + 5])}),
-        ("oldest first", 4, lambda: {"order": "asc", "page": rng.randint(1, 3)}),
-        ("overdue", 10, lambda: {"overdue": 1, "page": rng.choice([1, 1, 1, 2, 20])}),
-        ("category", 8, lambda: {"category": rng.choice(cats), "page": rng.choice([1, 1, 2, 50])}),
-        ("status", 8, lambda: {"status": rng.choice(["new", "assessing", "escalated", "closure-pending", "closed"])}),
-        ("assignee=me", 8, lambda: {"assignee": "me", "page": rng.choice([1, 1, 2, 100])}),
-        ("priority filter", 4, lambda: {"priority": rng.choice(["urgent", "high"])}),
-        ("sort=deadline", 6, lambda: {"sort": "deadline", "order": rng.choice(["asc", "desc"]), "page": rng.choice([1, 1, 5])}),
-        ("sort=priority", 4, lambda: {"sort": "priority", "page": rng.choice([1, 1, 10])}),
-        ("overdue+me+deadline", 2, lambda: {"overdue": 1, "assignee": "me", "sort": "deadline", "order": "asc"}),
+        ("page 1 (newest)", 22, lambda: ({}, ())),
+        ("pages 2-5", 10, lambda: ({}, nexts(1, 2, 3, 4))),
+        ("last pages", 14, lambda: ({}, (LAST,) + (PREVIOUS,) * rng.choice([0, 1, 3]))),
+        ("oldest first", 4, lambda: ({"order": "asc"}, nexts(0, 1, 2))),
+        ("overdue", 10, lambda: ({"overdue": 1}, nexts(0, 0, 0, 1, 3))),
+        ("category", 8, lambda: ({"category": rng.choice(cats)}, rng.choice([(), (), (NEXT,), (LAST,)]))),
+        ("status", 8, lambda: ({"status": rng.choice(["new", "assessing", "escalated", "closure-pending", "closed"])}, ())),
+        ("assignee=me", 8, lambda: ({"assignee": "me"}, rng.choice([(), (), (NEXT,), (LAST,)]))),
+        ("priority filter", 4, lambda: ({"priority": rng.choice(["urgent", "high"])}, ())),
+        ("sort=deadline", 6, lambda: ({"sort": "deadline", "order": rng.choice(["asc", "desc"])}, nexts(0, 0, 4))),
+        ("sort=priority", 4, lambda: ({"sort": "priority"}, rng.choice([(), (), (NEXT,) * 9, (LAST,)]))),
+        ("overdue+me+deadline", 2, lambda: ({"overdue": 1, "assignee": "me", "sort": "deadline", "order": "asc"}, ())),
     ]
     out = []
     for _ in range(count):
         kind = rng.choices(kinds, weights=[k[1] for k in kinds])[0]
-        out.append((kind[0], urllib.parse.urlencode(kind[2]())))
+        query, follow = kind[2]()
+        out.append((kind[0], urllib.parse.urlencode(query), follow))
     return out
+
+
+def page_link(body: bytes, label: str) -> str | None:
+    """The href of a pagination link on a queue page (None when the page has no such link)."""
+    match = re.search(rb'href="([^"]+)">' + label.encode() + b"<", body)
+    return html.unescape(match.group(1).decode()) if match else None
 
 
 # -- over HTTP --------------------------------------------------------------------------------
@@ -260,18 +286,23 @@ def sign_in(browser: Browser, creds: benchlib.Credentials) -> None:
         raise RuntimeError("TOTP code refused")
 
 
-def measure_http(port: int, creds: benchlib.Credentials, mix: list[tuple[str, str]], warmup: int) -> dict[str, list[float]]:
+def measure_http(port: int, creds: benchlib.Credentials, mix: list[tuple[str, str, tuple[str, ...]]],
+                 warmup: int) -> dict[str, list[float]]:
     browser = Browser(port)
     sign_in(browser, creds)
-    for _kind, query in mix[:warmup]:
+    for _kind, query, _follow in mix[:warmup]:
         browser.get("/?" + query)
     timings: dict[str, list[float]] = defaultdict(list)
-    for kind, query in mix[warmup:]:
+    for kind, query, follow in mix[warmup:]:
+        path = "/?" + query
+        for label in follow:  # navigate as a reviewer would (untimed), then time the page reached
+            _, _, body = browser.get(path)
+            path = page_link(body, label) or path
         start = time.perf_counter()
-        status, url, body = browser.get("/?" + query)
+        status, url, body = browser.get(path)
         elapsed = time.perf_counter() - start
         if status != 200 or b'id="queue-count"' not in body or "/login" in url:
-            raise RuntimeError(f"queue request {query!r} failed: {status} {url}")
+            raise RuntimeError(f"queue request {path!r} failed: {status} {url}")
         timings[kind].append(elapsed)
         timings["all"].append(elapsed)
     return timings
@@ -280,7 +311,7 @@ def measure_http(port: int, creds: benchlib.Credentials, mix: list[tuple[str, st
 # -- in-process statement timing --------------------------------------------------------------
 
 
-def explain(instance: Path, database_url: str, mix: list[tuple[str, str]], top: int) -> None:
+def explain(instance: Path, database_url: str, mix: list[tuple[str, str, tuple[str, ...]]], top: int) -> None:
     from sqlalchemy import event, select
 
     from portal import create_app
@@ -311,13 +342,21 @@ def explain(instance: Path, database_url: str, mix: list[tuple[str, str]], top: 
         reviewer = session.scalar(select(Reviewer).where(Reviewer.login == "lead"))
         actor = Actor(reviewer, RecipientPrivateKey.generate())
         ctx = Context(db=session, settings=app.config["PORTAL_SETTINGS"], audit_key=b"\0" * 32, blind_index_key=b"\0" * 32)
-        for kind, query in mix:
+        for kind, query, follow in mix:
             args = dict(urllib.parse.parse_qsl(query))
-            page = args.get("page", "1")
             filters = service.QueueFilters(status=args.get("status", ""), category=args.get("category", ""),
                                            risk=args.get("priority", ""), assignee=args.get("assignee", ""),
                                            overdue=args.get("overdue") == "1", sort=args.get("sort", "received"),
-                                           descending=args.get("order", "desc") != "asc", page=int(page))
+                                           descending=args.get("order", "desc") != "asc")
+            for label in follow:  # the same navigation as over HTTP, untimed
+                page = service.queue(ctx, actor, filters)
+                if label == NEXT and page.has_next:
+                    filters = dataclasses.replace(filters, after=page.last_key, before="", last=False)
+                elif label == PREVIOUS and page.has_previous:
+                    filters = dataclasses.replace(filters, before=page.first_key, after="", last=False)
+                elif label == LAST and page.has_next:
+                    filters = dataclasses.replace(filters, last=True, after="", before="")
+            session.rollback()
             start = time.perf_counter()
             service.queue(ctx, actor, filters)
             service.overdue_count(ctx, actor)
@@ -398,7 +437,7 @@ def main() -> int:
                                     "database_url": url, "reports": args.reports}))
     total_reports = facts.get("reports", args.reports)
     db_url = url or f"sqlite:///{instance / 'portal.sqlite3'}"
-    mix = request_mix(args.requests + args.warmup, facts, total_reports, args.seed)
+    mix = request_mix(args.requests + args.warmup, facts, args.seed)
 
     server = benchlib.Gunicorn("triage", instance, url or None)
     try:

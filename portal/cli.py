@@ -26,6 +26,18 @@ def _database(settings) -> Database:
     return Database(settings.database_url)
 
 
+def _refresh_deadlines(settings) -> None:
+    """Bring every stored deadline in line with the configured number of days (they may have changed)."""
+    from portal.deadlines import Deadlines
+
+    db = _database(settings)
+    try:
+        with db.transaction() as session:
+            Deadlines.from_settings(settings).refresh_all(session)
+    finally:
+        db.dispose()
+
+
 instance_option = click.option("--instance", "instance", default=None, help="Instance directory (default ./instance or PORTAL_INSTANCE_DIR).")
 
 
@@ -98,6 +110,7 @@ def serve_dev(instance: str | None, host: str) -> None:
                 sys.stderr.write("request error\n")
 
     settings = _settings(instance)
+    _refresh_deadlines(settings)
     overrides = {"instance_dir": str(settings.instance_dir)}
     servers = []
     for kind, port in (("reporter", settings.reporter_port), ("triage", settings.triage_port)):
@@ -127,6 +140,8 @@ def serve(instance: str | None, kind: str) -> None:
 
     from portal.config import CONFIG_DIR, PROJECT_ROOT
 
+    if kind == "triage":
+        _refresh_deadlines(_settings(instance))
     env = dict(os.environ, PORTAL_APP_KIND=kind)
     if instance:
         env["PORTAL_INSTANCE_DIR"] = str(Path(instance).resolve())
@@ -171,6 +186,7 @@ def db_upgrade(instance: str | None) -> None:
 
     settings = _settings(instance)
     upgrade(settings.database_url)
+    _refresh_deadlines(settings)
     click.echo("Database schema is up to date.")
 
 
@@ -225,6 +241,7 @@ def digest(instance: str | None) -> None:
     from portal.triage.oversight import send_digests
 
     settings = _settings(instance)
+    _refresh_deadlines(settings)
     db = _database(settings)
     try:
         sent = send_digests(db.session, settings, click.echo)

@@ -145,9 +145,9 @@ def clear_header_counts() -> None:
 
 
 def queue_total(page: bytes) -> int:
-    match = re.search(rb'id="queue-count">(\d+) report', page)
+    match = re.search(rb'id="queue-count">([\d,]+) report', page)
     assert match, "queue shows no count"
-    return int(match.group(1))
+    return int(match.group(1).replace(b",", b""))
 
 
 def queue_rows(page: bytes) -> list[str]:
@@ -228,13 +228,15 @@ def reporter_keys(instance_dir):
 
 def seed_report(database, instance_dir, what_happened: str = "Seeded report", people=(), **answers) -> tuple[str, str]:
     """Submit one report straight through the service (no HTTP): (reference, receipt code)."""
+    from portal.deadlines import Deadlines
     from portal.reports.answers import Person, ReportAnswers
     from portal.reports.service import Draft, submit_from_server
 
     persons = [p if isinstance(p, Person) else Person(**p) for p in people]
     with database.transaction() as session:
         report, code = submit_from_server(
-            session, reporter_keys(instance_dir), Draft.new(), ReportAnswers(what_happened=what_happened, people=persons, **answers)
+            session, reporter_keys(instance_dir), Draft.new(), ReportAnswers(what_happened=what_happened, people=persons, **answers),
+            Deadlines(acknowledge_days=7, feedback_days=90),
         )
         return report.reference, code
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from portal.db import Base
 
@@ -37,6 +37,8 @@ class ReportStatus(enum.StrEnum):
 
 # Escalation routes the reporter sees as "referred for investigation".
 INVESTIGATION_ROUTES = frozenset({"professional-standards", "anti-corruption", "external-oversight", "safeguarding"})
+# Priorities in ascending order of urgency; the rank is stored so the queue can sort on an index.
+PRIORITY_RANK = {"normal": 0, "high": 1, "urgent": 2}
 
 
 def today() -> dt.date:
@@ -46,12 +48,19 @@ def today() -> dt.date:
 
 class Report(Base):
     __tablename__ = "reports"
+    # The queue's three orders, each served by one index so that a page reads 50 index entries
+    # (keyset pagination), never sorts every readable report.
+    __table_args__ = (
+        Index("ix_reports_queue_received", "received_on", "id"),
+        Index("ix_reports_queue_due", "due_on", "id"),
+        Index("ix_reports_queue_priority", "priority_rank", "received_on", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     public_id: Mapped[bytes] = mapped_column(LargeBinary(16), unique=True)  # bound into every ciphertext
     reference: Mapped[str] = mapped_column(String(16), unique=True)  # shown to reviewers
     lookup_id: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)  # HMAC(pepper, receipt secret)
-    received_on: Mapped[dt.date] = mapped_column(Date, default=today, index=True)
+    received_on: Mapped[dt.date] = mapped_column(Date, default=today)  # indexed with id, below
     reporter_urgent: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     encrypted_in_browser: Mapped[bool] = mapped_column(Boolean, default=False)
     sealed_report: Mapped[bytes] = mapped_column(LargeBinary)
@@ -62,6 +71,8 @@ class Report(Base):
     category: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     risk_flags: Mapped[str] = mapped_column(String(255), default="")  # comma-separated taxonomy keys
     priority: Mapped[str] = mapped_column(String(8), default="normal", index=True)  # normal | high | urgent
+    priority_rank: Mapped[int] = mapped_column(SmallInteger, default=0)  # PRIORITY_RANK[priority], kept in step below
+    due_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)  # current deadline; NULL once closed (portal.deadlines)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("reviewers.id"), nullable=True, index=True)
     acknowledged_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True, index=True)
     escalation_route: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
@@ -82,6 +93,11 @@ class Report(Base):
     notes: Mapped[list[InternalNote]] = relationship(
         back_populates="report", cascade="all, delete-orphan", order_by="InternalNote.id"
     )
+
+    @validates("priority")
+    def _rank_priority(self, _key: str, priority: str) -> str:
+        self.priority_rank = PRIORITY_RANK.get(priority, 0)
+        return priority
 
     @property
     def coarse_status(self) -> ReportStatus:

@@ -33,6 +33,7 @@ from portal.crypto.keys import (
 )
 from portal.crypto.receipt import generate_receipt_code, lookup_id, receipt_secret
 from portal.crypto.stream import ALG_STREAM, StreamEncryptor, iter_decrypt_unverified, verify_stream
+from portal.deadlines import Deadlines
 from portal.reports.answers import AttachmentMeta, MessageBody, ReportAnswers
 from portal.reports.models import Attachment, KeyWrap, Message, Report, today
 from portal.triage.models import RecoveryKey, Reviewer
@@ -211,6 +212,7 @@ def _store_report(
     attachments: list[StagedAttachment],
     urgent: bool,
     in_browser: bool,
+    deadlines: Deadlines,
 ) -> Report:
     recipients = intake_recipients(db)
     if not recipients:
@@ -231,6 +233,7 @@ def _store_report(
         sealed_report=sealed_report,
         reporter_wrap=wrap_inner_for_reporter(reporter_inner, secret, report_id),
     )
+    deadlines.apply(report)
     for recipient in recipients:
         report.wraps.append(
             KeyWrap(
@@ -248,7 +251,9 @@ def _store_report(
     return report
 
 
-def submit_from_server(db: Session, keys: ReporterKeys, draft: Draft, answers: ReportAnswers) -> tuple[Report, str]:
+def submit_from_server(
+    db: Session, keys: ReporterKeys, draft: Draft, answers: ReportAnswers, deadlines: Deadlines
+) -> tuple[Report, str]:
     """No-JavaScript path: the server seals everything; returns the report and the new receipt code."""
     code = generate_receipt_code()
     secret = receipt_secret(code, keys.install_salt)
@@ -264,6 +269,7 @@ def submit_from_server(db: Session, keys: ReporterKeys, draft: Draft, answers: R
         attachments=draft.staged,
         urgent=answers.risk_now == "yes",
         in_browser=False,
+        deadlines=deadlines,
     )
     return report, code
 
@@ -279,7 +285,7 @@ class BrowserSubmission:
     urgent: bool
 
 
-def submit_from_browser(db: Session, keys: ReporterKeys, sub: BrowserSubmission) -> Report:
+def submit_from_browser(db: Session, keys: ReporterKeys, sub: BrowserSubmission, deadlines: Deadlines) -> Report:
     """JavaScript path: content arrived sealed; the server adds outer wraps and the lookup id."""
     if len(sub.report_id) != 16 or len(sub.secret) != 32:
         raise SubmissionError("The encrypted report was incomplete. Please send it again.")
@@ -298,6 +304,7 @@ def submit_from_browser(db: Session, keys: ReporterKeys, sub: BrowserSubmission)
         attachments=sub.attachments,
         urgent=sub.urgent,
         in_browser=True,
+        deadlines=deadlines,
     )
 
 

@@ -19,6 +19,7 @@ from portal.blobs import Blob
 from portal.crypto import CryptoError, kdf
 from portal.crypto.receipt import normalise_receipt_code, receipt_secret
 from portal.crypto.stream import DEFAULT_CHUNK_LOG2
+from portal.deadlines import Deadlines
 from portal.forms import TOKEN_EXPIRED, form_token_valid, form_tokens
 from portal.reports.app import FOLLOW_UP_COOKIE
 from portal.reports.forms import ReplyForm, ReportForm, SignInForm
@@ -240,7 +241,7 @@ def _submit_server(parsed, draft: Draft | None):
         errors += [("evidence", message) for message in parsed.file_errors]
         return _render_report_form(form, draft, errors, 400)
     try:
-        report, code = submit_from_server(db, keys, draft, form.answers())
+        report, code = submit_from_server(db, keys, draft, form.answers(), Deadlines.from_settings(_settings()))
         db.commit()
     except SubmissionError as exc:
         db.rollback()
@@ -277,7 +278,7 @@ def _submit_browser(parsed):
             attachments=attachments,
             urgent=fields.get("urgent") == "yes",
         )
-        submit_from_browser(db, _keys(), submission)
+        submit_from_browser(db, _keys(), submission, Deadlines.from_settings(_settings()))
         db.commit()
     except SubmissionError as exc:
         db.rollback()

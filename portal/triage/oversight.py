@@ -19,10 +19,11 @@ from sqlalchemy.orm import Session
 
 from portal.blobs import delete_blob
 from portal.config import Settings
+from portal.deadlines import overdue_clause
 from portal.reports.models import Attachment, KeyWrap, Report, today
 from portal.triage import audit
 from portal.triage.models import Reviewer
-from portal.triage.service import ROUTES, Deadlines
+from portal.triage.service import ROUTES
 
 SUPPRESSED = None  # a suppressed cell
 
@@ -57,7 +58,6 @@ class Digest:
 
 def digests(db: Session, settings: Settings) -> list[Digest]:
     on = today()
-    deadlines = Deadlines.from_settings(settings)
     purge_cutoff = on - dt.timedelta(days=int(settings.retention_days) - 30)
     out = []
     for reviewer in db.scalars(select(Reviewer).where(Reviewer.active.is_(True)).order_by(Reviewer.login)):
@@ -66,7 +66,7 @@ def digests(db: Session, settings: Settings) -> list[Digest]:
         out.append(Digest(
             reviewer=reviewer,
             unacknowledged=db.scalar(base.where(Report.acknowledged_on.is_(None), Report.stage != "closed")) or 0,
-            overdue=db.scalar(base.where(deadlines.overdue_clause(on))) or 0,
+            overdue=db.scalar(base.where(overdue_clause(on))) or 0,
             assigned_open=db.scalar(base.where(Report.assignee_id == reviewer.id, Report.stage != "closed")) or 0,
             awaiting_approval=(db.scalar(base.where(Report.stage == "closure-pending")) or 0) if reviewer.role != "reviewer" else 0,
             purge_soon=db.scalar(base.where(Report.assignee_id == reviewer.id, Report.stage == "closed",

@@ -25,13 +25,12 @@ from portal.crypto import CryptoError
 from portal.crypto.envelope import open_record, open_with_key, seal_record, seal_with_key
 from portal.crypto.keys import personal_key, unwrap_dek
 from portal.reports.answers import ReportAnswers
-from portal.reports.models import KeyWrap, Report, SubjectIndex
+from portal.reports.models import PRIORITY_RANK, KeyWrap, Report, SubjectIndex
 from portal.triage import audit
 from portal.triage.context import ActionError, Actor, Context
 from portal.triage.models import Conflict, Reviewer
 from portal.triage.subjects import subject_values
 
-PRIORITY_RANK = {"normal": 0, "high": 1, "urgent": 2}
 INDEX_BATCH = 25
 
 

@@ -12,11 +12,12 @@ import datetime as dt
 import os
 from dataclasses import dataclass, field
 
-from sqlalchemy import Select, and_, case, delete, exists, extract, func, or_, select
+from sqlalchemy import Date, Select, delete, exists, func, select, tuple_
 
-from portal.config import Settings
+from portal import deadlines
 from portal.crypto.envelope import open_record, seal_record
 from portal.crypto.keys import RecipientPublicKey, unwrap_dek, wrap_dek
+from portal.deadlines import Deadlines
 from portal.reports.answers import AttachmentMeta, MessageBody, ReportAnswers
 from portal.reports.models import InternalNote, KeyWrap, Report, ReportStatus, today
 from portal.reports.service import (
@@ -32,6 +33,7 @@ from portal.triage.context import ActionError, Actor, Context, Forbidden, NotFou
 from portal.triage.models import Reviewer, Role
 
 PAGE_SIZE = 50
+COUNT_CAP = 10_000  # the queue counts matching reports exactly up to here ("more than 10,000")
 
 STAGES = {
     "new": "New",
@@ -93,49 +95,6 @@ def report_dek(ctx: Context, actor: Actor, report: Report) -> bytes:
     return unwrap_dek(wrap, actor.private_key, report.public_id)
 
 
-@dataclass(frozen=True)
-class Deadlines:
-    """Acknowledge within N days of receipt; give feedback (assess) within M days."""
-
-    acknowledge_days: int
-    feedback_days: int
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Deadlines:
-        return cls(int(settings.acknowledge_days), int(settings.feedback_days))
-
-    def due_on(self, report: Report) -> dt.date:
-        days = self.acknowledge_days if report.acknowledged_on is None else self.feedback_days
-        return report.received_on + dt.timedelta(days=days)
-
-    def state(self, report: Report, on: dt.date | None = None) -> str:
-        """'overdue', 'due-soon' (within 2 days), 'on-track' or 'done'."""
-        on = on or today()
-        if report.stage == "closed":
-            return "done"
-        due = self.due_on(report)
-        if due < on:
-            return "overdue"
-        if due <= on + dt.timedelta(days=2):
-            return "due-soon"
-        return "on-track"
-
-    def due_key(self):
-        """SQL sort key for the due date (seconds since the epoch; SQLite and PostgreSQL alike)."""
-        offset = case((Report.acknowledged_on.is_(None), self.acknowledge_days), else_=self.feedback_days) * 86400
-        return extract("epoch", Report.received_on) + offset
-
-    def overdue_clause(self, on: dt.date):
-        """SQL condition for overdue reports, on indexed columns only."""
-        return and_(
-            Report.stage.in_([s for s in STAGES if s != "closed"]),  # IN, not !=: the stage index applies
-            or_(
-                and_(Report.acknowledged_on.is_(None), Report.received_on < on - dt.timedelta(days=self.acknowledge_days)),
-                Report.received_on < on - dt.timedelta(days=self.feedback_days),
-            ),
-        )
-
-
 @dataclass
 class QueueFilters:
     status: str = ""  # a stage key
@@ -145,7 +104,11 @@ class QueueFilters:
     overdue: bool = False
     sort: str = "received"  # received | deadline | priority
     descending: bool = True
-    page: int = 1
+    # Where the page starts (keyset pagination): after or before a row's sort key, or the last page.
+    after: str = ""
+    before: str = ""
+    last: bool = False
+    start: int = 1  # position of the page's first row, carried in the links for display only
 
 
 @dataclass
@@ -168,16 +131,55 @@ class QueueRow:
 @dataclass
 class QueuePage:
     rows: list[QueueRow]
-    total: int
-    page: int
-    pages: int
+    total: int  # exact up to COUNT_CAP
+    total_capped: bool  # True: more than COUNT_CAP reports match
+    start: int | None  # position of the first row, None when not known (last page of a capped list)
+    has_previous: bool
+    has_next: bool
+    first_key: str  # cursors for the previous and next links
+    last_key: str
     filters: QueueFilters = field(default_factory=QueueFilters)
+
+
+def _sort_columns(sort: str) -> list:
+    """The queue's orders; each is one index of `reports` (see Report.__table_args__)."""
+    if sort == "deadline":
+        return [Report.due_on, Report.id]
+    if sort == "priority":
+        return [Report.priority_rank, Report.received_on, Report.id]
+    return [Report.received_on, Report.id]
+
+
+def _cursor(report: Report, sort: str) -> str:
+    return ".".join(str(getattr(report, col.key)) for col in _sort_columns(sort))
+
+
+def _parse_cursor(text: str, sort: str) -> list | None:
+    """The sort key encoded by _cursor, or None for anything else (client input)."""
+    columns = _sort_columns(sort)
+    parts = text.split(".") if 0 < len(text) <= 40 and text.isascii() else []
+    if len(parts) != len(columns):
+        return None
+    values = []
+    for col, part in zip(columns, parts, strict=True):
+        if isinstance(col.type, Date):
+            try:
+                values.append(dt.date.fromisoformat(part))
+            except ValueError:
+                return None
+        elif part.isdigit() and len(part) <= 9:
+            values.append(int(part))
+        else:
+            return None
+    return values
 
 
 def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
     """One page of the queue, from indexed metadata only.
 
-    The only decryption is of reports no session has indexed yet (a few per
+    Pages are found by keyset (the rows after or before a sort key), not OFFSET: each order is
+    an index, so a page reads about 50 index entries however deep it is. The total is counted
+    up to COUNT_CAP. The only decryption is of reports no session has indexed yet (a few per
     request), so that conflicts and links apply to them before anyone opens them.
     """
     patterns.index_pending(ctx, actor)
@@ -193,33 +195,47 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
         query = query.where(Report.assignee_id == actor.reviewer.id)
     elif filters.assignee == "none":
         query = query.where(Report.assignee_id.is_(None))
-    elif filters.assignee.isascii() and filters.assignee.isdigit():
+    elif filters.assignee.isascii() and filters.assignee.isdigit() and len(filters.assignee) <= 9:
         query = query.where(Report.assignee_id == int(filters.assignee))
-    deadlines = Deadlines.from_settings(ctx.settings)
     if filters.overdue:
         query = query.where(deadlines.overdue_clause(on))
-    total = ctx.db.scalar(select(func.count()).select_from(query.with_only_columns(Report.id).subquery())) or 0
-    pages = max(1, -(-total // PAGE_SIZE))
-    page = min(max(1, filters.page), pages)
-    priority_rank = case((Report.priority == "urgent", 2), (Report.priority == "high", 1), else_=0)
-    order = {
-        "received": [Report.received_on, Report.id],
-        "deadline": [deadlines.due_key(), Report.id],
-        "priority": [priority_rank, Report.received_on, Report.id],
-    }.get(filters.sort, [Report.received_on, Report.id])
-    if filters.descending:
-        order = [col.desc() for col in order]
-    if filters.sort == "deadline":  # closed reports have no deadline: last either way
-        order.insert(0, case((Report.stage == "closed", 1), else_=0))
-    # Sort and page over ids only (narrow rows), then load the page's 50 rows: sorting whole
-    # rows would drag every sealed report body through the sort.
-    page_ids = list(ctx.db.scalars(query.with_only_columns(Report.id).order_by(*order)
-                                   .offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)))
+    if filters.sort == "deadline":  # closed reports have no deadline: this order lists open reports
+        query = query.where(Report.due_on.is_not(None))
+    ids = query.with_only_columns(Report.id)
+    counted = ctx.db.scalar(select(func.count()).select_from(ids.limit(COUNT_CAP + 1).subquery())) or 0
+
+    columns = _sort_columns(filters.sort)
+    key = tuple_(*columns)
+    after, before = _parse_cursor(filters.after, filters.sort), _parse_cursor(filters.before, filters.sort)
+    backwards = before is not None or (filters.last and after is None)  # walk from the far end, then flip
+    if after is not None:
+        ids = ids.where(key < tuple_(*after) if filters.descending else key > tuple_(*after))
+    elif before is not None:
+        ids = ids.where(key > tuple_(*before) if filters.descending else key < tuple_(*before))
+    descending = filters.descending != backwards
+    page_ids = list(ctx.db.scalars(ids.order_by(*[c.desc() if descending else c.asc() for c in columns]).limit(PAGE_SIZE + 1)))
+    more = len(page_ids) > PAGE_SIZE
+    page_ids = page_ids[:PAGE_SIZE]
+    if backwards:
+        page_ids.reverse()
     by_id = {r.id: r for r in ctx.db.scalars(select(Report).where(Report.id.in_(page_ids)))}
     reports = [by_id[i] for i in page_ids]
+
+    if backwards:
+        has_previous, has_next = more, before is not None
+    else:
+        has_previous, has_next = after is not None, more
+    if not has_previous:
+        start = 1
+    elif backwards and before is None:  # the last page
+        start = counted - len(reports) + 1 if counted <= COUNT_CAP else None
+    else:
+        start = max(1, filters.start) if filters.start else None
+
     linked = patterns.linked_counts(ctx.db, readable(actor), [r.id for r in reports])
     names = dict(ctx.db.execute(select(Reviewer.id, Reviewer.display_name)).all())
     taxonomy = ctx.settings.taxonomy
+    rules = Deadlines.from_settings(ctx.settings)
     rows = [
         QueueRow(
             reference=r.reference,
@@ -232,13 +248,23 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
             reporter_urgent=r.reporter_urgent,
             risk_flags=[f for f in r.risk_flags.split(",") if f],
             assignee=names.get(r.assignee_id, "") if r.assignee_id else "",
-            deadline=deadlines.state(r, on),
-            due_on=deadlines.due_on(r),
+            deadline=rules.state(r, on),
+            due_on=rules.due_on(r),
             linked=linked.get(r.id, 0),
         )
         for r in reports
     ]
-    return QueuePage(rows, total, page, pages, filters)
+    return QueuePage(
+        rows=rows,
+        total=min(counted, COUNT_CAP),
+        total_capped=counted > COUNT_CAP,
+        start=start,
+        has_previous=has_previous,
+        has_next=has_next,
+        first_key=_cursor(reports[0], filters.sort) if reports else "",
+        last_key=_cursor(reports[-1], filters.sort) if reports else "",
+        filters=filters,
+    )
 
 
 @dataclass
@@ -313,6 +339,9 @@ def attachment_plaintext(ctx: Context, actor: Actor, reference: str, attachment_
 
 
 def _log(ctx: Context, actor: Actor, action: str, report: Report | None = None, **detail) -> None:
+    """Audit an action; every action on a report ends here, so its stored deadline is brought up to date here too."""
+    if report is not None:
+        Deadlines.from_settings(ctx.settings).apply(report)
     audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, action, report.reference if report else None, **detail)
 
 
@@ -556,7 +585,7 @@ def deactivate_reviewer(ctx: Context, actor: Actor, reviewer_id: int) -> None:
 
 
 def overdue_count(ctx: Context, actor: Actor) -> int:
-    query = readable(actor).where(Deadlines.from_settings(ctx.settings).overdue_clause(today()))
+    query = readable(actor).where(deadlines.overdue_clause(today()))
     return ctx.db.scalar(select(func.count()).select_from(query.with_only_columns(Report.id).subquery())) or 0
 
 

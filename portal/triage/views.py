@@ -186,7 +186,6 @@ def _small_int(value: str | None) -> int | None:
 
 def _filters() -> service.QueueFilters:
     args = request.args
-    page = args.get("page", "1")
     return service.QueueFilters(
         status=args.get("status", "")[:20],
         category=args.get("category", "")[:64],
@@ -195,8 +194,30 @@ def _filters() -> service.QueueFilters:
         overdue=args.get("overdue") == "1",
         sort=args.get("sort", "received") if args.get("sort") in ("received", "deadline", "priority") else "received",
         descending=args.get("order", "desc") != "asc",
-        page=(_small_int(page) or 1) if len(page) < 7 else 1,
+        after=args.get("after", "")[:41],
+        before=args.get("before", "")[:41],
+        last=args.get("last") == "1",
+        start=_small_int(args.get("start")) or 1,
     )
+
+
+def _page_links(page: service.QueuePage) -> dict[str, str]:
+    """First / previous / next / last links that keep the filters and order."""
+    base = {k: v for k, v in request.args.items() if k not in ("after", "before", "last", "start", "page")}
+    links = {}
+    if page.has_previous:
+        links["first"] = url_for("triage.queue", **base)
+        previous = dict(base, before=page.first_key)
+        if page.start is not None:
+            previous["start"] = str(max(1, page.start - service.PAGE_SIZE))
+        links["previous"] = url_for("triage.queue", **previous)
+    if page.has_next:
+        following = dict(base, after=page.last_key)
+        if page.start is not None:
+            following["start"] = str(page.start + len(page.rows))
+        links["next"] = url_for("triage.queue", **following)
+        links["last"] = url_for("triage.queue", **dict(base, last="1"))
+    return links
 
 
 @bp.get("/")
@@ -206,8 +227,8 @@ def queue():
     actor = auth.current_actor()
     page = service.queue(ctx, actor, _filters())
     _db().commit()
-    return render_template("triage/queue.html", page=page, stages=service.STAGES, priorities=service.PRIORITIES,
-                           reviewers=service.active_reviewers(ctx), args=request.args)
+    return render_template("triage/queue.html", page=page, links=_page_links(page), stages=service.STAGES,
+                           priorities=service.PRIORITIES, reviewers=service.active_reviewers(ctx), args=request.args)
 
 
 # -- one report -------------------------------------------------------------------------

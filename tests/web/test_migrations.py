@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -40,5 +42,41 @@ def test_audit_log_is_append_only_on_postgresql(database_url, instance_dir):
             with pytest.raises(Exception, match="append-only"):
                 with db.engine.begin() as connection:
                     connection.execute(text(statement))
+    finally:
+        db.dispose()
+
+
+def test_upgrade_from_the_previous_release_keeps_and_completes_the_data(database_url, instance_dir):
+    """Release 1 (revision 0001) with reports in it, upgraded to head: rows kept, new columns filled in."""
+    upgrade(database_url, "0001")
+    db = Database(database_url)
+    rows = [  # reference, stage, priority, acknowledged_on -> expected (priority_rank, due_on)
+        ("R-OPEN-NEW1", "new", "urgent", None, 2, dt.date(2026, 1, 8)),
+        ("R-OPEN-ACK1", "assessing", "high", dt.date(2026, 1, 3), 1, dt.date(2026, 4, 1)),
+        ("R-CLOSED-01", "closed", "normal", dt.date(2026, 1, 2), 0, None),
+    ]
+    try:
+        with db.engine.begin() as connection:
+            for n, (reference, stage, priority, acknowledged, _, _) in enumerate(rows):
+                connection.execute(
+                    text("INSERT INTO reports (public_id, reference, lookup_id, received_on, reporter_urgent, "
+                         "encrypted_in_browser, sealed_report, reporter_wrap, stage, risk_flags, priority, "
+                         "acknowledged_on, subjects_indexed, names_reviewer, rule_reasons) VALUES (:public_id, :reference, "
+                         ":lookup_id, :received, false, false, :sealed, :wrap, :stage, '', :priority, :acknowledged, "
+                         "true, false, '')"),
+                    {"public_id": bytes([n]) * 16, "reference": reference, "lookup_id": bytes([n]) * 32,
+                     "received": dt.date(2026, 1, 1), "sealed": b"\x01\x01sealed", "wrap": b"wrap", "stage": stage,
+                     "priority": priority, "acknowledged": acknowledged},
+                )
+        upgrade(database_url)
+        with db.engine.connect() as connection:
+            found = {r.reference: (r.priority_rank, r.due_on) for r in connection.execute(
+                text("SELECT reference, priority_rank, due_on FROM reports"))}
+            diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
+        for reference, *_, rank, due in rows:
+            got_rank, got_due = found[reference]
+            got_due = dt.date.fromisoformat(got_due) if isinstance(got_due, str) else got_due  # SQLite: text
+            assert (got_rank, got_due) == (rank, due), reference
+        assert diff == []
     finally:
         db.dispose()

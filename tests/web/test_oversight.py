@@ -10,6 +10,7 @@ from test_patterns import reviewer_client
 
 from portal.blobs import Blob, BlobChunk
 from portal.config import load_settings
+from portal.deadlines import Deadlines
 from portal.instance import read_secret
 from portal.reports.models import Attachment, KeyWrap, Message, Report, SubjectIndex, today
 from portal.triage.audit import AuditEntry, verify_chain
@@ -54,6 +55,7 @@ def test_digest_counts_only(reporter_client, database, settings_overrides, lead)
     submit_report(reporter_client)
     with database.transaction() as session:
         session.execute(update(Report).values(received_on=today() - dt.timedelta(days=10)))
+        Deadlines.from_settings(_settings(settings_overrides)).refresh_all(session)  # as `portal digest` does first
         [item] = digests(session, _settings(settings_overrides))
     assert item.unacknowledged == 2 and item.overdue == 2
     assert "DIGEST-MARKER" not in item.text() and "R-" not in item.text()
