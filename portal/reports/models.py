@@ -54,6 +54,10 @@ class Report(Base):
         Index("ix_reports_queue_received", "received_on", "id"),
         Index("ix_reports_queue_due", "due_on", "id"),
         Index("ix_reports_queue_priority", "priority_rank", "received_on", "id"),
+        # The filters most used with the default order (newest first): filter and order from one index.
+        Index("ix_reports_queue_stage", "stage", "received_on", "id"),
+        Index("ix_reports_queue_category", "category", "received_on", "id"),
+        Index("ix_reports_queue_assignee", "assignee_id", "received_on", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -67,13 +71,13 @@ class Report(Base):
     reporter_wrap: Mapped[bytes] = mapped_column(LargeBinary)
 
     # Workflow metadata set by reviewers, in indexed columns so the queue never decrypts.
-    stage: Mapped[str] = mapped_column(String(16), default="new", index=True)
-    category: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    stage: Mapped[str] = mapped_column(String(16), default="new")
+    category: Mapped[str | None] = mapped_column(String(64), nullable=True)
     risk_flags: Mapped[str] = mapped_column(String(255), default="")  # comma-separated taxonomy keys
     priority: Mapped[str] = mapped_column(String(8), default="normal", index=True)  # normal | high | urgent
     priority_rank: Mapped[int] = mapped_column(SmallInteger, default=0)  # PRIORITY_RANK[priority], kept in step below
     due_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)  # current deadline; NULL once closed (portal.deadlines)
-    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("reviewers.id"), nullable=True, index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("reviewers.id"), nullable=True)
     acknowledged_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True, index=True)
     escalation_route: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)

@@ -191,20 +191,31 @@ def _set(fired: set[str], key: str, condition: bool) -> None:
 
 
 def linked_counts(db: Session, readable: Select, report_ids: list[int]) -> dict[int, int]:
-    """For each report, how many OTHER reports the reviewer may read name the same person."""
+    """For each report, how many OTHER reports the reviewer may read name the same person.
+
+    Two small queries rather than one join: the planners turned "is the linked report
+    readable" into a scan of every report the reviewer can read (PostgreSQL, 30 ms a page at
+    100,000 reports); checking only the few linked candidates by id stays at index lookups.
+    """
     if not report_ids:
         return {}
     mine = aliased(SubjectIndex)
     other = aliased(SubjectIndex)
-    # Check visibility only for the linked reports, never list every readable report.
-    other_visible = exists(readable.with_only_columns(Report.id).where(Report.id == other.report_id))
-    rows = db.execute(
-        select(mine.report_id, func.count(func.distinct(other.report_id)))
+    pairs = db.execute(
+        select(mine.report_id, other.report_id).distinct()
         .join(other, and_(other.kind == mine.kind, other.value == mine.value, other.report_id != mine.report_id))
-        .where(mine.report_id.in_(report_ids), mine.removed.is_(False), other.removed.is_(False), other_visible)
-        .group_by(mine.report_id)
+        .where(mine.report_id.in_(report_ids), mine.removed.is_(False), other.removed.is_(False))
     ).all()
-    return dict(rows)
+    candidates = sorted({linked for _, linked in pairs})
+    readable_ids: set[int] = set()
+    for start in range(0, len(candidates), 500):
+        chunk = candidates[start:start + 500]
+        readable_ids.update(db.scalars(readable.with_only_columns(Report.id).where(Report.id.in_(chunk))))
+    counts: dict[int, int] = {}
+    for report_id, linked in set(pairs):
+        if linked in readable_ids:
+            counts[report_id] = counts.get(report_id, 0) + 1
+    return counts
 
 
 def linked_reports(db: Session, readable: Select, report: Report) -> list[Report]:
