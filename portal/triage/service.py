@@ -9,6 +9,7 @@ exactly as a report that does not exist. Every action appends an audit entry.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from dataclasses import dataclass, field
 
@@ -460,8 +461,21 @@ def escalate(ctx: Context, actor: Actor, reference: str, route: str, reason: str
 
 
 def needs_second_approval(ctx: Context, report: Report, outcome: str) -> bool:
+    """No further action on a report that is, or ever was, in a high-risk category.
+
+    "Ever": otherwise recategorising to a low-risk category just before closing would
+    side-step the second reviewer (the audit log holds every categorisation).
+    """
+    if outcome != "no-further-action":
+        return False
     high_risk = {c.key for c in ctx.settings.taxonomy.categories if c.high_risk}
-    return outcome == "no-further-action" and report.category in high_risk
+    if report.category in high_risk:
+        return True
+    earlier = ctx.db.scalars(
+        select(audit.AuditEntry.detail)
+        .where(audit.AuditEntry.report_ref == report.reference, audit.AuditEntry.action == "report.categorised")
+    )
+    return any(json.loads(detail).get("category") in high_risk for detail in earlier)
 
 
 def close(ctx: Context, actor: Actor, reference: str, outcome: str, reason: str) -> bool:

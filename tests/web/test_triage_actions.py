@@ -200,6 +200,14 @@ def test_no_further_action_in_a_low_risk_category_closes_at_once(case, database)
     assert report_by_reference(database, case["reference"]).stage == "closed"
 
 
+def test_recategorising_to_low_risk_does_not_side_step_the_second_reviewer(case, database):
+    client, reference = case["client"], case["reference"]
+    act_ok(client, reference, "categorise", {"category": "sexual-harassment", "priority": "high"})
+    act_ok(client, reference, "categorise", {"category": "vetting-concern", "priority": "normal"})
+    act_ok(client, reference, "close", {"outcome": "no-further-action", "reason": "Nothing in it"})
+    assert report_by_reference(database, reference).stage == "closure-pending"
+
+
 def test_high_risk_with_action_taken_closes_at_once(case, database):
     act_ok(case["client"], case["reference"], "categorise", {"category": "sexual-assault", "priority": "urgent"})
     act_ok(case["client"], case["reference"], "close", {"outcome": "action-taken", "reason": "Charged"})
