@@ -31,7 +31,7 @@ def create_app(kind: str, config: dict[str, Any] | None = None) -> Flask:
     app.config["PORTAL_SETTINGS"] = settings
     app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 0
     app.config["TEMPLATES_AUTO_RELOAD"] = False
-    app.extensions["portal.db"] = Database(settings.database_url)
+    app.extensions["portal.db"] = Database.from_settings(settings)
 
     @app.teardown_appcontext
     def _remove_session(_exc) -> None:

@@ -1,7 +1,14 @@
 """`portal backup` / `portal restore`: one encrypted, integrity-checked archive of the
-database (every table, blobs included), without the instance secrets.
+database (every table) and of every attachment's content, from whichever blob store is
+configured, without the instance secrets.
 
-Archive = b"PORTAL-BACKUP-1\\n" || archive id (16) || STREAM ciphertext of gzip(JSON lines).
+Archive = b"PORTAL-BACKUP-2\\n" || archive id (16) || STREAM ciphertext of gzip(JSON lines):
+first one line per row of every table except `blob_chunks`, then one line per chunk of
+blob content (`{"blob": hex id, "seq": n, "data": ...}`), read through the configured
+store and restored into the target's configured store. So an archive taken with the
+database store restores into a filesystem store and the other way round. Archives of
+version 1 (`blob_chunks` rows among the tables) still restore.
+
 The STREAM key comes from the `backup_key` instance secret, so an archive is as
 useless as the database is without the instance directory, and any change,
 truncation or reordering is detected before a single row is restored. Report
@@ -22,12 +29,14 @@ from sqlalchemy import Integer, func, insert, select, text
 from sqlalchemy.engine import Engine
 
 import portal.models  # noqa: F401  (registers every table)
+from portal.blobs import Blob, BlobChunk, BlobStore, DatabaseBlobStore
 from portal.crypto import CryptoError
 from portal.crypto.kdf import hkdf
 from portal.crypto.stream import StreamEncryptor, iter_decrypt_unverified, verify_stream
 from portal.db import Base
 
-MAGIC = b"PORTAL-BACKUP-1\n"
+MAGIC = b"PORTAL-BACKUP-2\n"
+MAGIC_V1 = b"PORTAL-BACKUP-1\n"  # blob content as `blob_chunks` rows; restored as it is
 ARCHIVE_ID_LEN = 16
 BATCH = 500
 
@@ -61,22 +70,49 @@ def _decode(value):
     return value
 
 
-def write_backup(engine: Engine, backup_key: bytes, out: BinaryIO) -> dict[str, int]:
-    """Stream every table into `out`; returns row counts per table."""
+def write_backup(engine: Engine, backup_key: bytes, out: BinaryIO, blob_store: BlobStore | None = None) -> dict[str, int]:
+    """Stream every table, then every blob's content, into `out`; returns counts per table
+    (`blob_chunks`: the pieces of blob content, whichever store holds them)."""
+    store = blob_store or DatabaseBlobStore()
     archive_id = os.urandom(ARCHIVE_ID_LEN)
     out.write(MAGIC + archive_id)
     encryptor = StreamEncryptor(_key(backup_key), archive_id, b"\x00" * 16, out)
     counts: dict[str, int] = {}
-    with gzip.GzipFile(fileobj=encryptor, mode="wb", mtime=0) as gz, engine.connect() as connection:
+    blobs: list[tuple[bytes, int]] = []  # the blobs whose rows are in this archive: their content follows
+    with gzip.GzipFile(fileobj=encryptor, mode="wb", mtime=0) as gz, _snapshot(engine) as connection:
         for table in Base.metadata.sorted_tables:
+            if table.name == BlobChunk.__tablename__:
+                continue
             counts[table.name] = 0
             result = connection.execution_options(stream_results=True).execute(select(table))
             for row in result:
-                record = {"table": table.name, "row": {k: _encode(v) for k, v in row._mapping.items()}}
+                mapping = row._mapping
+                record = {"table": table.name, "row": {k: _encode(v) for k, v in mapping.items()}}
                 gz.write(json.dumps(record, separators=(",", ":")).encode("utf-8") + b"\n")
                 counts[table.name] += 1
+                if table.name == Blob.__tablename__:
+                    blobs.append((bytes(mapping["id"]), int(mapping["size"] or 0)))
+        counts[BlobChunk.__tablename__] = 0
+        for blob_id, size in blobs:
+            written = 0
+            for seq, chunk in enumerate(store.iter_chunks(connection, blob_id)):
+                record = {"blob": blob_id.hex(), "seq": seq, "data": _encode(chunk)}
+                gz.write(json.dumps(record, separators=(",", ":")).encode("utf-8") + b"\n")
+                written += len(chunk)
+                counts[BlobChunk.__tablename__] += 1
+            if written != size:
+                raise BackupError(f"blob {blob_id.hex()} holds {written} bytes, its row says {size}: its content is "
+                                  f"missing or damaged in the {store.kind} store (or was deleted during the backup)")
     encryptor.finish()
     return counts
+
+
+def _snapshot(engine: Engine):
+    """One connection that sees one consistent state of the database for the whole backup."""
+    connection = engine.connect()
+    if connection.dialect.name == "postgresql":
+        connection = connection.execution_options(isolation_level="REPEATABLE READ")
+    return connection
 
 
 class _Chunks(io.RawIOBase):
@@ -100,14 +136,17 @@ class _Chunks(io.RawIOBase):
         return n
 
 
-def restore_backup(engine: Engine, backup_key: bytes, archive: BinaryIO) -> dict[str, int]:
-    """Verify the whole archive, then load it into an EMPTY database (schema already upgraded).
+def restore_backup(engine: Engine, backup_key: bytes, archive: BinaryIO, blob_store: BlobStore | None = None) -> dict[str, int]:
+    """Verify the whole archive, then load it into an EMPTY database (schema already upgraded)
+    and an empty blob store.
 
     Two passes over the archive: the first authenticates every chunk and the end,
-    the second decrypts straight into the database; nothing is written elsewhere.
+    the second decrypts straight into the database and the blob store; nothing else
+    is written. If loading fails, the rows roll back and the blob files written are removed.
     """
+    store = blob_store or DatabaseBlobStore()
     head = archive.read(len(MAGIC) + ARCHIVE_ID_LEN)
-    if len(head) != len(MAGIC) + ARCHIVE_ID_LEN or not head.startswith(MAGIC):
+    if len(head) != len(MAGIC) + ARCHIVE_ID_LEN or not head.startswith((MAGIC, MAGIC_V1)):
         raise BackupError("not a portal backup archive")
     archive_id = head[len(MAGIC):]
     key = _key(backup_key)
@@ -122,22 +161,59 @@ def restore_backup(engine: Engine, backup_key: bytes, archive: BinaryIO) -> dict
         for table in tables.values():
             if connection.scalar(select(func.count()).select_from(table)):
                 raise BackupError(f"the target database is not empty (table {table.name})")
+    if store.holds_content():
+        raise BackupError(f"the target blob store is not empty ({store!r})")
     counts = dict.fromkeys(tables, 0)
     chunks = iter_decrypt_unverified(key, archive_id, b"\x00" * 16, archive)
-    with engine.begin() as connection, gzip.GzipFile(fileobj=_Chunks(chunks), mode="rb") as gz:
-        current, pending = None, []
-        for line in io.TextIOWrapper(gz, encoding="utf-8"):
-            record = json.loads(line)
-            if record["table"] != current or len(pending) >= BATCH:
-                if pending:
-                    connection.execute(insert(tables[current]), pending)
-                current, pending = record["table"], []
-            pending.append({k: _decode(v) for k, v in record["row"].items()})
-            counts[current] += 1
-        if pending:
-            connection.execute(insert(tables[current]), pending)
-        if connection.dialect.name == "postgresql":
-            _reset_sequences(connection, tables.values())
+    restored_blobs: set[bytes] = set()
+    written: list[bytes] = []
+    target = None
+    try:
+        with engine.begin() as connection, gzip.GzipFile(fileobj=_Chunks(chunks), mode="rb") as gz:
+            current, pending = None, []
+            target_id, next_seq = None, 0
+            for line in io.TextIOWrapper(gz, encoding="utf-8"):
+                record = json.loads(line)
+                if "blob" in record:
+                    if pending:
+                        connection.execute(insert(tables[current]), pending)
+                        current, pending = None, []
+                    blob_id, seq = bytes.fromhex(record["blob"]), int(record["seq"])
+                    if seq == 0:
+                        if target is not None:
+                            target.complete()
+                            target = None
+                        if blob_id not in restored_blobs or blob_id in written:
+                            raise BackupError("the archive's blob content does not match its blob rows")
+                        target, target_id, next_seq = store.open_target(connection, blob_id), blob_id, 0
+                        written.append(blob_id)
+                    if target is None or blob_id != target_id or seq != next_seq:
+                        raise BackupError("the archive's blob content is out of order")
+                    target.put(_decode(record["data"]))
+                    next_seq += 1
+                    counts[BlobChunk.__tablename__] += 1
+                    continue
+                if record["table"] != current or len(pending) >= BATCH:
+                    if pending:
+                        connection.execute(insert(tables[current]), pending)
+                    current, pending = record["table"], []
+                row = {k: _decode(v) for k, v in record["row"].items()}
+                if current == Blob.__tablename__:
+                    restored_blobs.add(bytes(row["id"]))
+                pending.append(row)
+                counts[current] += 1
+            if pending:
+                connection.execute(insert(tables[current]), pending)
+            if target is not None:
+                target.complete()
+                target = None
+            if connection.dialect.name == "postgresql":
+                _reset_sequences(connection, tables.values())
+    except BaseException:
+        if target is not None:
+            target.abandon()
+        store.discard(written)
+        raise
     return counts
 
 

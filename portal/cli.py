@@ -23,7 +23,7 @@ def _settings(instance: str | None):
 
 
 def _database(settings) -> Database:
-    return Database(settings.database_url)
+    return Database.from_settings(settings)
 
 
 def _refresh_deadlines(settings) -> None:
@@ -57,6 +57,7 @@ def init(instance: str | None, dev: bool) -> None:
     created = ensure_instance(settings.instance_dir)
     upgrade(settings.database_url)
     db = _database(settings)
+    db.blob_store.prepare()  # the blob directory (0700) when blob_store = "filesystem"
     db_file = settings.instance_dir / "portal.sqlite3"
     if db_file.exists():
         db_file.chmod(0o600)
@@ -194,11 +195,11 @@ def db_upgrade(instance: str | None) -> None:
 @instance_option
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 def backup(instance: str | None, out: Path) -> None:
-    """Write one encrypted, integrity-checked archive of the database (blobs included).
+    """Write one encrypted, integrity-checked archive of the database and of every attachment's content.
 
     The instance secrets are NOT in it: back them up separately, offline.
     """
-    from portal.backup import write_backup
+    from portal.backup import BackupError, write_backup
 
     if out.exists():
         raise click.ClickException(f"{out} exists: refusing to overwrite")
@@ -207,7 +208,10 @@ def backup(instance: str | None, out: Path) -> None:
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as handle:
-            counts = write_backup(db.engine, read_secret(settings.instance_dir, "backup_key"), handle)
+            counts = write_backup(db.engine, read_secret(settings.instance_dir, "backup_key"), handle, db.blob_store)
+    except BackupError as exc:
+        out.unlink()
+        raise click.ClickException(str(exc)) from exc
     finally:
         db.dispose()
     click.echo(f"Backup written to {out}: {sum(counts.values())} rows in {len(counts)} tables.")
@@ -217,7 +221,7 @@ def backup(instance: str | None, out: Path) -> None:
 @instance_option
 @click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def restore(instance: str | None, archive: Path) -> None:
-    """Restore an archive into an empty database (the instance must hold the same secrets)."""
+    """Restore an archive into an empty database and blob store (the instance must hold the same secrets)."""
     from portal.backup import BackupError, restore_backup
     from portal.migrate import upgrade
 
@@ -226,7 +230,7 @@ def restore(instance: str | None, archive: Path) -> None:
     db = _database(settings)
     try:
         with archive.open("rb") as handle:
-            counts = restore_backup(db.engine, read_secret(settings.instance_dir, "backup_key"), handle)
+            counts = restore_backup(db.engine, read_secret(settings.instance_dir, "backup_key"), handle, db.blob_store)
     except BackupError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -274,7 +278,7 @@ def retention_run(instance: str | None) -> None:
     finally:
         db.dispose()
     click.echo(f"Purged {len(purged)} report(s){': ' + ', '.join(purged) if purged else ''}; "
-               f"{drafts} abandoned draft file(s); {sessions} expired session(s).")
+               f"{drafts} abandoned or orphaned attachment file(s); {sessions} expired session(s).")
 
 
 @main.group()

@@ -39,11 +39,23 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 class Database:
-    """One engine and a thread-scoped session registry."""
+    """One engine, a thread-scoped session registry, and the attachment blob store its sessions use."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, blob_store=None) -> None:
+        from portal.blobs import STORE_KEY, DatabaseBlobStore
+
         self.engine = make_engine(url)
-        self.sessions = scoped_session(sessionmaker(bind=self.engine, expire_on_commit=False))
+        self.blob_store = blob_store if blob_store is not None else DatabaseBlobStore()
+        self.sessions = scoped_session(
+            sessionmaker(bind=self.engine, expire_on_commit=False, info={STORE_KEY: self.blob_store})
+        )
+
+    @classmethod
+    def from_settings(cls, settings) -> Database:
+        """The configured database with the configured blob store (`blob_store`, `blob_dir`)."""
+        from portal.blobs import blob_store_from_settings
+
+        return cls(settings.database_url, blob_store_from_settings(settings))
 
     def create_all(self) -> None:
         import portal.models  # noqa: F401  (registers every table)

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import text
 
 from portal import create_app
+from portal.config import load_settings
 from portal.crypto import kdf
 from portal.db import Base, Database
 from portal.instance import ensure_instance, read_secret
@@ -89,13 +90,28 @@ def instance_dir(tmp_path) -> Path:
 
 
 @pytest.fixture
-def settings_overrides(instance_dir, database_url) -> dict:
-    return {"instance_dir": str(instance_dir), "database_url": database_url}
+def blob_store() -> str:
+    """The attachment store of the test's instance: "database" unless PORTAL_TEST_BLOB_STORE says
+    otherwise. Tests that must cover both parametrise it: @pytest.mark.parametrize("blob_store", BLOB_STORES)."""
+    return os.environ.get("PORTAL_TEST_BLOB_STORE", "database")
+
+
+@pytest.fixture
+def blob_dir(tmp_path, blob_store) -> Path | None:
+    """The filesystem store's directory: deliberately OUTSIDE the instance directory, so that a test
+    searching everything at rest must search it explicitly. None for the database store."""
+    return tmp_path / "blob-files" if blob_store == "filesystem" else None
+
+
+@pytest.fixture
+def settings_overrides(instance_dir, database_url, blob_store, blob_dir) -> dict:
+    return {"instance_dir": str(instance_dir), "database_url": database_url, "blob_store": blob_store,
+            "blob_dir": str(blob_dir or "")}
 
 
 @pytest.fixture
 def database(settings_overrides):
-    db = Database(settings_overrides["database_url"])
+    db = Database.from_settings(load_settings(settings_overrides))
     db.create_all()
     yield db
     db.dispose()

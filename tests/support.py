@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
+
+# Parametrise a test's `blob_store` fixture with these to run it on both attachment stores.
+BLOB_STORES = ["database", "filesystem"]
 
 _CSRF = re.compile(rb'name="csrf_token"[^>]*value="([^"]+)"')
 
@@ -31,3 +35,10 @@ def submit_report(client, **fields) -> str:
 def sign_in(client, code: str):
     token = csrf_from(client.get("/follow-up").data)
     return client.post("/follow-up", data={"csrf_token": token, "receipt_code": code})
+
+
+def blob_files(blob_dir: Path | None) -> dict[str, bytes]:
+    """Every file in the filesystem store's directory (name -> content); {} for the database store."""
+    if blob_dir is None or not blob_dir.exists():
+        return {}
+    return {p.name: p.read_bytes() for p in sorted(blob_dir.iterdir()) if p.is_file()}

@@ -6,8 +6,9 @@ file); a reviewer reads it, acknowledges, messages, writes a note, adds a
 subject, escalates and downloads the file; the reporter signs in with the code
 hyphenated, reads, replies with a file, signs out; the reviewer reads the reply
 and downloads its file. Then the database (SQLite file with -wal and -shm, or
-every row of every table on PostgreSQL), the whole instance directory, and
-everything logged (DEBUG and up) and printed are searched: no plaintext marker,
+every row of every table on PostgreSQL), the whole instance directory, the blob
+directory (with the filesystem attachment store, outside the instance directory),
+and everything logged (DEBUG and up) and printed are searched: no plaintext marker,
 no receipt code in any spelling, no receipt secret, no subject name, and
 nothing about the reporter's connection.
 """
@@ -19,7 +20,7 @@ import re
 import socket
 
 import pytest
-from support import csrf_from, receipt_from
+from support import BLOB_STORES, blob_files, csrf_from, receipt_from
 from test_adversarial_common import build_app, everything_at_rest, post_multipart, reporter_token
 from triage_support import act_ok, attachment_ids, references, reporter_keys, sign_in_reviewer
 
@@ -60,7 +61,8 @@ def _subject_spellings(name: str) -> list[str]:
     return [name, name.lower(), name.upper(), plain, plain.lower(), plain.replace(" ", "")] + name.replace("-", " ").split()
 
 
-def test_full_journey_leaves_nothing_readable(apps, database, instance_dir, lead, caplog, capsys):
+@pytest.mark.parametrize("blob_store", BLOB_STORES)
+def test_full_journey_leaves_nothing_readable(apps, database, instance_dir, lead, caplog, capsys, blob_store, blob_dir):
     caplog.set_level(logging.DEBUG)
     reporter, triage = apps
     client = reporter.test_client()
@@ -126,6 +128,9 @@ def test_full_journey_leaves_nothing_readable(apps, database, instance_dir, lead
     # Everything at rest, and everything logged or printed.
     database.session.rollback()
     at_rest = everything_at_rest(database, instance_dir)
+    if blob_store == "filesystem":  # the search reads the blob directory: the staged file the report kept, the reply's
+        files = blob_files(blob_dir)
+        assert len(files) == 2 and all(content in at_rest for content in files.values())
     logged = (caplog.text + "\n".join(r.getMessage() + repr(r.__dict__) for r in caplog.records)).encode()
     captured = capsys.readouterr()
     printed = (captured.out + captured.err).encode()

@@ -152,8 +152,17 @@ def instance_bytes(instance_dir: Path) -> bytes:
     return b"\n".join(p.read_bytes() for p in sorted(Path(instance_dir).rglob("*")) if p.is_file())
 
 
+def blob_store_bytes(database, instance_dir: Path) -> bytes:
+    """Every file of the filesystem blob store when it lives outside the instance directory."""
+    directory = getattr(database.blob_store, "directory", None)
+    if directory is None or not directory.exists() or directory.is_relative_to(Path(instance_dir).resolve()):
+        return b""
+    return b"\n".join(p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file())
+
+
 def everything_at_rest(database, instance_dir: Path) -> bytes:
-    return instance_bytes(instance_dir) + b"\n" + table_dump(database)
+    """The instance directory, the blob directory (wherever it is) and every row of every table."""
+    return instance_bytes(instance_dir) + b"\n" + blob_store_bytes(database, instance_dir) + b"\n" + table_dump(database)
 
 
 def assert_not_at_rest(needles: Iterable[bytes | str], database, instance_dir: Path) -> None:

@@ -8,7 +8,9 @@ receipt code, and the database must hold no report, no key wrap, no attachment
 and no blob (nor blob chunk) from that attempt. Files staged by an earlier
 round trip (a validation error) may remain, but only unattached, linked to no
 report, and removed by `purge_abandoned_drafts`. The same for a reply. After
-each failure the next submission works.
+each failure the next submission works. Every case runs on both attachment stores:
+with the filesystem store, the blob directory must hold exactly one file per blob
+row after each failure (no orphan, no unfinished `.part` file).
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
-from support import csrf_from, receipt_from, sign_in
+from support import BLOB_STORES, blob_files, csrf_from, receipt_from, sign_in
 from test_adversarial_common import build_app, post_multipart, reporter_token, row_counts
 
+import portal.blobs as blobs
 import portal.reports.service as report_service
 import portal.reports.views as report_views
 from portal.blobs import Blob, BlobChunk, BlobWriter, purge_abandoned_drafts
@@ -28,6 +31,8 @@ from portal.reports.models import Attachment, KeyWrap, Message, Report, SubjectI
 
 MODELS = (Report, KeyWrap, Attachment, Blob, BlobChunk, Message, SubjectIndex)
 FILE = bytes(range(256)) * (3 * 4096)  # 3 MiB: several 64 KiB ciphertext chunks and three 1 MiB blob rows
+
+pytestmark = pytest.mark.parametrize("blob_store", BLOB_STORES)
 
 
 class Boom(RuntimeError):
@@ -39,6 +44,17 @@ def app(settings_overrides, database, lead, recovery_key):
     app = build_app("reporter", settings_overrides)
     yield app
     app.extensions["portal.db"].dispose()
+
+
+def assert_files_match_rows(database, blob_dir) -> None:
+    """With the filesystem store: one file per blob row, named after its id, and nothing else."""
+    if blob_dir is None:
+        return
+    session = database.session
+    session.expire_all()
+    rows = {blob_id.hex() for blob_id in session.scalars(select(Blob.id))}
+    session.rollback()
+    assert set(blob_files(blob_dir)) == rows
 
 
 def fail_on_call(monkeypatch, owner, name: str, nth: int, after: bool = False):
@@ -74,6 +90,9 @@ FAILURES = {
     "blob write, 2nd ciphertext chunk": lambda mp: fail_on_call(mp, BlobWriter, "write", 3),
     "blob write, after 1 MiB rows": lambda mp: fail_on_call(mp, BlobWriter, "write", 40),
     "blob close": lambda mp: fail_on_call(mp, BlobWriter, "close", 1, after=True),
+    "file fsync (filesystem store)": lambda mp: fail_on_call(mp, blobs.os, "fsync", 1),
+    "file rename (filesystem store)": lambda mp: fail_on_call(mp, blobs.os, "replace", 1),
+    "directory fsync (filesystem store)": lambda mp: fail_on_call(mp, blobs, "_fsync_dir", 1),
     "commit": lambda mp: fail_on_call(mp, Session, "commit", 1),
     "flush": lambda mp: fail_on_call(mp, Session, "flush", 3),
 }
@@ -94,7 +113,9 @@ def _assert_error_page(response) -> None:
 
 
 @pytest.mark.parametrize("failure", list(FAILURES))
-def test_failed_submission_leaves_nothing(app, database, monkeypatch, failure):
+def test_failed_submission_leaves_nothing(app, database, blob_store, blob_dir, monkeypatch, failure):
+    if "filesystem store" in failure and blob_store != "filesystem":
+        pytest.skip("no file is written with the database store")
     client = app.test_client()
     baseline = row_counts(database, *MODELS)
     with monkeypatch.context() as patch:
@@ -102,6 +123,7 @@ def test_failed_submission_leaves_nothing(app, database, monkeypatch, failure):
         response = post_multipart(client, "/report", _parts(app))
     _assert_error_page(response)
     assert row_counts(database, *MODELS) == baseline
+    assert_files_match_rows(database, blob_dir)
 
     # the portal is not wedged: the same submission now succeeds, with its file attached
     response = post_multipart(client, "/report", _parts(app))
@@ -109,6 +131,7 @@ def test_failed_submission_leaves_nothing(app, database, monkeypatch, failure):
     after = row_counts(database, *MODELS)
     assert after["reports"] == baseline["reports"] + 1 and after["attachments"] == baseline["attachments"] + 1
     assert after["blobs"] == baseline["blobs"] + 1
+    assert_files_match_rows(database, blob_dir)
 
 
 def _staged_draft(app, client) -> str:
@@ -122,7 +145,7 @@ def _staged_draft(app, client) -> str:
 
 
 @pytest.mark.parametrize("failure", ["store_report after wraps", "commit"])
-def test_files_staged_before_a_failure_stay_unattached_and_are_purged(app, database, monkeypatch, failure):
+def test_files_staged_before_a_failure_stay_unattached_and_are_purged(app, database, blob_dir, monkeypatch, failure):
     client = app.test_client()
     draft = _staged_draft(app, client)
     staged = row_counts(database, *MODELS)
@@ -132,6 +155,7 @@ def test_files_staged_before_a_failure_stay_unattached_and_are_purged(app, datab
         response = post_multipart(client, "/report", [p for p in _parts(app, draft) if p[0] != "evidence"])
     _assert_error_page(response)
     assert row_counts(database, *MODELS) == staged  # the staged file, and nothing else
+    assert_files_match_rows(database, blob_dir)
 
     session = database.session
     session.expire_all()
@@ -147,11 +171,16 @@ def test_files_staged_before_a_failure_stay_unattached_and_are_purged(app, datab
     session.commit()
     remaining = row_counts(database, *MODELS)
     assert remaining["blobs"] == 1 and remaining["attachments"] == 1 and remaining["reports"] == 1
-    assert remaining["blob_chunks"] >= 3
+    if blob_dir is None:
+        assert remaining["blob_chunks"] >= 3
+    else:
+        assert remaining["blob_chunks"] == 0
+        assert [len(content) for content in blob_files(blob_dir).values()] >= [3 * 1024 * 1024]
+    assert_files_match_rows(database, blob_dir)
 
 
 @pytest.mark.parametrize("failure", ["add_message", "blob write, 2nd ciphertext chunk", "commit"])
-def test_failed_reply_leaves_nothing(app, database, monkeypatch, failure):
+def test_failed_reply_leaves_nothing(app, database, blob_dir, monkeypatch, failure):
     client = app.test_client()
     response = post_multipart(client, "/report", _parts(app))
     code = receipt_from(response.data)
@@ -170,4 +199,5 @@ def test_failed_reply_leaves_nothing(app, database, monkeypatch, failure):
                                                                ("evidence", FILE, "reply.bin", "application/octet-stream")])
     assert response.status_code == 500 and b"Sorry, there is a problem with the service" in response.data
     assert row_counts(database, *MODELS) == baseline
+    assert_files_match_rows(database, blob_dir)
     assert client.get("/follow-up/case").status_code == 200  # still signed in, nothing half-sent shown

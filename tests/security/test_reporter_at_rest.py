@@ -5,8 +5,9 @@ file, the corrected report with a marker in every text field and in a file's
 name and content, sign-in, a reply with its own marker and file, a download, a
 wrong code, a 404, sign-out), every request sent from 127.0.0.1 with a distinctive
 User-Agent, Referer and X-Forwarded-For. Afterwards every byte of the database
-(SQLite file with its -wal and -shm; on PostgreSQL every row of every table)
-and every file under the instance directory is searched for the markers, the
+(SQLite file with its -wal and -shm; on PostgreSQL every row of every table),
+every file under the instance directory and, with the filesystem attachment
+store, every file in the blob directory is searched for the markers, the
 receipt code in any spelling, the receipt secret, and the client details; and
 so is everything logged (at DEBUG) or printed.
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from support import csrf_from, receipt_from
+from support import BLOB_STORES, blob_files, csrf_from, receipt_from
 
 import portal.models  # noqa: F401  (registers every table)
 from portal import create_app
@@ -170,7 +171,9 @@ def journey(client) -> tuple[str, dict[str, bytes]]:
     return code, {staged_name: staged, file_name: content, reply_name: reply_content}
 
 
-def test_nothing_readable_at_rest_or_in_logs(app, client, database, instance_dir, settings_overrides, caplog, capsys):
+@pytest.mark.parametrize("blob_store", BLOB_STORES)
+def test_nothing_readable_at_rest_or_in_logs(app, client, database, instance_dir, settings_overrides, caplog, capsys, blob_store,
+                                             blob_dir):
     assert logging.getLogger("werkzeug").getEffectiveLevel() >= logging.ERROR  # no request log with addresses
     caplog.set_level(logging.DEBUG)
     code, sent = journey(client)
@@ -199,6 +202,11 @@ def test_nothing_readable_at_rest_or_in_logs(app, client, database, instance_dir
         assert sealed[:64] in b"".join(data for p, data in files_under(instance_dir).items() if p.name.startswith(db_file.name))
     names = set(haystacks)
     assert any(n.startswith("secrets") for n in names)
+    for name, data in blob_files(blob_dir).items():
+        haystacks[f"blob directory: {name}"] = data
+    if blob_store == "filesystem":
+        assert len(blob_files(blob_dir)) == 3  # the staged file, the report's own, the reply's
+        assert not any((instance_dir / "blobs").iterdir())  # the configured directory, not the default one
 
     captured = capsys.readouterr()
     haystacks["log records"] = "\n".join(
@@ -212,6 +220,7 @@ def test_nothing_readable_at_rest_or_in_logs(app, client, database, instance_dir
     app.extensions["portal.db"].dispose()
     database.dispose()
     assert_absent(needles, {str(p): data for p, data in files_under(instance_dir).items()})
+    assert_absent(needles, {f"blob directory: {name}": data for name, data in blob_files(blob_dir).items()})
 
 
 def test_a_server_error_logs_nothing_about_the_request(app, client, caplog, capsys, monkeypatch):

@@ -10,6 +10,7 @@ import re
 import pytest
 from PIL import ExifTags, Image
 from sqlalchemy import select
+from support import BLOB_STORES, blob_files
 from triage_support import page_text, read, sign_in_reviewer, submit_with_reference
 
 from portal.triage.audit import AuditEntry
@@ -57,7 +58,12 @@ def _url(evidence, name: str, sanitised: bool = False) -> str:
     return f"/reports/{evidence['reference']}/files/{evidence['ids'][name]}" + ("/sanitised" if sanitised else "")
 
 
-def test_original_is_downloaded_byte_for_byte(evidence):
+@pytest.mark.parametrize("blob_store", BLOB_STORES)
+def test_original_is_downloaded_byte_for_byte(evidence, blob_store, blob_dir):
+    """A no-JavaScript submission with files, then a reviewer's download, on either attachment store."""
+    if blob_store == "filesystem":
+        assert sorted(blob_files(blob_dir)) == sorted(evidence["ids"].values())  # one file per attachment, by id
+        assert all(JPEG not in content and NOTES not in content for content in blob_files(blob_dir).values())
     response = evidence["client"].get(_url(evidence, "photo.jpg"))
     assert response.status_code == 200
     assert response.data == JPEG
