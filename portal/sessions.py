@@ -56,6 +56,9 @@ def _context(kind: str, session_id: bytes) -> bytes:
     return b"portal/v1/server-session:" + kind.encode("ascii") + b":" + session_id
 
 
+IDLE_WRITE_STEP = dt.timedelta(seconds=60)
+
+
 class SessionStore:
     def __init__(self, kind: str, idle_seconds: int, absolute_seconds: int) -> None:
         self.kind = kind
@@ -95,7 +98,10 @@ class SessionStore:
             payload = json.loads(open_with_key(key, row.sealed_payload, _context(self.kind, session_id)))
         except (CryptoError, ValueError):
             return None
-        row.idle_expires_at = min(now + self.idle, row.absolute_expires_at)
+        restarted = min(now + self.idle, row.absolute_expires_at)
+        # Not one write per page view: the timer is kept to the minute (to 1/30 of a short timeout).
+        if restarted - row.idle_expires_at >= min(IDLE_WRITE_STEP, self.idle / 30):
+            row.idle_expires_at = restarted
         return payload
 
     def destroy(self, db: Session, cookie: str | None) -> None:

@@ -491,3 +491,21 @@ def test_triage_app_serves_no_reporter_route(triage_client, path):
 def test_reporter_app_serves_no_triage_route(reporter_client):
     for path in ("/login", "/login/code", "/admin/reviewers", "/reports/R-AAAA-AAAA"):
         assert reporter_client.get(path).status_code == 404, path
+
+
+def test_page_views_do_not_write_the_session_row_each_time(build_triage, lead, clock, database):
+    """The idle timer is restarted at most once a minute: not one database write per page view."""
+    client = build_triage(reviewer_idle_timeout=1800).test_client()
+    sign_in_reviewer(client, lead)
+
+    def idle_expiry():
+        with database.transaction() as session:
+            return session.scalar(select(ServerSession.idle_expires_at).where(ServerSession.kind == "reviewer"))
+
+    signed_in = idle_expiry()
+    clock.advance(20)
+    assert client.get("/").status_code == 200
+    assert idle_expiry() == signed_in
+    clock.advance(60)
+    assert client.get("/").status_code == 200
+    assert idle_expiry() > signed_in
