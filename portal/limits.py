@@ -1,9 +1,28 @@
-"""Rate limits and one-time form tokens, in memory or in Redis.
+"""Rate limits (flask-limiter) and one-time form tokens, in memory or in Redis.
 
-Both use the `limits` library (the engine behind flask-limiter): per-process
-memory by default, Redis when `redis_url` is set so that every worker process
-and host shares the same counters. Limit keys never contain a client address
-in clear: callers pass an HMAC of whatever they key on.
+Each application gets its own `flask_limiter.Limiter` (`install_limiter`):
+per-process memory by default, Redis when `redis_url` is set so that every
+worker process and host shares the same counters. Moving window; no default or
+application-wide limits (a view states its limits where it uses them); no
+X-RateLimit-* or Retry-After headers, which would tell a prober how close it is.
+
+Limit keys never contain a client address or a login in clear: every key
+function returns an HMAC under the application's secret (`opaque_key`), so that
+is all Redis holds and all flask-limiter's "ratelimit ... exceeded" log line
+shows.
+
+Two kinds of limit, both checked through `limiter().shared_limit(...)` inside
+the view (flask-limiter checks a limit as its `with` block is entered and
+raises `RateLimitExceeded`, a 429):
+
+* every request counts (report submissions): a plain limit;
+* only failures count (wrong receipt codes, failed reviewer sign-ins): the
+  limit is tested on entry and, with `deduct_when=failed_attempt`, counted as
+  the response goes out only if the view called `mark_failed_attempt()`.
+
+flask-limiter registers a limit used as a context manager under the source line
+that uses it: give each limit its own `with` line, and key functions that read
+the current request (never a closure over one request's values).
 """
 
 from __future__ import annotations
@@ -12,30 +31,54 @@ import hmac
 import time
 from hashlib import sha256
 
-from limits import parse, storage, strategies
+from flask import Flask, Response, current_app, request
+from flask_limiter import Limiter
+
+_LIMITER = "portal.limiter"
+_HMAC_KEY = "portal.limit_hmac_key"
+_FAILED = "portal.failed_attempt"  # in the WSGI environ: one request's state, whatever the app context
 
 
-class RateLimits:
-    def __init__(self, redis_url: str | None, key_secret: bytes) -> None:
-        uri = redis_url or "memory://"
-        self.storage = storage.storage_from_string(uri)
-        self.limiter = strategies.MovingWindowRateLimiter(self.storage)
-        self._key_secret = key_secret
+def install_limiter(app: Flask, redis_url: str | None, key_secret: bytes, prefix: str) -> Limiter:
+    """Give `app` its own flask-limiter extension; keys are HMACs under `key_secret`."""
+    limiter = Limiter(
+        client_key,
+        storage_uri=redis_url or "memory://",
+        strategy="moving-window",
+        headers_enabled=False,
+        key_prefix=prefix,
+        swallow_errors=False,  # Redis down: refuse (500) rather than let attempts through uncounted
+    )
+    limiter.init_app(app)
+    app.extensions[_LIMITER] = limiter
+    app.extensions[_HMAC_KEY] = key_secret
+    return limiter
 
-    def key(self, *parts: str) -> str:
-        """An opaque key: HMAC of the parts, so Redis never holds an address or a login in clear."""
-        return hmac.new(self._key_secret, "\x00".join(parts).encode(), sha256).hexdigest()[:32]
 
-    def allowed(self, limit: str, name: str, key: str) -> bool:
-        """True while under `limit` (does not count)."""
-        return self.limiter.test(parse(limit), name, key)
+def limiter() -> Limiter:
+    """The current application's limiter."""
+    return current_app.extensions[_LIMITER]
 
-    def hit(self, limit: str, name: str, key: str) -> bool:
-        """Count one attempt; False if it is over the limit."""
-        return self.limiter.hit(parse(limit), name, key)
 
-    def reset(self) -> None:
-        self.storage.reset()
+def opaque_key(*parts: str) -> str:
+    """An opaque key: HMAC of the parts, so Redis never holds an address or a login in clear."""
+    secret = current_app.extensions[_HMAC_KEY]
+    return hmac.new(secret, "\x00".join(parts).encode(), sha256).hexdigest()[:32]
+
+
+def client_key() -> str:
+    """The limiter's key function: an HMAC of the client's address, never the address."""
+    return opaque_key("client", request.remote_addr or "")
+
+
+def mark_failed_attempt() -> None:
+    """Count this request against the failures-only limits checked during it."""
+    request.environ[_FAILED] = True
+
+
+def failed_attempt(_response: Response) -> bool:
+    """`deduct_when` for failures-only limits: did the view call mark_failed_attempt()?"""
+    return bool(request.environ.get(_FAILED))
 
 
 class OneTimeNonces:

@@ -8,7 +8,7 @@ from portal import web
 from portal.config import Settings
 from portal.forms import FormTokens
 from portal.instance import read_secret
-from portal.limits import OneTimeNonces, RateLimits
+from portal.limits import OneTimeNonces, install_limiter
 from portal.reports.service import ReporterKeys
 from portal.sessions import SessionStore
 
@@ -45,7 +45,7 @@ def configure(app: Flask, settings: Settings) -> None:
     )
     app.extensions["portal.reporter_keys"] = keys
     app.extensions["portal.form_tokens"] = FormTokens(keys.form_key, OneTimeNonces(settings.redis_url), settings.form_token_lifetime)
-    app.extensions["portal.limits"] = RateLimits(settings.redis_url, keys.form_key)
+    install_limiter(app, settings.redis_url, keys.form_key, prefix="reporter")
     app.extensions["portal.sessions"] = SessionStore("reporter", settings.reporter_idle_timeout, settings.reporter_idle_timeout * 16)
     web.install(app, web.CSP_REPORTER, "reporter/error.html")
     app.register_blueprint(bp)

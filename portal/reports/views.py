@@ -1,7 +1,8 @@
 """The reporter interface: routes only. Work happens in portal.reports.service.
 
 No route reads or logs the client's address, user agent or referrer (the rate
-limiter sees only an HMAC of the address, in memory or Redis, for minutes).
+limiter, flask-limiter, sees only an HMAC of the address, in memory or Redis,
+for minutes: portal.limits).
 No cookie is set until a reporter signs in with a receipt code.
 """
 
@@ -13,8 +14,10 @@ import re
 import unicodedata
 
 from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask_limiter import RateLimitExceeded
 from werkzeug.datastructures import MultiDict
 
+from portal import limits
 from portal.blobs import Blob
 from portal.crypto import CryptoError, kdf
 from portal.crypto.receipt import normalise_receipt_code, receipt_secret
@@ -62,11 +65,6 @@ def _keys() -> ReporterKeys:
 
 def _settings():
     return current_app.config["PORTAL_SETTINGS"]
-
-
-def _client_key() -> str:
-    # An HMAC of the address, for rate limiting only; never stored or logged.
-    return current_app.extensions["portal.limits"].key("client", request.remote_addr or "")
 
 
 @bp.app_context_processor
@@ -135,7 +133,6 @@ def report_form():
 def submit_report():
     db = _db()
     keys = _keys()
-    limits = current_app.extensions["portal.limits"]
     wants_json = request.accept_mimetypes.best == "application/json"
     state: dict = {"token_ok": None, "draft": None}
 
@@ -167,9 +164,13 @@ def submit_report():
             return _json_errors([("", TOKEN_EXPIRED)], 403)
         form = ReportForm(formdata=fields, taxonomy=_settings().taxonomy)
         return _render_report_form(form, None, [("", TOKEN_EXPIRED + " Any files you chose need to be attached again.")], 403)
-    if not limits.hit(_settings().submission_limit, "submit", _client_key()):
-        db.rollback()
-        abort(429)
+    try:
+        # Every submission with a valid form token counts, per client (an HMAC of the address).
+        with limits.limiter().shared_limit(_settings().submission_limit, scope="submit"):
+            pass
+    except RateLimitExceeded:
+        db.rollback()  # drop the files staged while the body was read
+        raise
 
     if fields.get("mode") == "browser":
         return _submit_browser(parsed)
@@ -331,10 +332,9 @@ def sign_in():
         return render_template("reporter/sign_in.html", form=form, expired=False, error=TOKEN_EXPIRED), 403
     if not form.validate():
         return render_template("reporter/sign_in.html", form=form, expired=False, error=None), 400
-    limits = current_app.extensions["portal.limits"]
-    limit = _settings().receipt_attempt_limit
-    if not limits.allowed(limit, "receipt", _client_key()):
-        abort(429)
+    # Only wrong codes count (deduct_when), but at the limit even the right code waits (429).
+    with limits.limiter().shared_limit(_settings().receipt_attempt_limit, scope="receipt", deduct_when=limits.failed_attempt):
+        pass
     keys = _keys()
     try:
         code = normalise_receipt_code(form.receipt_code.data)
@@ -344,7 +344,7 @@ def sign_in():
     secret = receipt_secret(code or " ".join(["able"] * 8), keys.install_salt)
     report = find_report(_db(), keys, secret) if code else None
     if report is None:
-        limits.hit(limit, "receipt", _client_key())
+        limits.mark_failed_attempt()
         form.receipt_code.errors = [WRONG_CODE]
         return render_template("reporter/sign_in.html", form=form, expired=False, error=None), 400
     cookie = _store().create(_db(), {"report": report.public_id.hex(), "secret": secret.hex()})

@@ -8,7 +8,7 @@ from flask_wtf import CSRFProtect
 from portal import web
 from portal.config import Settings
 from portal.instance import read_secret
-from portal.limits import RateLimits
+from portal.limits import install_limiter
 from portal.sessions import SessionStore
 
 REVIEWER_COOKIE = "portal_reviewer"
@@ -31,7 +31,7 @@ def configure(app: Flask, settings: Settings) -> None:
     app.extensions["portal.totp_key"] = read_secret(settings.instance_dir, "totp_key")
     app.extensions["portal.blind_index_key"] = read_secret(settings.instance_dir, "blind_index_key")
     app.extensions["portal.audit_key"] = read_secret(settings.instance_dir, "audit_key")
-    app.extensions["portal.limits"] = RateLimits(settings.redis_url, secret_key)
+    install_limiter(app, settings.redis_url, secret_key, prefix="triage")
     app.extensions["portal.sessions"] = SessionStore(
         "reviewer", settings.reviewer_idle_timeout, settings.reviewer_absolute_timeout
     )

@@ -18,8 +18,10 @@ import time
 
 import pyotp
 from flask import current_app, g, redirect, request, url_for
+from flask_limiter import RateLimitExceeded
 from sqlalchemy import select
 
+from portal import limits
 from portal.crypto import CryptoError
 from portal.crypto.keys import RecipientPrivateKey, unlock_private_key
 from portal.triage.accounts import open_totp_secret, verify_passphrase
@@ -30,6 +32,7 @@ from portal.triage.service import Actor
 LOGIN_FAILED = "Sign-in failed. Check your login, passphrase and code, and try again. After several failures you must wait 15 minutes."
 STAGE_PENDING = "second-factor"
 STAGE_FULL = "signed-in"
+_ACCOUNT = "portal.throttle_account"  # the HMAC of the login being signed in, for this request only
 
 
 def _db():
@@ -40,27 +43,39 @@ def _store():
     return current_app.extensions["portal.sessions"]
 
 
-def _limits():
-    return current_app.extensions["portal.limits"]
-
-
 def _limit() -> str:
     return current_app.config["PORTAL_SETTINGS"].reviewer_login_limit
 
 
-def throttle_keys(login: str) -> list[tuple[str, str]]:
-    limits = _limits()
-    return [("login-account", limits.key("account", login.strip().lower())),
-            ("login-client", limits.key("client", request.remote_addr or ""))]
+def _account_key() -> str:
+    return request.environ[_ACCOUNT]
 
 
 def throttled(login: str) -> bool:
-    return not all(_limits().allowed(_limit(), name, key) for name, key in throttle_keys(login))
+    """True while this account or this client has failed too often.
+
+    Both limits are checked through flask-limiter, which counts nothing here:
+    count_failure() in the same request deducts one failure from each as the
+    response goes out (flask-limiter's deduct_when). Keys are HMACs of the login
+    and of the client's address (portal.limits).
+    """
+    request.environ[_ACCOUNT] = limits.opaque_key("account", login.strip().lower())
+    limiter = limits.limiter()
+    try:
+        with limiter.shared_limit(_limit, scope="login-account", key_func=_account_key, deduct_when=limits.failed_attempt):
+            pass
+        with limiter.shared_limit(_limit, scope="login-client", key_func=limits.client_key, deduct_when=limits.failed_attempt):
+            pass
+    except RateLimitExceeded:
+        return True
+    return False
 
 
 def count_failure(login: str) -> None:
-    for name, key in throttle_keys(login):
-        _limits().hit(_limit(), name, key)
+    """Count this request as one failure for the account and for the client."""
+    if request.environ.get(_ACCOUNT) != limits.opaque_key("account", login.strip().lower()):
+        throttled(login)  # not checked yet in this request: register the limits the failure counts against
+    limits.mark_failed_attempt()
 
 
 def check_passphrase(login: str, passphrase: str) -> tuple[Reviewer, RecipientPrivateKey] | None:

@@ -1,65 +1,234 @@
-"""Rate limits and one-time form tokens: per process in memory, shared through Redis."""
+"""Rate limits (one flask-limiter Limiter per application) and one-time form tokens:
+per process in memory, shared through Redis between worker processes and hosts.
+
+The Redis tests run against PORTAL_TEST_REDIS_URL (default redis://127.0.0.1:6379/15) and skip,
+with the reason, where it does not answer (in CI they fail instead). They never flush it: every
+test's limit keys are HMACs under the fresh secrets of its own instance directory, and nonces are
+random, so tests (and other people's runs) cannot see each other's counters.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import time
 
 import pytest
+from flask_limiter import Limiter
+from limits.storage import MemoryStorage, RedisStorage
+from limits.strategies import MovingWindowRateLimiter
+from support import csrf_from, submit_report
+from triage_support import enter_passphrase
 
+from portal import create_app, web
+from portal.crypto.receipt import generate_receipt_code
 from portal.forms import FormTokens
-from portal.limits import OneTimeNonces, RateLimits
+from portal.limits import OneTimeNonces, client_key, opaque_key
 
 REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
-def _redis_available() -> bool:
+def _redis_unavailable() -> str | None:
+    """Why Redis cannot be used here, or None when it answers."""
     try:
         import redis
 
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping()
-        return True
-    except Exception:
-        return False
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5).ping()
+        return None
+    except Exception as exc:
+        return f"no Redis at {REDIS_URL} ({type(exc).__name__}); set PORTAL_TEST_REDIS_URL to test shared limits"
 
 
-BACKENDS = ["memory"] + (["redis"] if _redis_available() else [])
+REDIS_UNAVAILABLE = _redis_unavailable()
+BACKENDS = ["memory"] + ([] if REDIS_UNAVAILABLE else ["redis"])
+
+
+def require_redis() -> None:
+    if REDIS_UNAVAILABLE:
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis is expected in CI: {REDIS_UNAVAILABLE}")
+        pytest.skip(REDIS_UNAVAILABLE)
 
 
 @pytest.fixture(params=BACKENDS)
-def redis_url(request):
-    if request.param == "memory":
-        return None
-    import redis
-
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    return REDIS_URL
+def redis_url(request) -> str:
+    return "" if request.param == "memory" else REDIS_URL
 
 
-def test_limit_counts_and_refuses(redis_url):
-    limits = RateLimits(redis_url, b"k" * 32)
-    key = limits.key("client", "203.0.113.9")
-    assert "203.0.113.9" not in key
-    results = [limits.hit("3 per minute", "receipt", key) for _ in range(4)]
-    assert results == [True, True, True, False]
-    assert not limits.allowed("3 per minute", "receipt", key)
-    assert limits.allowed("3 per minute", "receipt", limits.key("client", "198.51.100.1"))
+@pytest.fixture
+def build(settings_overrides, database, lead, recovery_key):
+    """Build apps on one instance directory (same secrets, same database): each one stands for a
+    separate worker process; disposed after the test."""
+    apps = []
+
+    def make(kind: str = "reporter", **extra):
+        app = create_app(kind, {**settings_overrides, **extra})
+        app.config["TESTING"] = True
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.extensions["portal.db"].dispose()
 
 
-def test_two_processes_share_limits_through_redis():
-    if "redis" not in BACKENDS:
-        if os.environ.get("CI"):
-            pytest.fail(f"Redis is expected at {REDIS_URL} in CI")
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    import redis
+def _sign_in(client, code: str, address: str = "127.0.0.1"):
+    environ = {"REMOTE_ADDR": address}
+    token = csrf_from(client.get("/follow-up", environ_base=environ).data)
+    return client.post("/follow-up", data={"csrf_token": token, "receipt_code": code}, environ_base=environ)
 
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    worker_a, worker_b = RateLimits(REDIS_URL, b"k" * 32), RateLimits(REDIS_URL, b"k" * 32)
-    key = worker_a.key("account", "lead")
-    assert worker_a.hit("2 per minute", "login", key) and worker_b.hit("2 per minute", "login", key)
-    assert not worker_a.hit("2 per minute", "login", key)
-    assert not worker_b.allowed("2 per minute", "login", key)
-    # One-time form tokens: a token used on one worker is refused on the other.
+
+def _submit(client):
+    token = csrf_from(client.get("/report").data)
+    return client.post("/report", data={"csrf_token": token, "draft": "", "what_happened": "x"},
+                       content_type="multipart/form-data")
+
+
+def _no_limit_headers(response) -> None:
+    leaked = [k for k in response.headers.keys() if k.lower().startswith(("x-ratelimit", "ratelimit", "retry-after"))]
+    assert leaked == [], leaked
+
+
+# -- wiring -----------------------------------------------------------------------------------
+
+
+def test_each_app_has_its_own_flask_limiter(build, redis_url):
+    reporter, triage = build("reporter", redis_url=redis_url), build("triage", redis_url=redis_url)
+    limiters = []
+    for app in (reporter, triage):
+        limiter = app.extensions["portal.limiter"]
+        assert isinstance(limiter, Limiter)
+        assert app.extensions["limiter"] == {limiter}  # flask-limiter's own registry: this one only
+        assert isinstance(limiter.limiter, MovingWindowRateLimiter)
+        assert isinstance(limiter.storage, RedisStorage if redis_url else MemoryStorage)
+        assert limiter.limit_manager.default_limits == [] and limiter.limit_manager.application_limits == []
+        assert limiter._headers_enabled is False
+        limiters.append(limiter)
+    assert limiters[0] is not limiters[1] and limiters[0].storage is not limiters[1].storage
+    # A second worker gets a limiter of its own too (sharing counters only through the storage).
+    assert build("reporter", redis_url=redis_url).extensions["portal.limiter"] is not limiters[0]
+
+
+def test_limit_keys_are_hmacs_never_addresses_or_logins(build):
+    reporter, triage = build("reporter"), build("triage")
+    keys = {}
+    for name, app in (("reporter", reporter), ("triage", triage)):
+        for address in ("203.0.113.9", "198.51.100.1"):
+            with app.test_request_context(environ_base={"REMOTE_ADDR": address}):
+                key = client_key()
+                assert re.fullmatch(r"[0-9a-f]{32}", key) and address not in key
+                keys[name, address] = key
+                login_key = opaque_key("account", "lead")
+                assert "lead" not in login_key
+    assert len(set(keys.values())) == 4  # per address, and per app secret
+
+
+# -- behaviour the user sees ------------------------------------------------------------------
+
+
+def test_over_limit_answers_carry_no_limit_headers_and_keep_the_security_headers(build, lead):
+    app = build("reporter", submission_limit="1 per minute", receipt_attempt_limit="1 per minute")
+    client = app.test_client()
+    response = _submit(client)
+    assert response.status_code == 200
+    _no_limit_headers(response)
+    response = _submit(client)
+    assert response.status_code == 429 and b"Too many attempts" in response.data
+    _no_limit_headers(response)
+    assert response.headers["Content-Security-Policy"] == web.CSP_REPORTER
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers.getlist("Set-Cookie") == []
+    response = client.post("/report", data={"draft": "", "what_happened": "x"}, content_type="multipart/form-data")
+    assert response.status_code == 403  # no form token: answered as before, ahead of the limit
+    for expected in (400, 429):
+        response = _sign_in(client, "not a code")
+        assert response.status_code == expected
+        _no_limit_headers(response)
+
+    triage = build("triage", reviewer_login_limit="1 per minute")
+    client = triage.test_client()
+    assert enter_passphrase(client, lead.login, "wrong-guess").status_code == 400
+    response = enter_passphrase(client, lead.login, lead.passphrase)
+    assert response.status_code == 429
+    _no_limit_headers(response)
+    assert response.headers["Content-Security-Policy"] == web.CSP_TRIAGE
+
+
+def test_right_passphrases_do_not_count_towards_the_sign_in_limit(build, lead):
+    app = build("triage", reviewer_login_limit="2 per minute")
+    for _ in range(4):
+        assert enter_passphrase(app.test_client(), lead.login, lead.passphrase).status_code == 302
+
+
+def test_breaches_are_logged_with_the_hmac_never_the_address(build, caplog):
+    app = build("reporter", receipt_attempt_limit="1 per minute")
+    address = "203.0.113.77"
+    caplog.set_level(logging.DEBUG)
+    client = app.test_client()
+    assert _sign_in(client, "not a code", address).status_code == 400
+    assert _sign_in(client, "not a code", address).status_code == 429
+    with app.test_request_context(environ_base={"REMOTE_ADDR": address}):
+        key = client_key()
+    breaches = [r for r in caplog.records if r.name == "flask-limiter" and "exceeded" in r.getMessage()]
+    assert breaches and all(key in r.getMessage() for r in breaches)
+    for record in caplog.records:
+        assert address not in record.getMessage() and address not in repr(vars(record)), record
+
+
+# -- shared between workers -------------------------------------------------------------------
+
+
+def test_without_redis_each_worker_counts_alone(build):
+    worker_a, worker_b = (build("reporter", receipt_attempt_limit="1 per minute") for _ in range(2))
+    assert _sign_in(worker_a.test_client(), "not a code").status_code == 400
+    assert _sign_in(worker_a.test_client(), "not a code").status_code == 429
+    assert _sign_in(worker_b.test_client(), "not a code").status_code == 400  # its own memory
+
+
+def test_two_workers_share_receipt_attempts_through_redis(build):
+    require_redis()
+    worker_a, worker_b = (build("reporter", redis_url=REDIS_URL, receipt_attempt_limit="3 per minute") for _ in range(2))
+    code = submit_report(worker_a.test_client())
+    client_a, client_b = worker_a.test_client(), worker_b.test_client()
+    assert _sign_in(client_a, code).status_code == 302  # right codes do not count
+    for client in (client_a, client_b, client_a):
+        assert _sign_in(client, generate_receipt_code()).status_code == 400
+    response = _sign_in(client_b, code)
+    assert response.status_code == 429 and response.headers.getlist("Set-Cookie") == []
+    assert _sign_in(client_a, code).status_code == 429
+    # another client (another address) is not held back by this one, on either worker
+    assert _sign_in(worker_b.test_client(), code, "198.51.100.9").status_code == 302
+
+
+def test_two_workers_share_submissions_through_redis(build, database):
+    require_redis()
+    worker_a, worker_b = (build("reporter", redis_url=REDIS_URL, submission_limit="2 per minute") for _ in range(2))
+    client_a, client_b = worker_a.test_client(), worker_b.test_client()
+    assert _submit(client_a).status_code == 200
+    assert _submit(client_b).status_code == 200
+    assert _submit(client_a).status_code == 429
+    assert _submit(client_b).status_code == 429
+
+
+def test_two_workers_share_reviewer_sign_in_failures_through_redis(build, lead, make_reviewer):
+    require_redis()
+    other = make_reviewer("other", "reviewer")
+    worker_a, worker_b = (build("triage", redis_url=REDIS_URL, reviewer_login_limit="3 per minute") for _ in range(2))
+    for worker in (worker_a, worker_b, worker_a):
+        assert enter_passphrase(worker.test_client(), lead.login, "wrong-guess").status_code == 400
+    assert enter_passphrase(worker_b.test_client(), lead.login, lead.passphrase).status_code == 429
+    assert enter_passphrase(worker_a.test_client(), lead.login, lead.passphrase).status_code == 429
+    # per account: another account from another address is unaffected
+    client = worker_b.test_client()
+    token = csrf_from(client.get("/login", environ_base={"REMOTE_ADDR": "10.0.0.99"}).data)
+    response = client.post("/login", data={"csrf_token": token, "login": other.login, "passphrase": other.passphrase},
+                           environ_base={"REMOTE_ADDR": "10.0.0.99"})
+    assert response.status_code == 302
+
+
+def test_two_workers_share_form_token_nonces_through_redis():
+    require_redis()
     token_a = FormTokens(b"f" * 32, OneTimeNonces(REDIS_URL), 60)
     token_b = FormTokens(b"f" * 32, OneTimeNonces(REDIS_URL), 60)
     token = token_a.issue()
@@ -67,17 +236,20 @@ def test_two_processes_share_limits_through_redis():
     assert not token_a.consume(token)
 
 
+# -- one-time form tokens ---------------------------------------------------------------------
+
+
 def test_form_tokens_single_use_signed_and_expiring(redis_url):
-    tokens = FormTokens(b"f" * 32, OneTimeNonces(redis_url), 60)
+    tokens = FormTokens(b"f" * 32, OneTimeNonces(redis_url or None), 60)
     token = tokens.issue()
     assert tokens.consume(token) and not tokens.consume(token)
     forged = tokens.issue()
     raw = bytearray(forged.encode())
     raw[5] = ord("A") if raw[5] != ord("A") else ord("B")
     assert not tokens.consume(raw.decode())
-    other_key = FormTokens(b"g" * 32, OneTimeNonces(redis_url), 60)
+    other_key = FormTokens(b"g" * 32, OneTimeNonces(redis_url or None), 60)
     assert not other_key.consume(tokens.issue())
-    short = FormTokens(b"f" * 32, OneTimeNonces(redis_url), 1)
+    short = FormTokens(b"f" * 32, OneTimeNonces(redis_url or None), 1)
     expiring = short.issue()
     time.sleep(2.1)
     assert not short.consume(expiring)
