@@ -19,7 +19,7 @@ import time
 import pyotp
 from flask import current_app, g, redirect, request, url_for
 from flask_limiter import RateLimitExceeded
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from portal import limits
 from portal.crypto import CryptoError
@@ -120,10 +120,15 @@ def verify_totp(reviewer: Reviewer, code: str) -> bool:
     now_step = totp.timecode(time.time())
     for step in (now_step - 1, now_step, now_step + 1):
         if hmac.compare_digest(totp.generate_otp(step), code):
-            if step <= reviewer.last_totp_step:
-                return False  # replay of a code already used
-            reviewer.last_totp_step = step
-            return True
+            # Claim the step with one conditional UPDATE, so that two requests racing with the same
+            # code cannot both pass the check: the database lets only one of them move the step on.
+            claimed = _db().execute(
+                update(Reviewer)
+                .where(Reviewer.id == reviewer.id, Reviewer.last_totp_step < step)
+                .values(last_totp_step=step)
+                .execution_options(synchronize_session="fetch")
+            ).rowcount
+            return claimed == 1  # 0: a replay of a code already used
     return False
 
 

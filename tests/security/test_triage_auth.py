@@ -13,7 +13,7 @@ import time
 
 import pyotp
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from support import csrf_from, sign_in
 from triage_support import (
     LOGIN_FAILED,
@@ -509,3 +509,20 @@ def test_page_views_do_not_write_the_session_row_each_time(build_triage, lead, c
     clock.advance(60)
     assert client.get("/").status_code == 200
     assert idle_expiry() > signed_in
+
+
+def test_a_code_claimed_by_a_concurrent_request_is_refused(triage_app, lead, database):
+    """Two requests with the same code: the second loaded the reviewer before the first claimed the step."""
+    from portal.triage import auth
+    from portal.triage.models import Reviewer
+
+    totp = pyotp.TOTP(lead.totp_secret)
+    step = totp.timecode(time.time())
+    with triage_app.test_request_context("/login/code"):
+        db = triage_app.extensions["portal.db"].session
+        stale = db.get(Reviewer, lead.id)
+        assert stale.last_totp_step < step
+        with database.transaction() as other:  # the racing request wins and commits first
+            other.execute(update(Reviewer).where(Reviewer.id == lead.id).values(last_totp_step=step))
+        assert stale.last_totp_step < step  # this request still holds the old value ...
+        assert auth.verify_totp(stale, totp.at(time.time())) is False  # ... and is refused all the same
