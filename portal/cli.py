@@ -107,8 +107,10 @@ def serve_dev(instance: str | None, host: str) -> None:
             pass
 
         def log(self, type: str, message: str, *args) -> None:  # noqa: A002
-            if type == "error":
-                sys.stderr.write("request error\n")
+            if type == "error":  # a JSON line like every other (portal/logs.py), without the message
+                import logging
+
+                logging.getLogger("portal.serve_dev").error("request error")
 
     settings = _settings(instance)
     _refresh_deadlines(settings)

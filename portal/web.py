@@ -1,11 +1,14 @@
-"""What both applications share: security headers, error pages, logging without addresses."""
+"""What both applications share: security headers, error pages, structured logging without addresses."""
 
 from __future__ import annotations
 
 import logging
 
 from flask import Flask, Response, abort, current_app, render_template, request
+from flask.logging import default_handler
 from werkzeug.exceptions import HTTPException
+
+from portal.logs import AppTag, NoClientDetails, json_handler
 
 CSP_REPORTER = (
     "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self'; "
@@ -54,17 +57,26 @@ def security_headers(response: Response, csp: str) -> Response:
     return response
 
 
-class _NoClientDetails(logging.Filter):
-    """Defence in depth: drop any log record that carries request details."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not any(hasattr(record, attr) for attr in ("remote_addr", "user_agent", "referrer"))
-
-
 def configure_logging(app: Flask) -> None:
+    """JSON lines (portal/logs.py) with no client details, whoever configured the process's logging.
+
+    Under gunicorn, config/gunicorn.conf.py has already given the root logger the JSON handler;
+    where nobody has (`portal serve-dev`, a script), the first app created installs it. The
+    app's records propagate to the root handler, tagged with the app's kind.
+    """
     # Werkzeug's request log prints the client address: silence it entirely.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    app.logger.addFilter(_NoClientDetails())
+    kind = app.config.get("PORTAL_KIND")
+    logger = app.logger
+    logger.removeHandler(default_handler)  # Flask's plain-text handler, with a time to the millisecond
+    # One logger per kind, shared by every app of that kind in the process: add the filters once.
+    if not any(isinstance(f, NoClientDetails) for f in logger.filters):
+        logger.addFilter(NoClientDetails())
+    if kind and not any(isinstance(f, AppTag) for f in logger.filters):
+        logger.addFilter(AppTag(kind))
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(json_handler())
 
 
 def install(app: Flask, csp: str, error_template: str) -> None:
@@ -93,8 +105,9 @@ def install(app: Flask, csp: str, error_template: str) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
-        # Log the type only: an exception message could contain user input.
-        app.logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url_rule)
+        # The type only: an exception's message could contain user input. The route pattern, not the path.
+        app.logger.error("unhandled exception", extra={"exc_type": type(exc).__name__, "method": request.method,
+                                                       "route": request.url_rule.rule if request.url_rule else None})
         try:  # a failed PostgreSQL transaction would otherwise fail the error page's own queries too
             app.extensions["portal.db"].session.rollback()
         except Exception:  # noqa: S110 - the error page must render whatever the database's state

@@ -83,6 +83,22 @@ def _reset_postgresql(fresh: bool) -> None:
 
 
 @pytest.fixture
+def json_log():
+    """Everything logged during the test, as the production JSON handler writes it (on the root logger,
+    where config/gunicorn.conf.py puts it). Parse it with support.json_log_lines."""
+    import io
+    import logging
+
+    from portal.logs import json_handler
+
+    stream = io.StringIO()
+    handler = json_handler(None, stream)
+    logging.getLogger().addHandler(handler)
+    yield stream
+    logging.getLogger().removeHandler(handler)
+
+
+@pytest.fixture
 def instance_dir(tmp_path) -> Path:
     path = tmp_path / "instance"
     ensure_instance(path)

@@ -42,3 +42,23 @@ def blob_files(blob_dir: Path | None) -> dict[str, bytes]:
     if blob_dir is None or not blob_dir.exists():
         return {}
     return {p.name: p.read_bytes() for p in sorted(blob_dir.iterdir()) if p.is_file()}
+
+
+LOG_FIELDS = {"date", "time", "level", "app", "logger", "event", "exc_type", "method", "route", "status"}
+
+
+def json_log_lines(text: str) -> list[dict]:
+    """Parse what the JSON log handler wrote: every line one JSON object with only the known fields,
+    and never a time of day on a reporter line."""
+    import json
+
+    lines = []
+    for line in text.splitlines():
+        record = json.loads(line)
+        assert isinstance(record, dict) and set(record) <= LOG_FIELDS, record
+        assert {"level", "app", "logger", "event"} <= set(record), record
+        assert ("date" in record) != ("time" in record), record
+        if record["app"] == "reporter":
+            assert "time" not in record and re.fullmatch(r"\d{4}-\d{2}-\d{2}", record["date"]), record
+        lines.append(record)
+    return lines

@@ -20,7 +20,7 @@ import re
 import socket
 
 import pytest
-from support import BLOB_STORES, blob_files, csrf_from, receipt_from
+from support import BLOB_STORES, blob_files, csrf_from, json_log_lines, receipt_from
 from test_adversarial_common import build_app, everything_at_rest, post_multipart, reporter_token
 from triage_support import act_ok, attachment_ids, references, reporter_keys, sign_in_reviewer
 
@@ -62,7 +62,7 @@ def _subject_spellings(name: str) -> list[str]:
 
 
 @pytest.mark.parametrize("blob_store", BLOB_STORES)
-def test_full_journey_leaves_nothing_readable(apps, database, instance_dir, lead, caplog, capsys, blob_store, blob_dir):
+def test_full_journey_leaves_nothing_readable(apps, database, instance_dir, lead, caplog, capsys, blob_store, blob_dir, json_log):
     caplog.set_level(logging.DEBUG)
     reporter, triage = apps
     client = reporter.test_client()
@@ -126,12 +126,13 @@ def test_full_journey_leaves_nothing_readable(apps, database, instance_dir, lead
     assert reviewer.post("/logout", data={"csrf_token": csrf_from(page)}).status_code == 302
 
     # Everything at rest, and everything logged or printed.
+    assert len(json_log_lines(json_log.getvalue())) == len(caplog.records)  # JSON lines, none with a reporter's time of day
     database.session.rollback()
     at_rest = everything_at_rest(database, instance_dir)
     if blob_store == "filesystem":  # the search reads the blob directory: the staged file the report kept, the reply's
         files = blob_files(blob_dir)
         assert len(files) == 2 and all(content in at_rest for content in files.values())
-    logged = (caplog.text + "\n".join(r.getMessage() + repr(r.__dict__) for r in caplog.records)).encode()
+    logged = (caplog.text + "\n".join(r.getMessage() + repr(r.__dict__) for r in caplog.records) + json_log.getvalue()).encode()
     captured = capsys.readouterr()
     printed = (captured.out + captured.err).encode()
     keys = reporter_keys(instance_dir)

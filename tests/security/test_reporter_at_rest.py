@@ -14,6 +14,7 @@ so is everything logged (at DEBUG) or printed.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import logging
 import re
@@ -21,13 +22,14 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from support import BLOB_STORES, blob_files, csrf_from, receipt_from
+from support import BLOB_STORES, blob_files, csrf_from, json_log_lines, receipt_from
 
 import portal.models  # noqa: F401  (registers every table)
 from portal import create_app
 from portal.crypto.receipt import receipt_secret
 from portal.db import Base
 from portal.instance import read_secret
+from portal.logs import json_handler
 from portal.reports.models import Report
 
 MARKERS = {
@@ -98,6 +100,16 @@ def app(settings_overrides, database, lead, recovery_key):
     app.config["TESTING"] = True
     yield app
     app.extensions["portal.db"].dispose()
+
+
+@pytest.fixture
+def json_log():
+    """What a production reporter process writes: the handler gunicorn's logconfig_dict puts on the root logger."""
+    stream = io.StringIO()
+    handler = json_handler("reporter", stream)
+    logging.getLogger().addHandler(handler)
+    yield stream
+    logging.getLogger().removeHandler(handler)
 
 
 @pytest.fixture
@@ -173,10 +185,11 @@ def journey(client) -> tuple[str, dict[str, bytes]]:
 
 @pytest.mark.parametrize("blob_store", BLOB_STORES)
 def test_nothing_readable_at_rest_or_in_logs(app, client, database, instance_dir, settings_overrides, caplog, capsys, blob_store,
-                                             blob_dir):
+                                             blob_dir, json_log, monkeypatch):
     assert logging.getLogger("werkzeug").getEffectiveLevel() >= logging.ERROR  # no request log with addresses
     caplog.set_level(logging.DEBUG)
     code, sent = journey(client)
+    _fail_one_submission(client, monkeypatch)  # so that the journey's log holds at least one line
 
     # markers, in the text fields, the files' names and contents, the reply
     needles: list[str | bytes] = [*MARKERS.values(), FILE_NAME_MARKER, FILE_CONTENT_MARKER, STAGED_MARKER, REPLY_MARKER,
@@ -212,9 +225,14 @@ def test_nothing_readable_at_rest_or_in_logs(app, client, database, instance_dir
     haystacks["log records"] = "\n".join(
         f"{r.name} {r.levelname} {r.getMessage()} {r.args!r} {r.__dict__!r}" for r in caplog.records).encode()
     haystacks["log text"] = caplog.text.encode()
+    haystacks["JSON log"] = json_log.getvalue().encode()
     haystacks["stdout"] = captured.out.encode()
     haystacks["stderr"] = captured.err.encode()
     assert_absent(needles, haystacks)
+    # structured: one JSON object per line, the date but no time of day, no field beyond the known ones
+    lines = json_log_lines(json_log.getvalue())
+    assert len(lines) == len(caplog.records) >= 1  # every record the journey logged (at DEBUG) went through it
+    assert [line["exc_type"] for line in lines if line["level"] == "error"] == ["RuntimeError"]
 
     # and once every connection is closed (SQLite checkpoints its -wal into the main file)
     app.extensions["portal.db"].dispose()
@@ -223,25 +241,37 @@ def test_nothing_readable_at_rest_or_in_logs(app, client, database, instance_dir
     assert_absent(needles, {f"blob directory: {name}": data for name, data in blob_files(blob_dir).items()})
 
 
-def test_a_server_error_logs_nothing_about_the_request(app, client, caplog, capsys, monkeypatch):
-    """Even the unexpected-error path logs the error's type only: no address, agent, referrer or content."""
+def _fail_one_submission(client, monkeypatch):
+    """A submission that fails unexpectedly, with the markers in the exception's message."""
     import portal.reports.views as views
 
     def broken(*args, **kwargs):
         raise RuntimeError(f"boom with {MARKERS['what_happened']} inside")
 
-    monkeypatch.setattr(views, "submit_from_server", broken)
+    with monkeypatch.context() as patch:
+        patch.setattr(views, "submit_from_server", broken)
+        response = client.post("/report", content_type="multipart/form-data", data={
+            "csrf_token": csrf_from(client.get("/report").data), "draft": "", **MARKERS})
+    assert response.status_code == 500
+    return response
+
+
+def test_a_server_error_logs_nothing_about_the_request(app, client, caplog, capsys, monkeypatch, json_log):
+    """Even the unexpected-error path logs the error's type only: no address, agent, referrer or content."""
     client.environ_base["REMOTE_ADDR"] = CLIENT_ADDR
     caplog.set_level(logging.DEBUG)
-    response = client.post("/report", content_type="multipart/form-data", data={
-        "csrf_token": csrf_from(client.get("/report").data), "draft": "", **MARKERS})
-    assert response.status_code == 500
+    response = _fail_one_submission(client, monkeypatch)
     assert b"Sorry, there is a problem with the service" in response.data
-    assert any("RuntimeError" in r.getMessage() for r in caplog.records)
+    assert any(getattr(r, "exc_type", None) == "RuntimeError" for r in caplog.records)
+    (line,) = [line for line in json_log_lines(json_log.getvalue()) if line["level"] == "error"]
+    assert line == {"date": dt.datetime.now(dt.UTC).date().isoformat(), "level": "error", "app": "reporter",
+                    "logger": app.logger.name, "event": "unhandled exception", "exc_type": "RuntimeError",
+                    "method": "POST", "route": "/report"}
     captured = capsys.readouterr()
     haystacks = {
         "log records": "\n".join(f"{r.getMessage()} {r.__dict__!r}" for r in caplog.records).encode(),
         "log text": caplog.text.encode(),
+        "JSON log": json_log.getvalue().encode(),
         "stdout": captured.out.encode(),
         "stderr": captured.err.encode(),
         "page": response.data,
