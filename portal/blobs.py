@@ -67,10 +67,6 @@ class BlobChunk(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
-class BlobMissing(Exception):
-    """A blob's content is not where its store keeps it."""
-
-
 # -- the two stores ---------------------------------------------------------------------
 #
 # A store handles content only; the `blobs` row is the caller's (BlobWriter, delete_blob).

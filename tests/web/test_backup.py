@@ -176,6 +176,7 @@ def _version_1_archive(engine, backup_key: bytes) -> bytes:
     return out.getvalue()
 
 
+@pytest.mark.parametrize("blob_store", ["database"])  # version 1 archives were taken from database rows
 @pytest.mark.parametrize("target_store", BLOB_STORES)
 def test_a_version_1_archive_still_restores(reporter_client, database, database_url, instance_dir, settings_overrides,
                                             tmp_path, target_store):

@@ -399,10 +399,11 @@ def test_staged_file_survives_a_validation_error(reporter_client, database):
     c = counts(database)
     assert (c["reports"], c["blobs"], c["attachments"]) == (0, 1, 0)
 
-    # the staged blob holds ciphertext only
+    # the staged blob holds ciphertext only (read through the configured store: rows or a file)
     with database.engine.connect() as connection:
-        stored = b"".join(connection.scalars(select(BlobChunk.data)).all())
-    assert content[:40] not in stored and b"rota" not in stored
+        (blob_id,) = connection.scalars(select(Blob.id)).all()
+        stored = b"".join(database.blob_store.iter_chunks(connection, blob_id))
+    assert len(stored) > len(content) and content[:40] not in stored and b"rota" not in stored
 
     # fixed text + the draft: one report, with that one attachment
     response = post_report(reporter_client, {"csrf_token": csrf_from(response.data), "what_happened": "Now I have written it",
