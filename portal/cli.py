@@ -359,13 +359,15 @@ def reviewer_add(instance: str | None, login: str, display_name: str, role: str)
         with db.transaction() as session:
             new = create_reviewer(session, read_secret(settings.instance_dir, "totp_key"), login=login,
                                   display_name=display_name, role=Role(role), passphrase=passphrase,
-                                  blind_index_key=read_secret(settings.instance_dir, "blind_index_key"))
+                                  blind_index_key=read_secret(settings.instance_dir, "blind_index_key"),
+                                  must_change_passphrase=True)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         db.dispose()
     click.echo(f"Reviewer login: {new.reviewer.login}")
     click.echo(f"TOTP secret: {new.totp_secret}")
+    click.echo("At first sign-in they enrol the TOTP secret and choose their own passphrase (with a new key pair).")
     click.echo("New reviewers read existing reports only after a lead grants access.")
 
 

@@ -13,14 +13,15 @@ from functools import lru_cache
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from zxcvbn import zxcvbn
 
 from portal.crypto import kdf
 from portal.crypto.envelope import open_with_key, seal_with_key
-from portal.crypto.keys import RecipientPrivateKey, lock_private_key
+from portal.crypto.keys import RecipientPrivateKey, lock_private_key, unwrap_dek, wrap_dek
 from portal.crypto.receipt import wordlist
+from portal.reports.models import KeyWrap, Report
 from portal.triage.models import Conflict, RecoveryKey, Reviewer, Role
 from portal.triage.subjects import subject_values
 
@@ -100,6 +101,7 @@ def create_reviewer(
     passphrase: str,
     receives_new_reports: bool = True,
     blind_index_key: bytes | None = None,
+    must_change_passphrase: bool = False,
 ) -> NewReviewer:
     login = login.strip().lower()
     if not login or len(login) > 64 or not all(c.isalnum() or c in "._-" for c in login):
@@ -125,6 +127,7 @@ def create_reviewer(
         sealed_totp_secret=seal_totp_secret(totp_key, login, totp_secret),
         totp_enrolled=False,
         last_totp_step=0,
+        must_change_passphrase=must_change_passphrase,
     )
     db.add(reviewer)
     db.flush()
@@ -134,6 +137,49 @@ def create_reviewer(
             db.add(Conflict(reviewer_id=reviewer.id, kind=kind, value=value, own_identity=True))
         db.flush()
     return NewReviewer(reviewer, totp_secret)
+
+
+def reset_sign_in(db: Session, totp_key: bytes, reviewer: Reviewer, passphrase: str) -> tuple[str, int]:
+    """A reviewer who lost their passphrase or authenticator: a new key pair locked under a
+    temporary passphrase, a new TOTP secret to enrol, the passphrase to be changed at first
+    sign-in. The old private key is locked under a passphrase nobody knows, so the wraps to it
+    are deleted: a lead grants access again. Returns (new TOTP secret, wraps removed)."""
+    private = RecipientPrivateKey.generate()
+    public = private.public_key()
+    removed = db.execute(delete(KeyWrap).where(KeyWrap.recipient_fingerprint == reviewer.key_fingerprint)).rowcount or 0
+    totp_secret = pyotp.random_base32()
+    reviewer.passphrase_hash = password_hasher().hash(passphrase)
+    reviewer.locked_private_key = lock_private_key(private, passphrase)
+    reviewer.public_key = public.to_bytes()
+    reviewer.key_fingerprint = public.fingerprint  # also ends every session of the old key (auth.current_actor)
+    reviewer.sealed_totp_secret = seal_totp_secret(totp_key, reviewer.login, totp_secret)
+    reviewer.totp_enrolled = False
+    reviewer.last_totp_step = 0
+    reviewer.must_change_passphrase = True
+    reviewer.sealed_conflict_labels = None  # sealed under the old key; the declarations themselves still apply
+    db.flush()
+    return totp_secret, removed
+
+
+def replace_key_pair(db: Session, reviewer: Reviewer, old_private: RecipientPrivateKey, passphrase: str) -> RecipientPrivateKey:
+    """A new key pair under the reviewer's own passphrase, with every report key re-wrapped to it
+    (in this session, from the old private key): whoever chose the previous passphrase can no
+    longer open anything with it. Returns the new private key."""
+    private = RecipientPrivateKey.generate()
+    public = private.public_key()
+    rows = db.execute(
+        select(KeyWrap, Report.public_id).join(Report, Report.id == KeyWrap.report_id)
+        .where(KeyWrap.recipient_fingerprint == reviewer.key_fingerprint)
+    ).all()
+    for wrap, report_public_id in rows:
+        dek = unwrap_dek(wrap.wrap, old_private, report_public_id)
+        wrap.wrap = wrap_dek(dek, public, report_public_id)
+        wrap.recipient_fingerprint = public.fingerprint
+    reviewer.locked_private_key = lock_private_key(private, passphrase)
+    reviewer.public_key = public.to_bytes()
+    reviewer.key_fingerprint = public.fingerprint
+    db.flush()
+    return private
 
 
 def register_recovery_key(db: Session, private: RecipientPrivateKey) -> RecoveryKey:

@@ -89,7 +89,8 @@ def check_passphrase(login: str, passphrase: str) -> tuple[Reviewer, RecipientPr
 
 
 def start_session(reviewer: Reviewer, private: RecipientPrivateKey, stage: str) -> str:
-    return _store().create(_db(), {"reviewer": reviewer.id, "stage": stage, "key": private.to_bytes().hex()})
+    return _store().create(_db(), {"reviewer": reviewer.id, "stage": stage, "key": private.to_bytes().hex(),
+                                   "fingerprint": reviewer.key_fingerprint})
 
 
 def session_payload() -> dict | None:
@@ -104,7 +105,9 @@ def pending_reviewer() -> Reviewer | None:
     if not payload or payload.get("stage") != STAGE_PENDING:
         return None
     reviewer = _db().get(Reviewer, payload["reviewer"])
-    return reviewer if reviewer and reviewer.active else None
+    if reviewer is None or not reviewer.active or payload.get("fingerprint") != reviewer.key_fingerprint:
+        return None
+    return reviewer
 
 
 def totp_secret(reviewer: Reviewer) -> str:
@@ -139,10 +142,15 @@ def current_actor() -> Actor | None:
     payload = session_payload()
     if payload and payload.get("stage") == STAGE_FULL:
         reviewer = _db().get(Reviewer, payload["reviewer"])
-        if reviewer is not None and reviewer.active:
+        # A replaced key pair (a reset sign-in) ends every session that holds the old one.
+        if reviewer is not None and reviewer.active and payload.get("fingerprint") == reviewer.key_fingerprint:
             actor = Actor(reviewer, RecipientPrivateKey.from_bytes(bytes.fromhex(payload["key"])))
     g.actor = actor
     return actor
+
+
+# Until a reviewer has replaced a passphrase someone else chose, only these pages open.
+MUST_CHANGE_ALLOWED = frozenset({"triage.account", "triage.logout"})
 
 
 def login_required(view):
@@ -153,6 +161,8 @@ def login_required(view):
             if request.cookies.get(REVIEWER_COOKIE):
                 response.delete_cookie(REVIEWER_COOKIE, path="/")
             return response
+        if g.actor.reviewer.must_change_passphrase and request.endpoint not in MUST_CHANGE_ALLOWED:
+            return redirect(url_for("triage.account"))
         return view(*args, **kwargs)
 
     return wrapper

@@ -36,6 +36,9 @@ class Reviewer(Base):
     sealed_totp_secret: Mapped[bytes] = mapped_column(LargeBinary)
     totp_enrolled: Mapped[bool] = mapped_column(Boolean, default=False)
     last_totp_step: Mapped[int] = mapped_column(Integer, default=0)  # refuses a code already used
+    # Set when someone else chose the passphrase (a new account, a reset sign-in): the reviewer must
+    # choose their own before anything else, and their key pair is replaced when they do.
+    must_change_passphrase: Mapped[bool] = mapped_column(Boolean, default=False)
     # The reviewer's declared conflicts as they typed them, sealed under their personal key.
     sealed_conflict_labels: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created_on: Mapped[dt.date] = mapped_column(Date, default=today)

@@ -287,6 +287,9 @@ def remove_subject(ctx: Context, actor: Actor, report: Report, subject_id: int) 
 # -- conflicts --------------------------------------------------------------------------
 
 
+LABELS_CONTEXT = b"portal/v1/conflict-labels"
+
+
 @dataclass
 class DeclaredConflict:
     kind: str
@@ -326,7 +329,7 @@ def _append_label(key: bytes, actor: Actor, label: bytes, values: list[bytes]) -
 
     entries = _labels(key, actor)
     entries.append({"label": label.decode("utf-8"), "values": [v.hex() for v in values]})
-    return seal_with_key(key, json.dumps(entries).encode("utf-8"), b"portal/v1/conflict-labels")
+    return seal_with_key(key, json.dumps(entries).encode("utf-8"), LABELS_CONTEXT)
 
 
 def _labels(key: bytes, actor: Actor) -> list[dict]:
@@ -336,9 +339,12 @@ def _labels(key: bytes, actor: Actor) -> list[dict]:
     if not sealed:
         return []
     try:
-        return json.loads(open_with_key(key, sealed, b"portal/v1/conflict-labels"))
+        return json.loads(open_with_key(key, sealed, LABELS_CONTEXT))
     except (CryptoError, ValueError):
         return []
+
+
+UNLABELLED = "A person you declared before your sign-in was reset (the name was sealed under your previous key)"
 
 
 def declared_conflicts(ctx: Context, actor: Actor) -> list[DeclaredConflict]:
@@ -346,10 +352,17 @@ def declared_conflicts(ctx: Context, actor: Actor) -> list[DeclaredConflict]:
     rows = list(ctx.db.scalars(select(Conflict).where(Conflict.reviewer_id == actor.reviewer.id)))
     by_value = {row.value.hex(): row for row in rows}
     out = []
+    labelled: set[int] = set()
     for entry in _labels(key, actor):
         matched = [by_value[v] for v in entry["values"] if v in by_value]
         if matched:
             out.append(DeclaredConflict(matched[0].kind, entry["label"], matched[0].own_identity, [r.id for r in matched]))
+            labelled.update(r.id for r in matched)
+    # Declarations whose label could not be opened still apply: list them so they can be withdrawn.
+    # (The reviewer's own name, added when the account was created, has no label and is not listed.)
+    for row in rows:
+        if row.id not in labelled and not row.own_identity:
+            out.append(DeclaredConflict(row.kind, UNLABELLED, False, [row.id]))
     return out
 
 

@@ -10,8 +10,15 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from sqlalchemy import select
 
 from portal.crypto.keys import change_passphrase
-from portal.triage import audit, auth, patterns, service
-from portal.triage.accounts import AccountError, create_reviewer, passphrase_problem, password_hasher
+from portal.triage import accounts, audit, auth, patterns, service
+from portal.triage.accounts import (
+    AccountError,
+    create_reviewer,
+    generate_passphrase,
+    passphrase_problem,
+    password_hasher,
+    replace_key_pair,
+)
 from portal.triage.app import REVIEWER_COOKIE
 from portal.triage.forms import (
     AccessForm,
@@ -136,7 +143,10 @@ def second_factor():
             cookie = store.create(_db(), {**payload, "stage": auth.STAGE_FULL})
             audit.record(_db(), current_app.extensions["portal.audit_key"], reviewer.login, "reviewer.signed-in")
             _db().commit()
-            target = _safe_next() or url_for("triage.queue")
+            if reviewer.must_change_passphrase:  # someone else chose it: replace it before anything else
+                target = url_for("triage.account")
+            else:
+                target = _safe_next() or url_for("triage.queue")
             return _set_session_cookie(redirect(target), cookie)
         else:
             _db().commit()
@@ -480,9 +490,12 @@ def account():
             error = "Your current passphrase is not right."
         else:
             reviewer = actor.reviewer
-            reviewer.locked_private_key = change_passphrase(reviewer.locked_private_key, form.current.data, form.new.data)
             reviewer.passphrase_hash = password_hasher().hash(form.new.data)
-            audit.record(_db(), current_app.extensions["portal.audit_key"], reviewer.login, "reviewer.passphrase-changed")
+            audit_key = current_app.extensions["portal.audit_key"]
+            if reviewer.must_change_passphrase:
+                return _replace_chosen_passphrase(actor, form.new.data)
+            reviewer.locked_private_key = change_passphrase(reviewer.locked_private_key, form.current.data, form.new.data)
+            audit.record(_db(), audit_key, reviewer.login, "reviewer.passphrase-changed")
             _db().commit()
             flash("Passphrase changed. Your reports did not need to be re-encrypted.")
             return redirect(url_for("triage.account"))
@@ -491,6 +504,23 @@ def account():
     for field in (form.current, form.new, form.confirm):
         field.data = ""
     return _render_account(form, ConflictForm(formdata=None), error)
+
+
+def _replace_chosen_passphrase(actor, passphrase: str) -> Response:
+    """First passphrase of their own: also a new key pair, every report key re-wrapped to it in
+    this session, so whoever chose the previous passphrase cannot open anything with it."""
+    reviewer = actor.reviewer
+    old_fingerprint = reviewer.key_fingerprint
+    private = replace_key_pair(_db(), reviewer, actor.private_key, passphrase)
+    reviewer.must_change_passphrase = False
+    audit.record(_db(), current_app.extensions["portal.audit_key"], reviewer.login, "reviewer.passphrase-chosen",
+                 previous_key=old_fingerprint, new_key=reviewer.key_fingerprint)
+    store = current_app.extensions["portal.sessions"]
+    store.destroy(_db(), request.cookies.get(REVIEWER_COOKIE))
+    cookie = auth.start_session(reviewer, private, auth.STAGE_FULL)
+    _db().commit()
+    flash("Passphrase set, and you have a new encryption key that only your passphrase opens.")
+    return _set_session_cookie(redirect(url_for("triage.queue")), cookie)
 
 
 def _render_account(form, conflict_form, error):
@@ -558,7 +588,8 @@ def reviewers():
                 new = create_reviewer(_db(), current_app.extensions["portal.totp_key"], login=form.login.data,
                                       display_name=form.display_name.data, role=Role(form.role.data),
                                       passphrase=form.passphrase.data, receives_new_reports=False,
-                                      blind_index_key=current_app.extensions["portal.blind_index_key"])
+                                      blind_index_key=current_app.extensions["portal.blind_index_key"],
+                                      must_change_passphrase=True)
                 audit.record(_db(), current_app.extensions["portal.audit_key"], actor.reviewer.login, "reviewer.created",
                              reviewer=new.reviewer.login, role=new.reviewer.role)
                 _db().commit()
@@ -573,6 +604,32 @@ def reviewers():
     people = list(_db().scalars(select(Reviewer).order_by(Reviewer.active.desc(), Reviewer.display_name)))
     return render_template("triage/reviewers.html", form=form, error=error, created=created, people=people,
                            confirm=ConfirmForm(formdata=None)), (400 if error else 200)
+
+
+@bp.post("/admin/reviewers/<int(max=999999999):reviewer_id>/reset")
+@auth.login_required
+def reset_sign_in(reviewer_id: int):
+    """For a reviewer who lost their passphrase or authenticator app."""
+    actor = _admin_required()
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    target = _db().get(Reviewer, reviewer_id)
+    if target is None or not target.active:
+        abort(404)
+    if target.id == actor.reviewer.id:
+        flash("You cannot reset your own sign-in: ask another lead or an administrator.")
+        return redirect(url_for("triage.reviewers"))
+    if target.role == Role.ADMINISTRATOR and actor.role != Role.ADMINISTRATOR:
+        flash("Only an administrator can reset an administrator's sign-in.")
+        return redirect(url_for("triage.reviewers"))
+    passphrase = generate_passphrase()
+    _totp_secret, removed = accounts.reset_sign_in(_db(), current_app.extensions["portal.totp_key"], target, passphrase)
+    audit.record(_db(), current_app.extensions["portal.audit_key"], actor.reviewer.login, "reviewer.sign-in-reset",
+                 reviewer=target.login, access_removed=removed)
+    _db().commit()
+    people = list(_db().scalars(select(Reviewer).order_by(Reviewer.active.desc(), Reviewer.display_name)))
+    return render_template("triage/reviewers.html", form=NewReviewerForm(formdata=None), error=None, created=None,
+                           reset=(target, passphrase, removed), people=people, confirm=ConfirmForm(formdata=None))
 
 
 @bp.post("/admin/reviewers/<int(max=999999999):reviewer_id>/deactivate")

@@ -34,6 +34,7 @@ from triage_support import (
 )
 
 from portal.reports.models import KeyWrap
+from portal.triage.audit import AuditEntry
 from portal.triage.models import Reviewer
 
 MARKER = "PLAINTEXT-MARKER-7Q2"
@@ -227,6 +228,9 @@ def test_administrators_do_not_receive_new_reports(triage_app, reporter_client, 
     assert client.get("/admin/reviewers").status_code == 200
 
 
+OWN_PASSPHRASE = "tangerine-harbour-glacier-violin-mosaic"
+
+
 def _enrol_new_reviewer(triage_app, lead_client, login: str):
     """Create a reviewer through the admin page and sign them in, reading the TOTP secret from the enrolment page."""
     response = lead_client.post("/admin/reviewers", data={"csrf_token": token_for(lead_client, "/admin/reviewers"), "login": login,
@@ -240,7 +244,12 @@ def _enrol_new_reviewer(triage_app, lead_client, login: str):
     secret = re.search(r'class="portal-secret">([A-Z2-7]+)<', enrolment).group(1)
     import pyotp
 
-    assert enter_code(client, pyotp.TOTP(secret).now()).status_code == 302
+    signed_in = enter_code(client, pyotp.TOTP(secret).now())
+    assert signed_in.status_code == 302 and signed_in.headers["Location"].endswith("/account")
+    assert client.get("/").headers["Location"].endswith("/account")  # nothing else until they choose a passphrase
+    chosen = client.post("/account", data={"csrf_token": token_for(client, "/account"), "current": STRONG_PASSPHRASE,
+                                           "new": OWN_PASSPHRASE, "confirm": OWN_PASSPHRASE})
+    assert chosen.status_code == 302, page_text(chosen)[-800:]
     return client
 
 
@@ -384,3 +393,99 @@ def test_every_report_route_is_404_without_a_wrap(triage_app, reporter_client, d
     after = report_by_reference(database, reference)
     assert (after.stage, after.category, after.priority, after.assignee_id, len(after.messages), len(after.notes),
             len(after.wraps)) == state
+
+
+# -- passphrases chosen by someone else, and reset sign-ins -------------------------------------
+
+
+def _reset(client, account_id: int, token_page: str = "/admin/reviewers"):
+    return client.post(f"/admin/reviewers/{account_id}/reset", data={"csrf_token": token_for(client, token_page)})
+
+
+def _sign_in_with_enrolment(triage_app, login: str, passphrase: str):
+    """Passphrase, then the TOTP secret read off the enrolment page; the client and the secret."""
+    import pyotp
+
+    client = triage_app.test_client()
+    assert enter_passphrase(client, login, passphrase).status_code == 302
+    secret = re.search(r'class="portal-secret">([A-Z2-7]+)<', page_text(client.get("/login/code"))).group(1)
+    assert enter_code(client, pyotp.TOTP(secret).now()).headers["Location"].endswith("/account")
+    return client, secret
+
+
+def test_first_own_passphrase_replaces_the_key_pair_and_keeps_granted_reports(triage_app, reporter_client, database, people):
+    from portal.crypto import CryptoError
+    from portal.crypto.keys import unlock_private_key
+
+    reference = _submit(reporter_client, database, "granted early")
+    lead_client = sign_in_reviewer(triage_app.test_client(), people["lead"])
+    created = lead_client.post("/admin/reviewers", data={"csrf_token": token_for(lead_client, "/admin/reviewers"),
+                                                         "login": "newbie", "display_name": "Newbie", "role": "reviewer",
+                                                         "passphrase": STRONG_PASSPHRASE})
+    assert created.status_code == 200
+    newbie = SimpleNamespace(id=read(database, lambda s: s.scalar(select(Reviewer.id).where(Reviewer.login == "newbie"))))
+    _grant(lead_client, reference, newbie)  # before the newbie has ever signed in
+    first_key = _reviewer(database, newbie).key_fingerprint
+
+    client, _ = _sign_in_with_enrolment(triage_app, "newbie", STRONG_PASSPHRASE)
+    for path in ("/", f"/reports/{reference}", "/themes"):
+        assert client.get(path).headers["Location"].endswith("/account"), path
+    assert "Choose your own passphrase" in page_text(client.get("/account"))
+    chosen = client.post("/account", data={"csrf_token": token_for(client, "/account"), "current": STRONG_PASSPHRASE,
+                                           "new": OWN_PASSPHRASE, "confirm": OWN_PASSPHRASE})
+    assert chosen.status_code == 302
+
+    after = _reviewer(database, newbie)
+    assert after.key_fingerprint != first_key and not after.must_change_passphrase
+    with pytest.raises(CryptoError):  # the passphrase the lead chose opens nothing any more
+        unlock_private_key(after.locked_private_key, STRONG_PASSPHRASE)
+    assert read(database, lambda s: s.scalar(select(func.count()).select_from(KeyWrap)
+                                             .where(KeyWrap.recipient_fingerprint == first_key))) == 0
+    page = client.get(f"/reports/{reference}")  # same session, new key: the re-wrapped report opens
+    assert page.status_code == 200 and f"{MARKER} granted early" in page_text(page)
+    assert enter_passphrase(triage_app.test_client(), "newbie", STRONG_PASSPHRASE).status_code == 400
+
+
+def test_reset_sign_in_for_a_lost_passphrase(triage_app, reporter_client, database, people):
+    reference = _submit(reporter_client, database, "before the reset")
+    rev = people["reviewer"]
+    rev_client = sign_in_reviewer(triage_app.test_client(), rev)
+    assert rev_client.get(f"/reports/{reference}").status_code == 200
+    declared = rev_client.post("/account/conflicts", data={"csrf_token": token_for(rev_client, "/account"),
+                                                           "name": "Harriet Unrelated-Person", "identifier": ""})
+    assert declared.status_code == 302
+    lead_client = sign_in_reviewer(triage_app.test_client(), people["lead"])
+
+    response = _reset(lead_client, rev.id)
+    assert response.status_code == 200
+    temporary = re.search(r"data-temporary-passphrase>([a-z-]+)<", response.data.decode()).group(1)
+    assert "their access to 1 report has been removed" in page_text(response)
+
+    assert is_login_redirect(rev_client.get("/"))  # the session that held the old key is over
+    assert enter_passphrase(triage_app.test_client(), rev.login, rev.passphrase).status_code == 400
+    client, secret = _sign_in_with_enrolment(triage_app, rev.login, temporary)  # a new authenticator enrolment
+    assert secret != rev.totp_secret
+    client.post("/account", data={"csrf_token": token_for(client, "/account"), "current": temporary,
+                                  "new": OWN_PASSPHRASE, "confirm": OWN_PASSPHRASE})
+    assert client.get(f"/reports/{reference}").status_code == 404  # the old key is gone: a lead grants again
+    assert queue_total(client.get("/").data) == 0
+    account = page_text(client.get("/account"))
+    assert "declared before your sign-in was reset" in account  # the declaration still applies, and is listed
+    history = read(database, lambda s: [e.action for e in s.scalars(select(AuditEntry).order_by(AuditEntry.seq))])
+    assert "reviewer.sign-in-reset" in history and history.index("reviewer.sign-in-reset") < history.index("reviewer.passphrase-chosen")
+
+
+def test_who_may_reset_a_sign_in(triage_app, database, people):
+    lead_client = sign_in_reviewer(triage_app.test_client(), people["lead"])
+    before = _reviewer(database, people["administrator"]).key_fingerprint
+    _reset(lead_client, people["administrator"].id)  # a lead cannot reset an administrator
+    assert _reviewer(database, people["administrator"]).key_fingerprint == before
+    _reset(lead_client, people["lead"].id)  # nor themselves
+    assert _reviewer(database, people["lead"]).key_fingerprint == people["lead"].fingerprint
+    reviewer_client = sign_in_reviewer(triage_app.test_client(), people["reviewer"])
+    assert _reset(reviewer_client, people["spare"].id, token_page="/account").status_code == 403
+    assert lead_client.post(f"/admin/reviewers/{people['spare'].id}/reset").status_code == 400  # no CSRF token
+    assert _reviewer(database, people["spare"]).key_fingerprint == people["spare"].fingerprint
+    admin_client = sign_in_reviewer(triage_app.test_client(), people["administrator"])
+    assert _reset(admin_client, people["lead"].id).status_code == 200
+    assert _reviewer(database, people["lead"]).must_change_passphrase

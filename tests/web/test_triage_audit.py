@@ -82,6 +82,8 @@ def journey(triage_app, reporter_client, database, instance_dir, lead, make_revi
     step("reviewer.created", None, lambda: client.post("/admin/reviewers", data={
         "csrf_token": token_for(client, "/admin/reviewers"), "login": "newbie", "display_name": "New Person",
         "role": "reviewer", "passphrase": STRONG_PASSPHRASE}))
+    step("reviewer.sign-in-reset", None, lambda: client.post(f"/admin/reviewers/{spare.id}/reset",
+                                                              data={"csrf_token": token_for(client, "/admin/reviewers")}))
     step("reviewer.deactivated", None, lambda: client.post(f"/admin/reviewers/{spare.id}/deactivate",
                                                             data={"csrf_token": token_for(client, "/admin/reviewers")}))
     step("reviewer.passphrase-changed", None, lambda: client.post("/account", data={

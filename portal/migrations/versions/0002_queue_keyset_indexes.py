@@ -1,4 +1,4 @@
-"""queue: stored deadline and priority rank, one index per queue order
+"""queue: stored deadline and priority rank, one index per queue order; reviewers: must_change_passphrase
 
 Revision ID: 0002
 Revises: 0001
@@ -7,6 +7,8 @@ The triage queue pages by keyset over (received_on, id), (due_on, id) and
 (priority_rank, received_on, id), so each order needs its columns stored and indexed;
 the stage, category and assignee filters get (column, received_on, id) indexes in place
 of their single-column ones, so a filtered page also reads one index range.
+Reviewers get `must_change_passphrase` (a passphrase chosen by someone else must be replaced
+at first sign-in, with a new key pair).
 Existing rows get their rank from `priority` and their deadline from the default
 deadline days (7 to acknowledge, 90 for feedback); `portal db upgrade` then recomputes
 deadlines with the configured days (portal.deadlines.Deadlines.refresh_all).
@@ -22,6 +24,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("reviewers", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("must_change_passphrase", sa.Boolean(), nullable=False, server_default=sa.false()))
+
     with op.batch_alter_table("reports", schema=None) as batch_op:
         batch_op.add_column(sa.Column("priority_rank", sa.SmallInteger(), nullable=False, server_default="0"))
         batch_op.add_column(sa.Column("due_on", sa.Date(), nullable=True))
@@ -46,6 +51,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("reviewers", schema=None) as batch_op:
+        batch_op.drop_column("must_change_passphrase")
     with op.batch_alter_table("reports", schema=None) as batch_op:
         for name, column in (("stage", "stage"), ("category", "category"), ("assignee", "assignee_id")):
             batch_op.drop_index(f"ix_reports_queue_{name}")
