@@ -6,6 +6,7 @@ and the tests alike.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from functools import lru_cache
@@ -137,6 +138,30 @@ def create_reviewer(
             db.add(Conflict(reviewer_id=reviewer.id, kind=kind, value=value, own_identity=True))
         db.flush()
     return NewReviewer(reviewer, totp_secret)
+
+
+EMAIL_SHAPE = re.compile(r"[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,63}")
+
+
+def update_settings(reviewer: Reviewer, email: str, receives_new_reports: bool) -> list[str]:
+    """The e-mail address for the content-free digest, and membership of the intake pool (wrapped to
+    on every new report from now on; reports already received are granted by a lead). Returns the
+    names of the settings that changed."""
+    email = (email or "").strip()
+    if email and not EMAIL_SHAPE.fullmatch(email):
+        raise AccountError("Enter an e-mail address like name@force.example, or leave it empty.")
+    if receives_new_reports and reviewer.role == Role.ADMINISTRATOR:
+        raise AccountError("Administrators manage accounts and never receive reports.")
+    if receives_new_reports and not reviewer.active:
+        raise AccountError("A deactivated account cannot receive reports.")
+    changed = []
+    if (reviewer.email or "") != email:
+        reviewer.email = email or None
+        changed.append("email")
+    if reviewer.receives_new_reports != receives_new_reports:
+        reviewer.receives_new_reports = receives_new_reports
+        changed.append("intake")
+    return changed
 
 
 def reset_sign_in(db: Session, totp_key: bytes, reviewer: Reviewer, passphrase: str) -> tuple[str, int]:

@@ -97,6 +97,11 @@ class NewReviewerForm(FlaskForm):
     passphrase = PasswordField("First passphrase", validators=[DataRequired(message="Enter a first passphrase"), Length(max=256)])
 
 
+class ReviewerSettingsForm(FlaskForm):
+    email = StringField("E-mail address for the summary", validators=[Optional(), Length(max=254)])
+    receives_new_reports = BooleanField("Receives new reports (intake pool)")
+
+
 class SubjectForm(FlaskForm):
     name = StringField("Full name", validators=[Optional(), Length(max=200)])
     identifier = StringField("Collar or staff number", validators=[Optional(), Length(max=200)])

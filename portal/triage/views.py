@@ -36,6 +36,7 @@ from portal.triage.forms import (
     NoteForm,
     PassphraseForm,
     ReopenForm,
+    ReviewerSettingsForm,
     SubjectForm,
 )
 from portal.triage.models import Reviewer, Role
@@ -604,6 +605,33 @@ def reviewers():
     people = list(_db().scalars(select(Reviewer).order_by(Reviewer.active.desc(), Reviewer.display_name)))
     return render_template("triage/reviewers.html", form=form, error=error, created=created, people=people,
                            confirm=ConfirmForm(formdata=None)), (400 if error else 200)
+
+
+@bp.route("/admin/reviewers/<int(max=999999999):reviewer_id>", methods=["GET", "POST"])
+@auth.login_required
+def reviewer_settings(reviewer_id: int):
+    """E-mail address for the digest, and membership of the intake pool."""
+    actor = _admin_required()
+    target = _db().get(Reviewer, reviewer_id)
+    if target is None:
+        abort(404)
+    form = ReviewerSettingsForm(obj=None if request.method == "POST" else target)
+    error = None
+    if form.validate_on_submit():
+        try:
+            changed = accounts.update_settings(target, form.email.data or "", bool(form.receives_new_reports.data))
+            if changed:
+                audit.record(_db(), current_app.extensions["portal.audit_key"], actor.reviewer.login, "reviewer.updated",
+                             reviewer=target.login, changed=changed)
+            _db().commit()
+            flash(f"Saved {target.display_name}'s settings." if changed else "Nothing changed.")
+            return redirect(url_for("triage.reviewers"))
+        except AccountError as exc:
+            _db().rollback()
+            error = str(exc)
+    elif request.method == "POST":
+        error = next((e for errors in form.errors.values() for e in errors), "Check the form and try again.")
+    return render_template("triage/reviewer.html", form=form, person=target, error=error), (400 if error else 200)
 
 
 @bp.post("/admin/reviewers/<int(max=999999999):reviewer_id>/reset")

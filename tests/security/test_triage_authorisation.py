@@ -489,3 +489,57 @@ def test_who_may_reset_a_sign_in(triage_app, database, people):
     admin_client = sign_in_reviewer(triage_app.test_client(), people["administrator"])
     assert _reset(admin_client, people["lead"].id).status_code == 200
     assert _reviewer(database, people["lead"]).must_change_passphrase
+
+
+def _settings(client, account_id: int, **fields):
+    data = {"csrf_token": token_for(client, "/admin/reviewers"), **fields}
+    return client.post(f"/admin/reviewers/{account_id}", data=data)
+
+
+def test_lead_moves_a_reviewer_into_the_intake_pool_and_sets_their_email(triage_app, reporter_client, database, people):
+    outsider = people["outsider"]
+    before = _submit(reporter_client, database, "before joining the pool")
+    lead_client = sign_in_reviewer(triage_app.test_client(), people["lead"])
+    page = lead_client.get(f"/admin/reviewers/{outsider.id}")
+    assert page.status_code == 200 and 'id="receives_new_reports"' in page_text(page)
+    assert 'checked' not in page_text(page).split('id="receives_new_reports"')[1].split(">")[0]
+
+    response = _settings(lead_client, outsider.id, email="outsider@force.example", receives_new_reports="y")
+    assert response.status_code == 302
+    after = _submit(reporter_client, database, "after joining the pool")
+    assert (_wraps(database, before, outsider), _wraps(database, after, outsider)) == (0, 1)  # from now on only
+    stored = _reviewer(database, outsider)
+    assert (stored.email, stored.receives_new_reports) == ("outsider@force.example", True)
+    entries = read(database, lambda s: [(e.action, e.detail) for e in s.scalars(select(AuditEntry))])
+    assert ("reviewer.updated", '{"changed":["email","intake"],"reviewer":"outsider"}') in entries
+    assert "outsider@force.example" not in str(entries)  # the audit log says what changed, not the address
+
+    response = _settings(lead_client, outsider.id, email="")  # unticked: out of the pool, no e-mail
+    assert response.status_code == 302
+    stored = _reviewer(database, outsider)
+    assert (stored.email, stored.receives_new_reports) == (None, False)
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"email": "not an address"}, "Enter an e-mail address like name@force.example"),
+    ({"email": "x" * 300 + "@force.example"}, "254"),
+])
+def test_reviewer_settings_refuse_bad_input(triage_app, database, people, fields, message):
+    lead_client = sign_in_reviewer(triage_app.test_client(), people["lead"])
+    response = _settings(lead_client, people["outsider"].id, **fields)
+    assert response.status_code == 400 and message in page_text(response)
+    assert _reviewer(database, people["outsider"]).email is None
+
+
+def test_reviewer_settings_are_for_leads_and_never_put_an_administrator_in_the_pool(triage_app, database, people):
+    lead_client = sign_in_reviewer(triage_app.test_client(), people["lead"])
+    response = _settings(lead_client, people["administrator"].id, receives_new_reports="y")
+    assert response.status_code == 400 and "never receive reports" in page_text(response)
+    assert _reviewer(database, people["administrator"]).receives_new_reports is False
+    reviewer_client = sign_in_reviewer(triage_app.test_client(), people["reviewer"])
+    assert reviewer_client.get(f"/admin/reviewers/{people['spare'].id}").status_code == 403
+    response = reviewer_client.post(f"/admin/reviewers/{people['spare'].id}",
+                                    data={"csrf_token": token_for(reviewer_client, "/account"), "receives_new_reports": "y"})
+    assert response.status_code == 403 and _reviewer(database, people["spare"]).receives_new_reports is False
+    assert lead_client.post(f"/admin/reviewers/{people['spare'].id}", data={"receives_new_reports": "y"}).status_code == 400
+    assert lead_client.get("/admin/reviewers/999999").status_code == 404
