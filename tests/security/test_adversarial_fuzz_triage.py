@@ -1,7 +1,7 @@
 """Property-based fuzzing of every triage form and the queue's query string (hypothesis).
 
 Sign-in (/login, /login/code), every /reports/<ref>/<action> form, downloads,
-/account, /account/conflicts (and withdraw), /admin/reviewers (and deactivate),
+/account, /account/conflicts (and withdraw), /admin/reviewers (and deactivate, reset, settings),
 sign-out, and the queue filters get arbitrary text, SQL metacharacters, huge
 numbers, Unicode digits and values outside the choices. Every answer must be
 graceful (never a 500; a 4xx is an HTML page with a heading); the marker put in
@@ -256,6 +256,27 @@ def test_deactivate_fuzz(world, reviewer_id, with_token):
                                  data={"csrf_token": world.token} if with_token else {})
     assert_graceful(response)
     assert response.status_code in (302, 400, 404, 405)
+
+
+@FUZZ
+@given(email=st.one_of(st.none(), nasty_text(), st.emails()), intake=st.sampled_from([None, "y", "", "no", NASTY[0]]),
+       with_token=st.booleans())
+def test_reviewer_settings_fuzz(world, email, intake, with_token):
+    fields = {k: v for k, v in {"email": email, "receives_new_reports": intake}.items() if v is not None}
+    if with_token:
+        fields["csrf_token"] = world.token
+    response = world.client.post(f"/admin/reviewers/{world.lead.id}", data=fields)
+    assert_graceful(response)
+    assert response.status_code in (302, 400)
+
+
+@FUZZ
+@given(reviewer_id=st.sampled_from(HUGE_IDS + ["²", "-1", "%00", "1"]), with_token=st.booleans())
+def test_reset_sign_in_fuzz(world, reviewer_id, with_token):
+    response = world.client.post(f"/admin/reviewers/{quote(reviewer_id, safe='')}/reset",
+                                 data={"csrf_token": world.token} if with_token else {})
+    assert_graceful(response)
+    assert response.status_code in (200, 302, 400, 404, 405)  # "1" is the lead: nobody resets their own sign-in
 
 
 @FUZZ
