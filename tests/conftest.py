@@ -186,12 +186,12 @@ def reporter_app(settings_overrides, database, lead, recovery_key):
 
 
 @pytest.fixture
-def make_app(settings_overrides, database, lead, recovery_key):
-    """Build reporter apps with settings overridden (limits, timeouts); disposed after the test."""
+def app_of_kind(settings_overrides, database):
+    """Build apps of either kind with settings overridden (limits, timeouts); disposed after the test."""
     apps = []
 
-    def make(**extra):
-        app = create_app("reporter", {**settings_overrides, **extra})
+    def make(kind: str, **extra):
+        app = create_app(kind, {**settings_overrides, **extra})
         app.config["TESTING"] = True
         apps.append(app)
         return app
@@ -199,6 +199,18 @@ def make_app(settings_overrides, database, lead, recovery_key):
     yield make
     for app in apps:
         app.extensions["portal.db"].dispose()
+
+
+@pytest.fixture
+def make_app(app_of_kind, lead, recovery_key):
+    """Reporter apps with extra settings (a reviewer and the recovery key exist to receive reports)."""
+    return lambda **extra: app_of_kind("reporter", **extra)
+
+
+@pytest.fixture
+def build_triage(app_of_kind):
+    """Triage apps with extra settings."""
+    return lambda **extra: app_of_kind("triage", **extra)
 
 
 @pytest.fixture

@@ -602,8 +602,13 @@ def reviewers():
         else:
             error = next((e for errors in form.errors.values() for e in errors), "Check the form and try again.")
     form.passphrase.data = ""
+    return _reviewers_page(form, error=error, created=created)
+
+
+def _reviewers_page(form, error=None, created=None, reset=None):
+    """The reviewers list and the add form; `reset` is (reviewer, temporary passphrase, wraps removed)."""
     people = list(_db().scalars(select(Reviewer).order_by(Reviewer.active.desc(), Reviewer.display_name)))
-    return render_template("triage/reviewers.html", form=form, error=error, created=created, people=people,
+    return render_template("triage/reviewers.html", form=form, error=error, created=created, reset=reset, people=people,
                            confirm=ConfirmForm(formdata=None)), (400 if error else 200)
 
 
@@ -655,9 +660,7 @@ def reset_sign_in(reviewer_id: int):
     audit.record(_db(), current_app.extensions["portal.audit_key"], actor.reviewer.login, "reviewer.sign-in-reset",
                  reviewer=target.login, access_removed=removed)
     _db().commit()
-    people = list(_db().scalars(select(Reviewer).order_by(Reviewer.active.desc(), Reviewer.display_name)))
-    return render_template("triage/reviewers.html", form=NewReviewerForm(formdata=None), error=None, created=None,
-                           reset=(target, passphrase, removed), people=people, confirm=ConfirmForm(formdata=None))
+    return _reviewers_page(NewReviewerForm(formdata=None), reset=(target, passphrase, removed))
 
 
 @bp.post("/admin/reviewers/<int(max=999999999):reviewer_id>/deactivate")

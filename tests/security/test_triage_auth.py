@@ -31,24 +31,7 @@ from triage_support import (
     submit_with_reference,
 )
 
-from portal import create_app
 from portal.sessions import ServerSession
-
-
-@pytest.fixture
-def build_triage(settings_overrides, database):
-    """create_app("triage") with extra settings; disposed at the end of the test."""
-    apps = []
-
-    def build(**overrides):
-        app = create_app("triage", {**settings_overrides, **overrides})
-        app.config["TESTING"] = True
-        apps.append(app)
-        return app
-
-    yield build
-    for app in apps:
-        app.extensions["portal.db"].dispose()
 
 
 def _reviewer_sessions(database) -> int:

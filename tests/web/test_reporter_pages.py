@@ -24,20 +24,6 @@ from portal.web import PERMISSIONS_POLICY
 PROJECT_STATIC = PROJECT_ROOT / "static"
 
 
-@pytest.fixture
-def make_app(settings_overrides, database, lead, recovery_key):
-    """Build a reporter app with extra settings (the fixture app plus overrides)."""
-    apps = []
-
-    def make(**extra):
-        app = create_app("reporter", {**settings_overrides, **extra})
-        app.config["TESTING"] = True
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        app.extensions["portal.db"].dispose()
 
 
 def assert_security_headers(response) -> None:
