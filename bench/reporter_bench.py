@@ -16,9 +16,10 @@ from sending a request to its whole response being received.
 (c) no-JavaScript submission: GET /report for a fresh token, then POST /report (multipart:
     csrf_token, draft="", the answers, an evidence part), timed from the POST's first byte to
     the receipt page (checked for `data-receipt-code`): a small report, the same with one 10 MiB
-    attachment (random bytes), submissions/s with 2 concurrent clients for 15 s, and a 10 MiB
-    file sent on its own through the follow-up reply form (signed in with a receipt code, so
-    no Argon2id in that request): the attachment's own cost;
+    attachment (random bytes), submissions/s with 2 concurrent clients for 15 s (without and
+    with a 10 MiB file each), and a 10 MiB file sent on its own through the follow-up reply
+    form (signed in with a receipt code, so no Argon2id in that request): the attachment's
+    own cost;
 (d) peak RSS of each gunicorn worker (VmHWM in /proc/PID/status, reset with clear_refs just
     before) while one report with 4 x 50 MiB files (200 MiB) is uploaded.
 
@@ -360,36 +361,18 @@ def measure(port: int, server: benchlib.Gunicorn, args, log) -> tuple[list[Row],
                     "CPU: multipart parse + AES-GCM, then database (1 MiB rows)"))
 
     seconds = 5 if q else 15
-    log(f"(c) throughput: 2 concurrent clients for {seconds} s ...")
-    cpu = CpuMeter(server)
-    done: list[float] = []
-    failures = [0]
-    lock = threading.Lock()
-    deadline = time.perf_counter() + seconds
-
-    def client() -> None:
-        while time.perf_counter() < deadline:
-            try:
-                post, _total, _ = submit(port, block, [])
-            except (RuntimeError, OSError):
-                with lock:
-                    failures[0] += 1
-                continue
-            with lock:
-                done.append(post)
-
-    start = time.perf_counter()
-    threads = [threading.Thread(target=client) for _ in range(2)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    wall = time.perf_counter() - start
-    st = Summary.of(done)
-    rows.append(Row("submissions/s, 2 concurrent clients", st.median, st.p95, st.n,
-                    f"{st.n / wall:.2f} submissions/s over {wall:.1f} s; {cpu.per(st.n) * 1000:.0f} ms worker CPU each; "
-                    f"failures {failures[0]}", "", "CPU: one Argon2id per submission per core"))
-    facts["throughput"] = st.n / wall
+    file_block = os.urandom(4 * MIB)
+    for label, files, limit in (
+        ("submissions/s, 2 concurrent clients", [], "CPU: one Argon2id per submission per core"),
+        ("submissions/s with a 10 MiB file, 2 clients", [("evidence", "evidence.bin", 10 * MIB)],
+         "CPU: Argon2id + multipart parse and AES-GCM of the file, then database writes"),
+    ):
+        log(f"(c) throughput: {label}, for {seconds} s ...")
+        st, wall, failures, cpu_each = _throughput(port, server, block if not files else file_block, files, seconds)
+        rows.append(Row(label, st.median, st.p95, st.n,
+                        f"{st.n / wall:.2f} submissions/s over {wall:.1f} s; {cpu_each * 1000:.0f} ms worker CPU each; "
+                        f"failures {failures}", "", limit))
+        facts["throughput_with_file" if files else "throughput"] = st.n / wall
 
     # (d) memory during a 200 MiB upload
     if not args.skip_memory:
@@ -432,6 +415,35 @@ def measure(port: int, server: benchlib.Gunicorn, args, log) -> tuple[list[Row],
                         "constant memory: growth << 200 MiB",
                         "Argon2id's 64 MiB block + 1 MiB chunk buffers; time: AES-GCM + DB writes"))
     return rows, facts
+
+
+def _throughput(port: int, server, block: bytes, files: list, seconds: float):
+    """Two clients submitting back to back for `seconds`: (latency summary, wall time, failures, CPU each)."""
+    cpu = CpuMeter(server)
+    done: list[float] = []
+    failures = [0]
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def client() -> None:
+        while time.perf_counter() < deadline:
+            try:
+                post, _total, _ = submit(port, block, files)
+            except (RuntimeError, OSError):
+                with lock:
+                    failures[0] += 1
+                continue
+            with lock:
+                done.append(post)
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    wall = time.perf_counter() - start
+    return Summary.of(done), wall, failures[0], cpu.per(len(done))
 
 
 def argon2_seconds() -> float:
