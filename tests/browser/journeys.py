@@ -66,6 +66,22 @@ class Report:
         }
 
 
+def add_reviewer(instance, login: str, display_name: str, passphrase: str, **options) -> str:
+    """Create a reviewer straight in the browser tests' instance; returns their TOTP secret."""
+    from portal.db import Database
+    from portal.instance import read_secret
+    from portal.triage.accounts import create_reviewer
+    from portal.triage.models import Role
+
+    db = Database(instance.database_url)
+    try:
+        with db.transaction() as session:
+            return create_reviewer(session, read_secret(instance.directory, "totp_key"), login=login,
+                                   display_name=display_name, role=Role.LEAD, passphrase=passphrase, **options).totp_secret
+    finally:
+        db.dispose()
+
+
 def assert_unique_ids(page: Page) -> None:
     """No two elements share an id (labels, error links and aria references would point at the wrong one).
     Flask-WTF's hidden `csrf_token` inputs, one per form, are left out: nothing refers to them."""

@@ -7,7 +7,7 @@ import re
 
 import pyotp
 import pytest
-from journeys import assert_unique_ids, shoot
+from journeys import add_reviewer, assert_unique_ids, shoot
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -20,19 +20,7 @@ OWN_PASSPHRASE = "my-own-glacier-mosaic-tangerine-53"
 @pytest.fixture
 def warden(instance):
     """A lead who manages accounts (created directly: their own passphrase, nothing to replace)."""
-    from portal.db import Database
-    from portal.instance import read_secret
-    from portal.triage.accounts import create_reviewer
-    from portal.triage.models import Role
-
-    db = Database(instance.database_url)
-    with db.transaction() as session:
-        new = create_reviewer(session, read_secret(instance.directory, "totp_key"), login="warden",
-                              display_name="Sam Warden", role=Role.LEAD, passphrase=WARDEN_PASSPHRASE,
-                              receives_new_reports=False)
-        secret = new.totp_secret
-    db.dispose()
-    return secret
+    return add_reviewer(instance, "warden", "Sam Warden", WARDEN_PASSPHRASE, receives_new_reports=False)
 
 
 def _sign_in(page, base: str, login: str, passphrase: str, totp_secret: str | None = None) -> str:

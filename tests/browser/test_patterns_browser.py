@@ -7,7 +7,7 @@ import re
 
 import pyotp
 import pytest
-from journeys import open_form, send_report, shoot
+from journeys import add_reviewer, open_form, send_report, shoot
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -18,19 +18,10 @@ PASSPHRASE = "linking-reviewer-orbit-lantern-42"
 @pytest.fixture
 def analyst(instance):
     """A second lead, created before the reports so that new reports are wrapped to them."""
-    from portal.db import Database
     from portal.instance import read_secret
-    from portal.triage.accounts import create_reviewer
-    from portal.triage.models import Role
 
-    db = Database(instance.database_url)
-    with db.transaction() as session:
-        new = create_reviewer(session, read_secret(instance.directory, "totp_key"), login="analyst",
-                              display_name="Pat Analyst", role=Role.LEAD, passphrase=PASSPHRASE,
-                              blind_index_key=read_secret(instance.directory, "blind_index_key"))
-        secret = new.totp_secret
-    db.dispose()
-    return secret
+    return add_reviewer(instance, "analyst", "Pat Analyst", PASSPHRASE,
+                        blind_index_key=read_secret(instance.directory, "blind_index_key"))
 
 
 def report_about(browsing, reporter, what: str, name: str, collar: str) -> None:

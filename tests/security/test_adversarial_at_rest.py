@@ -21,7 +21,7 @@ import socket
 
 import pytest
 from support import BLOB_STORES, blob_files, csrf_from, json_log_lines, receipt_from
-from test_adversarial_common import build_app, everything_at_rest, post_multipart, reporter_token
+from test_adversarial_common import everything_at_rest, post_multipart, reporter_token
 from triage_support import act_ok, attachment_ids, references, reporter_keys, sign_in_reviewer
 
 from portal.crypto.receipt import receipt_secret
@@ -35,15 +35,6 @@ SUBJECT_ID = "QZ 774411"
 REVIEWER_SUBJECT = "Thaddeus Quorrington"
 REPORTER_ENVIRON = {"REMOTE_ADDR": ADDRESS, "HTTP_USER_AGENT": USER_AGENT, "HTTP_REFERER": REFERER,
                     "HTTP_X_FORWARDED_FOR": ADDRESS, "HTTP_X_REAL_IP": ADDRESS}
-
-
-@pytest.fixture
-def apps(settings_overrides, database, lead, recovery_key):
-    reporter = build_app("reporter", settings_overrides)
-    triage = build_app("triage", settings_overrides)
-    yield reporter, triage
-    reporter.extensions["portal.db"].dispose()
-    triage.extensions["portal.db"].dispose()
 
 
 def _code_spellings(code: str) -> list[str]:

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import select
 from support import csrf_from, receipt_from, sign_in
-from test_adversarial_common import assert_graceful, build_app, post_multipart, reporter_token
+from test_adversarial_common import assert_graceful, post_multipart, reporter_token
 from triage_support import act_ok, attachment_ids, references, sign_in_reviewer
 
 from portal.instance import read_secret
@@ -41,15 +41,6 @@ PAYLOADS = [
 TEXT = "\n".join(PAYLOADS)
 LIVE = ["<script>alert", "<img src=x", "<svg/onload", "<details open", '<a href="javascript:', "href=javascript:",
         'src="https://tracker.example', "QQ49QQ", "QQyesQQ", "QQ&lt;Config", "<Config"]
-
-
-@pytest.fixture
-def apps(settings_overrides, database, lead, recovery_key):
-    reporter = build_app("reporter", settings_overrides)
-    triage = build_app("triage", settings_overrides)
-    yield reporter, triage
-    reporter.extensions["portal.db"].dispose()
-    triage.extensions["portal.db"].dispose()
 
 
 def assert_inert(page: bytes, secrets=(), *, expect_text: bool = True) -> None:

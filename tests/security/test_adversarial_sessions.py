@@ -18,10 +18,9 @@ import datetime as dt
 import hashlib
 import os
 
-import pytest
 from sqlalchemy import select, update
 from support import csrf_from, sign_in
-from test_adversarial_common import build_app, post_multipart, reporter_token, row_counts
+from test_adversarial_common import post_multipart, reporter_token, row_counts
 from triage_support import report_url, sign_in_reviewer, submit_with_reference
 
 import portal.sessions
@@ -30,15 +29,6 @@ from portal.sessions import ServerSession
 
 FOLLOW_UP = "portal_followup"
 REVIEWER = "portal_reviewer"
-
-
-@pytest.fixture
-def apps(settings_overrides, database, lead, recovery_key):
-    reporter = build_app("reporter", settings_overrides)
-    triage = build_app("triage", settings_overrides)
-    yield reporter, triage
-    reporter.extensions["portal.db"].dispose()
-    triage.extensions["portal.db"].dispose()
 
 
 def cookie(client, name: str = FOLLOW_UP) -> str | None:

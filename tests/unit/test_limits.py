@@ -21,7 +21,7 @@ from limits.strategies import MovingWindowRateLimiter
 from support import csrf_from, submit_report
 from triage_support import enter_passphrase
 
-from portal import create_app, web
+from portal import web
 from portal.crypto.receipt import generate_receipt_code
 from portal.forms import FormTokens
 from portal.limits import OneTimeNonces, client_key, opaque_key
@@ -57,20 +57,10 @@ def redis_url(request) -> str:
 
 
 @pytest.fixture
-def build(settings_overrides, database, lead, recovery_key):
-    """Build apps on one instance directory (same secrets, same database): each one stands for a
-    separate worker process; disposed after the test."""
-    apps = []
-
-    def make(kind: str = "reporter", **extra):
-        app = create_app(kind, {**settings_overrides, **extra})
-        app.config["TESTING"] = True
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        app.extensions["portal.db"].dispose()
+def build(app_of_kind, lead, recovery_key):
+    """Apps on one instance directory (same secrets, same database): each one stands for a
+    separate worker process."""
+    return app_of_kind
 
 
 def _sign_in(client, code: str, address: str = "127.0.0.1"):
