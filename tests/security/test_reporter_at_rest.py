@@ -23,11 +23,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from support import BLOB_STORES, blob_files, csrf_from, json_log_lines, receipt_from
+from test_adversarial_common import table_dump
 
 import portal.models  # noqa: F401  (registers every table)
-from portal import create_app
 from portal.crypto.receipt import receipt_secret
-from portal.db import Base
 from portal.instance import read_secret
 from portal.logs import json_handler
 from portal.reports.models import Report
@@ -56,18 +55,6 @@ CLIENT_DETAILS = [CLIENT_ADDR, FORWARDED_ADDR, "127.0.0.1", USER_AGENT, "Distinc
                   REFERER, "referrer-marker.example", "ZqRefererPath"]
 
 
-def table_dump(database) -> bytes:
-    """Every value of every table: what a copy of the database holds, however it is stored."""
-    chunks: list[bytes] = []
-    with database.engine.connect() as connection:
-        for table in Base.metadata.sorted_tables:
-            for row in connection.execute(select(table)):
-                for value in row:
-                    if isinstance(value, (bytes, bytearray, memoryview)):
-                        chunks.append(bytes(value))
-                    elif value is not None:
-                        chunks.append(str(value).encode("utf-8"))
-    return b"\n".join(chunks)
 
 
 def files_under(directory: Path) -> dict[Path, bytes]:
@@ -95,11 +82,8 @@ def assert_absent(needles, haystacks: dict[str, bytes]) -> None:
 
 
 @pytest.fixture
-def app(settings_overrides, database, lead, recovery_key):
-    app = create_app("reporter", settings_overrides)
-    app.config["TESTING"] = True
-    yield app
-    app.extensions["portal.db"].dispose()
+def app(reporter_app):
+    return reporter_app
 
 
 @pytest.fixture
