@@ -79,6 +79,17 @@ def with_schema(url: str, schema: str) -> str:
     return f"{url}{sep}options=" + urllib.parse.quote(f"-csearch_path={schema}", safe="")
 
 
+def log(msg: str) -> None:
+    """Progress on stderr, so stdout holds only the figures."""
+    print(msg, file=sys.stderr, flush=True)
+
+
+def database_choice(database_url: str, pg_schema: str) -> tuple[str, str]:
+    """(URL with the schema on its search_path, or "" for SQLite; "PostgreSQL" or "SQLite")."""
+    url = with_schema(database_url, pg_schema) if database_url else ""
+    return url, ("PostgreSQL" if url else "SQLite")
+
+
 def reset_postgres_schema(url: str, schema: str) -> None:
     """DROP SCHEMA ... CASCADE and CREATE it again (empty), as the test suite does for public."""
     from sqlalchemy import text

@@ -405,11 +405,8 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the temporary instance (path printed)")
     args = ap.parse_args()
 
-    def log(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
-    url = benchlib.with_schema(args.database_url, args.pg_schema) if args.database_url else ""
-    kind = "PostgreSQL" if url else "SQLite"
+    log = benchlib.log
+    url, kind = benchlib.database_choice(args.database_url, args.pg_schema)
     machine = benchlib.machine_line()
     tmp = None
     if args.instance:
