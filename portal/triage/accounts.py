@@ -112,8 +112,6 @@ def create_reviewer(
     problem = passphrase_problem(passphrase, (login, display_name))
     if problem:
         raise AccountError(problem)
-    private = RecipientPrivateKey.generate()
-    public = private.public_key()
     totp_secret = pyotp.random_base32()
     reviewer = Reviewer(
         login=login,
@@ -122,14 +120,12 @@ def create_reviewer(
         active=True,
         receives_new_reports=receives_new_reports and role != Role.ADMINISTRATOR,
         passphrase_hash=password_hasher().hash(passphrase),
-        locked_private_key=lock_private_key(private, passphrase),
-        public_key=public.to_bytes(),
-        key_fingerprint=public.fingerprint,
         sealed_totp_secret=seal_totp_secret(totp_key, login, totp_secret),
         totp_enrolled=False,
         last_totp_step=0,
         must_change_passphrase=must_change_passphrase,
     )
+    _new_key_pair(reviewer, passphrase)
     db.add(reviewer)
     db.flush()
     if blind_index_key is not None:
@@ -164,46 +160,50 @@ def update_settings(reviewer: Reviewer, email: str, receives_new_reports: bool) 
     return changed
 
 
-def reset_sign_in(db: Session, totp_key: bytes, reviewer: Reviewer, passphrase: str) -> tuple[str, int]:
+def reset_sign_in(db: Session, totp_key: bytes, reviewer: Reviewer, passphrase: str) -> int:
     """A reviewer who lost their passphrase or authenticator: a new key pair locked under a
     temporary passphrase, a new TOTP secret to enrol, the passphrase to be changed at first
     sign-in. The old private key is locked under a passphrase nobody knows, so the wraps to it
-    are deleted: a lead grants access again. Returns (new TOTP secret, wraps removed)."""
-    private = RecipientPrivateKey.generate()
-    public = private.public_key()
+    are deleted: a lead grants access again. Returns how many wraps were removed. (The reviewer
+    reads the new TOTP secret off the enrolment page at their next sign-in.)"""
     removed = db.execute(delete(KeyWrap).where(KeyWrap.recipient_fingerprint == reviewer.key_fingerprint)).rowcount or 0
+    _new_key_pair(reviewer, passphrase)  # the new fingerprint also ends every session of the old key (auth.current_actor)
     totp_secret = pyotp.random_base32()
     reviewer.passphrase_hash = password_hasher().hash(passphrase)
-    reviewer.locked_private_key = lock_private_key(private, passphrase)
-    reviewer.public_key = public.to_bytes()
-    reviewer.key_fingerprint = public.fingerprint  # also ends every session of the old key (auth.current_actor)
     reviewer.sealed_totp_secret = seal_totp_secret(totp_key, reviewer.login, totp_secret)
     reviewer.totp_enrolled = False
     reviewer.last_totp_step = 0
     reviewer.must_change_passphrase = True
     reviewer.sealed_conflict_labels = None  # sealed under the old key; the declarations themselves still apply
     db.flush()
-    return totp_secret, removed
+    return removed
 
 
 def replace_key_pair(db: Session, reviewer: Reviewer, old_private: RecipientPrivateKey, passphrase: str) -> RecipientPrivateKey:
     """A new key pair under the reviewer's own passphrase, with every report key re-wrapped to it
     (in this session, from the old private key): whoever chose the previous passphrase can no
     longer open anything with it. Returns the new private key."""
-    private = RecipientPrivateKey.generate()
-    public = private.public_key()
     rows = db.execute(
         select(KeyWrap, Report.public_id).join(Report, Report.id == KeyWrap.report_id)
         .where(KeyWrap.recipient_fingerprint == reviewer.key_fingerprint)
     ).all()
+    private = _new_key_pair(reviewer, passphrase)
+    public = private.public_key()
     for wrap, report_public_id in rows:
         dek = unwrap_dek(wrap.wrap, old_private, report_public_id)
         wrap.wrap = wrap_dek(dek, public, report_public_id)
         wrap.recipient_fingerprint = public.fingerprint
+    db.flush()
+    return private
+
+
+def _new_key_pair(reviewer: Reviewer, passphrase: str) -> RecipientPrivateKey:
+    """Give the reviewer a fresh key pair, the private half locked under `passphrase`."""
+    private = RecipientPrivateKey.generate()
+    public = private.public_key()
     reviewer.locked_private_key = lock_private_key(private, passphrase)
     reviewer.public_key = public.to_bytes()
     reviewer.key_fingerprint = public.fingerprint
-    db.flush()
     return private
 
 

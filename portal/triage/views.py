@@ -492,11 +492,10 @@ def account():
         else:
             reviewer = actor.reviewer
             reviewer.passphrase_hash = password_hasher().hash(form.new.data)
-            audit_key = current_app.extensions["portal.audit_key"]
             if reviewer.must_change_passphrase:
                 return _replace_chosen_passphrase(actor, form.new.data)
             reviewer.locked_private_key = change_passphrase(reviewer.locked_private_key, form.current.data, form.new.data)
-            audit.record(_db(), audit_key, reviewer.login, "reviewer.passphrase-changed")
+            audit.record(_db(), current_app.extensions["portal.audit_key"], reviewer.login, "reviewer.passphrase-changed")
             _db().commit()
             flash("Passphrase changed. Your reports did not need to be re-encrypted.")
             return redirect(url_for("triage.account"))
@@ -656,7 +655,7 @@ def reset_sign_in(reviewer_id: int):
         flash("Only an administrator can reset an administrator's sign-in.")
         return redirect(url_for("triage.reviewers"))
     passphrase = generate_passphrase()
-    _totp_secret, removed = accounts.reset_sign_in(_db(), current_app.extensions["portal.totp_key"], target, passphrase)
+    removed = accounts.reset_sign_in(_db(), current_app.extensions["portal.totp_key"], target, passphrase)
     audit.record(_db(), current_app.extensions["portal.audit_key"], actor.reviewer.login, "reviewer.sign-in-reset",
                  reviewer=target.login, access_removed=removed)
     _db().commit()
