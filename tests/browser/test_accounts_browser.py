@@ -52,12 +52,25 @@ def test_new_reviewer_chooses_a_passphrase_and_a_lead_resets_a_lost_sign_in(brow
     row = lead_page.locator("tr", has=lead_page.get_by_text("newcomer", exact=True))
     expect(row).to_contain_text("Not yet signed in")
 
+    # Their settings: an address for the daily summary, and the intake pool.
+    row.get_by_role("link", name="Alex Newcomer").click()
+    expect(lead_page.locator("main h1")).to_have_text("Alex Newcomer")
+    lead_page.get_by_label("E-mail address for the summary").fill("alex.newcomer@force.example")
+    lead_page.get_by_label("Receives new reports (intake pool)").check()
+    assert_unique_ids(lead_page)
+    shoot(lead_page, screenshots, "13-reviewer-settings")
+    lead_page.get_by_role("button", name="Save").click()
+    expect(lead_page).to_have_url(triage.url + "/admin/reviewers")
+    expect(lead_page.get_by_text("Saved Alex Newcomer's settings.")).to_be_visible()
+    row = lead_page.locator("tr", has=lead_page.get_by_text("newcomer", exact=True))
+    expect(row.locator("td").nth(3)).to_have_text("Yes")
+
     # The newcomer enrols, and is kept on the account page until they choose their own passphrase.
     newcomer = browsing.new_page()
     first_secret = _sign_in(newcomer, triage.url, "newcomer", FIRST_PASSPHRASE)
     expect(newcomer).to_have_url(triage.url + "/account")
     expect(newcomer.locator("#choose-passphrase")).to_contain_text("Choose your own passphrase before you continue")
-    shoot(newcomer, screenshots, "13-choose-passphrase")
+    shoot(newcomer, screenshots, "14-choose-passphrase")
     newcomer.locator("header").get_by_role("link", name="Queue").click()
     expect(newcomer).to_have_url(triage.url + "/account")
     fingerprint = newcomer.locator("dd code").inner_text()
@@ -79,7 +92,7 @@ def test_new_reviewer_chooses_a_passphrase_and_a_lead_resets_a_lost_sign_in(brow
     temporary = lead_page.locator("[data-temporary-passphrase]").inner_text().strip()
     assert len(temporary.split("-")) >= 6
     assert_unique_ids(lead_page)
-    shoot(lead_page, screenshots, "14-reset-sign-in")
+    shoot(lead_page, screenshots, "15-reset-sign-in")
 
     newcomer.reload()  # the session that held the old key has ended
     expect(newcomer).to_have_url(re.compile(re.escape(triage.url) + r"/login"))

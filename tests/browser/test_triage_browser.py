@@ -154,7 +154,7 @@ def test_queue_pages_forward_and_back(browsing, triage, instance, screenshots, m
     pages.get_by_role("link", name="Next page").click()
     assert shown() == made[::-1][2:4]
     expect(page.locator("#queue-count")).to_contain_text("showing 3 to 4")
-    shoot(page, screenshots, "15-queue-pages")
+    shoot(page, screenshots, "16-queue-pages")
     pages.get_by_role("link", name="Previous page").click()
     assert shown() == made[::-1][:2]
     pages.get_by_role("link", name="Last page").click()
