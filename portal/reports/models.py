@@ -49,15 +49,19 @@ def today() -> dt.date:
 class Report(Base):
     __tablename__ = "reports"
     # The queue's three orders, each served by one index so that a page reads 50 index entries
-    # (keyset pagination), never sorts every readable report.
+    # (keyset pagination), never sorts every readable report. `junk` leads every one of them: the
+    # queue (junk = false) and the Junk view (junk = true) each read their own index range, so a
+    # flood of junk reports is never scanned by anything else (portal.triage.junk).
     __table_args__ = (
-        Index("ix_reports_queue_received", "received_on", "id"),
-        Index("ix_reports_queue_due", "due_on", "id"),
-        Index("ix_reports_queue_priority", "priority_rank", "received_on", "id"),
+        Index("ix_reports_queue_received", "junk", "received_on", "id"),
+        Index("ix_reports_queue_due", "junk", "due_on", "id"),
+        Index("ix_reports_queue_priority", "junk", "priority_rank", "received_on", "id"),
         # The filters most used with the default order (newest first): filter and order from one index.
-        Index("ix_reports_queue_stage", "stage", "received_on", "id"),
-        Index("ix_reports_queue_category", "category", "received_on", "id"),
-        Index("ix_reports_queue_assignee", "assignee_id", "received_on", "id"),
+        Index("ix_reports_queue_stage", "junk", "stage", "received_on", "id"),
+        Index("ix_reports_queue_category", "junk", "category", "received_on", "id"),
+        Index("ix_reports_queue_assignee", "junk", "assignee_id", "received_on", "id"),
+        # Reports waiting to be subject-indexed (portal.triage.patterns.index_pending), junk excluded.
+        Index("ix_reports_index_pending", "junk", "subjects_indexed"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -83,9 +87,14 @@ class Report(Base):
     outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
     closed_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True, index=True)
     # Set when a reviewer's session first decrypts the report to index its subjects.
-    subjects_indexed: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    subjects_indexed: Mapped[bool] = mapped_column(Boolean, default=False)  # indexed with junk, above
     names_reviewer: Mapped[bool] = mapped_column(Boolean, default=False, index=True)  # leads only
     rule_reasons: Mapped[str] = mapped_column(String(255), default="")  # keys of the rules that fired
+    # Marked as junk by a reviewer (portal.triage.junk): out of the queue, counts, deadlines and themes.
+    # The reporter's coarse status does not change. The reason is a key of JUNK_REASONS, never free text.
+    junk: Mapped[bool] = mapped_column(Boolean, default=False)
+    junk_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    junk_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
     wraps: Mapped[list[KeyWrap]] = relationship(back_populates="report", cascade="all, delete-orphan")
     messages: Mapped[list[Message]] = relationship(

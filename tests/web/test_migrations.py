@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import text
 
 import portal.models  # noqa: F401
@@ -78,5 +79,55 @@ def test_upgrade_from_the_previous_release_keeps_and_completes_the_data(database
             got_due = dt.date.fromisoformat(got_due) if isinstance(got_due, str) else got_due  # SQLite: text
             assert (got_rank, got_due) == (rank, due), reference
         assert diff == []
+    finally:
+        db.dispose()
+
+
+def test_upgrade_from_0002_keeps_reports_and_none_is_junk(database_url, instance_dir):
+    """Release 2 (revision 0002) with reports in it, upgraded to head: every row kept as it was,
+    none of them junk, and the queue indexes rebuilt with `junk` first."""
+    upgrade(database_url, "0002")
+    db = Database(database_url)
+    rows = [  # reference, stage, due_on, subjects_indexed
+        ("R-TWO-NEW-01", "new", dt.date(2026, 1, 8), False),
+        ("R-TWO-ESC-01", "escalated", dt.date(2026, 4, 1), True),
+        ("R-TWO-CLS-01", "closed", None, True),
+    ]
+    try:
+        with db.engine.begin() as connection:
+            for n, (reference, stage, due, indexed) in enumerate(rows):
+                connection.execute(
+                    text("INSERT INTO reports (public_id, reference, lookup_id, received_on, reporter_urgent, "
+                         "encrypted_in_browser, sealed_report, reporter_wrap, stage, risk_flags, priority, priority_rank, "
+                         "due_on, subjects_indexed, names_reviewer, rule_reasons) VALUES (:public_id, :reference, "
+                         ":lookup_id, :received, false, false, :sealed, :wrap, :stage, '', 'normal', 0, :due, :indexed, "
+                         "false, '')"),
+                    {"public_id": bytes([n]) * 16, "reference": reference, "lookup_id": bytes([n]) * 32,
+                     "received": dt.date(2026, 1, 1), "sealed": b"\x01\x01sealed", "wrap": b"wrap", "stage": stage,
+                     "due": due, "indexed": indexed},
+                )
+        upgrade(database_url)
+        with db.engine.connect() as connection:
+            found = {r.reference: r for r in connection.execute(
+                text("SELECT reference, stage, due_on, subjects_indexed, sealed_report, junk, junk_on, junk_reason FROM reports"))}
+            diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
+            indexes = {ix["name"]: ix["column_names"] for ix in sa_inspect(connection).get_indexes("reports")}
+        assert set(found) == {reference for reference, *_ in rows}
+        for reference, stage, due, indexed in rows:
+            row = found[reference]
+            got_due = dt.date.fromisoformat(row.due_on) if isinstance(row.due_on, str) else row.due_on  # SQLite: text
+            assert (row.stage, got_due, bool(row.subjects_indexed), bytes(row.sealed_report)) == (stage, due, indexed, b"\x01\x01sealed")
+            assert (bool(row.junk), row.junk_on, row.junk_reason) == (False, None, None), reference
+        assert indexes["ix_reports_queue_received"] == ["junk", "received_on", "id"]
+        assert indexes["ix_reports_index_pending"] == ["junk", "subjects_indexed"]
+        assert "ix_reports_subjects_indexed" not in indexes
+        assert diff == []
+        with db.engine.begin() as connection:  # the column's default also holds for rows written without it
+            connection.execute(text("INSERT INTO reports (public_id, reference, lookup_id, received_on, reporter_urgent, "
+                                    "encrypted_in_browser, sealed_report, reporter_wrap, stage, risk_flags, priority, "
+                                    "priority_rank, subjects_indexed, names_reviewer, rule_reasons) VALUES (:p, 'R-AFTER-01', "
+                                    ":l, :d, false, false, :s, :w, 'new', '', 'normal', 0, false, false, '')"),
+                               {"p": b"\x09" * 16, "l": b"\x09" * 32, "d": dt.date(2026, 2, 1), "s": b"x", "w": b"w"})
+            assert connection.scalar(text("SELECT junk FROM reports WHERE reference = 'R-AFTER-01'")) in (False, 0)
     finally:
         db.dispose()
