@@ -1,7 +1,7 @@
 """Report deadlines: acknowledge within N days of receipt, then give feedback within M days.
 
 Each open report's current deadline is stored in the indexed column `reports.due_on` (NULL
-once closed), so that the queue can filter overdue reports and sort by deadline without
+once closed, and while marked as junk), so that the queue can filter overdue reports and sort by deadline without
 computing anything per row. It is set when a report is stored and after every reviewer
 action (`apply`); `refresh_all` recomputes every report in one statement, for when the
 configured number of days changes (the triage application runs it at start-up).
@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import Date, case, update
+from sqlalchemy import Date, and_, case, update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
@@ -52,8 +52,8 @@ class Deadlines:
         return cls(int(settings.acknowledge_days), int(settings.feedback_days))
 
     def due_on(self, report: Report) -> dt.date | None:
-        """The report's current deadline, or None once it is closed."""
-        if report.stage == "closed":
+        """The report's current deadline, or None once it is closed or while it is junk."""
+        if report.stage == "closed" or report.junk:
             return None
         days = self.acknowledge_days if report.acknowledged_on is None else self.feedback_days
         return report.received_on + dt.timedelta(days=days)
@@ -80,6 +80,7 @@ class Deadlines:
         """Recompute every stored deadline in one statement; returns how many changed."""
         wanted = case(
             (Report.stage == "closed", None),
+            (Report.junk.is_(True), None),
             (Report.acknowledged_on.is_(None), _PlusDays(Report.received_on, self.acknowledge_days)),
             else_=_PlusDays(Report.received_on, self.feedback_days),
         )
@@ -91,5 +92,6 @@ class Deadlines:
 
 
 def overdue_clause(on: dt.date) -> ColumnElement[bool]:
-    """Open reports whose deadline has passed (closed ones have no deadline): one index range."""
-    return Report.due_on < on
+    """Open reports whose deadline has passed (closed and junk ones have no deadline): one index
+    range of (junk, due_on, id)."""
+    return and_(Report.junk.is_(False), Report.due_on < on)

@@ -7,6 +7,7 @@ from wtforms import BooleanField, PasswordField, RadioField, SelectField, Select
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from portal.triage.junk import JUNK_REASONS, MAX_DETAILS
 from portal.triage.service import OUTCOMES, PRIORITIES, ROUTES
 
 
@@ -111,3 +112,20 @@ class ConflictForm(FlaskForm):
     name = StringField("Full name", validators=[Optional(), Length(max=200)])
     identifier = StringField("Collar or staff number", validators=[Optional(), Length(max=200)])
     own_identity = BooleanField("This is me (my own name or number)")
+
+
+class JunkForm(FlaskForm):
+    """Mark one report as junk: a reason from the list, and optional details kept as an encrypted note."""
+
+    reason = RadioField("Why is this junk?", id="junk-reason", choices=list(JUNK_REASONS.items()), validate_choice=False,
+                        validators=[DataRequired(message="Choose why this is junk from the list.")])
+    details = TextAreaField("Details (optional)", id="junk-details", validators=[Optional(), Length(max=MAX_DETAILS)])
+
+
+class BulkJunkForm(FlaskForm):
+    """Mark the reports ticked on the queue as junk (leads). The ticked references arrive as the
+    repeated field `report`, checked by portal.triage.junk.parse_references; the reason is checked
+    there too (validate_choice=False), so an unknown one gets the service's message."""
+
+    reason = SelectField("Why are they junk?", id="bulk-junk-reason", choices=[("", "Choose a reason")] + list(JUNK_REASONS.items()),
+                         validate_choice=False, validators=[DataRequired(message="Choose why the selected reports are junk.")])

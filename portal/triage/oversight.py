@@ -62,7 +62,7 @@ def digests(db: Session, settings: Settings) -> list[Digest]:
     out = []
     for reviewer in db.scalars(select(Reviewer).where(Reviewer.active.is_(True)).order_by(Reviewer.login)):
         mine = select(KeyWrap.report_id).where(KeyWrap.recipient_fingerprint == reviewer.key_fingerprint)
-        base = select(func.count(Report.id)).where(Report.id.in_(mine))
+        base = select(func.count(Report.id)).where(Report.id.in_(mine), Report.junk.is_(False))
         out.append(Digest(
             reviewer=reviewer,
             unacknowledged=db.scalar(base.where(Report.acknowledged_on.is_(None), Report.stage != "closed")) or 0,
@@ -138,7 +138,8 @@ def themes(db: Session, settings: Settings, months: int = 12) -> Themes:
     while cursor <= on:
         month_keys.append(_month_key(cursor))
         cursor = (cursor + dt.timedelta(days=32)).replace(day=1)
-    rows = db.execute(select(Report.category, Report.received_on).where(Report.received_on >= first)).all()
+    genuine = and_(Report.junk.is_(False), Report.received_on >= first)  # junk is no theme: a flood must not skew them
+    rows = db.execute(select(Report.category, Report.received_on).where(genuine)).all()
     raw: dict[tuple[str, str], int] = {}
     per_category: dict[str, int] = {}
     per_month: dict[str, int] = {}
@@ -150,11 +151,11 @@ def themes(db: Session, settings: Settings, months: int = 12) -> Themes:
         per_month[month] = per_month.get(month, 0) + 1
     categories = [(c.key, c.label) for c in settings.taxonomy.categories] + [("uncategorised", "Not yet categorised")]
     routes = dict(db.execute(select(Report.escalation_route, func.count(Report.id)).where(
-        Report.escalation_route.is_not(None), Report.received_on >= first).group_by(Report.escalation_route)).all())
+        Report.escalation_route.is_not(None), genuine).group_by(Report.escalation_route)).all())
     ack = [(a - r).days for r, a in db.execute(select(Report.received_on, Report.acknowledged_on).where(
-        Report.acknowledged_on.is_not(None), Report.received_on >= first)).all()]
+        Report.acknowledged_on.is_not(None), genuine)).all()]
     closed = [(c - r).days for r, c in db.execute(select(Report.received_on, Report.closed_on).where(
-        Report.closed_on.is_not(None), Report.received_on >= first)).all()]
+        Report.closed_on.is_not(None), genuine)).all()]
     return Themes(
         months=month_keys,
         categories=categories,

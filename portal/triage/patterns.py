@@ -115,12 +115,17 @@ def enforce_exclusions(ctx: Context, report: Report) -> int:
 
 def index_pending(ctx: Context, actor: Actor) -> int:
     """Index reports that no session has decrypted yet (a few per request), so that
-    conflicts hide them and links count them before anyone opens them."""
+    conflicts hide them and links count them before anyone opens them.
+
+    Junk reports are skipped, through the (junk, subjects_indexed) index: however many of them a
+    flood leaves unindexed, the batch is filled from the others and never waits behind them.
+    A junk report is indexed when it is restored to the queue.
+    """
     pending = list(
         ctx.db.scalars(
             select(Report)
             .join(KeyWrap, and_(KeyWrap.report_id == Report.id, KeyWrap.recipient_fingerprint == actor.reviewer.key_fingerprint))
-            .where(Report.subjects_indexed.is_(False))
+            .where(Report.junk.is_(False), Report.subjects_indexed.is_(False))
             .limit(INDEX_BATCH)
         )
     )
@@ -136,11 +141,15 @@ def index_pending(ctx: Context, actor: Actor) -> int:
 
 
 def _linked_ids(report_id: int) -> Select:
+    """Other reports naming the same person; junk ones do not count (a flood naming a real
+    officer must not raise the priority of, or add links to, the genuine reports about them)."""
     mine = aliased(SubjectIndex)
     other = aliased(SubjectIndex)
+    linked = aliased(Report)  # an alias: callers nest this in queries over `reports`, which must not correlate
     return (
         select(other.report_id)
         .join(mine, and_(mine.kind == other.kind, mine.value == other.value))
+        .join(linked, and_(linked.id == other.report_id, linked.junk.is_(False)))
         .where(mine.report_id == report_id, other.report_id != report_id, mine.removed.is_(False), other.removed.is_(False))
     )
 

@@ -103,6 +103,7 @@ class QueueFilters:
     risk: str = ""  # a priority key
     assignee: str = ""  # "me", "none" or a reviewer id
     overdue: bool = False
+    junk: bool = False  # the Junk view instead of the queue (each reads its own index range)
     sort: str = "received"  # received | deadline | priority
     descending: bool = True
     # Where the page starts (keyset pagination): after or before a row's sort key, or the last page.
@@ -127,6 +128,8 @@ class QueueRow:
     deadline: str
     due_on: dt.date | None
     linked: int
+    junk_on: dt.date | None = None
+    junk_reason: str = ""  # a key of portal.triage.junk.JUNK_REASONS
 
 
 @dataclass
@@ -185,7 +188,7 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
     """
     patterns.index_pending(ctx, actor)
     on = today()
-    query = readable(actor)
+    query = readable(actor).where(Report.junk.is_(filters.junk))  # leads every queue index: see Report
     if filters.status in STAGES:
         query = query.where(Report.stage == filters.status)
     if filters.category:
@@ -233,7 +236,7 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
     else:
         start = max(1, filters.start) if filters.start else None
 
-    linked = patterns.linked_counts(ctx.db, readable(actor), [r.id for r in reports])
+    linked = patterns.linked_counts(ctx.db, readable(actor).where(Report.junk.is_(False)), [r.id for r in reports])
     names = dict(ctx.db.execute(select(Reviewer.id, Reviewer.display_name)).all())
     taxonomy = ctx.settings.taxonomy
     rules = Deadlines.from_settings(ctx.settings)
@@ -252,6 +255,8 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
             deadline=rules.state(r, on),
             due_on=rules.due_on(r),
             linked=linked.get(r.id, 0),
+            junk_on=r.junk_on,
+            junk_reason=r.junk_reason or "",
         )
         for r in reports
     ]
@@ -346,7 +351,7 @@ def _log(ctx: Context, actor: Actor, action: str, report: Report | None = None, 
     audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, action, report.reference if report else None, **detail)
 
 
-def _seal_note(ctx: Context, actor: Actor, report: Report, dek: bytes, text: str) -> None:
+def seal_note(ctx: Context, actor: Actor, report: Report, dek: bytes, text: str) -> None:
     public_id = os.urandom(16)
     report.notes.append(
         InternalNote(
@@ -441,7 +446,7 @@ def add_note(ctx: Context, actor: Actor, reference: str, text: str) -> None:
         raise ActionError("Write a note to add.")
     if len(text) > int(ctx.settings.max_text_chars):
         raise ActionError(f"A note must be {int(ctx.settings.max_text_chars):,} characters or fewer.")
-    _seal_note(ctx, actor, report, report_dek(ctx, actor, report), text)
+    seal_note(ctx, actor, report, report_dek(ctx, actor, report), text)
     _log(ctx, actor, "report.note-added", report)
 
 
@@ -452,7 +457,7 @@ def escalate(ctx: Context, actor: Actor, reference: str, route: str, reason: str
     if report.stage in ("closed", "closure-pending"):
         raise ActionError("Reopen the report, or decide the pending closure, before escalating it.")
     reason = _reason(reason)
-    _seal_note(ctx, actor, report, report_dek(ctx, actor, report), f"Escalated: {ROUTES[route]}.\nReason: {reason}")
+    seal_note(ctx, actor, report, report_dek(ctx, actor, report), f"Escalated: {ROUTES[route]}.\nReason: {reason}")
     report.stage = "escalated"
     report.escalation_route = route
     if report.acknowledged_on is None:
@@ -491,7 +496,7 @@ def close(ctx: Context, actor: Actor, reference: str, outcome: str, reason: str)
     if not report.category:
         raise ActionError("Categorise the report before closing it.")
     reason = _reason(reason)
-    _seal_note(ctx, actor, report, report_dek(ctx, actor, report), f"Closure proposed: {OUTCOMES[outcome]}.\nReason: {reason}")
+    seal_note(ctx, actor, report, report_dek(ctx, actor, report), f"Closure proposed: {OUTCOMES[outcome]}.\nReason: {reason}")
     report.outcome = outcome
     if needs_second_approval(ctx, report, outcome):
         report.stage = "closure-pending"
@@ -522,7 +527,7 @@ def approve_closure(ctx: Context, actor: Actor, reference: str, approve: bool, r
         _log(ctx, actor, "report.closure-approved", report, outcome=report.outcome)
     else:
         reason = _reason(reason)
-        _seal_note(ctx, actor, report, report_dek(ctx, actor, report), f"Closure not approved.\nReason: {reason}")
+        seal_note(ctx, actor, report, report_dek(ctx, actor, report), f"Closure not approved.\nReason: {reason}")
         report.stage = "assessing"
         report.outcome = None
         _log(ctx, actor, "report.closure-refused", report)
@@ -533,7 +538,7 @@ def reopen(ctx: Context, actor: Actor, reference: str, reason: str) -> None:
     if report.stage != "closed":
         raise ActionError("Only a closed report can be reopened.")
     reason = _reason(reason)
-    _seal_note(ctx, actor, report, report_dek(ctx, actor, report), f"Reopened.\nReason: {reason}")
+    seal_note(ctx, actor, report, report_dek(ctx, actor, report), f"Reopened.\nReason: {reason}")
     report.stage = "assessing"
     report.closed_on = None
     report.outcome = None
@@ -599,14 +604,14 @@ def deactivate_reviewer(ctx: Context, actor: Actor, reviewer_id: int) -> None:
 
 
 def overdue_count(ctx: Context, actor: Actor) -> int:
-    query = readable(actor).where(deadlines.overdue_clause(today()))
+    query = readable(actor).where(deadlines.overdue_clause(today()))  # junk has no deadline: never overdue
     return ctx.db.scalar(select(func.count()).select_from(query.with_only_columns(Report.id).subquery())) or 0
 
 
 def pending_approvals(ctx: Context, actor: Actor) -> int:
     if not actor.is_lead:
         return 0
-    query = readable(actor).where(Report.stage == "closure-pending")
+    query = readable(actor).where(Report.junk.is_(False), Report.stage == "closure-pending")
     return ctx.db.scalar(select(func.count()).select_from(query.with_only_columns(Report.id).subquery())) or 0
 
 

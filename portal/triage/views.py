@@ -10,7 +10,7 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from sqlalchemy import select
 
 from portal.crypto.keys import change_passphrase
-from portal.triage import accounts, audit, auth, patterns, service
+from portal.triage import accounts, audit, auth, junk, patterns, service
 from portal.triage.accounts import (
     AccountError,
     create_reviewer,
@@ -24,12 +24,14 @@ from portal.triage.forms import (
     AccessForm,
     ApprovalForm,
     AssignForm,
+    BulkJunkForm,
     CategoriseForm,
     CloseForm,
     CodeForm,
     ConfirmForm,
     ConflictForm,
     EscalateForm,
+    JunkForm,
     LoginForm,
     MessageForm,
     NewReviewerForm,
@@ -112,7 +114,6 @@ def login():
         else:
             result = auth.check_passphrase(login_name, form.passphrase.data)
             if result is None:
-                auth.count_failure(login_name)
                 error, status = auth.LOGIN_FAILED, 400
             else:
                 reviewer, private = result
@@ -144,6 +145,7 @@ def second_factor():
             cookie = store.create(_db(), {**payload, "stage": auth.STAGE_FULL})
             audit.record(_db(), current_app.extensions["portal.audit_key"], reviewer.login, "reviewer.signed-in")
             _db().commit()
+            auth.forgive(reviewer.login)
             if reviewer.must_change_passphrase:  # someone else chose it: replace it before anything else
                 target = url_for("triage.account")
             else:
@@ -151,7 +153,6 @@ def second_factor():
             return _set_session_cookie(redirect(target), cookie)
         else:
             _db().commit()
-            auth.count_failure(reviewer.login)
             error, status = auth.LOGIN_FAILED, 400
     elif request.method == "POST":
         status = 400
@@ -203,6 +204,7 @@ def _filters() -> service.QueueFilters:
         risk=args.get("priority", "")[:10],
         assignee=args.get("assignee", "")[:10],
         overdue=args.get("overdue") == "1",
+        junk=args.get("view") == "junk",
         sort=args.get("sort", "received") if args.get("sort") in ("received", "deadline", "priority") else "received",
         descending=args.get("order", "desc") != "asc",
         after=args.get("after", "")[:41],
@@ -231,15 +233,41 @@ def _page_links(page: service.QueuePage) -> dict[str, str]:
     return links
 
 
-@bp.get("/")
-@auth.login_required
-def queue():
+def _render_queue(bulk_form: BulkJunkForm | None = None, error: str | None = None, status: int = 200):
     ctx = _ctx()
     actor = auth.current_actor()
     page = service.queue(ctx, actor, _filters())
     _db().commit()
     return render_template("triage/queue.html", page=page, links=_page_links(page), stages=service.STAGES,
-                           priorities=service.PRIORITIES, reviewers=service.active_reviewers(ctx), args=request.args)
+                           priorities=service.PRIORITIES, reviewers=service.active_reviewers(ctx), args=request.args,
+                           bulk=bulk_form or BulkJunkForm(formdata=None), junk_reasons=junk.JUNK_REASONS,
+                           max_bulk=junk.MAX_BULK, confirm=ConfirmForm(formdata=None), error=error), status
+
+
+@bp.get("/")
+@auth.login_required
+def queue():
+    return _render_queue()
+
+
+@bp.post("/junk")
+@auth.login_required
+def mark_junk_bulk():
+    """Mark the reports ticked on the queue as junk (leads only; the service checks again)."""
+    form = BulkJunkForm()
+    if not auth.current_actor().is_lead:
+        return _render_queue(form, "Only a lead can mark several reports as junk at once.", 403)
+    if not form.validate_on_submit():
+        return _render_queue(form, next((e for errors in form.errors.values() for e in errors), "Check the form and try again."), 400)
+    try:
+        marked = junk.mark_many(_ctx(), auth.current_actor(), request.form.getlist("report"), form.reason.data)
+        _db().commit()
+    except (service.ActionError, service.Forbidden, service.NotFound) as exc:
+        _db().rollback()
+        status = 403 if isinstance(exc, service.Forbidden) else 400
+        return _render_queue(form, str(exc) or "Those reports could not be marked.", status)
+    flash(f"Marked {marked} report{'' if marked == 1 else 's'} as junk. They are listed under Junk reports, where they can be restored.")
+    return redirect(url_for("triage.queue"))
 
 
 # -- one report -------------------------------------------------------------------------
@@ -257,7 +285,7 @@ def _report_forms(ctx: service.Context, report) -> dict:
     access.reviewer.choices = [("", "Choose a reviewer")] + [(str(r.id), f"{r.display_name} ({r.role})") for r in others]
     return {"categorise": categorise, "assign": assign, "message": MessageForm(formdata=None), "note": NoteForm(formdata=None),
             "escalate": EscalateForm(formdata=None), "close": CloseForm(formdata=None), "approval": ApprovalForm(formdata=None),
-            "reopen": ReopenForm(formdata=None), "access": access, "subject": SubjectForm(formdata=None), "confirm": ConfirmForm(formdata=None), "readers": readers}
+            "reopen": ReopenForm(formdata=None), "junk": JunkForm(formdata=None), "access": access, "subject": SubjectForm(formdata=None), "confirm": ConfirmForm(formdata=None), "readers": readers}
 
 
 def _render_report(reference: str, replace: dict | None = None, error: str | None = None, status: int = 200):
@@ -274,7 +302,8 @@ def _render_report(reference: str, replace: dict | None = None, error: str | Non
                            routes=service.ROUTES, outcomes=service.OUTCOMES, priorities=service.PRIORITIES,
                            sanitisable=lambda meta: kind_of(meta.name, meta.type) is not None,
                            supported_description=SUPPORTED_DESCRIPTION,
-                           rules_fired=patterns.rule_explanations(case.report),
+                           rules_fired=patterns.rule_explanations(case.report), junk_reasons=junk.JUNK_REASONS,
+                           junk_blocked_stages=junk.NOT_JUNK_STAGES,
                            reviewer_names=dict(_db().execute(select(Reviewer.login, Reviewer.display_name)).all())), status
 
 
@@ -395,6 +424,22 @@ def reopen(reference: str):
     return _act(reference, "reopen", form, lambda c, a: service.reopen(c, a, reference, form.reason.data), "Report reopened.")
 
 
+@bp.post("/reports/<reference>/junk")
+@auth.login_required
+def mark_junk(reference: str):
+    form = JunkForm()
+    return _act(reference, "junk", form,
+                lambda c, a: junk.mark(c, a, reference, form.reason.data or "", form.details.data or ""),
+                "Marked as junk. It is no longer in the queue, counts or themes; it is listed under Junk reports.")
+
+
+@bp.post("/reports/<reference>/junk/restore")
+@auth.login_required
+def restore_junk(reference: str):
+    return _act(reference, "confirm", ConfirmForm(), lambda c, a: junk.restore(c, a, reference),
+                "Restored to the queue, with its deadline as before.")
+
+
 @bp.post("/reports/<reference>/access/grant")
 @auth.login_required
 def grant(reference: str):
@@ -487,10 +532,10 @@ def account():
         elif auth.throttled(actor.reviewer.login):
             error = auth.LOGIN_FAILED  # a stolen session cannot guess the passphrase without limit
         elif not auth.check_passphrase(actor.reviewer.login, form.current.data):
-            auth.count_failure(actor.reviewer.login)
             error = "Your current passphrase is not right."
         else:
             reviewer = actor.reviewer
+            auth.forgive(reviewer.login)
             reviewer.passphrase_hash = password_hasher().hash(form.new.data)
             if reviewer.must_change_passphrase:
                 return _replace_chosen_passphrase(actor, form.new.data)

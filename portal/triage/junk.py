@@ -1,0 +1,129 @@
+"""Junk reports: what a flood of meaningless reports leaves behind, kept out of everyone's way.
+
+A reviewer who may read a report can mark it as junk, with a reason from JUNK_REASONS; any
+reviewer who may read it can restore it. A lead can mark up to MAX_BULK reports at once from the
+queue. A junk report leaves the queue, the overdue counts, the deadlines (due_on is NULL), the
+links between reports, the subject-indexing backlog and the themes; the Junk view lists it so that
+it can be restored. Nothing is deleted and nothing is decrypted: the reporter keeps the coarse
+status they saw, and can still sign in and write.
+
+Guarding against burying a real report: a report that was escalated, is closed or awaits a closure
+decision cannot be marked (close it instead: closing has its own controls), and one the reporter
+or a reviewer marked urgent or high priority needs a lead. Every mark and restore is audited with
+the reason code only; what a reviewer writes about why is an encrypted internal note, never audit
+detail (audit entries hold no free text).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from portal.deadlines import Deadlines
+from portal.reports.models import Report, today
+from portal.triage import audit, patterns
+from portal.triage.context import ActionError, Actor, Context, Forbidden, NotFound
+from portal.triage.service import get_report, readable, report_dek, seal_note
+
+JUNK_REASONS = {
+    "empty": "Empty or meaningless",
+    "flood": "Automated or part of a flood",
+    "duplicate": "Duplicate: the same report sent again",
+    "test": "Test report",
+}
+MAX_BULK = 200  # reports one bulk request may mark
+MAX_DETAILS = 1000
+NOT_JUNK_STAGES = ("escalated", "closure-pending", "closed")
+MARKED, RESTORED = "report.marked-junk", "report.unmarked-junk"
+
+
+def _check_reason(reason: str) -> str:
+    if reason not in JUNK_REASONS:
+        raise ActionError("Choose why this is junk from the list.")
+    return reason
+
+
+def _check_markable(actor: Actor, report: Report) -> None:
+    if report.junk:
+        raise ActionError(f"Report {report.reference} is already marked as junk.")
+    if report.stage in NOT_JUNK_STAGES:
+        raise ActionError(f"Report {report.reference} has been escalated or closed: it cannot be marked as junk.")
+    if not actor.is_lead and (report.reporter_urgent or report.priority != "normal"):
+        raise Forbidden("This report is marked urgent or high priority: only a lead can mark it as junk.")
+
+
+def _refresh_linked(ctx: Context, report: Report) -> None:
+    """Junk does not count as a link: the reports naming the same person re-evaluate their rules."""
+    ctx.db.flush()
+    for other in patterns.linked_reports(ctx.db, select(Report), report):
+        patterns.refresh_flags(ctx, other, None)
+
+
+def _mark(ctx: Context, actor: Actor, report: Report, reason: str, **detail) -> None:
+    report.junk, report.junk_on, report.junk_reason = True, today(), reason
+    Deadlines.from_settings(ctx.settings).apply(report)  # no deadline while junk
+    _refresh_linked(ctx, report)
+    audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, MARKED, report.reference, reason=reason, **detail)
+
+
+def mark(ctx: Context, actor: Actor, reference: str, reason: str, details: str = "") -> None:
+    """Mark one report as junk. `details`, if given, is sealed as an internal note (needs the DEK)."""
+    report = get_report(ctx, actor, reference)
+    reason = _check_reason(reason)
+    _check_markable(actor, report)
+    details = (details or "").strip()
+    if len(details) > MAX_DETAILS:
+        raise ActionError(f"The details must be {MAX_DETAILS:,} characters or fewer.")
+    if details:
+        seal_note(ctx, actor, report, report_dek(ctx, actor, report), f"Marked as junk: {JUNK_REASONS[reason]}.\n{details}")
+    _mark(ctx, actor, report, reason, note=bool(details))
+
+
+def restore(ctx: Context, actor: Actor, reference: str) -> None:
+    """Put a junk report back in the queue, with its deadline as if it had never left."""
+    report = get_report(ctx, actor, reference)
+    if not report.junk:
+        raise ActionError("This report is not marked as junk.")
+    previous = report.junk_reason
+    report.junk, report.junk_on, report.junk_reason = False, None, None
+    Deadlines.from_settings(ctx.settings).apply(report)
+    _refresh_linked(ctx, report)
+    patterns.refresh_flags(ctx, report, None)
+    audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, RESTORED, report.reference, reason=previous)
+
+
+def parse_references(values: list[str]) -> list[str]:
+    """The report references a bulk request selected (client input): distinct, in order, checked."""
+    if not values:
+        raise ActionError("Select at least one report.")
+    if len(values) > MAX_BULK:
+        raise ActionError(f"Select at most {MAX_BULK} reports at a time.")
+    wanted: list[str] = []
+    for value in values:
+        if not (0 < len(value) <= 16 and value.isascii() and value.isprintable()):
+            raise ActionError("Select reports from the list.")
+        if value not in wanted:
+            wanted.append(value)
+    return wanted
+
+
+def mark_many(ctx: Context, actor: Actor, references: list[str], reason: str) -> int:
+    """A lead marks several reports as junk: all of them or, if any cannot be marked, none.
+
+    One audit entry per report (flagged `bulk`). A reference the lead cannot read fails the
+    whole request with the same message as one that does not exist.
+    """
+    if not actor.is_lead:
+        raise Forbidden("Only a lead can mark several reports as junk at once.")
+    if not actor.reviewer.active:
+        raise NotFound
+    reason = _check_reason(reason)
+    wanted = parse_references(references)
+    reports = {r.reference: r for r in ctx.db.scalars(readable(actor).where(Report.reference.in_(wanted)))}
+    missing = [ref for ref in wanted if ref not in reports]
+    if missing:
+        raise ActionError(f"{len(missing)} of the selected reports could not be found. Nothing was marked.")
+    for reference in wanted:
+        _check_markable(actor, reports[reference])
+    for reference in wanted:
+        _mark(ctx, actor, reports[reference], reason, bulk=True)
+    return len(wanted)
