@@ -5,12 +5,15 @@ from __future__ import annotations
 from flask import Flask, Request
 
 from portal import web
+from portal.admission import Admission, ArgonGate, DailyIntake, LoadMeter, ProofOfWork
 from portal.config import Settings
+from portal.crypto.kdf import hkdf
 from portal.forms import FormTokens
 from portal.instance import read_secret
-from portal.limits import OneTimeNonces, install_limiter
+from portal.limits import OneTimeNonces
 from portal.reports.service import ReporterKeys
 from portal.sessions import SessionStore
+from portal.slow_clients import install_upload_pace
 
 FOLLOW_UP_COOKIE = "portal_followup"
 
@@ -30,6 +33,21 @@ class NoSpoolRequest(Request):
         raise BadRequest("file uploads are only accepted on the report and reply forms")
 
 
+def _install_admission(app: Flask, settings: Settings, keys: ReporterKeys, nonces: OneTimeNonces) -> None:
+    """Proof of work, the Argon2id gate and the daily file cap (portal.admission); no per-address limit."""
+    work = ProofOfWork(
+        hkdf(keys.form_key, b"portal/v1/pow-key"),
+        nonces,
+        LoadMeter(settings.redis_url),
+        floor=settings.pow_floor,
+        ceiling=settings.pow_ceiling,
+        idle_per_minute=settings.pow_idle_per_minute,
+        lifetime=settings.pow_lifetime,
+    )
+    gate = ArgonGate(settings.argon2_slots, settings.argon2_max_waiting, settings.argon2_max_wait)
+    Admission(work, gate, DailyIntake(settings.daily_file_bytes_cap)).install(app)
+
+
 def configure(app: Flask, settings: Settings) -> None:
     from portal.reports.views import bp
 
@@ -44,8 +62,10 @@ def configure(app: Flask, settings: Settings) -> None:
         form_key=app.config["SECRET_KEY"],
     )
     app.extensions["portal.reporter_keys"] = keys
-    app.extensions["portal.form_tokens"] = FormTokens(keys.form_key, OneTimeNonces(settings.redis_url), settings.form_token_lifetime)
-    install_limiter(app, settings.redis_url, keys.form_key, prefix="reporter")
+    nonces = OneTimeNonces(settings.redis_url)
+    app.extensions["portal.form_tokens"] = FormTokens(keys.form_key, nonces, settings.form_token_lifetime)
+    _install_admission(app, settings, keys, nonces)
     app.extensions["portal.sessions"] = SessionStore("reporter", settings.reporter_idle_timeout, settings.reporter_idle_timeout * 16)
     web.install(app, web.CSP_REPORTER, "reporter/error.html")
+    install_upload_pace(app, settings)  # a minimum upload rate for request bodies (portal/slow_clients.py)
     app.register_blueprint(bp)

@@ -14,12 +14,12 @@ import re
 import unicodedata
 
 from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
-from flask_limiter import RateLimitExceeded
 from werkzeug.datastructures import MultiDict
 
-from portal import limits
+from portal.admission import GateBusy, admission
+from portal.admission.storage import FILES_REFUSED_TODAY
 from portal.blobs import Blob
-from portal.crypto import CryptoError, kdf
+from portal.crypto import CryptoError, kdf, puzzle
 from portal.crypto.receipt import normalise_receipt_code, receipt_secret
 from portal.crypto.stream import DEFAULT_CHUNK_LOG2
 from portal.deadlines import Deadlines
@@ -52,6 +52,9 @@ from portal.web import download_response
 bp = Blueprint("reporter", __name__)
 
 WRONG_CODE = "We could not find a report with that code. Check each word and try again."
+BUSY = ("The portal is very busy just now. Please try again in a minute: "
+        "nothing you typed has been lost.")
+PUZZLE_FAILED = "Your browser's check did not complete in time. Please send again."
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -109,6 +112,19 @@ def published_keys():
     )
 
 
+@bp.get("/challenge/<action>")
+def challenge(action: str):
+    """A proof-of-work challenge for one expensive request (portal.crypto.puzzle); free to ask for."""
+    if action not in puzzle.ACTIONS:
+        abort(404)
+    return jsonify(admission().work.challenge(action).to_json())
+
+
+def _work_done(fields: MultiDict, action: str) -> bool:
+    """Did this request carry a solved, unspent challenge for `action`? (Spends it.)"""
+    return admission().work.redeem(fields.get("pow_challenge"), fields.get("pow_solution"), action)
+
+
 def _render_report_form(form: ReportForm, draft: Draft | None = None, errors: list[tuple[str, str]] = (), status: int = 200):
     keys = _keys()
     return (
@@ -131,23 +147,39 @@ def report_form():
 
 @bp.post("/report")
 def submit_report():
+    """Cheap checks first (form token, proof of work, fields, sizes); Argon2id only for what passes them."""
+    admission().work.meter.record()  # counted on the way in, whatever the outcome
     db = _db()
     keys = _keys()
     wants_json = request.accept_mimetypes.best == "application/json"
-    state: dict = {"token_ok": None, "draft": None}
+    state: dict = {"token_ok": None, "work_ok": None, "draft": None, "refused_files": []}
 
     def token_checked(fields: MultiDict) -> bool:
         if state["token_ok"] is None:
             state["token_ok"] = form_token_valid(fields.get("csrf_token"))
         return state["token_ok"]
 
+    def work_checked(fields: MultiDict) -> bool:
+        if state["work_ok"] is None:
+            state["work_ok"] = _work_done(fields, "report")
+        return state["work_ok"]
+
     def open_sink(field_name: str, filename: str, content_type: str, fields: MultiDict):
         if not token_checked(fields):
             return _DiscardSink()
         if fields.get("mode") == "browser":
+            if not work_checked(fields) or not _room_for_files(state, filename):
+                return _DiscardSink()
             return _ciphertext_sink(db, field_name)
-        if field_name != "evidence":
+        if field_name != "evidence" or not filename:
             return _DiscardSink()
+        if not (fields.get("what_happened") or "").strip():
+            # Nothing to report: stage no file (the reporter is asked to attach it again).
+            state["refused_files"].append("Attach your files again once you have said what happened.")
+            return _DiscardSink()
+        if not _room_for_files(state, filename):
+            return _DiscardSink()
+        work_checked(fields)  # a fallback post from a browser with JavaScript carries proof of work
         if state["draft"] is None:
             state["draft"] = Draft.from_token(fields.get("draft", ""), keys) or Draft.new()
         return EncryptingSink(db, state["draft"].dek, state["draft"].report_id, _clean_filename(filename), content_type)
@@ -158,23 +190,28 @@ def submit_report():
         db.rollback()
         raise
     fields = parsed.fields
+    parsed.file_errors.extend(dict.fromkeys(state["refused_files"]))
     if not token_checked(fields):
         db.rollback()
         if wants_json:
             return _json_errors([("", TOKEN_EXPIRED)], 403)
         form = ReportForm(formdata=fields, taxonomy=_settings().taxonomy)
         return _render_report_form(form, None, [("", TOKEN_EXPIRED + " Any files you chose need to be attached again.")], 403)
-    try:
-        # Every submission with a valid form token counts, per client (an HMAC of the address).
-        with limits.limiter().shared_limit(_settings().submission_limit, scope="submit"):
-            pass
-    except RateLimitExceeded:
-        db.rollback()  # drop the files staged while the body was read
-        raise
-
     if fields.get("mode") == "browser":
+        if not work_checked(fields):
+            db.rollback()
+            return _json_errors([("", PUZZLE_FAILED)], 400)
         return _submit_browser(parsed)
-    return _submit_server(parsed, state["draft"])
+    return _submit_server(parsed, state["draft"], with_work=bool(work_checked(fields)))
+
+
+def _room_for_files(state: dict, filename: str) -> bool:
+    """Below today's file cap? Otherwise the file is dropped and the reporter told why."""
+    if admission().intake.has_room(_db()):
+        return True
+    if FILES_REFUSED_TODAY not in state["refused_files"]:
+        state["refused_files"].append(FILES_REFUSED_TODAY)
+    return False
 
 
 def _ciphertext_sink(db, field_name: str):
@@ -224,12 +261,15 @@ def _json_errors(errors: list[tuple[str, str]], status: int) -> Response:
     return jsonify(body), status
 
 
-def _submit_server(parsed, draft: Draft | None):
+def _submit_server(parsed, draft: Draft | None, with_work: bool):
     db = _db()
     keys = _keys()
     if draft is None:  # no file in this request: earlier staged files travel in the draft token
         draft = Draft.from_token(parsed.fields.get("draft", ""), keys) or Draft.new()
-    draft.staged.extend(f.result for f in parsed.files if isinstance(f.result, StagedAttachment))
+    staged_now = [f.result for f in parsed.files if isinstance(f.result, StagedAttachment)]
+    draft.staged.extend(staged_now)
+    for staged in staged_now:
+        admission().intake.add(staged.ciphertext_bytes)
 
     form = ReportForm(formdata=parsed.fields, taxonomy=_settings().taxonomy)
     valid = form.validate()
@@ -242,8 +282,12 @@ def _submit_server(parsed, draft: Draft | None):
         errors += [("evidence", message) for message in parsed.file_errors]
         return _render_report_form(form, draft, errors, 400)
     try:
-        report, code = submit_from_server(db, keys, draft, form.answers(), Deadlines.from_settings(_settings()))
+        with admission().gate.admit(with_work):  # Argon2id for the new receipt code: one of a bounded few at once
+            report, code = submit_from_server(db, keys, draft, form.answers(), Deadlines.from_settings(_settings()))
         db.commit()
+    except GateBusy:
+        db.commit()  # keep the staged files: the reporter sends the same form again in a minute
+        return _render_report_form(form, draft, [("", BUSY)], 503)
     except SubmissionError as exc:
         db.rollback()
         return _render_report_form(form, None, [("", str(exc))], 400)
@@ -281,6 +325,7 @@ def _submit_browser(parsed):
         )
         submit_from_browser(db, _keys(), submission, Deadlines.from_settings(_settings()))
         db.commit()
+        admission().intake.add(sum(a.ciphertext_bytes for a in attachments))
     except SubmissionError as exc:
         db.rollback()
         return _json_errors([("", str(exc))], 400)
@@ -327,29 +372,61 @@ def follow_up():
 
 @bp.post("/follow-up")
 def sign_in():
+    """Sign in with a receipt code (no JavaScript) or with the secret the browser derived from it.
+
+    With JavaScript the browser runs the Argon2id derivation and sends the secret with a
+    solved challenge: the server does one HMAC and one lookup. Without, the server derives
+    the secret from the code, inside the gate (portal.admission.gate). A malformed code
+    fails before any derivation: the word list is public, so that reveals nothing.
+    """
+    admission().work.meter.record()  # counted on the way in, whatever the outcome
+    if request.form.get("mode") == "browser":
+        return _sign_in_from_browser()
     form = SignInForm(formdata=request.form)
     if not form_token_valid(request.form.get("csrf_token")):
-        return render_template("reporter/sign_in.html", form=form, expired=False, error=TOKEN_EXPIRED), 403
+        return _sign_in_page(form, TOKEN_EXPIRED, 403)
     if not form.validate():
-        return render_template("reporter/sign_in.html", form=form, expired=False, error=None), 400
-    # Only wrong codes count (deduct_when), but at the limit even the right code waits (429).
-    with limits.limiter().shared_limit(_settings().receipt_attempt_limit, scope="receipt", deduct_when=limits.failed_attempt):
-        pass
-    keys = _keys()
+        return _sign_in_page(form, None, 400)
     try:
         code = normalise_receipt_code(form.receipt_code.data)
     except CryptoError:
-        code = None
-    # Derive even for a malformed code, so a wrong code and a malformed one take the same time.
-    secret = receipt_secret(code or " ".join(["able"] * 8), keys.install_salt)
-    report = find_report(_db(), keys, secret) if code else None
-    if report is None:
-        limits.mark_failed_attempt()
         form.receipt_code.errors = [WRONG_CODE]
-        return render_template("reporter/sign_in.html", form=form, expired=False, error=None), 400
+        return _sign_in_page(form, None, 400)
+    try:
+        with admission().gate.admit(_work_done(request.form, "sign-in")):
+            secret = receipt_secret(code, _keys().install_salt)
+    except GateBusy:
+        return _sign_in_page(form, BUSY, 503)
+    report = find_report(_db(), _keys(), secret)
+    if report is None:
+        form.receipt_code.errors = [WRONG_CODE]
+        return _sign_in_page(form, None, 400)
+    return _start_follow_up(report, secret, redirect(url_for("reporter.case")))
+
+
+def _sign_in_page(form: SignInForm, error: str | None, status: int):
+    return render_template("reporter/sign_in.html", form=form, expired=False, error=error), status
+
+
+def _sign_in_from_browser():
+    if not form_token_valid(request.form.get("csrf_token")):
+        return _json_errors([("", TOKEN_EXPIRED)], 403)
+    if not _work_done(request.form, "sign-in"):
+        return _json_errors([("", PUZZLE_FAILED)], 400)
+    try:
+        secret = bytes.fromhex(request.form.get("receipt_secret", ""))
+    except ValueError:
+        secret = b""
+    report = find_report(_db(), _keys(), secret) if len(secret) == 32 else None
+    if report is None:
+        return _json_errors([("receipt_code", WRONG_CODE)], 400)
+    return _start_follow_up(report, secret, jsonify(ok=True, next=url_for("reporter.case")))
+
+
+def _start_follow_up(report, secret: bytes, response: Response) -> Response:
+    """Open a follow-up session for this report and set its cookie on `response`."""
     cookie = _store().create(_db(), {"report": report.public_id.hex(), "secret": secret.hex()})
     _db().commit()
-    response = redirect(url_for("reporter.case"))
     secure = request.is_secure or bool(_settings().https)
     response.set_cookie(FOLLOW_UP_COOKIE, cookie, httponly=True, samesite="Strict", secure=secure, path="/")
     return response
@@ -370,10 +447,11 @@ def reply():
     current = _current_case()
     if current is None:
         return _signed_out_redirect()
+    admission().work.meter.record()  # counted on the way in, whatever the outcome
     report, secret = current
     db = _db()
     dek = reporter_dek(report, secret)
-    state: dict = {"token_ok": None}
+    state: dict = {"token_ok": None, "work_ok": None, "refused_files": []}
 
     def open_sink(field_name, filename, content_type, fields):
         if state["token_ok"] is None:
@@ -381,8 +459,12 @@ def reply():
         if not state["token_ok"]:
             return _DiscardSink()
         if fields.get("mode") == "browser":
+            if state["work_ok"] is None:
+                state["work_ok"] = _work_done(fields, "reply")
+            if not state["work_ok"] or not _room_for_files(state, filename):
+                return _DiscardSink()
             return _ciphertext_sink(db, field_name)
-        if field_name != "evidence":
+        if field_name != "evidence" or not filename or not _room_for_files(state, filename):
             return _DiscardSink()
         return EncryptingSink(db, dek, report.public_id, _clean_filename(filename), content_type)
 
@@ -391,10 +473,13 @@ def reply():
     except Exception:
         db.rollback()
         raise
+    parsed.file_errors.extend(state["refused_files"])
     if state["token_ok"] is None:
         state["token_ok"] = form_token_valid(parsed.fields.get("csrf_token"))
     if parsed.fields.get("mode") == "browser":
-        return _reply_from_browser(report, parsed, state["token_ok"])
+        if state["work_ok"] is None:
+            state["work_ok"] = _work_done(parsed.fields, "reply")
+        return _reply_from_browser(report, parsed, state["token_ok"], state["work_ok"])
     form = ReplyForm(formdata=parsed.fields)
     staged = [f.result for f in parsed.files if isinstance(f.result, StagedAttachment)]
     errors: list[tuple[str, str]] = []
@@ -411,15 +496,19 @@ def reply():
         return render_template("reporter/case.html", case=case_view, form=form, errors=errors, settings=_settings()), 400
     add_message(db, report, dek, (form.message.data or "").strip(), from_reporter=True, attachments=staged)
     db.commit()
+    admission().intake.add(sum(a.ciphertext_bytes for a in staged))
     return redirect(url_for("reporter.case", sent=1) + "#conversation")
 
 
-def _reply_from_browser(report, parsed, token_ok: bool):
+def _reply_from_browser(report, parsed, token_ok: bool, work_ok: bool):
     """A reply sealed in the reporter's browser: stored as it arrived."""
     db = _db()
     if not token_ok:
         db.rollback()
         return _json_errors([("", TOKEN_EXPIRED)], 403)
+    if not work_ok:
+        db.rollback()
+        return _json_errors([("", PUZZLE_FAILED)], 400)
     try:
         attachments = _browser_attachments(parsed)
         try:
@@ -431,6 +520,7 @@ def _reply_from_browser(report, parsed, token_ok: bool):
             raise SubmissionError("Your message is too long.")
         store_sealed_message(db, report, message_id, sealed, from_reporter=True, attachments=attachments)
         db.commit()
+        admission().intake.add(sum(a.ciphertext_bytes for a in attachments))
     except SubmissionError as exc:
         db.rollback()
         return _json_errors([("", str(exc))], 400)

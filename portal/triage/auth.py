@@ -18,7 +18,8 @@ import time
 
 import pyotp
 from flask import current_app, g, redirect, request, url_for
-from flask_limiter import RateLimitExceeded
+from limits import RateLimitItem
+from limits import parse as parse_limit
 from sqlalchemy import select, update
 
 from portal import limits
@@ -32,7 +33,6 @@ from portal.triage.service import Actor
 LOGIN_FAILED = "Sign-in failed. Check your login, passphrase and code, and try again. After several failures you must wait 15 minutes."
 STAGE_PENDING = "second-factor"
 STAGE_FULL = "signed-in"
-_ACCOUNT = "portal.throttle_account"  # the HMAC of the login being signed in, for this request only
 
 
 def _db():
@@ -47,35 +47,33 @@ def _limit() -> str:
     return current_app.config["PORTAL_SETTINGS"].reviewer_login_limit
 
 
-def _account_key() -> str:
-    return request.environ[_ACCOUNT]
+def _attempt_counters(login: str) -> list[tuple[RateLimitItem, str, str]]:
+    """The two counters a sign-in attempt counts against: its account and its client (HMAC keys)."""
+    item = parse_limit(_limit())
+    return [
+        (item, "triage-login-account", limits.opaque_key("account", login.strip().lower())),
+        (item, "triage-login-client", limits.client_key()),
+    ]
 
 
 def throttled(login: str) -> bool:
-    """True while this account or this client has failed too often.
+    """Count this attempt, on the way in, and say whether the account or the client is over the limit.
 
-    Both limits are checked through flask-limiter, which counts nothing here:
-    count_failure() in the same request deducts one failure from each as the
-    response goes out (flask-limiter's deduct_when). Keys are HMACs of the login
-    and of the client's address (portal.limits).
+    Each counter is checked and incremented in one atomic step (the `limits` library's
+    moving-window hit: a Lua script in Redis, a lock in memory), before the passphrase or
+    code is looked at, so concurrent attempts cannot all slip in under the limit. A
+    complete sign-in or a passphrase change forgives the counted attempts (`forgive`).
     """
-    request.environ[_ACCOUNT] = limits.opaque_key("account", login.strip().lower())
-    limiter = limits.limiter()
-    try:
-        with limiter.shared_limit(_limit, scope="login-account", key_func=_account_key, deduct_when=limits.failed_attempt):
-            pass
-        with limiter.shared_limit(_limit, scope="login-client", key_func=limits.client_key, deduct_when=limits.failed_attempt):
-            pass
-    except RateLimitExceeded:
-        return True
-    return False
+    strategy = limits.limiter().limiter
+    allowed = [strategy.hit(item, scope, key) for item, scope, key in _attempt_counters(login)]
+    return not all(allowed)
 
 
-def count_failure(login: str) -> None:
-    """Count this request as one failure for the account and for the client."""
-    if request.environ.get(_ACCOUNT) != limits.opaque_key("account", login.strip().lower()):
-        throttled(login)  # not checked yet in this request: register the limits the failure counts against
-    limits.mark_failed_attempt()
+def forgive(login: str) -> None:
+    """Clear the attempts counted for this account and this client after a success."""
+    strategy = limits.limiter().limiter
+    for item, scope, key in _attempt_counters(login):
+        strategy.clear(item, scope, key)
 
 
 def check_passphrase(login: str, passphrase: str) -> tuple[Reviewer, RecipientPrivateKey] | None:

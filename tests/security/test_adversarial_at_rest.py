@@ -63,8 +63,8 @@ def test_full_journey_leaves_nothing_readable(apps, database, instance_dir, lead
     for path in ("/", "/report", "/follow-up", "/keys.json", "/no-such-page"):
         client.get(path)
     evidence = ("evidence", f"file content {MARK}-FILE".encode() * 50, f"{MARK}-evidence.txt", "text/plain")
-    staged = post_multipart(client, "/report", [("csrf_token", reporter_token(reporter)), ("what_happened", ""),
-                                                ("witnesses", f"{MARK}-STAGED"), evidence])
+    staged = post_multipart(client, "/report", [("csrf_token", reporter_token(reporter)), ("what_happened", f"{MARK}-FIRST"),
+                                                ("when_happened", "w" * 201), ("witnesses", f"{MARK}-STAGED"), evidence])
     assert staged.status_code == 400
     draft = re.search(rb'name="draft" value="([^"]+)"', staged.data).group(1).decode()
     response = post_multipart(client, "/report", [

@@ -36,8 +36,6 @@ FUZZ = settings(
 )
 
 GENEROUS_LIMITS = {
-    "submission_limit": "100000 per hour",
-    "receipt_attempt_limit": "100000 per hour",
     "reviewer_login_limit": "100000 per hour",
 }
 

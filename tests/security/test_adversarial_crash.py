@@ -138,7 +138,8 @@ def _staged_draft(app, client) -> str:
     """A validation error that stages the file: returns the draft token the form carries."""
     import re
 
-    parts = [p for p in _parts(app) if p[0] != "what_happened"]
+    parts = _parts(app)
+    parts.insert(3, ("when_happened", "w" * 201))  # too long: a validation error, after "what happened"
     response = post_multipart(client, "/report", parts)
     assert response.status_code == 400
     return re.search(rb'name="draft" value="([^"]+)"', response.data).group(1).decode()

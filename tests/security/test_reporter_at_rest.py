@@ -114,11 +114,11 @@ def journey(client) -> tuple[str, dict[str, bytes]]:
     assert client.get("/").status_code == 200
     assert client.get("/keys.json").status_code == 200
 
-    # a first try without "what happened" stages a file (encrypted) in a draft
+    # a first try with an answer too long stages a file (encrypted) in a draft
     staged_name, staged = f"{STAGED_MARKER}.txt", f"staged evidence {STAGED_MARKER}".encode()
     response = client.post("/report", content_type="multipart/form-data", data={
         "csrf_token": csrf_from(client.get("/report").data), "draft": "",
-        **{k: (v if k != "what_happened" else "") for k, v in MARKERS.items()},
+        **{k: (v if k != "when_happened" else "w" * 201) for k, v in MARKERS.items()},
         "evidence": (io.BytesIO(staged), staged_name)})
     assert response.status_code == 400
     assert MARKERS["people-0-name"].encode() in response.data

@@ -188,13 +188,48 @@ def test_throttling_refuses_even_the_right_passphrase(build_triage, lead):
 def test_throttling_counts_wrong_codes(build_triage, lead):
     app = build_triage(reviewer_login_limit="3 per minute")
     client = app.test_client()
-    assert enter_passphrase(client, lead.login, lead.passphrase).status_code == 302
+    assert enter_passphrase(client, lead.login, lead.passphrase).status_code == 302  # attempt 1 of 3
     wrong = "000000" if pyotp.TOTP(lead.totp_secret).now() != "000000" else "111111"
-    for _ in range(3):
+    for _ in range(2):  # attempts 2 and 3: every attempt counts until a complete sign-in forgives them
         assert enter_code(client, wrong).status_code == 400
     response = enter_code(client, fresh_code(lead))
     assert response.status_code == 429
     assert is_login_redirect(client.get("/"))
+
+
+def test_concurrent_wrong_passphrases_cannot_exceed_the_limit(build_triage, lead, monkeypatch):
+    """Counted on the way in: 12 simultaneous guesses against a limit of 5 get at most 5 passphrase checks
+    (checked on the way in and counted on the way out, all 12 were evaluated)."""
+    import threading
+
+    from portal.triage import auth
+
+    app = build_triage(reviewer_login_limit="5 per minute")
+    checks = []
+    real_check = auth.check_passphrase
+    barrier = threading.Barrier(12)
+
+    def slow_check(login, passphrase):
+        checks.append(login)
+        return real_check(login, passphrase)
+
+    monkeypatch.setattr(auth, "check_passphrase", slow_check)
+    clients = [app.test_client() for _ in range(12)]
+    tokens = [csrf_from(c.get("/login").data) for c in clients]
+    statuses = []
+
+    def guess(client, token):
+        barrier.wait()
+        response = client.post("/login", data={"csrf_token": token, "login": lead.login, "passphrase": "wrong-guess-here"})
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=guess, args=pair) for pair in zip(clients, tokens, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(checks) <= 5
+    assert sorted(statuses) == [400] * len(checks) + [429] * (12 - len(checks))
 
 
 def test_throttling_is_per_account_as_well_as_per_client(build_triage, lead, make_reviewer):

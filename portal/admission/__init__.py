@@ -1,0 +1,42 @@
+"""Admission control for the reporter interface: who gets the server's CPU, memory and disk.
+
+Behind Tor or nginx every reporter arrives from the same address, so nothing here
+counts per address. Instead (docs/threat-model.md, "Availability"):
+
+* `work`: proof of work on the JavaScript path (portal.crypto.puzzle), with a
+  difficulty that follows the portal-wide rate of expensive requests;
+* `gate`: a bounded, fair line for the Argon2id derivations the server does for
+  the no-JavaScript path, where requests that carry proof of work go first;
+* `storage`: a cap on the evidence files accepted per day.
+
+`Admission` bundles the three for one application (`admission()` in a request).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app
+
+from portal.admission.gate import ArgonGate, GateBusy
+from portal.admission.storage import DailyIntake
+from portal.admission.work import LoadMeter, ProofOfWork
+
+__all__ = ["Admission", "ArgonGate", "DailyIntake", "GateBusy", "LoadMeter", "ProofOfWork", "admission"]
+
+_EXTENSION = "portal.admission"
+
+
+@dataclass
+class Admission:
+    work: ProofOfWork
+    gate: ArgonGate
+    intake: DailyIntake
+
+    def install(self, app) -> None:
+        app.extensions[_EXTENSION] = self
+
+
+def admission() -> Admission:
+    """The current application's admission control."""
+    return current_app.extensions[_EXTENSION]
