@@ -495,7 +495,7 @@ def main() -> int:
             log(f"Resetting PostgreSQL schema {args.pg_schema} ...")
             benchlib.reset_postgres_schema(args.database_url, args.pg_schema)
         log(f"Initialising {instance} ({kind}) ...")
-        benchlib.init_instance(instance, url or None, {"submission_limit": "30000 per hour", "max_report_bytes": 220 * MIB})
+        benchlib.init_instance(instance, url or None, {"max_report_bytes": 220 * MIB})
         server = benchlib.Gunicorn("reporter", instance, url or None)
         ready = server.wait_ready()
         log(f"gunicorn reporter ready in {ready:.1f} s on port {server.port} (workers {server.worker_pids()})")

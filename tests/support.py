@@ -32,6 +32,15 @@ def submit_report(client, **fields) -> str:
     return receipt_from(response.data)
 
 
+def work_fields(client, action: str) -> dict[str, str]:
+    """Solve a proof-of-work challenge from the reporter app, as a browser would."""
+    from portal.crypto import puzzle
+
+    challenge = client.get(f"/challenge/{action}").get_json()
+    number = puzzle.solve(challenge["salt"], bytes.fromhex(challenge["target"]), challenge["max"])
+    return {"pow_challenge": challenge["challenge"], "pow_solution": str(number)}
+
+
 def sign_in(client, code: str):
     token = csrf_from(client.get("/follow-up").data)
     return client.post("/follow-up", data={"csrf_token": token, "receipt_code": code})

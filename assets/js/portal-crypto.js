@@ -9,8 +9,10 @@
 //   hpkeSealX25519 / hpkeOpenX25519   RFC 9180 base mode, DHKEM(X25519) / HKDF-SHA256 / AES-256-GCM
 //   innerWrap                         keys.py seal_inner
 //   generateReceiptCode, normaliseReceiptCode, receiptSecret, reporterPublicKey   receipt.py
+//   puzzleHash / solvePuzzle          puzzle.py    (proof of work, SHA-256)
 
 import { argon2id } from '../vendor/hash-wasm/argon2.js';
+import { createSHA256 } from '../vendor/hash-wasm/sha256.js';
 
 const subtle = globalThis.crypto.subtle;
 const encoder = new TextEncoder();
@@ -473,6 +475,60 @@ export async function reporterPrivateKey(secret) {
 
 export async function reporterPublicKey(secret) {
   return x25519PublicFromPrivate(await reporterPrivateKey(secret));
+}
+
+// -- proof of work (puzzle.py) -------------------------------------------------------
+
+/** SHA-256 over the ASCII of the salt's hex followed by the number in decimal (puzzle.py puzzle_hash). */
+export async function puzzleHash(saltHex, number) {
+  return new Uint8Array(await subtle.digest('SHA-256', utf8(`${saltHex}${number}`)));
+}
+
+function sameBytes(a, b) {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i];
+  return diff === 0;
+}
+
+const yieldToPage = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+/**
+ * Solve a challenge from /challenge/<action>: the number n in [0, max] whose puzzleHash is `target`.
+ * Tries 0, 1, 2, ... with hash-wasm's SHA-256 in WebAssembly (one WebCrypto call per try is
+ * some twenty times slower; it is the fallback where WebAssembly is missing), handing the page
+ * back to the browser every `batch` tries so that it stays responsive.
+ * options: { onProgress(tried, max), batch }
+ */
+export async function solvePuzzle({ salt, target, max }, options = {}) {
+  const want = typeof target === 'string' ? fromHex(target) : bytesOf(target);
+  if (typeof salt !== 'string' || !/^[0-9a-f]{32}$/.test(salt) || want.length !== 32 || !Number.isInteger(max) || max < 0 || max > 0xffffffff) {
+    throw new CryptoError('puzzle malformed');
+  }
+  let hasher = null;
+  try {
+    hasher = await createSHA256();
+  } catch {
+    hasher = null;
+  }
+  const batch = options.batch || 50000;
+  for (let n = 0; n <= max; ) {
+    const end = Math.min(max, n + batch - 1);
+    for (; n <= end; n++) {
+      let digest;
+      if (hasher) {
+        hasher.init();
+        hasher.update(`${salt}${n}`);
+        digest = hasher.digest('binary');
+      } else {
+        digest = await puzzleHash(salt, n);
+      }
+      if (sameBytes(digest, want)) return n;
+    }
+    if (options.onProgress) options.onProgress(n, max);
+    await yieldToPage();
+  }
+  throw new CryptoError('puzzle has no solution');
 }
 
 /** True where this browser has what the JavaScript path needs; otherwise the form posts normally. */

@@ -8,9 +8,12 @@
 //
 // Markup contract (templates/reporter/case.html):
 //   <form id="reply-form" method="post" enctype="multipart/form-data" action="/follow-up/reply"
-//         data-report-id="<hex>" data-key="<hex>" data-file-limit="<bytes>" data-files="<n>">
+//         data-report-id="<hex>" data-key="<hex>" data-file-limit="<bytes>" data-files="<n>"
+//         data-challenge-url="/challenge/reply">
+// A sealed reply carries a solved proof-of-work challenge (work.js), ahead of its files.
 
 import * as pc from './portal-crypto.js';
+import { appendWork, proofOfWork } from './work.js';
 
 const form = document.getElementById('reply-form');
 
@@ -43,6 +46,7 @@ async function seal(text, files) {
   const body = new FormData();
   body.append('csrf_token', form.elements.namedItem('csrf_token').value);
   body.append('mode', 'browser');
+  appendWork(body, await proofOfWork(form.dataset.challengeUrl));
   body.append('message_id', pc.toHex(messageId));
   body.append('sealed_message', pc.toBase64(await pc.sealRecord(dek, reportId, 'message', pc.utf8(JSON.stringify({ v: 1, text })), messageId)));
   for (const file of files) {
@@ -82,10 +86,17 @@ async function onSubmit(event) {
   const button = form.querySelector('[type="submit"]');
   button.setAttribute('disabled', '');
   try {
-    const response = await fetch(form.action, {
-      method: 'POST', body: await seal(text, files), headers: { Accept: 'application/json' }, credentials: 'same-origin',
-    });
-    const result = await response.json().catch(() => null);
+    const send = async () => {
+      const response = await fetch(form.action, {
+        method: 'POST', body: await seal(text, files), headers: { Accept: 'application/json' }, credentials: 'same-origin',
+      });
+      return { response, result: await response.json().catch(() => null) };
+    };
+    let { response, result } = await send();
+    if (result && result.retry === 'work') {
+      if (result.csrf_token) form.elements.namedItem('csrf_token').value = result.csrf_token;
+      ({ response, result } = await send()); // the check ran out of time: once more
+    }
     if (response.ok && result && result.ok) {
       window.location.assign(result.next || '/follow-up/case?sent=1#conversation');
       return;

@@ -12,8 +12,11 @@
 //   <div id="encrypt-progress" hidden aria-live="polite"></div>
 //   <template id="receipt-template"> … <p data-receipt-code></p> … </template>
 
+import { clearErrors as clearFormErrors, renewToken, serverErrors, showErrors as showFormErrors } from './form-errors.js';
 import * as pc from './portal-crypto.js';
+import { Fallback, loadKeys as loadPublishedKeys, loadWords as loadPublishedWords } from './published.js';
 import './receipt.js'; // copy / print buttons on the receipt shown after sending; adds `js-enabled`
+import { appendWork, proofOfWork, tryAddWorkInputs } from './work.js';
 
 const form = document.getElementById('report-form');
 const PERSON_FIELDS = ['name', 'role', 'identifier', 'unit'];
@@ -27,83 +30,8 @@ function megabytes(n) {
   return n >= 1024 * 1024 ? `${Math.round(n / (1024 * 1024))} MB` : `${Math.max(1, Math.round(n / 1024))} KB`;
 }
 
-function fieldElement(name) {
-  if (!name) return null;
-  const el = form.elements.namedItem(name);
-  return el instanceof RadioNodeList ? el[0] : el;
-}
-
-function clearErrors() {
-  document.querySelectorAll('[data-js-error]').forEach((el) => el.remove());
-  document.title = document.title.replace(/^Error: /, '');
-  form.querySelectorAll('.govuk-form-group--error[data-js-error-group]').forEach((el) => {
-    el.classList.remove('govuk-form-group--error');
-    el.removeAttribute('data-js-error-group');
-  });
-}
-
-// GOV.UK error summary above the form, plus a message beside each field named.
-// Built with DOM calls, never innerHTML: messages may quote a file's name.
-function showErrors(errors) {
-  clearErrors();
-  const previous = document.querySelector('.govuk-error-summary');
-  if (previous) previous.remove();
-
-  const summary = document.createElement('div');
-  summary.className = 'govuk-error-summary';
-  summary.setAttribute('data-js-error', '');
-  summary.setAttribute('tabindex', '-1');
-  const alert = document.createElement('div');
-  alert.setAttribute('role', 'alert');
-  const title = document.createElement('h2');
-  title.className = 'govuk-error-summary__title';
-  title.textContent = 'There is a problem';
-  const body = document.createElement('div');
-  body.className = 'govuk-error-summary__body';
-  const list = document.createElement('ul');
-  list.className = 'govuk-list govuk-error-summary__list';
-
-  for (const { field, message } of errors) {
-    const item = document.createElement('li');
-    const el = fieldElement(field);
-    if (el && el.id) {
-      const link = document.createElement('a');
-      link.href = `#${el.id}`;
-      link.textContent = message;
-      link.addEventListener('click', (event) => {
-        event.preventDefault();
-        el.focus();
-      });
-      item.append(link);
-      markField(el, message);
-    } else {
-      item.textContent = message;
-    }
-    list.append(item);
-  }
-  body.append(list);
-  alert.append(title, body);
-  summary.append(alert);
-  form.before(summary);
-  if (!document.title.startsWith('Error: ')) document.title = `Error: ${document.title}`;
-  summary.focus();
-}
-
-function markField(el, message) {
-  const group = el.closest('.govuk-form-group');
-  if (!group || group.querySelector('[data-js-error]')) return;
-  group.classList.add('govuk-form-group--error');
-  group.setAttribute('data-js-error-group', '');
-  const p = document.createElement('p');
-  p.className = 'govuk-error-message';
-  p.setAttribute('data-js-error', '');
-  const hidden = document.createElement('span');
-  hidden.className = 'govuk-visually-hidden';
-  hidden.textContent = 'Error: ';
-  p.append(hidden, message);
-  const anchor = el.closest('.govuk-radios, .govuk-checkboxes') || el;
-  anchor.before(p);
-}
+const clearErrors = () => clearFormErrors(form);
+const showErrors = (errors) => showFormErrors(form, errors);
 
 function progress(message) {
   const region = document.getElementById('encrypt-progress');
@@ -240,33 +168,8 @@ function checkAnswers(doc, files, keys) {
 
 // -- keys and word list -------------------------------------------------------------
 
-class Fallback extends Error {} // this browser or page cannot encrypt here: post the form as it is
-
-async function loadKeys() {
-  const response = await fetch(form.dataset.keysUrl || '/keys.json', { headers: { Accept: 'application/json' }, cache: 'no-store' });
-  if (!response.ok) throw new Fallback('keys unavailable');
-  const keys = await response.json();
-  const hex = (s, n) => typeof s === 'string' && s.length === 2 * n && /^[0-9a-f]+$/i.test(s);
-  const ok =
-    keys.version === 1 &&
-    typeof keys.install_salt === 'string' &&
-    keys.install_salt.length >= 32 &&
-    hex(keys.install_salt, keys.install_salt.length / 2) &&
-    [keys.argon2?.time_cost, keys.argon2?.memory_kib, keys.argon2?.parallelism].every(Number.isInteger) &&
-    Array.isArray(keys.recipients) &&
-    keys.recipients.length > 0 &&
-    keys.recipients.every((r) => /^[0-9a-f]{32}$/.test(r.fingerprint) && hex(r.intake_x25519, 32)) &&
-    Number.isInteger(keys.chunk_log2) &&
-    [keys.limits?.file_bytes, keys.limits?.report_bytes, keys.limits?.files].every(Number.isInteger);
-  if (!ok) throw new Fallback('keys malformed');
-  return keys;
-}
-
-async function loadWords() {
-  const response = await fetch(form.dataset.wordlistUrl || '/static/js/wordlist.txt');
-  if (!response.ok) throw new Fallback('word list unavailable');
-  return pc.parseWordlist(await response.text());
-}
+const loadKeys = () => loadPublishedKeys(form.dataset.keysUrl, { recipients: true });
+const loadWords = () => loadPublishedWords(form.dataset.wordlistUrl);
 
 // Started at page load so the slow parts are ready by the time the reporter sends.
 let prepared = null;
@@ -285,7 +188,14 @@ function prepare() {
 
 // -- sealing and sending --------------------------------------------------------------
 
+// Under a flood the portal asks every browser for a few seconds of work first (work.js).
+async function checkWork() {
+  progress('Preparing to send: a short check that keeps the portal open for everyone…');
+  return proofOfWork(form.dataset.challengeUrl, (tried, max) => max > 200000 && progress(`Preparing to send: a short check that keeps the portal open for everyone… ${Math.min(99, Math.floor((100 * tried) / max))}%`));
+}
+
 async function sealAndSend(keys, words, doc, files) {
+  const work = await checkWork();
   progress('Encrypting your report on this device…');
   const code = pc.generateReceiptCode(words);
   const secret = await pc.receiptSecret(code, pc.fromHex(keys.install_salt), keys.argon2);
@@ -295,6 +205,7 @@ async function sealAndSend(keys, words, doc, files) {
   const body = new FormData();
   body.append('csrf_token', text(new FormData(form), 'csrf_token'));
   body.append('mode', 'browser');
+  appendWork(body, work); // before the files: the server takes no file without it
   body.append('report_id', pc.toHex(reportId));
   body.append('receipt_secret', pc.toHex(secret));
   // The server flags urgent reports for triage from this one answer, as it does on the no-JavaScript path.
@@ -366,6 +277,8 @@ async function onSubmit(event) {
   // Files already encrypted by the server after an earlier no-JavaScript attempt
   // travel in a draft token that only the server path understands.
   if (text(new FormData(form), 'draft')) {
+    setBusy(true);
+    await tryAddWorkInputs(form);
     form.submit();
     return;
   }
@@ -378,6 +291,7 @@ async function onSubmit(event) {
       ready = await prepare();
     } catch (error) {
       if (error instanceof Fallback) {
+        await tryAddWorkInputs(form); // with proof of work, the server's Argon2id line takes it first
         form.submit(); // the server encrypts on receipt instead
         return;
       }
@@ -392,20 +306,22 @@ async function onSubmit(event) {
       return;
     }
 
-    const { code, response, result } = await sealAndSend(keys, words, doc, files);
+    let sent = await sealAndSend(keys, words, doc, files);
+    if (sent.result && sent.result.retry === 'work') {
+      renewToken(form, sent.result); // the check ran out of time (a slow device, a long upload): once more
+      sent = await sealAndSend(keys, words, doc, files);
+    }
+    const { code, response, result } = sent;
     if (response.ok && result && result.ok === true) {
       showReceipt(code);
       return;
     }
-    // The form token is single use: the server sends a fresh one with any error.
-    if (result && typeof result.csrf_token === 'string') {
-      const token = form.elements.namedItem('csrf_token');
-      if (token) token.value = result.csrf_token;
-    }
-    if (result && Array.isArray(result.errors) && result.errors.length) {
-      showErrors(result.errors.map((e) => ({ field: String(e.field || ''), message: String(e.message || '') })));
-    } else if (response.status === 429) {
-      showErrors([{ field: '', message: 'Too many reports have been sent from here in a short time. Wait a few minutes, then send again. Nothing you wrote has been lost.' }]);
+    renewToken(form, result); // the form token is single use: the server sends a fresh one with any error
+    const errors = serverErrors(result);
+    if (errors) {
+      showErrors(errors);
+    } else if (response.status === 503) {
+      showErrors([{ field: '', message: 'The portal is very busy just now. Send your report again in a minute. Nothing you wrote has been lost.' }]);
     } else {
       showErrors([{ field: '', message: 'Your report was not received. Send it again in a few minutes. Nothing you wrote has been lost.' }]);
     }

@@ -36,8 +36,9 @@ class LoadMeter:
     process's memory); the rate is the sum of the last six buckets.
     """
 
-    def __init__(self, redis_url: str | None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, redis_url: str | None, clock: Callable[[], float] = time.time, namespace: str = "reporter") -> None:
         self._clock = clock
+        self._prefix = f"portal:load:{namespace}:"
         self._redis = None
         self._lock = threading.Lock()
         self._buckets: dict[int, int] = {}
@@ -52,7 +53,7 @@ class LoadMeter:
     def record(self) -> None:
         bucket = self._bucket()
         if self._redis is not None:
-            key = f"portal:load:{bucket}"
+            key = f"{self._prefix}{bucket}"
             pipe = self._redis.pipeline()
             pipe.incr(key)
             pipe.expire(key, BUCKET_SECONDS * (WINDOW_BUCKETS + 1))
@@ -67,7 +68,7 @@ class LoadMeter:
         current = self._bucket()
         window = range(current - WINDOW_BUCKETS + 1, current + 1)
         if self._redis is not None:
-            values = self._redis.mget([f"portal:load:{b}" for b in window])
+            values = self._redis.mget([f"{self._prefix}{b}" for b in window])
             return sum(int(v) for v in values if v is not None)
         with self._lock:
             return sum(self._buckets.get(b, 0) for b in window)

@@ -258,6 +258,8 @@ def _clean_filename(name: str) -> str:
 
 def _json_errors(errors: list[tuple[str, str]], status: int) -> Response:
     body = {"ok": False, "errors": [{"field": f, "message": m} for f, m in errors], "csrf_token": form_tokens().issue()}
+    if any(m == PUZZLE_FAILED for _, m in errors):
+        body["retry"] = "work"  # the browser fetches a new challenge and sends once more by itself
     return jsonify(body), status
 
 

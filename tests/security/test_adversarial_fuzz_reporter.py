@@ -16,7 +16,7 @@ import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
 from markupsafe import escape
-from support import csrf_from, receipt_from, sign_in, submit_report
+from support import csrf_from, receipt_from, sign_in, submit_report, work_fields
 from test_adversarial_common import (
     FUZZ,
     MARKER,
@@ -80,6 +80,11 @@ def report_submissions(draw):
         parts.append(("csrf_token", draw(nasty_text())))
     if mode is not None:
         parts.append(("mode", mode))
+    work = draw(st.sampled_from(["valid"] * 3 + ["missing", "garbage"]))
+    if work == "valid":
+        parts += [("pow_challenge", "{pow_challenge}"), ("pow_solution", "{pow_solution}")]
+    elif work == "garbage":
+        parts += [("pow_challenge", draw(nasty_text())), ("pow_solution", draw(nasty_text(12)))]
     if draw(st.booleans()):
         parts.append(("draft", draw(nasty_text())))
     # Half the examples are plausible (answers within the limits, choices from the lists), so the
@@ -118,7 +123,8 @@ def test_report_form_fuzz(app, database, instance_dir, marker_check, submission)
     parts, typed, mode, json_accept = submission
     client = app.test_client()
     token = reporter_token(app)
-    parts = [(p[0], token) + p[2:] if p[1] == "{token}" else p for p in parts]
+    solved = {"{token}": token, **{f"{{{k}}}": v for k, v in work_fields(client, "report").items()}}
+    parts = [(p[0], solved[p[1]]) + p[2:] if isinstance(p[1], str) and p[1] in solved else p for p in parts]
     headers = {"Accept": "application/json"} if json_accept and mode is None else {}
     response = post_multipart(client, "/report", parts, headers=headers)
     event(f"status {response.status_code}")
@@ -291,6 +297,8 @@ def test_browser_attachment_id_sent_twice_or_damaged_is_a_400_not_a_500(app, dat
 
     client = app.test_client()
     part = ("attachment." + "ab" * 16, head + b"ciphertext", "x", "application/octet-stream")
-    response = post_multipart(client, "/report", [("csrf_token", reporter_token(app)), ("mode", "browser"), part, part])
+    work = list(work_fields(client, "report").items())
+    response = post_multipart(client, "/report", [("csrf_token", reporter_token(app)), ("mode", "browser"), *work, part, part])
     assert response.status_code == 400 and response.get_json()["ok"] is False
+    assert "retry" not in response.get_json()  # refused for the file, past the proof of work
     assert row_counts(database, Blob) == {"blobs": 0}

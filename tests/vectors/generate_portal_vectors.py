@@ -23,6 +23,7 @@ changes, bump the version byte, add new vectors, and keep the old ones.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -351,6 +352,28 @@ def reporter_wraps(receipt: dict) -> list[dict]:
 # -----------------------------------------------------------------------------------------
 
 
+PUZZLE_KEY = fixed("pow_key", 32)
+PUZZLE_ACTIONS = {"report": 1, "sign-in": 2, "reply": 3}
+
+
+def puzzles() -> list[dict]:
+    """Proof-of-work challenges (portal/crypto/puzzle.py), built here from the documented layout."""
+    out = []
+    for name, action, max_number, number in (("idle", "report", 2000, 1234), ("busy", "sign-in", 2_000_000, 1_999_999),
+                                             ("zero", "reply", 1, 0)):
+        salt = fixed(f"pow_salt/{name}", 16)
+        expires = 1_893_456_000  # 2030-01-01T00:00:00Z
+        target = hashlib.sha256(f"{salt.hex()}{number}".encode("ascii")).digest()
+        payload = bytes([VERSION, PUZZLE_ACTIONS[action]]) + expires.to_bytes(8, "big") + max_number.to_bytes(4, "big") + salt + target
+        mac = hmac.new(PUZZLE_KEY, b"portal/v1/pow:" + payload, hashlib.sha256).digest()[:16]
+        out.append({
+            "name": name, "key": hx(PUZZLE_KEY), "action": action, "expires": expires, "max": max_number,
+            "salt": hx(salt), "number": number, "hash_input_utf8": f"{salt.hex()}{number}", "target": hx(target),
+            "token": base64.urlsafe_b64encode(payload + mac).rstrip(b"=").decode("ascii"),
+        })
+    return out
+
+
 def build(previous: dict | None) -> dict:
     receipt_list, _ = receipts()
     key = recipient_key()
@@ -372,6 +395,7 @@ def build(previous: dict | None) -> dict:
         "receipts": receipt_list,
         "receipt_normalisation": normalisation(),
         "reporter_wraps": reporter_wraps(receipt_list[0]),
+        "puzzles": puzzles(),
     }
 
 

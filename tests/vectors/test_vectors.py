@@ -18,7 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import x25519
 
-from portal.crypto import CryptoError, IntegrityError, ReceiptCodeError, envelope, kdf, keys, receipt, stream
+from portal.crypto import CryptoError, IntegrityError, ReceiptCodeError, envelope, kdf, keys, puzzle, receipt, stream
 from portal.crypto.kdf import RECEIPT_ARGON2, Argon2Params
 
 HERE = Path(__file__).resolve().parent
@@ -94,7 +94,8 @@ def test_vector_file_is_self_consistent_with_its_generator():
 
 
 def test_vector_file_covers_every_format():
-    for section in ("records", "streams", "inner_wraps", "recipient_keys", "recipient_wraps", "receipts", "reporter_wraps"):
+    for section in ("records", "streams", "inner_wraps", "recipient_keys", "recipient_wraps", "receipts", "reporter_wraps",
+                    "puzzles"):
         assert V[section], section
     assert {r["purpose"] for r in V["records"]} >= {"report", "message"}
     assert any(len(b(s["plaintext"])) > 2 << s["chunk_log2"] for s in V["streams"])
@@ -265,3 +266,18 @@ def test_reporter_wrap_vector(v, monkeypatch):
         keys.unwrap_dek_for_reporter(b(v["wrap"]), secret, bytes(16))
     _fixed_random(monkeypatch, envelope, b(v["nonce"]))
     assert keys.wrap_inner_for_reporter(b(v["inner"]), secret, report_id) == b(v["wrap"])
+
+
+# -- proof-of-work puzzles -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("v", _by_name("puzzles"))
+def test_puzzle_vector(v):
+    key, salt = b(v["key"]), b(v["salt"])
+    assert puzzle.puzzle_hash(v["salt"], v["number"]) == b(v["target"])
+    assert f"{v['salt']}{v['number']}" == v["hash_input_utf8"]
+    issued = puzzle.issue(key, v["action"], v["max"], v["expires"], salt=salt, number=v["number"])
+    assert issued.token == v["token"] and issued.target == b(v["target"])
+    assert puzzle.verify(key, v["token"], str(v["number"]), v["action"], v["expires"] - 1) == salt
+    if v["max"] <= 5000:
+        assert puzzle.solve(v["salt"], b(v["target"]), v["max"]) == v["number"]

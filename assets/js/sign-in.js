@@ -1,0 +1,125 @@
+// Follow-up sign-in: with JavaScript the receipt code never leaves this device.
+//
+// The code is checked against the word list and turned into the receipt secret
+// here (Argon2id in WebAssembly, the derivation the server would otherwise run:
+// portal/crypto/receipt.py), and only that secret is posted, with a solved
+// proof-of-work challenge (work.js). The server then does one HMAC and one lookup.
+// Without WebAssembly or /keys.json the form posts the code the ordinary way, with
+// proof of work where this browser can solve it, and the server derives the secret.
+//
+// Markup contract (templates/reporter/sign_in.html):
+//   <form id="sign-in-form" method="post" action="/follow-up" data-keys-url="/keys.json"
+//         data-wordlist-url="/static/js/wordlist.txt" data-challenge-url="/challenge/sign-in">
+//     <input name="csrf_token"> <input id="receipt_code" name="receipt_code"> </form>
+//   <div id="sign-in-progress" role="status" hidden></div>
+
+import { clearErrors, renewToken, serverErrors, showErrors } from './form-errors.js';
+import * as pc from './portal-crypto.js';
+import { Fallback, loadKeys, loadWords } from './published.js';
+import { proofOfWork, tryAddWorkInputs } from './work.js';
+
+const form = document.getElementById('sign-in-form');
+const WRONG_CODE = 'We could not find a report with that code. Check each word and try again.'; // views.py WRONG_CODE
+
+function progress(message) {
+  const region = document.getElementById('sign-in-progress');
+  if (!region) return;
+  region.textContent = message;
+  region.hidden = !message;
+}
+
+function setBusy(busy) {
+  form.setAttribute('aria-busy', String(busy));
+  form.querySelectorAll('[type="submit"]').forEach((b) => b.toggleAttribute('disabled', busy));
+}
+
+let prepared = null;
+function prepare() {
+  if (!prepared) {
+    prepared = Promise.all([pc.isSupported(), loadKeys(form.dataset.keysUrl), loadWords(form.dataset.wordlistUrl)]).then(
+      ([supported, keys, words]) => {
+        if (!supported) throw new Fallback('no WebAssembly or X25519');
+        return { keys, words };
+      },
+    );
+    prepared.catch(() => {
+      prepared = null;
+    });
+  }
+  return prepared;
+}
+
+async function postSecret(secret) {
+  const work = await proofOfWork(form.dataset.challengeUrl);
+  const body = new FormData();
+  body.append('csrf_token', form.elements.namedItem('csrf_token').value);
+  body.append('mode', 'browser');
+  body.append('receipt_secret', pc.toHex(secret));
+  body.append('pow_challenge', work.pow_challenge);
+  body.append('pow_solution', work.pow_solution);
+  const response = await fetch(form.action, { method: 'POST', body, headers: { Accept: 'application/json' }, credentials: 'same-origin' });
+  const result = await response.json().catch(() => null);
+  return { response, result };
+}
+
+let sending = false;
+
+async function onSubmit(event) {
+  event.preventDefault();
+  if (sending) return;
+  sending = true;
+  clearErrors(form);
+  setBusy(true);
+  try {
+    let ready;
+    try {
+      ready = await prepare();
+    } catch (error) {
+      if (!(error instanceof Fallback)) throw error;
+      await tryAddWorkInputs(form);
+      form.submit(); // the server derives the secret from the code instead
+      return;
+    }
+    const typed = form.elements.namedItem('receipt_code').value;
+    if (!typed.trim()) {
+      showErrors(form, [{ field: 'receipt_code', message: 'Enter your receipt code' }]);
+      return;
+    }
+    let canonical;
+    try {
+      canonical = pc.normaliseReceiptCode(typed, ready.words);
+    } catch {
+      showErrors(form, [{ field: 'receipt_code', message: WRONG_CODE }]);
+      return;
+    }
+    progress('Checking your code on this device…');
+    const { keys } = ready;
+    const secret = await pc.receiptSecret(canonical, pc.fromHex(keys.install_salt), keys.argon2);
+    progress('Signing in…');
+    let { response, result } = await postSecret(secret);
+    if (result && result.retry === 'work') {
+      renewToken(form, result);
+      ({ response, result } = await postSecret(secret));
+    }
+    if (response.ok && result && result.ok === true && typeof result.next === 'string' && result.next.startsWith('/')) {
+      window.location.assign(result.next);
+      return;
+    }
+    renewToken(form, result);
+    const errors = serverErrors(result);
+    if (errors) showErrors(form, errors);
+    else if (response.status === 503) showErrors(form, [{ field: '', message: 'The portal is very busy just now. Please try again in a minute.' }]);
+    else showErrors(form, [{ field: '', message: 'You could not be signed in just now. Please try again in a few minutes.' }]);
+  } catch {
+    showErrors(form, [{ field: '', message: 'You could not be signed in because of a connection problem. Check your connection and try again.' }]);
+  } finally {
+    sending = false;
+    progress('');
+    setBusy(false);
+  }
+}
+
+if (form) {
+  form.addEventListener('submit', onSubmit);
+  prepare().catch(() => {}); // warm up: the word list and keys are ready by the time the code is typed
+}
