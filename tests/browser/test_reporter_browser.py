@@ -137,14 +137,17 @@ def test_without_javascript_a_missing_answer_keeps_everything_typed(browsing, re
     expect(page).to_have_title("Error: Make a report – Report a concern in confidence")
     expect(page.locator("#what_happened-error")).to_contain_text("Tell us what happened")
     assert_form_kept(page, report)
-    # The file was encrypted on receipt and travels in the draft: it need not be chosen again.
-    expect(page.locator("#staged-files")).to_contain_text(report.file_name)
+    # Without the one required answer the portal stores nothing, not even the file (cheap checks
+    # before expensive work): the reporter is told to attach it again.
+    expect(page.locator("#staged-files")).to_have_count(0)
+    expect(page.locator(".govuk-error-message", has_text="Attach your files again")).to_be_visible()
     shoot(page, screenshots, "03-form-errors")
 
-    # The summary's link goes to the field; answering it sends the report, with the staged file.
+    # The summary's link goes to the field; answering it and attaching the file again sends both.
     summary.get_by_role("link", name="Tell us what happened").click()
     expect(page).to_have_url(reporter.url + "/report#what_happened")
     page.fill("#what_happened", report.what_happened)
+    page.set_input_files("#evidence", files=[{"name": report.file_name, "mimeType": "text/plain", "buffer": report.file_content}])
     code = send_report(page)
     sign_in_with_code(page, reporter.url, code)
     assert_case_shows(page, report)
