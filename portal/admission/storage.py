@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -34,6 +35,22 @@ FILES_REFUSED_TODAY = (
 def file_bytes_received(db: Session, day=None) -> int:
     """Ciphertext bytes of the files (attached or still in a draft) received on `day`."""
     return int(db.scalar(select(func.coalesce(func.sum(Blob.size), 0)).where(Blob.created_on == (day or today()))) or 0)
+
+
+@dataclass(frozen=True)
+class IntakeToday:
+    """What leads see: today's file bytes against the cap (the triage host reads the same database)."""
+
+    received_bytes: int
+    cap_bytes: int
+
+    @property
+    def percent_of_cap(self) -> int | None:
+        return None if self.cap_bytes <= 0 else min(999, round(100 * self.received_bytes / self.cap_bytes))
+
+    @classmethod
+    def read(cls, db: Session, cap_bytes: int) -> IntakeToday:
+        return cls(file_bytes_received(db), cap_bytes)
 
 
 class DailyIntake:

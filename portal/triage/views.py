@@ -9,6 +9,7 @@ import segno
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from portal.admission.storage import IntakeToday
 from portal.crypto.keys import change_passphrase
 from portal.triage import accounts, audit, auth, junk, patterns, service
 from portal.triage.accounts import (
@@ -732,8 +733,10 @@ def themes():
     _admin_required()
     from portal.triage.oversight import themes as compute
 
-    data = compute(_db(), current_app.config["PORTAL_SETTINGS"])
-    return render_template("triage/themes.html", data=data, routes=service.ROUTES)
+    settings = current_app.config["PORTAL_SETTINGS"]
+    data = compute(_db(), settings)
+    intake = IntakeToday.read(_db(), int(settings.daily_file_bytes_cap))
+    return render_template("triage/themes.html", data=data, routes=service.ROUTES, intake=intake)
 
 
 @bp.get("/themes.csv")

@@ -50,6 +50,22 @@ def test_themes_page_is_for_leads_only(reporter_client, triage_app, lead, make_r
         assert plain.get(path).status_code == 403
 
 
+def test_leads_see_todays_evidence_bytes_against_the_daily_cap(reporter_client, triage_app, lead, database):
+    import io
+    import re
+
+    from support import csrf_from
+
+    token = csrf_from(reporter_client.get("/report").data)
+    response = reporter_client.post("/report", content_type="multipart/form-data", data={
+        "csrf_token": token, "draft": "", "what_happened": "with a file", "evidence": (io.BytesIO(b"z" * 3 * 1048576), "big.bin")})
+    assert response.status_code == 200
+    page = reviewer_client(triage_app, lead).get("/themes").data.decode()
+    block = page.split('id="intake-today"')[1].split("</dl>")[0]
+    assert re.search(r"Received so far</dt><dd[^>]*>3\.0 MB", block), block
+    assert "10240 MB (0% used)" in block  # the default cap, 10 GiB
+
+
 def test_digest_counts_only(reporter_client, database, settings_overrides, lead):
     submit_report(reporter_client, what_happened="DIGEST-MARKER")
     submit_report(reporter_client)
