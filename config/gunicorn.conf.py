@@ -16,10 +16,34 @@ kind = os.environ.get("PORTAL_APP_KIND", "reporter")
 
 bind = os.environ.get("PORTAL_BIND", "127.0.0.1:8080" if kind == "reporter" else "127.0.0.1:8081")
 workers = int(os.environ.get("PORTAL_WORKERS", "2"))
-worker_class = "sync"
-timeout = 900  # a 200 MiB upload over a slow Tor circuit (nginx streams it: proxy_request_buffering off)
+# Worker model and timeouts: docs/operations.md, "Workers and timeouts" (keep the two in step,
+# and config/nginx/*.conf). In short:
+if kind == "reporter":
+    # Threads, because nginx streams uploads to gunicorn unbuffered (no plaintext on its disk), so
+    # a slow client holds whatever reads its body: with sync workers two trickling connections
+    # took the site down. Each worker has PORTAL_THREADS threads (default 48: room for 25
+    # trickling uploads until portal/slow_clients.py cuts them, 17 requests at the Argon2id gate
+    # (argon2_slots + argon2_max_waiting) and the pages everyone else is loading).
+    worker_class = "gthread"
+    threads = int(os.environ.get("PORTAL_THREADS", "48"))
+    # A worker whose threads are all busy stops accepting, leaving new connections to a worker
+    # that can serve them at once, or to the listen backlog until a thread is free.
+    worker_connections = threads
+    # gthread's timeout is only a heartbeat (a worker whose main loop is stuck for a minute is
+    # replaced); it never ends a request. Slow request bodies are cut by portal/slow_clients.py
+    # (upload_read_timeout, upload_grace, upload_min_rate in config/defaults.toml).
+    timeout = 60
+    # No keep-alive: nginx opens one upstream connection per request. It also means a connection
+    # that sends nothing within 5 s of being accepted is closed about a second later.
+    keepalive = 0
+else:
+    # Triage: nginx buffers its request bodies (1 MiB at most), so gunicorn sees whole requests;
+    # sync workers, one request each, and a request still running after 120 s is killed
+    # (nginx's proxy_read_timeout on the triage host is 130 s).
+    worker_class = "sync"
+    timeout = 120
+    keepalive = 2
 graceful_timeout = 30
-keepalive = 5
 limit_request_line = 4096
 limit_request_fields = 60
 limit_request_field_size = 8190

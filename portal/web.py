@@ -32,6 +32,8 @@ ERROR_MESSAGES = {
           "Go back, reload the page and send it again: what you typed is still in the form."),
     404: ("Page not found", "The address may be mistyped, or the page is not available to you."),
     405: ("Page not found", "The address may be mistyped, or the page is not available to you."),
+    408: ("The connection was too slow", "What you sent did not arrive fast enough and was not kept. "
+          "Go back and send it again: what you typed is still in the form (attach any files again)."),
     413: ("That upload is too large", "The files you attached are larger than the portal accepts. "
           "Go back and remove or shrink some of them."),
     429: ("Too many attempts", "Please wait a few minutes before you try again."),
