@@ -28,6 +28,7 @@ the current request (never a closure over one request's values).
 from __future__ import annotations
 
 import hmac
+import threading
 import time
 from hashlib import sha256
 
@@ -87,6 +88,7 @@ class OneTimeNonces:
     def __init__(self, redis_url: str | None) -> None:
         self._redis = None
         self._memory: dict[bytes, float] = {}
+        self._lock = threading.Lock()  # gunicorn's threaded workers: check-and-set must be one step
         if redis_url:
             import redis
 
@@ -96,9 +98,10 @@ class OneTimeNonces:
         if self._redis is not None:
             return bool(self._redis.set(b"portal:nonce:" + nonce, b"1", nx=True, ex=max(1, ttl_seconds)))
         now = time.monotonic()
-        if len(self._memory) > 10_000:
-            self._memory = {n: t for n, t in self._memory.items() if t > now}
-        if self._memory.get(nonce, 0) > now:
-            return False
-        self._memory[nonce] = now + ttl_seconds
-        return True
+        with self._lock:
+            if len(self._memory) > 10_000:
+                self._memory = {n: t for n, t in self._memory.items() if t > now}
+            if self._memory.get(nonce, 0) > now:
+                return False
+            self._memory[nonce] = now + ttl_seconds
+            return True

@@ -217,3 +217,24 @@ def test_form_tokens_single_use_signed_and_expiring(redis_url):
     assert not short.consume(expiring)
     for junk in ("", "x" * 500, "not base64!!", None):
         assert not tokens.consume(junk)
+
+
+def test_a_nonce_is_first_used_once_even_by_racing_threads(redis_url):
+    """gunicorn's threaded workers: 16 threads presenting one token at once, one succeeds."""
+    import threading
+
+    nonces = OneTimeNonces(redis_url or None)
+    nonce = os.urandom(16)
+    barrier = threading.Barrier(16)
+    results = []
+
+    def use():
+        barrier.wait()
+        results.append(nonces.first_use(nonce, 60))
+
+    threads = [threading.Thread(target=use) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [False] * 15 + [True]
