@@ -12,31 +12,14 @@
 //         data-challenge-url="/challenge/reply">
 // A sealed reply carries a solved proof-of-work challenge (work.js), ahead of its files.
 
+import { showErrors } from './form-errors.js';
 import * as pc from './portal-crypto.js';
 import { appendWork, proofOfWork } from './work.js';
 
 const form = document.getElementById('reply-form');
 
 function showError(message) {
-  let box = document.getElementById('reply-error');
-  if (!box) {
-    box = document.createElement('div');
-    box.id = 'reply-error';
-    box.className = 'govuk-error-summary';
-    box.setAttribute('tabindex', '-1');
-    const alert = document.createElement('div');
-    alert.setAttribute('role', 'alert');
-    const title = document.createElement('h2');
-    title.className = 'govuk-error-summary__title';
-    title.textContent = 'There is a problem';
-    const body = document.createElement('p');
-    body.className = 'govuk-body govuk-error-summary__body';
-    alert.append(title, body);
-    box.append(alert);
-    form.prepend(box);
-  }
-  box.querySelector('p').textContent = message;
-  box.focus();
+  showErrors(form, [{ field: '', message }]);
 }
 
 async function seal(text, files) {
