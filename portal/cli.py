@@ -1,4 +1,9 @@
-"""The `portal` command: init, serve, reviewer, keys."""
+"""The `portal` command: init, serve, db, backup, restore, retention, digest, reviewer, keys, audit.
+
+Every command that changes who can read what (a reviewer added to the intake pool, a recovery
+key that every new report is wrapped to, a report opened with the recovery key) writes an audit
+entry with the actor "cli"; docs/operations.md lists them.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +17,11 @@ from sqlalchemy import func, select
 
 from portal.config import load_settings
 from portal.db import Database
-from portal.instance import ensure_instance, read_secret, write_private_file
+from portal.instance import SECRETS, ensure_instance, read_secret, write_private_file
 
 DEV_CREDENTIALS = "dev-credentials.txt"
 DEV_RECOVERY_KEY = "dev-recovery-key.txt"
+CLI_ACTOR = "cli"  # the audit log's actor for changes made with this command on a host
 
 
 def _settings(instance: str | None):
@@ -24,6 +30,12 @@ def _settings(instance: str | None):
 
 def _database(settings) -> Database:
     return Database.from_settings(settings)
+
+
+def _audit(session, settings, action: str, report_ref: str | None = None, **detail) -> None:
+    from portal.triage.audit import record
+
+    record(session, read_secret(settings.instance_dir, "audit_key"), CLI_ACTOR, action, report_ref, **detail)
 
 
 def _refresh_deadlines(settings) -> None:
@@ -42,19 +54,25 @@ instance_option = click.option("--instance", "instance", default=None, help="Ins
 
 
 @click.group()
+@click.version_option(package_name="portal", prog_name="portal", message="%(prog)s %(version)s")
 def main() -> None:
     """Confidential reporting portal."""
 
 
 @main.command()
 @instance_option
+@click.option("--app", "app_kind", type=click.Choice(["reporter", "triage"]), default=None,
+              help="Create only the secrets this host's application needs (production). Without it: all of them (development).")
 @click.option("--dev", is_flag=True, help="Also create development key material and a first reviewer, and print their credentials.")
-def init(instance: str | None, dev: bool) -> None:
+def init(instance: str | None, app_kind: str | None, dev: bool) -> None:
     """Create the instance directory: database, secrets (mode 0600), and with --dev a first reviewer."""
     settings = _settings(instance)
     from portal.migrate import upgrade
 
-    created = ensure_instance(settings.instance_dir)
+    if dev and app_kind:
+        raise click.UsageError("--dev makes a development instance with every secret: use it without --app")
+    names = [name for name, kind in SECRETS.items() if app_kind in (None, kind)]
+    created = ensure_instance(settings.instance_dir, names)
     upgrade(settings.database_url)
     db = _database(settings)
     db.blob_store.prepare()  # the blob directory (0700) when blob_store = "filesystem"
@@ -77,8 +95,9 @@ def _init_dev(settings, db: Database) -> None:
     with db.transaction() as session:
         if not session.scalar(select(func.count()).select_from(RecoveryKey)):
             recovery = RecipientPrivateKey.generate()
-            register_recovery_key(session, recovery)
+            key = register_recovery_key(session, recovery)
             write_private_file(settings.instance_dir / DEV_RECOVERY_KEY, export_recovery_private_key(recovery))
+            _audit(session, settings, "recovery-key.registered", fingerprint=key.fingerprint, dev=True)
         if not session.scalar(select(func.count()).select_from(Reviewer)):
             passphrase = generate_passphrase()
             new = create_reviewer(
@@ -86,6 +105,8 @@ def _init_dev(settings, db: Database) -> None:
                 login="lead", display_name="First lead reviewer", role=Role.LEAD, passphrase=passphrase,
                 blind_index_key=read_secret(settings.instance_dir, "blind_index_key"),
             )
+            _audit(session, settings, "reviewer.created", reviewer=new.reviewer.login, role=new.reviewer.role,
+                   intake=new.reviewer.receives_new_reports, dev=True)
             text = f"Reviewer login: {new.reviewer.login}\nPassphrase: {passphrase}\nTOTP secret: {new.totp_secret}\n"
             write_private_file(credentials_file, text)
     click.echo("Development instance: these credentials are for this machine only (kept in "
@@ -184,13 +205,25 @@ def db_group() -> None:
 @db_group.command("upgrade")
 @instance_option
 def db_upgrade(instance: str | None) -> None:
-    """Apply schema migrations (Alembic) up to the newest; safe to run on every deploy."""
+    """Apply schema migrations (Alembic) up to the newest; safe to run on every deploy.
+
+    Then recompute stored deadlines with the triage instance's settings (acknowledge_days,
+    feedback_days), which is why it needs the triage host's instance directory (--instance or
+    PORTAL_INSTANCE_DIR). Without one it leaves the deadlines alone: the defaults are not the
+    instance's settings, and `portal serve triage` recomputes them when it starts.
+    """
     from portal.migrate import upgrade
 
     settings = _settings(instance)
     upgrade(settings.database_url)
-    _refresh_deadlines(settings)
     click.echo("Database schema is up to date.")
+    if (settings.instance_dir / "portal.toml").is_file() or (settings.instance_dir / "secrets" / "audit_key").is_file():
+        _refresh_deadlines(settings)
+        click.echo(f"Deadlines recomputed with the settings of {settings.instance_dir}.")
+    else:
+        click.echo(f"Deadlines NOT recomputed: {settings.instance_dir} is not a triage instance directory (no portal.toml, "
+                   "no audit_key). Pass --instance or set PORTAL_INSTANCE_DIR (docs/operations.md, Upgrades); "
+                   "`portal serve triage` recomputes them when it starts.", err=True)
 
 
 @main.command()
@@ -205,9 +238,16 @@ def backup(instance: str | None, out: Path) -> None:
 
     if out.exists():
         raise click.ClickException(f"{out} exists: refusing to overwrite")
+    if not out.parent.is_dir():
+        raise click.ClickException(f"the directory {out.parent} does not exist: create it for the service user, e.g. "
+                                   f"`install -d -o portal -g portal -m 0700 {out.parent}` (docs/operations.md, Backup and restore)")
     settings = _settings(instance)
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise click.ClickException(f"cannot create {out}: {exc.strerror} (the directory must be writable by the user "
+                                   "running the backup; docs/operations.md, Backup and restore)") from exc
     db = _database(settings)
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as handle:
             counts = write_backup(db.engine, read_secret(settings.instance_dir, "backup_key"), handle, db.blob_store)
@@ -300,11 +340,13 @@ def ceremony(instance: str | None, out: Path) -> None:
     if out.exists():
         raise click.ClickException(f"{out} exists: refusing to overwrite a recovery key")
     settings = _settings(instance)
+    read_secret(settings.instance_dir, "audit_key")  # only on the triage host: fail before writing any key
     db = _database(settings)
     private = RecipientPrivateKey.generate()
     write_private_file(out, export_recovery_private_key(private))
     with db.transaction() as session:
         key = register_recovery_key(session, private)
+        _audit(session, settings, "recovery-key.registered", fingerprint=key.fingerprint)
     click.echo(f"Recovery key {key.fingerprint} written to {out}. New reports are wrapped to it from now on.")
     click.echo("Take the file offline now (two copies, two safes) and delete any other copy. See docs/operations.md.")
     db.dispose()
@@ -321,20 +363,28 @@ def recover(instance: str | None, key_file: Path, reference: str) -> None:
     from portal.reports.recovery import recover_report
 
     settings = _settings(instance)
+    # On the live triage host the recovery is recorded in the audit log. Offline (an archive
+    # restored with only backup_key, docs/operations.md "Break-glass recovery") there is no
+    # audit_key and no log worth writing to: say so, and the lead records it on the live host.
+    audited = (settings.instance_dir / "secrets" / "audit_key").is_file()
     db = _database(settings)
     try:
         private = import_recovery_private_key(key_file.read_text("utf-8"))
         with db.transaction() as session:
             text = recover_report(session, private, reference)
-            from portal.triage.audit import record
-
-            record(session, read_secret(settings.instance_dir, "audit_key"), "recovery-key", "report.recovered",
-                   reference.strip().upper(), key=private.public_key().fingerprint)
-    except (CryptoError, LookupError) as exc:
+            if audited:
+                _audit(session, settings, "report.recovered", reference.strip().upper(),
+                       fingerprint=private.public_key().fingerprint)
+    except (CryptoError, LookupError, ValueError) as exc:
         raise click.ClickException(f"recovery failed: {exc}") from exc
     finally:
         db.dispose()
     click.echo(text)
+    if audited:
+        click.echo("Recorded in the audit log as report.recovered.", err=True)
+    else:
+        click.echo("No audit entry written (no audit_key in this instance: an offline recovery). Record it on the live "
+                   "triage host as docs/operations.md, Break-glass recovery, says.", err=True)
 
 
 @main.group()
@@ -361,6 +411,8 @@ def reviewer_add(instance: str | None, login: str, display_name: str, role: str)
                                   display_name=display_name, role=Role(role), passphrase=passphrase,
                                   blind_index_key=read_secret(settings.instance_dir, "blind_index_key"),
                                   must_change_passphrase=True)
+            _audit(session, settings, "reviewer.created", reviewer=new.reviewer.login, role=new.reviewer.role,
+                   intake=new.reviewer.receives_new_reports)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:

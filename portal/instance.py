@@ -41,15 +41,17 @@ def _write_private(path: Path, data: bytes) -> None:
         handle.write(data)
 
 
-def ensure_instance(instance_dir: Path) -> list[str]:
-    """Create the directory layout and any missing secret; returns the names created."""
+def ensure_instance(instance_dir: Path, names: list[str] | None = None) -> list[str]:
+    """Create the directory layout and any missing secret among `names` (default: all of them);
+    returns the names created. A production host passes only its own application's secrets
+    (`portal init --app reporter|triage`), so the other host's are never created there."""
     instance_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(instance_dir, 0o700)
     for sub in (secrets_dir(instance_dir), blobs_dir(instance_dir)):
         sub.mkdir(mode=0o700, exist_ok=True)
         os.chmod(sub, 0o700)
     created = []
-    for name in SECRETS:
+    for name in SECRETS if names is None else names:
         path = secrets_dir(instance_dir) / name
         if not path.exists():
             _write_private(path, secrets.token_bytes(SECRET_LEN))
@@ -64,7 +66,13 @@ def read_secret(instance_dir: Path, name: str) -> bytes:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise RuntimeError(f"instance secret {name!r} missing: run `portal init`") from None
+        # Never suggest `portal init` here: it would create a NEW random value, and on a host
+        # where the secret was removed on purpose (it belongs to the other host) or lost (a
+        # receipt pepper, a TOTP key) a new value silently breaks codes, sign-ins and links.
+        raise RuntimeError(
+            f"instance secret {name!r} missing from {secrets_dir(instance_dir)}: it belongs to the {SECRETS[name]} host. "
+            "If this is that host, restore the file from the offline secrets backup; a new value would not "
+            "match the existing data (docs/operations.md, Secrets: what lives where)") from None
     if len(data) != SECRET_LEN:
         raise RuntimeError(f"instance secret {name!r} is damaged")
     return data

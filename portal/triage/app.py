@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, abort, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf import CSRFProtect
 
 from portal import web
@@ -12,6 +13,15 @@ from portal.limits import install_limiter
 from portal.sessions import SessionStore
 
 REVIEWER_COOKIE = "portal_reviewer"
+
+
+class _CsrfCookieInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session (here it holds only the CSRF token), marked Secure whenever
+    the request came over HTTPS (nginx's X-Forwarded-Proto, trusted by gunicorn from loopback)
+    or `https = true`, like the reviewer cookie: never sent in clear because a setting was missed."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
 
 
 def configure(app: Flask, settings: Settings) -> None:
@@ -35,11 +45,13 @@ def configure(app: Flask, settings: Settings) -> None:
     app.extensions["portal.sessions"] = SessionStore(
         "reviewer", settings.reviewer_idle_timeout, settings.reviewer_absolute_timeout
     )
+    app.session_interface = _CsrfCookieInterface()
     CSRFProtect(app)
 
     if int(settings.triage_trusted_proxies):
-        # The triage host sits behind the organisation's own reverse proxy: take the client
-        # address (for per-client sign-in throttling) and scheme from it. Never on the reporter host.
+        # The number of reverse proxies in front of gunicorn (the shipped triage.conf: 1, nginx,
+        # which sets X-Forwarded-For to the address it saw): take the client address (for
+        # per-client sign-in throttling) and the scheme from them. Never on the reporter host.
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(settings.triage_trusted_proxies), x_proto=1)
