@@ -10,9 +10,11 @@ the reporter host with the date only, never a time of day.
 import logging
 import os
 
+from portal.config import load_settings
 from portal.logs import logging_config
 
 kind = os.environ.get("PORTAL_APP_KIND", "reporter")
+settings = load_settings()  # the instance's portal.toml and PORTAL_* variables, like the app's
 
 bind = os.environ.get("PORTAL_BIND", "127.0.0.1:8080" if kind == "reporter" else "127.0.0.1:8081")
 workers = int(os.environ.get("PORTAL_WORKERS", "2"))
@@ -21,11 +23,12 @@ workers = int(os.environ.get("PORTAL_WORKERS", "2"))
 if kind == "reporter":
     # Threads, because nginx streams uploads to gunicorn unbuffered (no plaintext on its disk), so
     # a slow client holds whatever reads its body: with sync workers two trickling connections
-    # took the site down. Each worker has PORTAL_THREADS threads (default 48: room for 25
-    # trickling uploads until portal/slow_clients.py cuts them, 17 requests at the Argon2id gate
-    # (argon2_slots + argon2_max_waiting) and the pages everyone else is loading).
+    # took the site down. Each worker has PORTAL_THREADS threads (default 128: room for about 90
+    # trickling uploads until portal/slow_clients.py cuts them, 33 requests at the Argon2id gate
+    # (argon2_slots + two lines of argon2_max_waiting) and the pages everyone else is loading).
+    # Threads are started only when needed and a waiting one costs a few tens of KiB.
     worker_class = "gthread"
-    threads = int(os.environ.get("PORTAL_THREADS", "48"))
+    threads = int(os.environ.get("PORTAL_THREADS", "128"))
     # A worker whose threads are all busy stops accepting, leaving new connections to a worker
     # that can serve them at once, or to the listen backlog until a thread is free.
     worker_connections = threads
@@ -38,10 +41,10 @@ if kind == "reporter":
     keepalive = 0
 else:
     # Triage: nginx buffers its request bodies (1 MiB at most), so gunicorn sees whole requests;
-    # sync workers, one request each, and a request still running after 120 s is killed
-    # (nginx's proxy_read_timeout on the triage host is 130 s).
+    # sync workers, one request each, and a request still running after triage_request_timeout
+    # (default 120 s) is killed; nginx's proxy_read_timeout on the triage host (130 s) stays above it.
     worker_class = "sync"
-    timeout = 120
+    timeout = int(settings.triage_request_timeout)
     keepalive = 2
 graceful_timeout = 30
 limit_request_line = 4096
@@ -58,5 +61,7 @@ loglevel = "error" if kind == "reporter" else "warning"
 logconfig_dict = logging_config(kind, loglevel)
 logging.captureWarnings(True)  # Python's warnings as JSON lines too, not free text on stderr
 proc_name = f"portal-{kind}"
-# Do not trust X-Forwarded-For: the reporter app never uses client addresses anyway.
+# X-Forwarded-Proto (https: Secure cookies, the same-origin check) is trusted from nginx on
+# loopback only. gunicorn never takes a client address from X-Forwarded-For; the triage app
+# reads it only with triage_trusted_proxies (docs/operations.md, "Settings").
 forwarded_allow_ips = "127.0.0.1"

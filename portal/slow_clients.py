@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from werkzeug.exceptions import RequestTimeout
+from werkzeug.exceptions import BadRequest, RequestTimeout
 from werkzeug.wrappers import Response
 
 READ_STEP = 64 * 1024  # how much read() without a size asks for at a time
@@ -186,9 +186,13 @@ class PacedInput:
         except TimeoutError:  # the socket timeout: nothing at all for read_timeout seconds
             self.tripped = True
             raise TooSlow() from None
-        except OSError:
-            if self.tripped:
+        except Exception as exc:
+            if isinstance(exc, OSError) and self.tripped:
                 raise TooSlow() from None
+            # gunicorn's own parse errors (a malformed chunked body, one cut short) are not HTTP
+            # errors, so they would surface as a 500: the client sent something unreadable.
+            if type(exc).__module__.startswith("gunicorn.http"):
+                raise BadRequest("the request body could not be read") from None
             raise
         finally:
             if alarm is not None:

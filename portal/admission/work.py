@@ -26,6 +26,7 @@ from portal.crypto.puzzle import Challenge, PuzzleError
 from portal.limits import OneTimeNonces
 
 BUCKET_SECONDS = 10
+PRICE_TOLERANCE = 4  # a solution is accepted at a quarter of the current price or more
 WINDOW_BUCKETS = 6  # one minute
 
 
@@ -102,11 +103,19 @@ class ProofOfWork:
         return puzzle.issue(self._key, action, self.current_max(), int(self._clock()) + self.lifetime)
 
     def redeem(self, token: str | None, solution: str | None, action: str) -> bool:
-        """True once for a correct, unexpired solution to a challenge issued here for `action`."""
+        """True once for a correct, unexpired solution to a challenge issued here for `action`,
+        at a price no lower than a quarter of today's.
+
+        The price check stops challenges collected while the portal was quiet from being spent
+        during a flood; the quarter leaves room for the price rising while an honest browser
+        solves (a refused browser fetches a new challenge and solves once more).
+        """
         if not token or solution is None:
             return False
         try:
-            salt = puzzle.verify(self._key, token, solution, action, int(self._clock()))
+            solved = puzzle.verify(self._key, token, solution, action, int(self._clock()))
         except PuzzleError:
             return False
-        return self._nonces.first_use(b"pow:" + salt, self.lifetime + 1)
+        if solved.max_number < self.current_max() // PRICE_TOLERANCE:
+            return False
+        return self._nonces.first_use(b"pow:" + solved.salt, self.lifetime + 1)

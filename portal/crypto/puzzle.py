@@ -65,6 +65,14 @@ class Challenge:
                 "max": self.max_number, "expires": self.expires}
 
 
+@dataclass(frozen=True)
+class Solved:
+    """What a verified solution tells its caller: the single-use id, and the price it was issued at."""
+
+    salt: bytes
+    max_number: int
+
+
 def puzzle_hash(salt_hex: str, number: int) -> bytes:
     """SHA-256 over the ASCII of the salt's hex followed by the number in decimal."""
     return hashlib.sha256(f"{salt_hex}{number}".encode("ascii")).digest()
@@ -115,8 +123,8 @@ def _decode(token: str) -> bytes:
     return raw
 
 
-def verify(key: bytes, token: str, solution: str, action: str, now: int) -> bytes:
-    """Check a solution; returns the salt (the token's single-use id) or raises PuzzleError.
+def verify(key: bytes, token: str, solution: str, action: str, now: int) -> Solved:
+    """Check a solution; returns its salt (the token's single-use id) and price, or raises PuzzleError.
 
     Cheapest checks first: shape, MAC (constant time), action, expiry, then one SHA-256.
     Whether the token was already spent is the caller's to check, after this.
@@ -141,4 +149,4 @@ def verify(key: bytes, token: str, solution: str, action: str, now: int) -> byte
         raise PuzzleError("solution out of range")
     if not hmac.compare_digest(puzzle_hash(salt.hex(), number), target):
         raise PuzzleError("wrong solution")
-    return salt
+    return Solved(salt, max_number)

@@ -55,6 +55,7 @@ WRONG_CODE = "We could not find a report with that code. Check each word and try
 BUSY = ("The portal is very busy just now. Please try again in a minute: "
         "nothing you typed has been lost.")
 PUZZLE_FAILED = "Your browser's check did not complete in time. Please send again."
+FILES_NOT_KEPT = "Attach your files again once the answers above are complete: files are kept only with a report that can be sent."
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -173,9 +174,12 @@ def submit_report():
             return _ciphertext_sink(db, field_name)
         if field_name != "evidence" or not filename:
             return _DiscardSink()
-        if not (fields.get("what_happened") or "").strip():
-            # Nothing to report: stage no file (the reporter is asked to attach it again).
-            state["refused_files"].append("Attach your files again once you have said what happened.")
+        if "answers_ok" not in state:
+            state["answers_ok"] = ReportForm(formdata=fields, taxonomy=_settings().taxonomy).validate()
+        if not state["answers_ok"]:
+            # The answers before the file fail their checks (nothing said, too long, not a choice):
+            # stage nothing, so a request that fails cheap checks writes nothing at all.
+            state["refused_files"].append(FILES_NOT_KEPT)
             return _DiscardSink()
         if not _room_for_files(state, filename):
             return _DiscardSink()

@@ -59,12 +59,13 @@ def test_full_journey_leaves_nothing_readable(apps, database, instance_dir, lead
     client = reporter.test_client()
     client.environ_base.update(REPORTER_ENVIRON)
 
-    # Reporter: pages, a validation error that stages the file, then the report.
+    # Reporter: pages, a file error that stages the other file, then the report.
     for path in ("/", "/report", "/follow-up", "/keys.json", "/no-such-page"):
         client.get(path)
     evidence = ("evidence", f"file content {MARK}-FILE".encode() * 50, f"{MARK}-evidence.txt", "text/plain")
+    too_big = ("evidence", b"\0" * (reporter.config["PORTAL_SETTINGS"].max_file_bytes + 1), "too-big.bin", "text/plain")
     staged = post_multipart(client, "/report", [("csrf_token", reporter_token(reporter)), ("what_happened", f"{MARK}-FIRST"),
-                                                ("when_happened", "w" * 201), ("witnesses", f"{MARK}-STAGED"), evidence])
+                                                ("witnesses", f"{MARK}-STAGED"), evidence, too_big])
     assert staged.status_code == 400
     draft = re.search(rb'name="draft" value="([^"]+)"', staged.data).group(1).decode()
     response = post_multipart(client, "/report", [

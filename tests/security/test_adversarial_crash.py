@@ -41,7 +41,7 @@ class Boom(RuntimeError):
 
 @pytest.fixture
 def app(settings_overrides, database, lead, recovery_key):
-    app = build_app("reporter", settings_overrides)
+    app = build_app("reporter", settings_overrides, max_file_bytes=4 << 20)  # FILE fits; _staged_draft's extra file does not
     yield app
     app.extensions["portal.db"].dispose()
 
@@ -135,11 +135,10 @@ def test_failed_submission_leaves_nothing(app, database, blob_store, blob_dir, m
 
 
 def _staged_draft(app, client) -> str:
-    """A validation error that stages the file: returns the draft token the form carries."""
+    """A file error (one file over the limit) that stages the other: returns the draft token the form carries."""
     import re
 
-    parts = _parts(app)
-    parts.insert(3, ("when_happened", "w" * 201))  # too long: a validation error, after "what happened"
+    parts = _parts(app) + [("evidence", b"\0" * ((4 << 20) + 1), "too-big.bin", "application/octet-stream")]
     response = post_multipart(client, "/report", parts)
     assert response.status_code == 400
     return re.search(rb'name="draft" value="([^"]+)"', response.data).group(1).decode()

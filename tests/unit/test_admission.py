@@ -102,6 +102,24 @@ def test_a_solution_is_redeemed_once_for_its_own_action_and_only_before_expiry(r
         assert not pow_.redeem(token, solution, "report")
 
 
+def test_challenges_collected_while_quiet_cannot_be_spent_during_a_flood(redis_url):
+    """Red-team finding: 1,000 challenges fetched at the floor price, solved in well under a second,
+    were all accepted after a flood had raised the price to the ceiling."""
+    clock = Clock()
+    pow_ = work(redis_url, clock)
+    stock = [pow_.challenge("sign-in") for _ in range(3)]
+    assert {c.max_number for c in stock} == {100}
+    for _ in range(200):
+        pow_.meter.record()
+    assert pow_.current_max() == 40_000
+    assert not any(pow_.redeem(c.token, solve(c), "sign-in") for c in stock)
+    fresh = pow_.challenge("sign-in")
+    for _ in range(80):  # the price rises while an honest browser solves: up to four times is tolerated
+        pow_.meter.record()
+    assert pow_.current_max() == 78_400
+    assert pow_.redeem(fresh.token, solve(fresh), "sign-in")
+
+
 def test_two_workers_share_spent_tokens_through_redis():
     require_redis()
     clock = Clock()
@@ -179,20 +197,31 @@ def _queue_behind(gate, entries, order):
         t.join()
 
 
-def test_the_line_is_first_come_first_served_with_proof_of_work_first():
+def test_each_line_is_first_come_first_served_and_the_two_take_turns():
     order: list[str] = []
     gate = ArgonGate(slots=1, max_waiting=10, max_wait=10)
-    _queue_behind(gate, [("plain-1", False), ("plain-2", False), ("work-1", True), ("plain-3", False), ("work-2", True)], order)
-    assert order == ["work-1", "work-2", "plain-1", "plain-2", "plain-3"]
+    _queue_behind(gate, [("plain-1", False), ("plain-2", False), ("work-1", True), ("plain-3", False), ("work-2", True),
+                         ("work-3", True), ("work-4", True)], order)
+    assert order == ["plain-1", "work-1", "plain-2", "work-2", "plain-3", "work-3", "work-4"]
 
 
-def test_a_full_line_answers_busy_at_once_but_proof_of_work_may_still_join():
+def test_a_stream_of_proof_of_work_cannot_starve_requests_without_it():
+    """Red-team finding: with strict priority, 14 connections carrying cheap proofs of work kept a
+    no-JavaScript sign-in waiting until its 20 s ran out. Taking turns, it is served second."""
+    order: list[str] = []
+    gate = ArgonGate(slots=1, max_waiting=20, max_wait=10)
+    entries = [("plain", False)] + [(f"work-{n}", True) for n in range(12)]
+    _queue_behind(gate, entries[1:6] + entries[:1] + entries[6:], order)
+    assert order.index("plain") <= 1
+
+
+def test_a_full_line_answers_busy_at_once_and_the_other_line_has_its_own_places():
     gate = ArgonGate(slots=1, max_waiting=1, max_wait=10)
     order: list[str] = []
+    release = threading.Event()
     with gate.admit():
-        t = threading.Thread(target=lambda: gate.admit().__enter__() and None)
-        t.daemon = True
-        t.start()
+        waiter = threading.Thread(target=lambda: gate.admit().__enter__() if not release.wait(0) else None, daemon=True)
+        waiter.start()
         while gate.waiting < 1:
             time.sleep(0.001)
         started = time.monotonic()
@@ -200,7 +229,7 @@ def test_a_full_line_answers_busy_at_once_but_proof_of_work_may_still_join():
             with gate.admit():
                 order.append("never")
         assert time.monotonic() - started < 0.5
-        assert not gate._full(True)  # a request with proof of work may still wait in line
+        assert len(gate._lines[True]) < gate.max_waiting  # a request with proof of work may still wait
     assert order == [] and gate.refused == 1
 
 

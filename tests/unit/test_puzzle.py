@@ -23,7 +23,7 @@ def issued(action: str = "report", max_number: int = 500, expires: int = NOW + 6
 def test_a_solved_challenge_verifies_and_names_its_salt():
     challenge, number = issued()
     assert number is not None and 0 <= number <= challenge.max_number
-    assert puzzle.verify(KEY, challenge.token, str(number), "report", NOW) == bytes.fromhex(challenge.salt_hex)
+    assert puzzle.verify(KEY, challenge.token, str(number), "report", NOW) == puzzle.Solved(bytes.fromhex(challenge.salt_hex), 500)
     assert challenge.to_json()["algorithm"] == "SHA-256" and challenge.to_json()["max"] == 500
 
 
@@ -94,7 +94,7 @@ def test_property_the_solver_finds_exactly_the_number_hidden(number, extra, acti
     challenge = puzzle.issue(KEY, action, max(1, max_number), NOW + 60, number=number)
     found = puzzle.solve(challenge.salt_hex, challenge.target, challenge.max_number)
     assert found == number
-    assert puzzle.verify(KEY, challenge.token, str(found), action, NOW) == bytes.fromhex(challenge.salt_hex)
+    assert puzzle.verify(KEY, challenge.token, str(found), action, NOW).salt == bytes.fromhex(challenge.salt_hex)
 
 
 def test_hidden_numbers_are_spread_over_the_whole_range():

@@ -173,6 +173,28 @@ def test_a_socket_timeout_is_a_408_and_other_errors_pass_through():
     assert not broken.tripped
 
 
+def test_a_malformed_chunked_body_is_a_400_not_a_500():
+    """Red-team finding: `Transfer-Encoding: chunked` with an invalid chunk size made gunicorn's
+    InvalidChunkSize escape the view as a 500."""
+    from gunicorn.http.errors import InvalidChunkSize, NoMoreData
+    from werkzeug.exceptions import BadRequest
+
+    for error in (InvalidChunkSize(b"zz"), NoMoreData(b"")):
+        class Garbled:
+            def read(self, n, error=error):
+                raise error
+
+        stream, _ = paced(Clock(), Garbled(), None)
+        with pytest.raises(BadRequest):
+            stream.read(10)
+    with pytest.raises(ValueError):  # anything else is still a bug to see, not a client's fault
+        class Buggy:
+            def read(self, n):
+                raise ValueError("ours")
+
+        paced(Clock(), Buggy(), None)[0].read(10)
+
+
 def test_the_watchdog_fires_late_reads_only():
     dog = Watchdog()
     fired = []

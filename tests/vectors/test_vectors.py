@@ -278,6 +278,6 @@ def test_puzzle_vector(v):
     assert f"{v['salt']}{v['number']}" == v["hash_input_utf8"]
     issued = puzzle.issue(key, v["action"], v["max"], v["expires"], salt=salt, number=v["number"])
     assert issued.token == v["token"] and issued.target == b(v["target"])
-    assert puzzle.verify(key, v["token"], str(v["number"]), v["action"], v["expires"] - 1) == salt
+    assert puzzle.verify(key, v["token"], str(v["number"]), v["action"], v["expires"] - 1) == puzzle.Solved(salt, v["max"])
     if v["max"] <= 5000:
         assert puzzle.solve(v["salt"], b(v["target"]), v["max"]) == v["number"]

@@ -173,6 +173,17 @@ def test_empty_what_happened_keeps_every_other_answer(reporter_client, database,
     assert counts(database) == NOTHING
 
 
+def test_no_file_is_staged_beside_an_answer_that_fails_its_checks(reporter_client, database):
+    """Red-team finding: a report whose "where" was 300 characters long was refused, yet stored every
+    file in a draft, with no proof of work and no Argon2id: about 50 MiB/s from one client into the
+    day's file cap. Only a browser that ignores maxlength sends such an answer."""
+    response = post_report(reporter_client, {"csrf_token": token(reporter_client), "what_happened": "x",
+                                             "where_happened": "w" * 300}, files=[(b"f" * 100_000, "flood.bin")])
+    assert response.status_code == 400
+    assert staged_names(response.data) == []
+    assert counts(database) == NOTHING
+
+
 def test_field_longer_than_the_limit_is_a_clear_error(reporter_client, database):
     fields = {"csrf_token": token(reporter_client), "what_happened": "a" * 20001, "people-0-name": "n" * 201,
               "when_happened": "w" * 201}
@@ -400,12 +411,21 @@ def test_no_file_is_staged_for_a_report_that_says_nothing(reporter_client, datab
     assert (c["reports"], c["blobs"], c["attachments"]) == (0, 0, 0)
 
 
-def test_staged_file_survives_a_validation_error(reporter_client, database):
+# Files are kept in a draft only when the answers were sendable and a file was refused (too large,
+# too many) or the portal was busy: an answer that fails its checks stages nothing (cheap before
+# expensive). These tests make a file error with a small per-file limit and one file above it.
+STAGING = {"max_file_bytes": 20_000}
+TOO_BIG = (b"\0" * 30_000, "too-big.bin")
+
+
+def test_staged_file_survives_a_file_error(make_app, database):
+    reporter_client = make_app(**STAGING).test_client()
     content = b"%PDF-1.4 the rota that shows it\n" + bytes(range(256)) * 20
-    too_long = {**ANSWERS, "when_happened": "w" * 201}
     response = post_report(reporter_client, {"csrf_token": token(reporter_client), "what_happened": "Now I have written it",
-                                             **too_long}, files=[(content, "rota march.pdf")])
+                                             **ANSWERS}, files=[(content, "rota march.pdf"), TOO_BIG])
     assert response.status_code == 400
+    assert any("too-big.bin" in e for e in evidence_errors(response.data))
+    assert_answers_kept(response.data)
     assert staged_names(response.data) == ["rota march.pdf"]
     draft = draft_from(response.data)
     assert draft
@@ -442,15 +462,13 @@ def test_staged_file_survives_a_validation_error(reporter_client, database):
     assert download.status_code == 200 and download.data == content
 
 
-TOO_LONG = {"when_happened": "w" * 201}  # a validation error that still stages files (what happened is there)
-
-
-def test_staged_files_add_up_across_round_trips(reporter_client, database):
-    response = post_report(reporter_client, {"csrf_token": token(reporter_client), "what_happened": "x", **TOO_LONG},
-                           files=[(b"one", "one.txt")])
+def test_staged_files_add_up_across_round_trips(make_app, database):
+    reporter_client = make_app(**STAGING).test_client()
+    response = post_report(reporter_client, {"csrf_token": token(reporter_client), "what_happened": "x"},
+                           files=[(b"one", "one.txt"), TOO_BIG])
     assert staged_names(response.data) == ["one.txt"]
-    response = post_report(reporter_client, {"csrf_token": csrf_from(response.data), "what_happened": "x", **TOO_LONG,
-                                             "draft": draft_from(response.data)}, files=[(b"two", "two.txt")])
+    response = post_report(reporter_client, {"csrf_token": csrf_from(response.data), "what_happened": "x",
+                                             "draft": draft_from(response.data)}, files=[(b"two", "two.txt"), TOO_BIG])
     assert response.status_code == 400
     assert staged_names(response.data) == ["one.txt", "two.txt"]
     response = post_report(reporter_client, {"csrf_token": csrf_from(response.data), "what_happened": "done",
@@ -463,9 +481,10 @@ def test_staged_files_add_up_across_round_trips(reporter_client, database):
     assert counts(database)["attachments"] == 2
 
 
-def test_tampered_draft_token_is_ignored(reporter_client, database):
-    response = post_report(reporter_client, {"csrf_token": token(reporter_client), "what_happened": "x", **TOO_LONG},
-                           files=[(b"secret file", "s.txt")])
+def test_tampered_draft_token_is_ignored(make_app, database):
+    reporter_client = make_app(**STAGING).test_client()
+    response = post_report(reporter_client, {"csrf_token": token(reporter_client), "what_happened": "x"},
+                           files=[(b"secret file", "s.txt"), TOO_BIG])
     draft = draft_from(response.data)
     flipped = draft[:20] + ("A" if draft[20] != "A" else "B") + draft[21:]
     response = post_report(reporter_client, {"csrf_token": csrf_from(response.data), "what_happened": "x", "draft": flipped})
