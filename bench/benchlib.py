@@ -424,15 +424,20 @@ def adapt_reporter_conf(text: str, upstream_port: int, http_port: int, https_por
     out = out.replace("/etc/ssl/portal/report.example.org.key", str(key))
     out = out.replace("/var/log/nginx/portal-reporter.error.log", str(workdir / "error.log"))
     out = out.replace("/run/nginx-portal-body", str(workdir / "body")).replace("/run/nginx-portal-proxy", str(workdir / "proxy"))
+    return for_installed_nginx(out)
+
+
+def for_installed_nginx(text: str) -> str:
+    """The two substitutions the note at the top of config/nginx/reporter.conf gives for older builds."""
     version = subprocess.run([str(NGINX), "-v"], capture_output=True, text=True).stderr
     m = re.search(r"nginx/(\d+)\.(\d+)", version)
     if m and (int(m.group(1)), int(m.group(2))) < (1, 25):
-        out = out.replace("http2 on;", "")  # the note at the top of reporter.conf: older builds
+        text = text.replace("http2 on;", "")
     import ssl
 
     if ssl.OPENSSL_VERSION_INFO < (3, 5):
-        out = out.replace("ssl_ecdh_curve X25519MLKEM768:", "ssl_ecdh_curve ")
-    return out
+        text = text.replace("ssl_ecdh_curve X25519MLKEM768:", "ssl_ecdh_curve ")
+    return text
 
 
 class Nginx:
