@@ -474,6 +474,13 @@ def test_a_no_javascript_report_and_a_reviewer_reads_it(deployment):
     status, _, page = site.post_form("/report", fields)
     assert status == 200, page[-2000:]
     deployment.facts["code"] = receipt_from(page)
+    # The reporter follows up with the code: the first cookie the reporter site ever sets.
+    status, _, page = site.get("/follow-up")
+    status, headers, page = site.post_form("/follow-up", {"csrf_token": csrf_from(page), "receipt_code": deployment.facts["code"]})
+    assert status == 302, page[-1500:]
+    assert any(c.startswith("portal_") for c in site.cookies), site.cookies
+    status, _, page = site.get("/follow-up/case")
+    assert status == 200 and WHAT_HAPPENED.encode() in page
 
     triage = deployment.triage_site
     status, _, page = triage.get("/login")
@@ -501,6 +508,7 @@ def test_a_no_javascript_report_and_a_reviewer_reads_it(deployment):
 
 def test_every_cookie_is_secure_and_the_headers_are_there(deployment):
     assert deployment.set_cookies, "no cookie was set: the journey above did not run"
+    assert deployment.report_site.cookies and deployment.triage_site.cookies  # both sites set theirs
     for cookie in deployment.set_cookies:
         assert "; Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie, cookie
     for site, path in ((deployment.report_site, "/"), (deployment.triage_site, "/login")):
