@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from portal.config import load_settings
 from portal.db import Database
-from portal.instance import SECRETS, ensure_instance, read_secret, write_private_file
+from portal.instance import SECRETS, SecretError, ensure_instance, read_secret, write_private_file
 
 DEV_CREDENTIALS = "dev-credentials.txt"
 DEV_RECOVERY_KEY = "dev-recovery-key.txt"
@@ -53,7 +53,17 @@ def _refresh_deadlines(settings) -> None:
 instance_option = click.option("--instance", "instance", default=None, help="Instance directory (default ./instance or PORTAL_INSTANCE_DIR).")
 
 
-@click.group()
+class _PortalGroup(click.Group):
+    """Operators get one clear line for a missing or damaged instance secret, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except SecretError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_PortalGroup)
 @click.version_option(package_name="portal", prog_name="portal", message="%(prog)s %(version)s")
 def main() -> None:
     """Confidential reporting portal."""

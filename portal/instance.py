@@ -27,6 +27,10 @@ SECRETS: dict[str, str] = {
 SECRET_LEN = 32
 
 
+class SecretError(RuntimeError):
+    """An instance secret is missing or damaged (the `portal` command reports it without a traceback)."""
+
+
 def secrets_dir(instance_dir: Path) -> Path:
     return instance_dir / "secrets"
 
@@ -69,12 +73,13 @@ def read_secret(instance_dir: Path, name: str) -> bytes:
         # Never suggest `portal init` here: it would create a NEW random value, and on a host
         # where the secret was removed on purpose (it belongs to the other host) or lost (a
         # receipt pepper, a TOTP key) a new value silently breaks codes, sign-ins and links.
-        raise RuntimeError(
+        raise SecretError(
             f"instance secret {name!r} missing from {secrets_dir(instance_dir)}: it belongs to the {SECRETS[name]} host. "
             "If this is that host, restore the file from the offline secrets backup; a new value would not "
             "match the existing data (docs/operations.md, Secrets: what lives where)") from None
     if len(data) != SECRET_LEN:
-        raise RuntimeError(f"instance secret {name!r} is damaged")
+        raise SecretError(f"instance secret {name!r} in {secrets_dir(instance_dir)} is damaged (not {SECRET_LEN} bytes): "
+                          "restore it from the offline secrets backup")
     return data
 
 

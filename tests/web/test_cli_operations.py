@@ -166,3 +166,12 @@ def test_version_comes_from_the_package_metadata():
     result = CliRunner().invoke(main, ["--version"])
     assert result.exit_code == 0
     assert result.output.strip() == f"portal {importlib.metadata.version('portal')}"
+
+
+def test_a_command_on_the_wrong_host_is_a_clear_error(cli, database, instance_dir):
+    """`portal audit verify` where audit_key is absent (the reporter host): one line, no traceback."""
+    (instance_dir / "secrets" / "audit_key").unlink()
+    result = cli("audit", "verify")
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert "instance secret 'audit_key' missing" in result.output and "triage host" in result.output
+    assert "Traceback" not in result.output
