@@ -9,7 +9,7 @@ grants, `portal serve reporter|triage` started as the shipped systemd units say 
 EnvironmentFile= and ExecStart=) under the shipped gunicorn config, and the shipped nginx
 configurations with a self-signed certificate on loopback ports. Then, through nginx: a no-JS
 report, a reviewer's TOTP sign-in and the report read, TLS 1.3 only on both sites, Secure cookies,
-the headers; backup and restore into a fresh database, break-glass recovery with the key file
+the headers, plain HTTP redirecting only; the checklist's file modes; backup and restore into a fresh database, break-glass recovery with the key file
 (offline and live), an upgrade from the previous release's schema that keeps the deadlines, and
 what the reporter and application roles are refused.
 
@@ -287,9 +287,10 @@ class Nginx:
         workdir.mkdir(parents=True)
         cert, key = _certificate(workdir)
         self.report_port, self.triage_port = benchlib.free_port(), benchlib.free_port()
+        self.report_http_port, self.triage_http_port = benchlib.free_port(), benchlib.free_port()
         reporter = benchlib.adapt_reporter_conf((ROOT / "config" / "nginx" / "reporter.conf").read_text(), reporter_upstream,
-                                                benchlib.free_port(), self.report_port, benchlib.free_port(), workdir, cert, key)
-        triage = _triage_conf((ROOT / "config" / "nginx" / "triage.conf").read_text(), triage_upstream, benchlib.free_port(),
+                                                self.report_http_port, self.report_port, benchlib.free_port(), workdir, cert, key)
+        triage = _triage_conf((ROOT / "config" / "nginx" / "triage.conf").read_text(), triage_upstream, self.triage_http_port,
                               self.triage_port, workdir, cert, key)
         (workdir / "reporter.conf").write_text(reporter)
         (workdir / "triage.conf").write_text(triage)
@@ -522,6 +523,47 @@ def test_every_cookie_is_secure_and_the_headers_are_there(deployment):
         assert headers["server"] == "nginx"  # server_tokens off: no version
         assert "x-frame-options" in headers or "frame-ancestors 'none'" in headers["content-security-policy"]
     assert deployment.report_site.get("/")[1]["onion-location"].startswith("http://")
+
+
+def test_files_and_modes_are_those_of_the_checklist(deployment):
+    """The modes the checklist's table states (owners are not checked: this test runs as root)."""
+    from portal.instance import SECRETS
+
+    expected = {
+        "etc/portal": 0o755, "sbin/portal-{name}": 0o700, "etc/portal/{name}.env": 0o600, "srv/portal": 0o700,
+        "srv/portal/instance": 0o700, "srv/portal/instance/portal.toml": 0o600, "srv/portal/instance/secrets": 0o700,
+        "srv/portal/pgpass": 0o600,
+    }
+    for host in (deployment.triage, deployment.reporter):
+        for path, mode in expected.items():
+            found = (host.root / path.format(name=host.name)).stat().st_mode & 0o777
+            assert found == mode, f"{host.name}: {path} is {found:o}, the checklist says {mode:o}"
+        secrets_dir = host.instance / "secrets"
+        assert sorted(p.name for p in secrets_dir.iterdir()) == sorted(n for n, kind in SECRETS.items() if kind == host.name)
+        assert {p.stat().st_mode & 0o777 for p in secrets_dir.iterdir()} == {0o600}
+    assert (deployment.triage.root / "var" / "backups" / "portal").stat().st_mode & 0o777 == 0o700
+    key = deployment.work / "media" / "recovery-a" / "portal-recovery.key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert not (deployment.triage.instance / "dev-recovery-key.txt").exists()
+
+
+def test_plain_http_only_redirects(deployment):
+    status, headers, _ = _http_get(deployment.nginx.report_http_port, REPORT_NAME, "/report")
+    assert status == 301 and headers["location"] == f"https://{REPORT_NAME}/report"
+    status, headers, _ = _http_get(deployment.nginx.triage_http_port, TRIAGE_NAME, "/login")
+    assert status == 301 and headers["location"] == f"https://{TRIAGE_NAME}/login"
+
+
+def _http_get(port: int, name: str, path: str) -> tuple[int, dict[str, str], bytes]:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path, headers={"Host": name})
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
 
 
 def test_what_the_reporter_role_and_the_application_role_are_refused(deployment):
