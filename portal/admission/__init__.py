@@ -4,7 +4,7 @@ Behind Tor or nginx every reporter arrives from the same address, so nothing her
 counts per address. Instead (docs/threat-model.md, "Availability"):
 
 * `work`: proof of work on the JavaScript path (portal.crypto.puzzle), with a
-  difficulty that follows the portal-wide rate of expensive requests;
+  difficulty that follows the portal-wide rate of redeemed solutions;
 * `gate`: a bounded, fair line for the Argon2id derivations the server does for
   the no-JavaScript path, where requests that carry proof of work go first;
 * `storage`: a cap on the evidence files accepted per day.

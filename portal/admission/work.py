@@ -1,17 +1,20 @@
 """Proof of work: challenges whose difficulty follows the load, redeemed once each.
 
-The load is the number of expensive reporter requests (report, sign-in, reply)
-that arrived portal-wide in the last minute, counted as each request comes in,
-before anything is checked, whatever its outcome: a flood of invalid requests
-raises the price for the flooder's next ones as much as a flood of valid ones.
+The load is the number of challenges redeemed portal-wide in the last minute:
+the requests that did the work and reached the server's expensive side. Nothing
+else moves the price. Requests that fail a cheap check cost the portal nothing,
+so counting them would only let a flood of free junk raise the price every honest
+browser pays (the flood benchmark showed exactly that: 300 empty posts a second
+pushed an honest JavaScript round to 12 s). Counted this way, the only way to
+raise the price is to pay it.
 
 Difficulty (the puzzle's `max`, about twice the hashes an honest browser makes):
 
     rate <= idle_per_minute         floor              (a millisecond: nobody notices)
     rate  > idle_per_minute         floor * (rate / idle)^2, at most ceiling
 
-With the defaults (floor 2,000, ceiling 2,000,000, idle 30/min) a flood of 17
-requests per second reaches the ceiling, which is about a million SHA-256 on
+With the defaults (floor 2,000, ceiling 2,000,000, idle 30/min) 17 redeemed
+solutions a second reach the ceiling, which is about a million SHA-256 on
 average: under a second on a laptop, one to three seconds on a mid-range phone.
 """
 
@@ -118,4 +121,7 @@ class ProofOfWork:
             return False
         if solved.max_number < self.current_max() // PRICE_TOLERANCE:
             return False
-        return self._nonces.first_use(b"pow:" + solved.salt, self.lifetime + 1)
+        if not self._nonces.first_use(b"pow:" + solved.salt, self.lifetime + 1):
+            return False
+        self.meter.record()
+        return True

@@ -149,7 +149,6 @@ def report_form():
 @bp.post("/report")
 def submit_report():
     """Cheap checks first (form token, proof of work, fields, sizes); Argon2id only for what passes them."""
-    admission().work.meter.record()  # counted on the way in, whatever the outcome
     db = _db()
     keys = _keys()
     wants_json = request.accept_mimetypes.best == "application/json"
@@ -385,7 +384,6 @@ def sign_in():
     the secret from the code, inside the gate (portal.admission.gate). A malformed code
     fails before any derivation: the word list is public, so that reveals nothing.
     """
-    admission().work.meter.record()  # counted on the way in, whatever the outcome
     if request.form.get("mode") == "browser":
         return _sign_in_from_browser()
     form = SignInForm(formdata=request.form)
@@ -453,7 +451,6 @@ def reply():
     current = _current_case()
     if current is None:
         return _signed_out_redirect()
-    admission().work.meter.record()  # counted on the way in, whatever the outcome
     report, secret = current
     db = _db()
     dek = reporter_dek(report, secret)

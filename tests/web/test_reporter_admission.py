@@ -143,11 +143,17 @@ def test_challenges_are_free_to_ask_for_uncached_and_only_for_known_actions(repo
     assert reporter_client.get("/challenge/delete").status_code == 404
 
 
-def test_a_flood_of_posts_raises_the_price_of_the_next_challenge(make_app):
+def test_only_redeemed_work_raises_the_price_never_free_junk(make_app):
+    """Flood benchmark finding: 300 empty posts a second pushed the price to its ceiling and an
+    honest JavaScript round to 12 s. Junk now moves nothing; paying is the only way up."""
     client = make_app(pow_idle_per_minute=5).test_client()
     assert client.get("/challenge/report").get_json()["max"] == 2000
-    for _ in range(20):  # counted on the way in, though each fails its first check
+    for _ in range(40):  # no token, no work, wrong work: each refused by a cheap check
         assert client.post("/follow-up", data={"receipt_code": "x"}).status_code == 403
+        assert browser_sign_in(client, os.urandom(32), {"pow_challenge": "forged", "pow_solution": "1"}).status_code == 400
+    assert client.get("/challenge/report").get_json()["max"] == 2000
+    for _ in range(20):  # twenty solved challenges (wrong secrets: the work is what counts)
+        assert browser_sign_in(client, os.urandom(32), work_fields(client, "sign-in")).status_code == 400
     assert client.get("/challenge/report").get_json()["max"] == 2000 * 16
 
 
