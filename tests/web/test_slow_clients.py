@@ -33,6 +33,7 @@ LANDING_REQUESTS = 40
 LANDING_BOUND = 1.0  # seconds, for each one
 SETTINGS = load_settings({"instance_dir": str(ROOT / "instance")})
 GRACE = float(SETTINGS.upload_grace)
+NGINX_TIMEOUT = 15.0  # client_header_timeout and client_body_timeout in config/nginx/reporter.conf
 
 
 @pytest.fixture(scope="module")
@@ -65,14 +66,14 @@ def _honest_submission(port: int) -> None:
     assert status == 200 and b"data-receipt-code" in data, data[:2000]
 
 
-def _check_cut_off(tricklers: benchlib.Tricklers) -> None:
+def _check_cut_off(tricklers: benchlib.Tricklers, earliest: float = GRACE - 1) -> None:
     deadline = time.monotonic() + GRACE + 20
     while tricklers.live() and time.monotonic() < deadline:
         time.sleep(0.5)
     assert tricklers.live() == 0, f"{tricklers.live()} of {TRICKLERS} trickling uploads still open {GRACE + 20:.0f} s on"
     held = [end - opened for opened, end in zip(tricklers.opened, tricklers.ended, strict=True) if end is not None]
     # Not before the grace period (an honest slow start is allowed), and soon after it.
-    assert min(held) >= GRACE - 1, held
+    assert min(held) >= earliest, held
     assert max(held) <= GRACE + 15, held
 
 
@@ -100,7 +101,9 @@ def test_fifty_trickling_uploads_through_nginx_leave_the_site_answering(reporter
             assert tricklers.live() == TRICKLERS
             times = _landing_page_under_load(nginx.https_port, tls=True)
             assert max(times) < LANDING_BOUND, sorted(times)[-5:]
-            _check_cut_off(tricklers)
+            # Through nginx, whichever comes first ends them: the app's minimum rate after the
+            # grace period, or nginx's own 15 s timeouts (seen with 50 TLS 1.3 tricklers at once).
+            _check_cut_off(tricklers, earliest=NGINX_TIMEOUT - 1)
         finally:
             tricklers.stop()
         # nothing was spooled to nginx's temporary directories
