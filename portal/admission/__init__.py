@@ -6,7 +6,7 @@ counts per address. Instead (docs/threat-model.md, "Availability"):
 * `work`: proof of work on the JavaScript path (portal.crypto.puzzle), with a
   difficulty that follows the portal-wide rate of redeemed solutions;
 * `gate`: a bounded, fair line for the Argon2id derivations the server does for
-  the no-JavaScript path, where requests that carry proof of work go first;
+  the no-JavaScript path: two lines, with and without proof of work, taking turns;
 * `storage`: a cap on the evidence files accepted per day.
 
 `Admission` bundles the three for one application (`admission()` in a request).

@@ -146,29 +146,62 @@ def report_form():
     return _render_report_form(ReportForm(formdata=None, taxonomy=_settings().taxonomy))
 
 
+class _UploadChecks:
+    """The cheap checks of one upload request, each made once, when its fields have arrived.
+
+    The multipart parser calls the views' sinks before the body is complete: the form token
+    and the proof of work are checked the first time a file part needs them (so no file is
+    written without them), or at the end. Messages about files that were not kept collect
+    in `refused`, once each.
+    """
+
+    def __init__(self, action: str) -> None:
+        self.action = action
+        self._token: bool | None = None
+        self._work: bool | None = None
+        self.refused: list[str] = []
+
+    def token(self, fields: MultiDict) -> bool:
+        if self._token is None:
+            self._token = form_token_valid(fields.get("csrf_token"))
+        return self._token
+
+    def work(self, fields: MultiDict) -> bool:
+        if self._work is None:
+            self._work = _work_done(fields, self.action)
+        return self._work
+
+    def refuse(self, message: str) -> None:
+        if message not in self.refused:
+            self.refused.append(message)
+
+    def room_for_files(self) -> bool:
+        """Below today's file cap? Otherwise the file is dropped and the reporter told why."""
+        if admission().intake.has_room(_db()):
+            return True
+        self.refuse(FILES_REFUSED_TODAY)
+        return False
+
+
+def _count_files(attachments) -> None:
+    """Add files just stored to today's total (portal.admission.storage)."""
+    admission().intake.add(sum(a.ciphertext_bytes for a in attachments))
+
+
 @bp.post("/report")
 def submit_report():
     """Cheap checks first (form token, proof of work, fields, sizes); Argon2id only for what passes them."""
     db = _db()
     keys = _keys()
     wants_json = request.accept_mimetypes.best == "application/json"
-    state: dict = {"token_ok": None, "work_ok": None, "draft": None, "refused_files": []}
-
-    def token_checked(fields: MultiDict) -> bool:
-        if state["token_ok"] is None:
-            state["token_ok"] = form_token_valid(fields.get("csrf_token"))
-        return state["token_ok"]
-
-    def work_checked(fields: MultiDict) -> bool:
-        if state["work_ok"] is None:
-            state["work_ok"] = _work_done(fields, "report")
-        return state["work_ok"]
+    checks = _UploadChecks("report")
+    state: dict = {"draft": None}
 
     def open_sink(field_name: str, filename: str, content_type: str, fields: MultiDict):
-        if not token_checked(fields):
+        if not checks.token(fields):
             return _DiscardSink()
         if fields.get("mode") == "browser":
-            if not work_checked(fields) or not _room_for_files(state, filename):
+            if not checks.work(fields) or not checks.room_for_files():
                 return _DiscardSink()
             return _ciphertext_sink(db, field_name)
         if field_name != "evidence" or not filename:
@@ -178,11 +211,11 @@ def submit_report():
         if not state["answers_ok"]:
             # The answers before the file fail their checks (nothing said, too long, not a choice):
             # stage nothing, so a request that fails cheap checks writes nothing at all.
-            state["refused_files"].append(FILES_NOT_KEPT)
+            checks.refuse(FILES_NOT_KEPT)
             return _DiscardSink()
-        if not _room_for_files(state, filename):
+        if not checks.room_for_files():
             return _DiscardSink()
-        work_checked(fields)  # a fallback post from a browser with JavaScript carries proof of work
+        checks.work(fields)  # a fallback post from a browser with JavaScript carries proof of work
         if state["draft"] is None:
             state["draft"] = Draft.from_token(fields.get("draft", ""), keys) or Draft.new()
         return EncryptingSink(db, state["draft"].dek, state["draft"].report_id, _clean_filename(filename), content_type)
@@ -193,28 +226,19 @@ def submit_report():
         db.rollback()
         raise
     fields = parsed.fields
-    parsed.file_errors.extend(dict.fromkeys(state["refused_files"]))
-    if not token_checked(fields):
+    parsed.file_errors.extend(checks.refused)
+    if not checks.token(fields):
         db.rollback()
         if wants_json:
             return _json_errors([("", TOKEN_EXPIRED)], 403)
         form = ReportForm(formdata=fields, taxonomy=_settings().taxonomy)
         return _render_report_form(form, None, [("", TOKEN_EXPIRED + " Any files you chose need to be attached again.")], 403)
     if fields.get("mode") == "browser":
-        if not work_checked(fields):
+        if not checks.work(fields):
             db.rollback()
             return _json_errors([("", PUZZLE_FAILED)], 400)
         return _submit_browser(parsed)
-    return _submit_server(parsed, state["draft"], with_work=bool(work_checked(fields)))
-
-
-def _room_for_files(state: dict, filename: str) -> bool:
-    """Below today's file cap? Otherwise the file is dropped and the reporter told why."""
-    if admission().intake.has_room(_db()):
-        return True
-    if FILES_REFUSED_TODAY not in state["refused_files"]:
-        state["refused_files"].append(FILES_REFUSED_TODAY)
-    return False
+    return _submit_server(parsed, state["draft"], with_work=checks.work(fields))
 
 
 def _ciphertext_sink(db, field_name: str):
@@ -273,8 +297,7 @@ def _submit_server(parsed, draft: Draft | None, with_work: bool):
         draft = Draft.from_token(parsed.fields.get("draft", ""), keys) or Draft.new()
     staged_now = [f.result for f in parsed.files if isinstance(f.result, StagedAttachment)]
     draft.staged.extend(staged_now)
-    for staged in staged_now:
-        admission().intake.add(staged.ciphertext_bytes)
+    _count_files(staged_now)
 
     form = ReportForm(formdata=parsed.fields, taxonomy=_settings().taxonomy)
     valid = form.validate()
@@ -330,7 +353,7 @@ def _submit_browser(parsed):
         )
         submit_from_browser(db, _keys(), submission, Deadlines.from_settings(_settings()))
         db.commit()
-        admission().intake.add(sum(a.ciphertext_bytes for a in attachments))
+        _count_files(attachments)
     except SubmissionError as exc:
         db.rollback()
         return _json_errors([("", str(exc))], 400)
@@ -454,20 +477,16 @@ def reply():
     report, secret = current
     db = _db()
     dek = reporter_dek(report, secret)
-    state: dict = {"token_ok": None, "work_ok": None, "refused_files": []}
+    checks = _UploadChecks("reply")
 
     def open_sink(field_name, filename, content_type, fields):
-        if state["token_ok"] is None:
-            state["token_ok"] = form_token_valid(fields.get("csrf_token"))
-        if not state["token_ok"]:
+        if not checks.token(fields):
             return _DiscardSink()
         if fields.get("mode") == "browser":
-            if state["work_ok"] is None:
-                state["work_ok"] = _work_done(fields, "reply")
-            if not state["work_ok"] or not _room_for_files(state, filename):
+            if not checks.work(fields) or not checks.room_for_files():
                 return _DiscardSink()
             return _ciphertext_sink(db, field_name)
-        if field_name != "evidence" or not filename or not _room_for_files(state, filename):
+        if field_name != "evidence" or not filename or not checks.room_for_files():
             return _DiscardSink()
         return EncryptingSink(db, dek, report.public_id, _clean_filename(filename), content_type)
 
@@ -476,17 +495,14 @@ def reply():
     except Exception:
         db.rollback()
         raise
-    parsed.file_errors.extend(state["refused_files"])
-    if state["token_ok"] is None:
-        state["token_ok"] = form_token_valid(parsed.fields.get("csrf_token"))
+    parsed.file_errors.extend(checks.refused)
+    token_ok = checks.token(parsed.fields)
     if parsed.fields.get("mode") == "browser":
-        if state["work_ok"] is None:
-            state["work_ok"] = _work_done(parsed.fields, "reply")
-        return _reply_from_browser(report, parsed, state["token_ok"], state["work_ok"])
+        return _reply_from_browser(report, parsed, token_ok, checks.work(parsed.fields))
     form = ReplyForm(formdata=parsed.fields)
     staged = [f.result for f in parsed.files if isinstance(f.result, StagedAttachment)]
     errors: list[tuple[str, str]] = []
-    if not state["token_ok"]:
+    if not token_ok:
         errors.append(("", TOKEN_EXPIRED + " Any files you chose need to be attached again."))
     if not form.validate() or "message" in parsed.unreadable_fields:
         errors.append(("message", form.message.errors[0] if form.message.errors else "Your message could not be read."))
@@ -499,7 +515,7 @@ def reply():
         return render_template("reporter/case.html", case=case_view, form=form, errors=errors, settings=_settings()), 400
     add_message(db, report, dek, (form.message.data or "").strip(), from_reporter=True, attachments=staged)
     db.commit()
-    admission().intake.add(sum(a.ciphertext_bytes for a in staged))
+    _count_files(staged)
     return redirect(url_for("reporter.case", sent=1) + "#conversation")
 
 
@@ -523,7 +539,7 @@ def _reply_from_browser(report, parsed, token_ok: bool, work_ok: bool):
             raise SubmissionError("Your message is too long.")
         store_sealed_message(db, report, message_id, sealed, from_reporter=True, attachments=attachments)
         db.commit()
-        admission().intake.add(sum(a.ciphertext_bytes for a in attachments))
+        _count_files(attachments)
     except SubmissionError as exc:
         db.rollback()
         return _json_errors([("", str(exc))], 400)
