@@ -1,28 +1,16 @@
-"""Rate limits (flask-limiter) and one-time form tokens, in memory or in Redis.
+"""Reviewer sign-in limits (flask-limiter, triage only) and one-time form tokens, in memory or in Redis.
 
-Each application gets its own `flask_limiter.Limiter` (`install_limiter`):
+The triage application gets its own `flask_limiter.Limiter` (`install_limiter`):
 per-process memory by default, Redis when `redis_url` is set so that every
-worker process and host shares the same counters. Moving window; no default or
-application-wide limits (a view states its limits where it uses them); no
-X-RateLimit-* or Retry-After headers, which would tell a prober how close it is.
+worker process shares the same counters. Moving window; no default or
+application-wide limits; no X-RateLimit-* or Retry-After headers, which would
+tell a prober how close it is. portal.triage.auth counts each sign-in attempt
+on the way in with the strategy's atomic `hit`. The reporter application counts
+nothing per address (portal.admission).
 
 Limit keys never contain a client address or a login in clear: every key
 function returns an HMAC under the application's secret (`opaque_key`), so that
-is all Redis holds and all flask-limiter's "ratelimit ... exceeded" log line
-shows.
-
-Two kinds of limit, both checked through `limiter().shared_limit(...)` inside
-the view (flask-limiter checks a limit as its `with` block is entered and
-raises `RateLimitExceeded`, a 429):
-
-* every request counts (report submissions): a plain limit;
-* only failures count (wrong receipt codes, failed reviewer sign-ins): the
-  limit is tested on entry and, with `deduct_when=failed_attempt`, counted as
-  the response goes out only if the view called `mark_failed_attempt()`.
-
-flask-limiter registers a limit used as a context manager under the source line
-that uses it: give each limit its own `with` line, and key functions that read
-the current request (never a closure over one request's values).
+is all Redis holds.
 """
 
 from __future__ import annotations
@@ -32,12 +20,11 @@ import threading
 import time
 from hashlib import sha256
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, current_app, request
 from flask_limiter import Limiter
 
 _LIMITER = "portal.limiter"
 _HMAC_KEY = "portal.limit_hmac_key"
-_FAILED = "portal.failed_attempt"  # in the WSGI environ: one request's state, whatever the app context
 
 
 def install_limiter(app: Flask, redis_url: str | None, key_secret: bytes, prefix: str) -> Limiter:
@@ -70,16 +57,6 @@ def opaque_key(*parts: str) -> str:
 def client_key() -> str:
     """The limiter's key function: an HMAC of the client's address, never the address."""
     return opaque_key("client", request.remote_addr or "")
-
-
-def mark_failed_attempt() -> None:
-    """Count this request against the failures-only limits checked during it."""
-    request.environ[_FAILED] = True
-
-
-def failed_attempt(_response: Response) -> bool:
-    """`deduct_when` for failures-only limits: did the view call mark_failed_attempt()?"""
-    return bool(request.environ.get(_FAILED))
 
 
 class OneTimeNonces:
