@@ -315,6 +315,7 @@ def explain(instance: Path, database_url: str, mix: list[tuple[str, str, tuple[s
     from sqlalchemy import event, select
 
     from portal import create_app
+    from portal import state as app_state
     from portal.crypto.keys import RecipientPrivateKey
     from portal.triage import service
     from portal.triage.context import Actor, Context
@@ -341,7 +342,7 @@ def explain(instance: Path, database_url: str, mix: list[tuple[str, str, tuple[s
         session = db.session
         reviewer = session.scalar(select(Reviewer).where(Reviewer.login == "lead"))
         actor = Actor(reviewer, RecipientPrivateKey.generate())
-        ctx = Context(db=session, settings=app.config["PORTAL_SETTINGS"], audit_key=b"\0" * 32, blind_index_key=b"\0" * 32)
+        ctx = Context(db=session, settings=app_state.SETTINGS.get(app), audit_key=b"\0" * 32, blind_index_key=b"\0" * 32)
         for kind, query, follow in mix:
             args = dict(urllib.parse.parse_qsl(query))
             filters = service.QueueFilters(status=args.get("status", ""), category=args.get("category", ""),

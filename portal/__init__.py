@@ -11,7 +11,8 @@ from typing import Any
 
 from flask import Flask
 
-from portal.config import PROJECT_ROOT, Settings, load_settings
+from portal import state
+from portal.config import PROJECT_ROOT, load_settings
 from portal.db import Database
 
 KINDS = ("reporter", "triage")
@@ -28,14 +29,14 @@ def create_app(kind: str, config: dict[str, Any] | None = None) -> Flask:
         static_url_path="/static",
     )
     app.config["PORTAL_KIND"] = kind
-    app.config["PORTAL_SETTINGS"] = settings
+    state.SETTINGS.install(app, settings)
     app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 0
     app.config["TEMPLATES_AUTO_RELOAD"] = False
-    app.extensions["portal.db"] = Database.from_settings(settings)
+    database = state.DATABASE.install(app, Database.from_settings(settings))
 
     @app.teardown_appcontext
     def _remove_session(_exc) -> None:
-        app.extensions["portal.db"].remove()
+        database.remove()
 
     @app.context_processor
     def _globals() -> dict[str, Any]:
@@ -50,7 +51,3 @@ def create_app(kind: str, config: dict[str, Any] | None = None) -> Flask:
 
         configure(app, settings)
     return app
-
-
-def get_settings(app: Flask) -> Settings:
-    return app.config["PORTAL_SETTINGS"]

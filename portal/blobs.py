@@ -40,8 +40,8 @@ from typing import Any
 from sqlalchemy import Date, ForeignKey, Integer, LargeBinary, delete, event, func, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from portal.clock import today
 from portal.db import Base
-from portal.reports.models import today
 
 CHUNK_BYTES = 1 << 20
 STORE_KEY = "portal.blob_store"  # Session.info key: the BlobStore of the session's Database

@@ -17,8 +17,9 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
+from portal.clock import today
 from portal.config import Settings
-from portal.reports.models import Report, today
+from portal.reports.models import Report
 
 DUE_SOON_DAYS = 2
 

@@ -18,8 +18,9 @@ import struct
 import time
 from hashlib import sha256
 
-from flask import current_app, request
+from flask import request
 
+from portal import state
 from portal.limits import OneTimeNonces
 
 TOKEN_EXPIRED = "This form has expired or was already sent. Please send it again."  # noqa: S105 (a message)
@@ -68,7 +69,7 @@ def same_origin_request() -> bool:
 
 
 def form_tokens() -> FormTokens:
-    return current_app.extensions["portal.form_tokens"]
+    return state.FORM_TOKENS.get()
 
 
 def form_token_valid(token: str | None) -> bool:

@@ -20,11 +20,10 @@ import threading
 import time
 from hashlib import sha256
 
-from flask import Flask, current_app, request
+from flask import Flask, request
 from flask_limiter import Limiter
 
-_LIMITER = "portal.limiter"
-_HMAC_KEY = "portal.limit_hmac_key"
+from portal import state
 
 
 def install_limiter(app: Flask, redis_url: str | None, key_secret: bytes, prefix: str) -> Limiter:
@@ -38,19 +37,19 @@ def install_limiter(app: Flask, redis_url: str | None, key_secret: bytes, prefix
         swallow_errors=False,  # Redis down: refuse (500) rather than let attempts through uncounted
     )
     limiter.init_app(app)
-    app.extensions[_LIMITER] = limiter
-    app.extensions[_HMAC_KEY] = key_secret
+    state.LIMITER.install(app, limiter)
+    state.LIMIT_KEY.install(app, key_secret)
     return limiter
 
 
 def limiter() -> Limiter:
     """The current application's limiter."""
-    return current_app.extensions[_LIMITER]
+    return state.LIMITER.get()
 
 
 def opaque_key(*parts: str) -> str:
     """An opaque key: HMAC of the parts, so Redis never holds an address or a login in clear."""
-    secret = current_app.extensions[_HMAC_KEY]
+    secret = state.LIMIT_KEY.get()
     return hmac.new(secret, "\x00".join(parts).encode(), sha256).hexdigest()[:32]
 
 

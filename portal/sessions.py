@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 
+from flask import Response, request
 from sqlalchemy import DateTime, LargeBinary, String, delete
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -26,6 +27,12 @@ from portal.db import Base
 
 ID_LEN = 16
 KEY_LEN = 32
+
+# One cookie per interface; each app only ever reads or writes its own.
+COOKIE_NAMES = {"reporter": "portal_followup", "reviewer": "portal_reviewer"}
+FOLLOW_UP_COOKIE = COOKIE_NAMES["reporter"]
+REVIEWER_COOKIE = COOKIE_NAMES["reviewer"]
+CLEAR_SITE_DATA = '"cache", "cookies", "storage"'
 
 
 class ServerSession(Base):
@@ -64,6 +71,33 @@ class SessionStore:
         self.kind = kind
         self.idle = dt.timedelta(seconds=idle_seconds)
         self.absolute = dt.timedelta(seconds=absolute_seconds)
+
+    @property
+    def cookie_name(self) -> str:
+        return COOKIE_NAMES[self.kind]
+
+    def cookie(self) -> str | None:
+        """This interface's session cookie on the current request, if any."""
+        return request.cookies.get(self.cookie_name)
+
+    def set_cookie(self, response: Response, value: str, *, https: bool) -> Response:
+        """Give the client its session cookie: HttpOnly, SameSite=Strict, Secure over HTTPS."""
+        secure = request.is_secure or https
+        response.set_cookie(self.cookie_name, value, httponly=True, samesite="Strict", secure=secure, path="/")
+        return response
+
+    def forget_cookie(self, response: Response) -> Response:
+        response.delete_cookie(self.cookie_name, path="/")
+        return response
+
+    def sign_out(self, db: Session, response: Response, *other_cookies: str) -> Response:
+        """End the current session, drop its cookie (and `other_cookies`) and clear the browser's copies."""
+        self.destroy(db, self.cookie())
+        self.forget_cookie(response)
+        for name in other_cookies:
+            response.delete_cookie(name, path="/")
+        response.headers["Clear-Site-Data"] = CLEAR_SITE_DATA
+        return response
 
     def create(self, db: Session, payload: dict) -> str:
         """Store a new session; returns the cookie value (give it to the client only)."""

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, abort, current_app, render_template, request
+from flask import Flask, Response, abort, render_template, request
 from flask.logging import default_handler
 from werkzeug.exceptions import HTTPException
 
+from portal import state
 from portal.logs import AppTag, NoClientDetails, json_handler
 
 CSP_REPORTER = (
@@ -111,7 +112,7 @@ def install(app: Flask, csp: str, error_template: str) -> None:
         app.logger.error("unhandled exception", extra={"exc_type": type(exc).__name__, "method": request.method,
                                                        "route": request.url_rule.rule if request.url_rule else None})
         try:  # a failed PostgreSQL transaction would otherwise fail the error page's own queries too
-            app.extensions["portal.db"].session.rollback()
+            state.db_session().rollback()
         except Exception:  # noqa: S110 - the error page must render whatever the database's state
             pass
         title, message = ERROR_MESSAGES[500]
@@ -127,11 +128,10 @@ def _healthz():
 
 def _readyz():
     """Readiness: the database answers. Reveals nothing about its contents or its address."""
-    from flask import current_app
     from sqlalchemy import text
 
     try:
-        with current_app.extensions["portal.db"].engine.connect() as connection:
+        with state.database().engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except Exception:
         return Response("not ready\n", status=503, mimetype="text/plain")
@@ -156,7 +156,7 @@ def _closing(chunks, session):
 def download_response(chunks, filename: str) -> Response:
     """Always a download, never rendered: an attached HTML or SVG file cannot run here."""
     ascii_name = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "_" for ch in filename)[:100] or "attachment"
-    response = Response(_closing(chunks, current_app.extensions["portal.db"].session), mimetype="application/octet-stream")
+    response = Response(_closing(chunks, state.db_session()), mimetype="application/octet-stream")
     response.headers["Content-Disposition"] = f'attachment; filename="{ascii_name}"'
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response

@@ -16,15 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app
-
+from portal import state
 from portal.admission.gate import ArgonGate, GateBusy
 from portal.admission.storage import DailyIntake
 from portal.admission.work import LoadMeter, ProofOfWork
 
 __all__ = ["Admission", "ArgonGate", "DailyIntake", "GateBusy", "LoadMeter", "ProofOfWork", "admission"]
 
-_EXTENSION = "portal.admission"
 
 
 @dataclass
@@ -34,9 +32,9 @@ class Admission:
     intake: DailyIntake
 
     def install(self, app) -> None:
-        app.extensions[_EXTENSION] = self
+        state.ADMISSION.install(app, self)
 
 
 def admission() -> Admission:
     """The current application's admission control."""
-    return current_app.extensions[_EXTENSION]
+    return state.ADMISSION.get()

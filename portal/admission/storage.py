@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.blobs import Blob
-from portal.reports.models import today
+from portal.clock import today
 
 FILES_REFUSED_TODAY = (
     "The portal cannot accept more files today. Send your report without them now, "

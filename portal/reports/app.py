@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, Request
 
-from portal import web
+from portal import state, web
 from portal.admission import Admission, ArgonGate, DailyIntake, LoadMeter, ProofOfWork
 from portal.config import Settings
 from portal.crypto.kdf import hkdf
@@ -14,8 +14,6 @@ from portal.limits import OneTimeNonces
 from portal.reports.service import ReporterKeys
 from portal.sessions import SessionStore
 from portal.slow_clients import install_upload_pace
-
-FOLLOW_UP_COOKIE = "portal_followup"
 
 
 class NoSpoolRequest(Request):
@@ -61,11 +59,11 @@ def configure(app: Flask, settings: Settings) -> None:
         install_salt=read_secret(settings.instance_dir, "receipt_salt")[:16],
         form_key=app.config["SECRET_KEY"],
     )
-    app.extensions["portal.reporter_keys"] = keys
+    state.REPORTER_KEYS.install(app, keys)
     nonces = OneTimeNonces(settings.redis_url)
-    app.extensions["portal.form_tokens"] = FormTokens(keys.form_key, nonces, settings.form_token_lifetime)
+    state.FORM_TOKENS.install(app, FormTokens(keys.form_key, nonces, settings.form_token_lifetime))
     _install_admission(app, settings, keys, nonces)
-    app.extensions["portal.sessions"] = SessionStore("reporter", settings.reporter_idle_timeout, settings.reporter_idle_timeout * 16)
+    state.SESSIONS.install(app, SessionStore("reporter", settings.reporter_idle_timeout, settings.reporter_idle_timeout * 16))
     web.install(app, web.CSP_REPORTER, "reporter/error.html")
     install_upload_pace(app, settings)  # a minimum upload rate for request bodies (portal/slow_clients.py)
     app.register_blueprint(bp)

@@ -14,6 +14,7 @@ import enum
 from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
+from portal.clock import today
 from portal.db import Base
 
 
@@ -39,11 +40,6 @@ class ReportStatus(enum.StrEnum):
 INVESTIGATION_ROUTES = frozenset({"professional-standards", "anti-corruption", "external-oversight", "safeguarding"})
 # Priorities in ascending order of urgency; the rank is stored so the queue can sort on an index.
 PRIORITY_RANK = {"normal": 0, "high": 1, "urgent": 2}
-
-
-def today() -> dt.date:
-    """Day granularity only: no stored timestamp can be matched to network logs."""
-    return dt.datetime.now(dt.UTC).date()
 
 
 class Report(Base):

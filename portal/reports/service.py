@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.blobs import BlobReader, BlobWriter, delete_blob, mark_attached
+from portal.clock import today
 from portal.crypto import CryptoError
 from portal.crypto.envelope import new_data_key, open_record, open_with_key, seal_record, seal_with_key
 from portal.crypto.kdf import hkdf
@@ -35,7 +36,7 @@ from portal.crypto.receipt import generate_receipt_code, lookup_id, receipt_secr
 from portal.crypto.stream import ALG_STREAM, StreamEncryptor, iter_decrypt_unverified, verify_stream
 from portal.deadlines import Deadlines
 from portal.reports.answers import AttachmentMeta, MessageBody, ReportAnswers
-from portal.reports.models import Attachment, KeyWrap, Message, Report, today
+from portal.reports.models import Attachment, KeyWrap, Message, Report
 from portal.triage.models import RecoveryKey, Reviewer
 
 _REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U

@@ -13,9 +13,10 @@ import binascii
 import re
 import unicodedata
 
-from flask import Blueprint, Response, abort, current_app, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
+from portal import state
 from portal.admission import GateBusy, admission
 from portal.admission.storage import FILES_REFUSED_TODAY
 from portal.blobs import Blob
@@ -24,7 +25,6 @@ from portal.crypto.receipt import normalise_receipt_code, receipt_secret
 from portal.crypto.stream import DEFAULT_CHUNK_LOG2
 from portal.deadlines import Deadlines
 from portal.forms import TOKEN_EXPIRED, form_token_valid, form_tokens
-from portal.reports.app import FOLLOW_UP_COOKIE
 from portal.reports.forms import ReplyForm, ReportForm, SignInForm
 from portal.reports.service import (
     BrowserSubmission,
@@ -60,15 +60,15 @@ _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
 
 def _db():
-    return current_app.extensions["portal.db"].session
+    return state.db_session()
 
 
 def _keys() -> ReporterKeys:
-    return current_app.extensions["portal.reporter_keys"]
+    return state.REPORTER_KEYS.get()
 
 
 def _settings():
-    return current_app.config["PORTAL_SETTINGS"]
+    return state.settings()
 
 
 @bp.app_context_processor
@@ -367,12 +367,12 @@ def _submit_browser(parsed):
 
 
 def _store():
-    return current_app.extensions["portal.sessions"]
+    return state.server_sessions()
 
 
 def _current_case():
     """(report, receipt secret) for the signed-in reporter, or None."""
-    payload = _store().load(_db(), request.cookies.get(FOLLOW_UP_COOKIE))
+    payload = _store().load(_db(), _store().cookie())
     _db().commit()  # persist the restarted idle timer, or the deletion of an expired session
     if payload is None:
         return None
@@ -387,9 +387,7 @@ def _current_case():
 
 
 def _signed_out_redirect() -> Response:
-    response = redirect(url_for("reporter.follow_up", expired=1))
-    response.delete_cookie(FOLLOW_UP_COOKIE, path="/")
-    return response
+    return _store().forget_cookie(redirect(url_for("reporter.follow_up", expired=1)))
 
 
 @bp.get("/follow-up")
@@ -454,9 +452,7 @@ def _start_follow_up(report, secret: bytes, response: Response) -> Response:
     """Open a follow-up session for this report and set its cookie on `response`."""
     cookie = _store().create(_db(), {"report": report.public_id.hex(), "secret": secret.hex()})
     _db().commit()
-    secure = request.is_secure or bool(_settings().https)
-    response.set_cookie(FOLLOW_UP_COOKIE, cookie, httponly=True, samesite="Strict", secure=secure, path="/")
-    return response
+    return _store().set_cookie(response, cookie, https=bool(_settings().https))
 
 
 @bp.get("/follow-up/case")
@@ -568,11 +564,8 @@ def download(attachment_hex: str):
 def sign_out():
     if not form_token_valid(request.form.get("csrf_token")):
         abort(403)
-    _store().destroy(_db(), request.cookies.get(FOLLOW_UP_COOKIE))
+    response = _store().sign_out(_db(), redirect(url_for("reporter.signed_out")))
     _db().commit()
-    response = redirect(url_for("reporter.signed_out"))
-    response.delete_cookie(FOLLOW_UP_COOKIE, path="/")
-    response.headers["Clear-Site-Data"] = '"cache", "cookies", "storage"'
     return response
 
 

@@ -6,13 +6,11 @@ from flask import Flask, abort, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf import CSRFProtect
 
-from portal import web
+from portal import state, web
 from portal.config import Settings
 from portal.instance import read_secret
 from portal.limits import install_limiter
 from portal.sessions import SessionStore
-
-REVIEWER_COOKIE = "portal_reviewer"
 
 
 class _CsrfCookieInterface(SecureCookieSessionInterface):
@@ -38,13 +36,16 @@ def configure(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_SECURE=bool(settings.https),
         MAX_CONTENT_LENGTH=settings.max_file_bytes + 1024 * 1024,
     )
-    app.extensions["portal.totp_key"] = read_secret(settings.instance_dir, "totp_key")
-    app.extensions["portal.blind_index_key"] = read_secret(settings.instance_dir, "blind_index_key")
-    app.extensions["portal.audit_key"] = read_secret(settings.instance_dir, "audit_key")
-    install_limiter(app, settings.redis_url, secret_key, prefix="triage")
-    app.extensions["portal.sessions"] = SessionStore(
-        "reviewer", settings.reviewer_idle_timeout, settings.reviewer_absolute_timeout
+    state.TRIAGE_SECRETS.install(
+        app,
+        state.TriageSecrets(
+            totp_key=read_secret(settings.instance_dir, "totp_key"),
+            blind_index_key=read_secret(settings.instance_dir, "blind_index_key"),
+            audit_key=read_secret(settings.instance_dir, "audit_key"),
+        ),
     )
+    install_limiter(app, settings.redis_url, secret_key, prefix="triage")
+    state.SESSIONS.install(app, SessionStore("reviewer", settings.reviewer_idle_timeout, settings.reviewer_absolute_timeout))
     app.session_interface = _CsrfCookieInterface()
     CSRFProtect(app)
 

@@ -17,16 +17,15 @@ import hmac
 import time
 
 import pyotp
-from flask import current_app, g, redirect, request, url_for
+from flask import g, redirect, request, url_for
 from limits import RateLimitItem
 from limits import parse as parse_limit
 from sqlalchemy import select, update
 
-from portal import limits
+from portal import limits, state
 from portal.crypto import CryptoError
 from portal.crypto.keys import RecipientPrivateKey, unlock_private_key
 from portal.triage.accounts import open_totp_secret, verify_passphrase
-from portal.triage.app import REVIEWER_COOKIE
 from portal.triage.models import Reviewer
 from portal.triage.service import Actor
 
@@ -36,15 +35,15 @@ STAGE_FULL = "signed-in"
 
 
 def _db():
-    return current_app.extensions["portal.db"].session
+    return state.db_session()
 
 
 def _store():
-    return current_app.extensions["portal.sessions"]
+    return state.server_sessions()
 
 
 def _limit() -> str:
-    return current_app.config["PORTAL_SETTINGS"].reviewer_login_limit
+    return state.settings().reviewer_login_limit
 
 
 def _attempt_counters(login: str) -> list[tuple[RateLimitItem, str, str]]:
@@ -93,7 +92,7 @@ def start_session(reviewer: Reviewer, private: RecipientPrivateKey, stage: str) 
 
 def session_payload() -> dict | None:
     if "session_payload" not in g:
-        g.session_payload = _store().load(_db(), request.cookies.get(REVIEWER_COOKIE))
+        g.session_payload = _store().load(_db(), _store().cookie())
         _db().commit()
     return g.session_payload
 
@@ -109,7 +108,7 @@ def pending_reviewer() -> Reviewer | None:
 
 
 def totp_secret(reviewer: Reviewer) -> str:
-    return open_totp_secret(current_app.extensions["portal.totp_key"], reviewer)
+    return open_totp_secret(state.triage_secrets().totp_key, reviewer)
 
 
 def verify_totp(reviewer: Reviewer, code: str) -> bool:
@@ -156,8 +155,8 @@ def login_required(view):
     def wrapper(*args, **kwargs):
         if current_actor() is None:
             response = redirect(url_for("triage.login", next=request.path if request.method == "GET" else None))
-            if request.cookies.get(REVIEWER_COOKIE):
-                response.delete_cookie(REVIEWER_COOKIE, path="/")
+            if _store().cookie():
+                _store().forget_cookie(response)
             return response
         if g.actor.reviewer.must_change_passphrase and request.endpoint not in MUST_CHANGE_ALLOWED:
             return redirect(url_for("triage.account"))

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from portal.clock import today
 from portal.deadlines import Deadlines
-from portal.reports.models import Report, today
+from portal.reports.models import Report
 from portal.triage import audit, patterns
 from portal.triage.context import ActionError, Actor, Context, Forbidden, NotFound
 from portal.triage.service import get_report, readable, report_dek, seal_note

@@ -8,8 +8,8 @@ import enum
 from sqlalchemy import Boolean, Date, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from portal.clock import today
 from portal.db import Base
-from portal.reports.models import today
 
 
 class Role(enum.StrEnum):

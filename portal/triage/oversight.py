@@ -18,9 +18,10 @@ from sqlalchemy import and_, delete, func, select
 from sqlalchemy.orm import Session
 
 from portal.blobs import delete_blob
+from portal.clock import today
 from portal.config import Settings
 from portal.deadlines import overdue_clause
-from portal.reports.models import Attachment, KeyWrap, Report, today
+from portal.reports.models import Attachment, KeyWrap, Report
 from portal.triage import audit
 from portal.triage.models import Reviewer
 from portal.triage.service import ROUTES

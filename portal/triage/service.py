@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import Date, Select, delete, exists, func, select, tuple_
 
 from portal import deadlines
+from portal.clock import today
 from portal.crypto.envelope import open_record, seal_record
 from portal.crypto.keys import RecipientPublicKey, unwrap_dek, wrap_dek
 from portal.deadlines import Deadlines
 from portal.reports.answers import AttachmentMeta, MessageBody, ReportAnswers
-from portal.reports.models import InternalNote, KeyWrap, Report, ReportStatus, today
+from portal.reports.models import InternalNote, KeyWrap, Report, ReportStatus
 from portal.reports.service import (
     ConversationEntry,
     add_message,

@@ -9,6 +9,7 @@ import segno
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from portal import state
 from portal.admission.storage import IntakeToday
 from portal.crypto.keys import change_passphrase
 from portal.triage import accounts, audit, auth, junk, patterns, service
@@ -20,7 +21,6 @@ from portal.triage.accounts import (
     password_hasher,
     replace_key_pair,
 )
-from portal.triage.app import REVIEWER_COOKIE
 from portal.triage.forms import (
     AccessForm,
     ApprovalForm,
@@ -50,15 +50,15 @@ bp = Blueprint("triage", __name__)
 
 
 def _db():
-    return current_app.extensions["portal.db"].session
+    return state.db_session()
 
 
 def _ctx() -> service.Context:
     return service.Context(
         db=_db(),
-        settings=current_app.config["PORTAL_SETTINGS"],
-        audit_key=current_app.extensions["portal.audit_key"],
-        blind_index_key=current_app.extensions["portal.blind_index_key"],
+        settings=state.settings(),
+        audit_key=state.triage_secrets().audit_key,
+        blind_index_key=state.triage_secrets().blind_index_key,
     )
 
 
@@ -75,9 +75,7 @@ def _safe_next() -> str | None:
 
 
 def _set_session_cookie(response: Response, value: str) -> Response:
-    secure = request.is_secure or bool(current_app.config["PORTAL_SETTINGS"].https)
-    response.set_cookie(REVIEWER_COOKIE, value, httponly=True, samesite="Strict", secure=secure, path="/")
-    return response
+    return state.server_sessions().set_cookie(response, value, https=bool(state.settings().https))
 
 
 _BADGE_SECONDS = 30
@@ -140,11 +138,11 @@ def second_factor():
             error, status = auth.LOGIN_FAILED, 429
         elif auth.verify_totp(reviewer, form.code.data):
             payload = auth.session_payload()
-            store = current_app.extensions["portal.sessions"]
-            store.destroy(_db(), request.cookies.get(REVIEWER_COOKIE))
+            store = state.server_sessions()
+            store.destroy(_db(), store.cookie())
             reviewer.totp_enrolled = True
             cookie = store.create(_db(), {**payload, "stage": auth.STAGE_FULL})
-            audit.record(_db(), current_app.extensions["portal.audit_key"], reviewer.login, "reviewer.signed-in")
+            audit.record(_db(), state.triage_secrets().audit_key, reviewer.login, "reviewer.signed-in")
             _db().commit()
             auth.forgive(reviewer.login)
             if reviewer.must_change_passphrase:  # someone else chose it: replace it before anything else
@@ -177,13 +175,11 @@ def logout():
     ConfirmForm().validate_on_submit() or abort(400)
     actor = auth.current_actor()
     if actor is not None:
-        audit.record(_db(), current_app.extensions["portal.audit_key"], actor.reviewer.login, "reviewer.signed-out")
-    current_app.extensions["portal.sessions"].destroy(_db(), request.cookies.get(REVIEWER_COOKIE))
+        audit.record(_db(), state.triage_secrets().audit_key, actor.reviewer.login, "reviewer.signed-out")
+    response = state.server_sessions().sign_out(
+        _db(), redirect(url_for("triage.login", signed_out=1)), current_app.config["SESSION_COOKIE_NAME"]
+    )
     _db().commit()
-    response = redirect(url_for("triage.login", signed_out=1))
-    response.delete_cookie(REVIEWER_COOKIE, path="/")
-    response.delete_cookie(current_app.config["SESSION_COOKIE_NAME"], path="/")
-    response.headers["Clear-Site-Data"] = '"cache", "cookies", "storage"'
     return response
 
 
@@ -352,7 +348,7 @@ def acknowledge(reference: str):
 @bp.post("/reports/<reference>/categorise")
 @auth.login_required
 def categorise(reference: str):
-    form = CategoriseForm(taxonomy=current_app.config["PORTAL_SETTINGS"].taxonomy)
+    form = CategoriseForm(taxonomy=state.settings().taxonomy)
     return _act(reference, "categorise", form,
                 lambda c, a: service.categorise(c, a, reference, form.category.data or "", form.flags.data or [], form.priority.data),
                 "Category, risk flags and priority saved.")
@@ -541,7 +537,7 @@ def account():
             if reviewer.must_change_passphrase:
                 return _replace_chosen_passphrase(actor, form.new.data)
             reviewer.locked_private_key = change_passphrase(reviewer.locked_private_key, form.current.data, form.new.data)
-            audit.record(_db(), current_app.extensions["portal.audit_key"], reviewer.login, "reviewer.passphrase-changed")
+            audit.record(_db(), state.triage_secrets().audit_key, reviewer.login, "reviewer.passphrase-changed")
             _db().commit()
             flash("Passphrase changed. Your reports did not need to be re-encrypted.")
             return redirect(url_for("triage.account"))
@@ -559,10 +555,10 @@ def _replace_chosen_passphrase(actor, passphrase: str) -> Response:
     old_fingerprint = reviewer.key_fingerprint
     private = replace_key_pair(_db(), reviewer, actor.private_key, passphrase)
     reviewer.must_change_passphrase = False
-    audit.record(_db(), current_app.extensions["portal.audit_key"], reviewer.login, "reviewer.passphrase-chosen",
+    audit.record(_db(), state.triage_secrets().audit_key, reviewer.login, "reviewer.passphrase-chosen",
                  previous_key=old_fingerprint, new_key=reviewer.key_fingerprint)
-    store = current_app.extensions["portal.sessions"]
-    store.destroy(_db(), request.cookies.get(REVIEWER_COOKIE))
+    store = state.server_sessions()
+    store.destroy(_db(), store.cookie())
     cookie = auth.start_session(reviewer, private, auth.STAGE_FULL)
     _db().commit()
     flash("Passphrase set, and you have a new encryption key that only your passphrase opens.")
@@ -631,12 +627,12 @@ def reviewers():
             error = "Only an administrator can create another administrator."
         elif form.validate_on_submit():
             try:
-                new = create_reviewer(_db(), current_app.extensions["portal.totp_key"], login=form.login.data,
+                new = create_reviewer(_db(), state.triage_secrets().totp_key, login=form.login.data,
                                       display_name=form.display_name.data, role=Role(form.role.data),
                                       passphrase=form.passphrase.data, receives_new_reports=False,
-                                      blind_index_key=current_app.extensions["portal.blind_index_key"],
+                                      blind_index_key=state.triage_secrets().blind_index_key,
                                       must_change_passphrase=True)
-                audit.record(_db(), current_app.extensions["portal.audit_key"], actor.reviewer.login, "reviewer.created",
+                audit.record(_db(), state.triage_secrets().audit_key, actor.reviewer.login, "reviewer.created",
                              reviewer=new.reviewer.login, role=new.reviewer.role)
                 _db().commit()
                 created = new.reviewer
@@ -671,7 +667,7 @@ def reviewer_settings(reviewer_id: int):
         try:
             changed = accounts.update_settings(target, form.email.data or "", bool(form.receives_new_reports.data))
             if changed:
-                audit.record(_db(), current_app.extensions["portal.audit_key"], actor.reviewer.login, "reviewer.updated",
+                audit.record(_db(), state.triage_secrets().audit_key, actor.reviewer.login, "reviewer.updated",
                              reviewer=target.login, changed=changed)
             _db().commit()
             flash(f"Saved {target.display_name}'s settings." if changed else "Nothing changed.")
@@ -701,8 +697,8 @@ def reset_sign_in(reviewer_id: int):
         flash("Only an administrator can reset an administrator's sign-in.")
         return redirect(url_for("triage.reviewers"))
     passphrase = generate_passphrase()
-    removed = accounts.reset_sign_in(_db(), current_app.extensions["portal.totp_key"], target, passphrase)
-    audit.record(_db(), current_app.extensions["portal.audit_key"], actor.reviewer.login, "reviewer.sign-in-reset",
+    removed = accounts.reset_sign_in(_db(), state.triage_secrets().totp_key, target, passphrase)
+    audit.record(_db(), state.triage_secrets().audit_key, actor.reviewer.login, "reviewer.sign-in-reset",
                  reviewer=target.login, access_removed=removed)
     _db().commit()
     return _reviewers_page(NewReviewerForm(formdata=None), reset=(target, passphrase, removed))
@@ -733,7 +729,7 @@ def themes():
     _admin_required()
     from portal.triage.oversight import themes as compute
 
-    settings = current_app.config["PORTAL_SETTINGS"]
+    settings = state.settings()
     data = compute(_db(), settings)
     intake = IntakeToday.read(_db(), int(settings.daily_file_bytes_cap))
     return render_template("triage/themes.html", data=data, routes=service.ROUTES, intake=intake)
@@ -746,7 +742,7 @@ def themes_csv():
     from portal.triage.oversight import themes as compute
     from portal.triage.oversight import themes_csv as to_csv
 
-    body = to_csv(compute(_db(), current_app.config["PORTAL_SETTINGS"]))
+    body = to_csv(compute(_db(), state.settings()))
     response = Response(body, mimetype="text/csv")
     response.headers["Content-Disposition"] = 'attachment; filename="themes.csv"'
     return response
@@ -759,4 +755,4 @@ def themes_chart():
     from portal.triage.oversight import themes as compute
     from portal.triage.oversight import themes_svg
 
-    return Response(themes_svg(compute(_db(), current_app.config["PORTAL_SETTINGS"])), mimetype="image/svg+xml")
+    return Response(themes_svg(compute(_db(), state.settings())), mimetype="image/svg+xml")

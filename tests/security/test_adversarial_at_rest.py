@@ -24,6 +24,7 @@ from support import BLOB_STORES, blob_files, csrf_from, json_log_lines, receipt_
 from test_adversarial_common import everything_at_rest, post_multipart, reporter_token
 from triage_support import act_ok, attachment_ids, references, reporter_keys, sign_in_reviewer
 
+from portal import state
 from portal.crypto.receipt import receipt_secret
 
 MARK = "ZQXJOURNEYMARK"
@@ -63,7 +64,7 @@ def test_full_journey_leaves_nothing_readable(apps, database, instance_dir, lead
     for path in ("/", "/report", "/follow-up", "/keys.json", "/no-such-page"):
         client.get(path)
     evidence = ("evidence", f"file content {MARK}-FILE".encode() * 50, f"{MARK}-evidence.txt", "text/plain")
-    too_big = ("evidence", b"\0" * (reporter.config["PORTAL_SETTINGS"].max_file_bytes + 1), "too-big.bin", "text/plain")
+    too_big = ("evidence", b"\0" * (state.SETTINGS.get(reporter).max_file_bytes + 1), "too-big.bin", "text/plain")
     staged = post_multipart(client, "/report", [("csrf_token", reporter_token(reporter)), ("what_happened", f"{MARK}-FIRST"),
                                                 ("witnesses", f"{MARK}-STAGED"), evidence, too_big])
     assert staged.status_code == 400

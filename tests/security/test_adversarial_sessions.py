@@ -24,6 +24,7 @@ from test_adversarial_common import post_multipart, reporter_token, row_counts
 from triage_support import report_url, sign_in_reviewer, submit_with_reference
 
 import portal.sessions
+from portal import state
 from portal.reports.models import InternalNote, Message
 from portal.sessions import ServerSession
 
@@ -146,7 +147,7 @@ def test_reporter_absolute_timeout_holds_against_constant_activity(apps, databas
     monkeypatch.setattr(portal.sessions, "_now", clock)
     client, _, code = reporter_with_case(reporter, database, "absolute")
     assert sign_in(client, code).status_code == 302
-    settings = reporter.config["PORTAL_SETTINGS"]
+    settings = state.SETTINGS.get(reporter)
     idle, absolute = settings.reporter_idle_timeout, settings.reporter_idle_timeout * 16
     elapsed = 0
     while elapsed + idle - 1 < absolute:

@@ -9,10 +9,11 @@ from support import submit_report
 from test_patterns import reviewer_client
 
 from portal.blobs import Blob, BlobChunk
+from portal.clock import today
 from portal.config import load_settings
 from portal.deadlines import Deadlines
 from portal.instance import read_secret
-from portal.reports.models import Attachment, KeyWrap, Message, Report, SubjectIndex, today
+from portal.reports.models import Attachment, KeyWrap, Message, Report, SubjectIndex
 from portal.triage.audit import AuditEntry, verify_chain
 from portal.triage.oversight import digests, purge_due, themes, themes_csv, themes_svg
 

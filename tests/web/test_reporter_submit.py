@@ -19,6 +19,7 @@ from markupsafe import escape
 from sqlalchemy import func, select
 from support import csrf_from, receipt_from, sign_in, submit_report
 
+from portal import state
 from portal.blobs import Blob, BlobChunk
 from portal.crypto.receipt import normalise_receipt_code, wordlist
 from portal.forms import TOKEN_EXPIRED, FormTokens
@@ -159,7 +160,7 @@ def assert_answers_kept(page: bytes) -> None:
 
 
 def test_empty_what_happened_keeps_every_other_answer(reporter_client, database, reporter_app):
-    category = reporter_app.config["PORTAL_SETTINGS"].taxonomy.categories[1].key
+    category = state.SETTINGS.get(reporter_app).taxonomy.categories[1].key
     fields = {"csrf_token": token(reporter_client), "what_happened": "   ", **ANSWERS, "category": category}
     response = post_report(reporter_client, fields)
     assert response.status_code == 400

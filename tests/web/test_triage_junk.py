@@ -25,7 +25,9 @@ from triage_support import (
     token_for,
 )
 
-from portal.reports.models import KeyWrap, Report, today
+from portal import state
+from portal.clock import today
+from portal.reports.models import KeyWrap, Report
 from portal.triage import junk
 from portal.triage.audit import AuditEntry, verify_chain
 from portal.triage.oversight import themes
@@ -99,7 +101,7 @@ def test_a_reviewer_marks_a_report_as_junk_and_it_leaves_the_queue(world, databa
     assert "Marked as junk" in page and "Same 40 words as the other flood reports" in page  # the note, decrypted
     assert 'id="mark-junk"' not in page
     with database.transaction() as session:
-        assert verify_chain(session, triage_app.extensions["portal.audit_key"]).ok
+        assert verify_chain(session, state.TRIAGE_SECRETS.get(triage_app).audit_key).ok
 
 
 def test_restoring_puts_it_back_with_its_deadline(world, database):
@@ -140,7 +142,7 @@ def test_junk_is_not_overdue_and_has_no_deadline(world, database):
 
 
 def test_junk_is_left_out_of_themes(world, database, triage_app, instance_dir):
-    settings = triage_app.config["PORTAL_SETTINGS"]
+    settings = state.SETTINGS.get(triage_app)
     refs = world["refs"] + [seed_report(database, instance_dir, "one more")[0]]
     for reference in refs:
         _set(database, reference, category="other")

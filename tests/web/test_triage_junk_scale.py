@@ -18,8 +18,9 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import event, insert, select, text
 
+from portal.clock import today
 from portal.config import load_settings
-from portal.reports.models import Report, today
+from portal.reports.models import Report
 from portal.triage import patterns, service
 from portal.triage.context import Actor, Context
 from portal.triage.models import Reviewer

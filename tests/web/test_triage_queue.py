@@ -21,8 +21,9 @@ from triage_support import (
     sign_in_reviewer,
 )
 
+from portal.clock import today
 from portal.deadlines import Deadlines
-from portal.reports.models import PRIORITY_RANK, Report, today
+from portal.reports.models import PRIORITY_RANK, Report
 from portal.triage import service
 
 OVERDUE_TAG = 'govuk-tag--red">Overdue<'
