@@ -8,8 +8,8 @@
 # What it does:
 #   1. npm ci in assets/ (npm install if there is no package-lock.json), scripts off.
 #   2. assets/scss/portal.scss      -> static/css/portal.css   (dart-sass, compressed)
-#   3. assets/js/*.js               -> static/js/              (plain ES modules, copied)
-#      portal/crypto/wordlist.txt   -> static/js/wordlist.txt  (receipt-code words)
+#   3. portal/crypto/wordlist.txt   -> static/js/wordlist.txt  (receipt-code words)
+#      (static/js/*.js are the portal's own modules: their one and only source, edited in place)
 #   4. hash-wasm argon2 (UMD)       -> static/vendor/hash-wasm/argon2.js (wrapped as an ES module)
 #      hash-wasm sha256 (UMD)       -> static/vendor/hash-wasm/sha256.js (the same, for proof of work)
 #      govuk-frontend ES module     -> static/vendor/govuk-frontend/govuk-frontend.min.js
@@ -33,15 +33,15 @@ else
 fi
 
 # Start from a clean slate for the directories this script owns.
-rm -rf "$STATIC/css" "$STATIC/js" "$STATIC/vendor" "$STATIC/images"
+rm -rf "$STATIC/css" "$STATIC/vendor" "$STATIC/images"
 mkdir -p "$STATIC/css" "$STATIC/js" "$STATIC/vendor/hash-wasm" "$STATIC/vendor/govuk-frontend" "$STATIC/images"
 
 # 2. Styles. --load-path lets portal.scss @use "govuk-frontend/dist/govuk".
 "$NM/.bin/sass" --load-path="$NM" --style=compressed --no-source-map \
     "$ASSETS/scss/portal.scss" "$STATIC/css/portal.css"
 
-# 3. Our scripts, unbundled: relative imports ("../vendor/...") resolve under /static/js/.
-cp "$ASSETS"/js/*.js "$STATIC/js/"
+# 3. Our scripts are not built: static/js/*.js is their source (unbundled ES modules whose
+#    relative imports "../vendor/..." resolve under /static/). Only the word list is copied.
 cp "$ROOT/portal/crypto/wordlist.txt" "$STATIC/js/wordlist.txt"
 
 # 4a. hash-wasm's argon2 build is UMD only. Run it inside a function whose

@@ -1,6 +1,6 @@
 """The reporter's answers as one JSON document: the plaintext sealed as purpose "report".
 
-The same shape is produced by the browser (assets/js/report-form.js) and by the
+The same shape is produced by the browser (static/js/report-form.js) and by the
 server on the no-JavaScript path, so both render identically for reviewers.
 """
 
