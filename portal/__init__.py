@@ -13,7 +13,7 @@ from flask import Flask
 
 from portal import state
 from portal.config import PROJECT_ROOT, load_settings
-from portal.db import Database
+from portal.storage import open_database
 
 KINDS = ("reporter", "triage")
 
@@ -32,7 +32,7 @@ def create_app(kind: str, config: dict[str, Any] | None = None) -> Flask:
     state.SETTINGS.install(app, settings)
     app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 0
     app.config["TEMPLATES_AUTO_RELOAD"] = False
-    database = state.DATABASE.install(app, Database.from_settings(settings))
+    database = state.DATABASE.install(app, open_database(settings))
 
     @app.teardown_appcontext
     def _remove_session(_exc) -> None:

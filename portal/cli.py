@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from portal.config import load_settings
 from portal.db import Database
 from portal.instance import SECRETS, SecretError, ensure_instance, read_secret, write_private_file
+from portal.storage import open_database
 
 DEV_CREDENTIALS = "dev-credentials.txt"
 DEV_RECOVERY_KEY = "dev-recovery-key.txt"
@@ -29,7 +30,7 @@ def _settings(instance: str | None):
 
 
 def _database(settings) -> Database:
-    return Database.from_settings(settings)
+    return open_database(settings)
 
 
 def _audit(session, settings, action: str, report_ref: str | None = None, **detail) -> None:

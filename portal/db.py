@@ -1,13 +1,24 @@
-"""Engine, sessions and the declarative Base: identical on SQLite and PostgreSQL."""
+"""Engine, sessions and the declarative Base: identical on SQLite and PostgreSQL.
+
+Imports nothing of the portal: model modules import Base from here, portal/models.py
+imports them all (every table), and portal/storage.py builds the configured Database.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, scoped_session, sessionmaker
+
+if TYPE_CHECKING:  # the type only: blob stores are built above this layer and handed in
+    from portal.blobs.stores import BlobStore
+
+
+STORE_KEY = "portal.blob_store"  # Session.info key: the blob store of the session's Database (portal.blobs)
 
 
 class Base(DeclarativeBase):
@@ -39,28 +50,18 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 class Database:
-    """One engine, a thread-scoped session registry, and the attachment blob store its sessions use."""
+    """One engine, a thread-scoped session registry, and the attachment blob store its sessions use.
 
-    def __init__(self, url: str, blob_store=None) -> None:
-        from portal.blobs import STORE_KEY, DatabaseBlobStore
+    The caller chooses the store (portal/storage.py: open_database); None means the
+    database store, which a session without a store uses.
+    """
 
+    def __init__(self, url: str, blob_store: BlobStore | None = None) -> None:
         self.engine = make_engine(url)
-        self.blob_store = blob_store if blob_store is not None else DatabaseBlobStore()
+        self.blob_store = blob_store
         self.sessions = scoped_session(
-            sessionmaker(bind=self.engine, expire_on_commit=False, info={STORE_KEY: self.blob_store})
+            sessionmaker(bind=self.engine, expire_on_commit=False, info={STORE_KEY: blob_store})
         )
-
-    @classmethod
-    def from_settings(cls, settings) -> Database:
-        """The configured database with the configured blob store (`blob_store`, `blob_dir`)."""
-        from portal.blobs import blob_store_from_settings
-
-        return cls(settings.database_url, blob_store_from_settings(settings))
-
-    def create_all(self) -> None:
-        import portal.models  # noqa: F401  (registers every table)
-
-        Base.metadata.create_all(self.engine)
 
     @property
     def session(self) -> Session:

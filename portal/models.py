@@ -1,7 +1,15 @@
-"""Imports every model module so that Base.metadata knows all tables."""
+"""Every model module, imported so that Base.metadata knows all tables; and creating them."""
 
-from portal.blobs import Blob, BlobChunk  # noqa: F401
+from sqlalchemy.engine import Connection, Engine
+
+from portal.blobs.models import Blob, BlobChunk  # noqa: F401
+from portal.db import Base
 from portal.reports.models import Attachment, InternalNote, KeyWrap, Message, Report, SubjectIndex  # noqa: F401
 from portal.sessions import ServerSession  # noqa: F401
 from portal.triage.audit import AuditEntry  # noqa: F401
 from portal.triage.models import Conflict, RecoveryKey, Reviewer  # noqa: F401
+
+
+def create_all(bind: Engine | Connection) -> None:
+    """Create every table that does not exist yet (tests and development; deployments migrate)."""
+    Base.metadata.create_all(bind)

@@ -20,6 +20,8 @@ from portal.config import load_settings
 from portal.crypto import kdf
 from portal.db import Base, Database
 from portal.instance import ensure_instance, read_secret
+from portal.models import create_all
+from portal.storage import open_database
 
 CHEAP_ARGON2 = kdf.Argon2Params(time_cost=1, memory_kib=8 * 1024, parallelism=1)
 POSTGRES_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
@@ -127,8 +129,8 @@ def settings_overrides(instance_dir, database_url, blob_store, blob_dir) -> dict
 
 @pytest.fixture
 def database(settings_overrides):
-    db = Database.from_settings(load_settings(settings_overrides))
-    db.create_all()
+    db = open_database(load_settings(settings_overrides))
+    create_all(db.engine)
     yield db
     db.dispose()
 

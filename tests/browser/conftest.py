@@ -89,6 +89,7 @@ def instance(tmp_path_factory, cheap_kdf_session) -> Instance:
     from portal.crypto.keys import RecipientPrivateKey
     from portal.db import Database
     from portal.instance import ensure_instance, read_secret
+    from portal.models import create_all
     from portal.triage.accounts import create_reviewer, register_recovery_key
     from portal.triage.models import Role
 
@@ -96,7 +97,7 @@ def instance(tmp_path_factory, cheap_kdf_session) -> Instance:
     ensure_instance(directory)
     url = f"sqlite:///{directory / 'portal.sqlite3'}"
     db = Database(url)
-    db.create_all()
+    create_all(db.engine)
     with db.transaction() as session:
         new = create_reviewer(session, read_secret(directory, "totp_key"), login="lead", display_name="Lead Reviewer",
                               role=Role.LEAD, passphrase=PASSPHRASE, receives_new_reports=True,

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from support import BLOB_STORES, blob_files, csrf_from, receipt_from, sign_in
 from test_adversarial_common import build_app, post_multipart, reporter_token, row_counts
 
-import portal.blobs as blobs
+import portal.blobs.stores as blobs
 import portal.reports.service as report_service
 import portal.reports.views as report_views
 from portal.blobs import Blob, BlobChunk, BlobWriter, purge_abandoned_drafts

@@ -32,7 +32,7 @@ from portal.blobs import (
     purge_abandoned_drafts,
 )
 from portal.config import load_settings
-from portal.db import Database
+from portal.storage import open_database
 
 pytestmark = pytest.mark.parametrize("blob_store", BLOB_STORES)
 
@@ -249,6 +249,6 @@ def test_the_store_comes_from_the_settings(instance_dir, blob_store, tmp_path):
     assert isinstance(from_env, FilesystemBlobStore) and from_env.directory == tmp_path / "b"
     with pytest.raises(ValueError, match="blob_store"):
         blob_store_from_settings(load_settings({**base, "blob_store": "s3"}, environ={}))
-    db = Database.from_settings(load_settings({**base, "blob_store": "filesystem"}, environ={}))
+    db = open_database(load_settings({**base, "blob_store": "filesystem"}, environ={}))
     assert db.session.info["portal.blob_store"] is db.blob_store
     db.dispose()

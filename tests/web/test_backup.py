@@ -15,6 +15,7 @@ from portal.config import load_settings
 from portal.db import Base, Database
 from portal.instance import read_secret
 from portal.migrate import upgrade
+from portal.storage import open_database
 from portal.triage.audit import record, verify_chain
 
 pytestmark = pytest.mark.fresh_schema
@@ -69,7 +70,7 @@ def test_round_trip(archive, database, database_url, instance_dir, settings_over
     target_url = _empty_target(database_url, tmp_path)
     upgrade(target_url)
     target_settings = _target_settings(settings_overrides, target_url, target_store, tmp_path)
-    target = Database.from_settings(load_settings(target_settings))
+    target = open_database(load_settings(target_settings))
     counts = restore_backup(target.engine, read_secret(instance_dir, "backup_key"), io.BytesIO(blob), target.blob_store)
     assert counts["blobs"] == 1 and counts["blob_chunks"] == 3
     after = _counts(target.engine)
@@ -109,7 +110,7 @@ def test_damaged_archive_is_refused_before_anything_is_restored(archive, databas
     database.dispose()
     target_url = _empty_target(database_url, tmp_path)
     upgrade(target_url)
-    target = Database.from_settings(load_settings(_target_settings(settings_overrides, target_url, target_store, tmp_path)))
+    target = open_database(load_settings(_target_settings(settings_overrides, target_url, target_store, tmp_path)))
     with pytest.raises(BackupError):
         restore_backup(target.engine, key, io.BytesIO(blob), target.blob_store)
     assert sum(_counts(target.engine).values()) == 0
@@ -147,7 +148,7 @@ def test_restore_refuses_a_blob_directory_that_is_not_empty(archive, database_ur
     target_settings = _target_settings(settings_overrides, target_url, "filesystem", tmp_path)
     (tmp_path / "restored-blobs").mkdir(mode=0o700)
     (tmp_path / "restored-blobs" / ("ab" * 16)).write_bytes(b"left over")
-    target = Database.from_settings(load_settings(target_settings))
+    target = open_database(load_settings(target_settings))
     with pytest.raises(BackupError, match="blob store is not empty"):
         restore_backup(target.engine, read_secret(instance_dir, "backup_key"), io.BytesIO(blob), target.blob_store)
     assert sum(_counts(target.engine).values()) == 0
@@ -186,7 +187,7 @@ def test_a_version_1_archive_still_restores(reporter_client, database, database_
     target_url = _empty_target(database_url, tmp_path)
     upgrade(target_url)
     target_settings = _target_settings(settings_overrides, target_url, target_store, tmp_path)
-    target = Database.from_settings(load_settings(target_settings))
+    target = open_database(load_settings(target_settings))
     restore_backup(target.engine, read_secret(instance_dir, "backup_key"), io.BytesIO(blob), target.blob_store)
     target.dispose()
     app = create_app("reporter", target_settings)
