@@ -98,8 +98,9 @@ def populate(database_url: str, n: int, seed: int, log) -> dict:
     from portal.config import load_taxonomy
     from portal.db import make_engine
     from portal.deadlines import Deadlines
-    from portal.reports.models import PRIORITY_RANK, KeyWrap, Report, SubjectIndex
+    from portal.reports.models import KeyWrap, Report, SubjectIndex
     from portal.triage.models import Conflict, RecoveryKey, Reviewer
+    from portal.triage.vocabulary import PRIORITY_RANK
 
     rng = random.Random(seed)
     deadlines = Deadlines(acknowledge_days=7, feedback_days=90)  # config/defaults.toml, as the instance uses

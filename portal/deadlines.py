@@ -20,6 +20,7 @@ from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 from portal.clock import today
 from portal.config import Settings
 from portal.reports.models import Report
+from portal.triage.vocabulary import Stage
 
 DUE_SOON_DAYS = 2
 
@@ -54,7 +55,7 @@ class Deadlines:
 
     def due_on(self, report: Report) -> dt.date | None:
         """The report's current deadline, or None once it is closed or while it is junk."""
-        if report.stage == "closed" or report.junk:
+        if report.stage == Stage.CLOSED or report.junk:
             return None
         days = self.acknowledge_days if report.acknowledged_on is None else self.feedback_days
         return report.received_on + dt.timedelta(days=days)
@@ -80,7 +81,7 @@ class Deadlines:
     def refresh_all(self, db: Session) -> int:
         """Recompute every stored deadline in one statement; returns how many changed."""
         wanted = case(
-            (Report.stage == "closed", None),
+            (Report.stage == Stage.CLOSED, None),
             (Report.junk.is_(True), None),
             (Report.acknowledged_on.is_(None), _PlusDays(Report.received_on, self.acknowledge_days)),
             else_=_PlusDays(Report.received_on, self.feedback_days),

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from portal.clock import today
 from portal.db import Base
+from portal.triage.vocabulary import INVESTIGATION_ROUTES, PRIORITY_RANK, Priority, Stage
 
 
 class ReportStatus(enum.StrEnum):
@@ -36,12 +37,6 @@ class ReportStatus(enum.StrEnum):
         }[self.value]
 
 
-# Escalation routes the reporter sees as "referred for investigation".
-INVESTIGATION_ROUTES = frozenset({"professional-standards", "anti-corruption", "external-oversight", "safeguarding"})
-# Priorities in ascending order of urgency; the rank is stored so the queue can sort on an index.
-PRIORITY_RANK = {"normal": 0, "high": 1, "urgent": 2}
-
-
 class Report(Base):
     __tablename__ = "reports"
     # The queue's three orders, each served by one index so that a page reads 50 index entries
@@ -56,7 +51,7 @@ class Report(Base):
         Index("ix_reports_queue_stage", "junk", "stage", "received_on", "id"),
         Index("ix_reports_queue_category", "junk", "category", "received_on", "id"),
         Index("ix_reports_queue_assignee", "junk", "assignee_id", "received_on", "id"),
-        # Reports waiting to be subject-indexed (portal.triage.patterns.index_pending), junk excluded.
+        # Reports waiting to be subject-indexed (portal.triage.linking.index_pending), junk excluded.
         Index("ix_reports_index_pending", "junk", "subjects_indexed"),
     )
 
@@ -71,10 +66,10 @@ class Report(Base):
     reporter_wrap: Mapped[bytes] = mapped_column(LargeBinary)
 
     # Workflow metadata set by reviewers, in indexed columns so the queue never decrypts.
-    stage: Mapped[str] = mapped_column(String(16), default="new")
+    stage: Mapped[str] = mapped_column(String(16), default=Stage.NEW)
     category: Mapped[str | None] = mapped_column(String(64), nullable=True)
     risk_flags: Mapped[str] = mapped_column(String(255), default="")  # comma-separated taxonomy keys
-    priority: Mapped[str] = mapped_column(String(8), default="normal", index=True)  # normal | high | urgent
+    priority: Mapped[str] = mapped_column(String(8), default=Priority.NORMAL, index=True)  # a Priority
     priority_rank: Mapped[int] = mapped_column(SmallInteger, default=0)  # PRIORITY_RANK[priority], kept in step below
     due_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)  # current deadline; NULL once closed (portal.deadlines)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("reviewers.id"), nullable=True)
@@ -111,11 +106,11 @@ class Report(Base):
     @property
     def coarse_status(self) -> ReportStatus:
         """What the reporter sees, derived from the reviewers' workflow stage."""
-        if self.stage == "closed":
+        if self.stage == Stage.CLOSED:
             return ReportStatus.CLOSED
-        if self.stage == "escalated" and self.escalation_route in INVESTIGATION_ROUTES:
+        if self.stage == Stage.ESCALATED and self.escalation_route in INVESTIGATION_ROUTES:
             return ReportStatus.REFERRED
-        if self.stage == "new":
+        if self.stage == Stage.NEW:
             return ReportStatus.RECEIVED
         return ReportStatus.ASSESSING
 

@@ -8,7 +8,7 @@ from wtforms.validators import DataRequired, EqualTo, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.triage.junk import JUNK_REASONS, MAX_DETAILS
-from portal.triage.service import OUTCOMES, PRIORITIES, ROUTES
+from portal.triage.vocabulary import OUTCOMES, PRIORITIES, ROUTES
 
 
 def _reason(field_id: str, label: str = "Reason") -> TextAreaField:

@@ -21,9 +21,12 @@ from sqlalchemy import select
 from portal.clock import today
 from portal.deadlines import Deadlines
 from portal.reports.models import Report
-from portal.triage import audit, patterns
+from portal.triage import audit
 from portal.triage.context import ActionError, Actor, Context, Forbidden, NotFound
+from portal.triage.linking import linked_reports
+from portal.triage.rules import refresh_flags
 from portal.triage.service import get_report, readable, report_dek, seal_note
+from portal.triage.vocabulary import Priority, Stage
 
 JUNK_REASONS = {
     "empty": "Empty or meaningless",
@@ -33,7 +36,7 @@ JUNK_REASONS = {
 }
 MAX_BULK = 200  # reports one bulk request may mark
 MAX_DETAILS = 1000
-NOT_JUNK_STAGES = ("escalated", "closure-pending", "closed")
+NOT_JUNK_STAGES = (Stage.ESCALATED, Stage.CLOSURE_PENDING, Stage.CLOSED)
 MARKED, RESTORED = "report.marked-junk", "report.unmarked-junk"
 
 
@@ -48,15 +51,15 @@ def _check_markable(actor: Actor, report: Report) -> None:
         raise ActionError(f"Report {report.reference} is already marked as junk.")
     if report.stage in NOT_JUNK_STAGES:
         raise ActionError(f"Report {report.reference} has been escalated or closed: it cannot be marked as junk.")
-    if not actor.is_lead and (report.reporter_urgent or report.priority != "normal"):
+    if not actor.is_lead and (report.reporter_urgent or report.priority != Priority.NORMAL):
         raise Forbidden("This report is marked urgent or high priority: only a lead can mark it as junk.")
 
 
 def _refresh_linked(ctx: Context, report: Report) -> None:
     """Junk does not count as a link: the reports naming the same person re-evaluate their rules."""
     ctx.db.flush()
-    for other in patterns.linked_reports(ctx.db, select(Report), report):
-        patterns.refresh_flags(ctx, other, None)
+    for other in linked_reports(ctx.db, select(Report), report):
+        refresh_flags(ctx, other, None)
 
 
 def _mark(ctx: Context, actor: Actor, report: Report, reason: str, **detail) -> None:
@@ -88,7 +91,7 @@ def restore(ctx: Context, actor: Actor, reference: str) -> None:
     report.junk, report.junk_on, report.junk_reason = False, None, None
     Deadlines.from_settings(ctx.settings).apply(report)
     _refresh_linked(ctx, report)
-    patterns.refresh_flags(ctx, report, None)
+    refresh_flags(ctx, report, None)
     audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, RESTORED, report.reference, reason=previous)
 
 

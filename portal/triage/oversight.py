@@ -24,7 +24,7 @@ from portal.deadlines import overdue_clause
 from portal.reports.models import Attachment, KeyWrap, Report
 from portal.triage import audit
 from portal.triage.models import Reviewer
-from portal.triage.service import ROUTES
+from portal.triage.vocabulary import ROUTES, Stage
 
 SUPPRESSED = None  # a suppressed cell
 
@@ -66,11 +66,11 @@ def digests(db: Session, settings: Settings) -> list[Digest]:
         base = select(func.count(Report.id)).where(Report.id.in_(mine), Report.junk.is_(False))
         out.append(Digest(
             reviewer=reviewer,
-            unacknowledged=db.scalar(base.where(Report.acknowledged_on.is_(None), Report.stage != "closed")) or 0,
+            unacknowledged=db.scalar(base.where(Report.acknowledged_on.is_(None), Report.stage != Stage.CLOSED)) or 0,
             overdue=db.scalar(base.where(overdue_clause(on))) or 0,
-            assigned_open=db.scalar(base.where(Report.assignee_id == reviewer.id, Report.stage != "closed")) or 0,
-            awaiting_approval=(db.scalar(base.where(Report.stage == "closure-pending")) or 0) if reviewer.role != "reviewer" else 0,
-            purge_soon=db.scalar(base.where(Report.assignee_id == reviewer.id, Report.stage == "closed",
+            assigned_open=db.scalar(base.where(Report.assignee_id == reviewer.id, Report.stage != Stage.CLOSED)) or 0,
+            awaiting_approval=(db.scalar(base.where(Report.stage == Stage.CLOSURE_PENDING)) or 0) if reviewer.role != "reviewer" else 0,
+            purge_soon=db.scalar(base.where(Report.assignee_id == reviewer.id, Report.stage == Stage.CLOSED,
                                             Report.closed_on <= purge_cutoff)) or 0,
         ))
     return out
@@ -227,7 +227,7 @@ def purge_due(db: Session, settings: Settings, audit_key: bytes, on: dt.date | N
     blind-index values. The audit log keeps a tombstone. Safe to run repeatedly (cron)."""
     on = on or today()
     cutoff = on - dt.timedelta(days=int(settings.retention_days))
-    due = list(db.scalars(select(Report).where(and_(Report.stage == "closed", Report.closed_on < cutoff))))
+    due = list(db.scalars(select(Report).where(and_(Report.stage == Stage.CLOSED, Report.closed_on < cutoff))))
     purged = []
     for report in due:
         blob_ids = list(db.scalars(select(Attachment.public_id).where(Attachment.report_id == report.id)))

@@ -30,33 +30,15 @@ from portal.reports.service import (
     open_attachment_meta,
     open_report,
 )
-from portal.triage import audit, patterns
+from portal.triage import audit, conflicts, linking
 from portal.triage.context import ActionError, Actor, Context, Forbidden, NotFound
 from portal.triage.models import Reviewer, Role
+from portal.triage.rules import refresh_flags
+from portal.triage.vocabulary import OUTCOMES, PRIORITIES, ROUTES, STAGES, Outcome, Stage
 
 PAGE_SIZE = 50
 COUNT_CAP = 10_000  # the queue counts matching reports exactly up to here ("more than 10,000")
 
-STAGES = {
-    "new": "New",
-    "assessing": "Being assessed",
-    "escalated": "Escalated",
-    "closure-pending": "Closure awaiting approval",
-    "closed": "Closed",
-}
-ROUTES = {
-    "professional-standards": "Professional standards investigation",
-    "anti-corruption": "Anti-corruption unit (covert enquiries)",
-    "external-oversight": "Referral to the external oversight body",
-    "safeguarding": "Immediate safeguarding referral",
-    "management-action": "Management action or learning",
-}
-OUTCOMES = {
-    "action-taken": "Action taken (misconduct, criminal or management outcome)",
-    "referred-elsewhere": "Referred to another body, which now leads",
-    "no-further-action": "No further action",
-}
-PRIORITIES = {"normal": "Normal", "high": "High", "urgent": "Urgent"}
 ACKNOWLEDGEMENT = (
     "Thank you for your report. It has been received by the professional standards reviewers and is being assessed. "
     "We may ask you questions here, so please check back with your receipt code."
@@ -76,7 +58,7 @@ def readable(actor: Actor) -> Select:
     wrapped = select(KeyWrap.id).where(
         KeyWrap.report_id == Report.id, KeyWrap.recipient_fingerprint == actor.reviewer.key_fingerprint
     )
-    return patterns.visible(select(Report).where(exists(wrapped)), actor)
+    return conflicts.visible(select(Report).where(exists(wrapped)), actor)
 
 
 def get_report(ctx: Context, actor: Actor, reference: str) -> Report:
@@ -187,7 +169,7 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
     up to COUNT_CAP. The only decryption is of reports no session has indexed yet (a few per
     request), so that conflicts and links apply to them before anyone opens them.
     """
-    patterns.index_pending(ctx, actor)
+    linking.index_pending(ctx, actor)
     on = today()
     query = readable(actor).where(Report.junk.is_(filters.junk))  # leads every queue index: see Report
     if filters.status in STAGES:
@@ -237,7 +219,7 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
     else:
         start = max(1, filters.start) if filters.start else None
 
-    linked = patterns.linked_counts(ctx.db, readable(actor).where(Report.junk.is_(False)), [r.id for r in reports])
+    linked = linking.linked_counts(ctx.db, readable(actor).where(Report.junk.is_(False)), [r.id for r in reports])
     names = dict(ctx.db.execute(select(Reviewer.id, Reviewer.display_name)).all())
     taxonomy = ctx.settings.taxonomy
     rules = Deadlines.from_settings(ctx.settings)
@@ -290,7 +272,7 @@ class TriageCase:
     notes: list[NoteItem]
     history: list[audit.AuditEntry]
     linked: list[Report]
-    subjects: list[patterns.SubjectLabel]
+    subjects: list[linking.SubjectLabel]
     status: ReportStatus
     deadline: str
 
@@ -300,7 +282,7 @@ def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase:
     dek = report_dek(ctx, actor, report)
     answers = ReportAnswers.from_json(open_record(dek, report.public_id, "report", report.sealed_report))
     if not report.subjects_indexed:
-        patterns.index_report(ctx, report, answers)
+        linking.index_report(ctx, report, answers)
         ctx.db.flush()
         if ctx.db.scalar(readable(actor).where(Report.id == report.id)) is None:
             ctx.db.commit()  # keep the index: the report is now hidden from this reviewer
@@ -323,8 +305,8 @@ def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase:
         conversation=opened.conversation,
         notes=notes,
         history=audit.history(ctx.db, report.reference),
-        linked=patterns.linked_reports(ctx.db, readable(actor), report),
-        subjects=patterns.subject_labels(ctx, report, dek, answers),
+        linked=linking.linked_reports(ctx.db, readable(actor), report),
+        subjects=linking.subject_labels(ctx, report, dek, answers),
         status=report.coarse_status,
         deadline=Deadlines.from_settings(ctx.settings).state(report),
     )
@@ -382,8 +364,8 @@ def acknowledge(ctx: Context, actor: Actor, reference: str) -> None:
     dek = report_dek(ctx, actor, report)
     add_message(ctx.db, report, dek, ACKNOWLEDGEMENT, from_reporter=False, reviewer_id=actor.reviewer.id)
     report.acknowledged_on = today()
-    if report.stage == "new":
-        report.stage = "assessing"
+    if report.stage == Stage.NEW:
+        report.stage = Stage.ASSESSING
     if report.assignee_id is None:
         report.assignee_id = actor.reviewer.id
     _log(ctx, actor, "report.acknowledged", report)
@@ -402,10 +384,10 @@ def categorise(ctx: Context, actor: Actor, reference: str, category: str, flags:
     report.category = category or None
     report.risk_flags = ",".join(sorted(set(flags)))
     report.priority = priority
-    if report.stage == "new":
-        report.stage = "assessing"
+    if report.stage == Stage.NEW:
+        report.stage = Stage.ASSESSING
     dek = report_dek(ctx, actor, report)
-    patterns.refresh_flags(ctx, report, ReportAnswers.from_json(open_record(dek, report.public_id, "report", report.sealed_report)))
+    refresh_flags(ctx, report, ReportAnswers.from_json(open_record(dek, report.public_id, "report", report.sealed_report)))
     _log(ctx, actor, "report.categorised", report, category=category, flags=sorted(set(flags)), priority=priority)
 
 
@@ -435,8 +417,8 @@ def message_reporter(ctx: Context, actor: Actor, reference: str, text: str) -> N
     add_message(ctx.db, report, dek, text, from_reporter=False, reviewer_id=actor.reviewer.id)
     if report.acknowledged_on is None:
         report.acknowledged_on = today()
-        if report.stage == "new":
-            report.stage = "assessing"
+        if report.stage == Stage.NEW:
+            report.stage = Stage.ASSESSING
     _log(ctx, actor, "report.messaged", report)
 
 
@@ -455,11 +437,11 @@ def escalate(ctx: Context, actor: Actor, reference: str, route: str, reason: str
     report = get_report(ctx, actor, reference)
     if route not in ROUTES:
         raise ActionError("Choose an escalation route.")
-    if report.stage in ("closed", "closure-pending"):
+    if report.stage in (Stage.CLOSED, Stage.CLOSURE_PENDING):
         raise ActionError("Reopen the report, or decide the pending closure, before escalating it.")
     reason = _reason(reason)
     seal_note(ctx, actor, report, report_dek(ctx, actor, report), f"Escalated: {ROUTES[route]}.\nReason: {reason}")
-    report.stage = "escalated"
+    report.stage = Stage.ESCALATED
     report.escalation_route = route
     if report.acknowledged_on is None:
         report.acknowledged_on = today()
@@ -472,7 +454,7 @@ def needs_second_approval(ctx: Context, report: Report, outcome: str) -> bool:
     "Ever": otherwise recategorising to a low-risk category just before closing would
     side-step the second reviewer (the audit log holds every categorisation).
     """
-    if outcome != "no-further-action":
+    if outcome != Outcome.NO_FURTHER_ACTION:
         return False
     high_risk = {c.key for c in ctx.settings.taxonomy.categories if c.high_risk}
     if report.category in high_risk:
@@ -492,7 +474,7 @@ def close(ctx: Context, actor: Actor, reference: str, outcome: str, reason: str)
     report = get_report(ctx, actor, reference)
     if outcome not in OUTCOMES:
         raise ActionError("Choose an outcome.")
-    if report.stage in ("closed", "closure-pending"):
+    if report.stage in (Stage.CLOSED, Stage.CLOSURE_PENDING):
         raise ActionError("This report is already closed or awaiting approval to close.")
     if not report.category:
         raise ActionError("Categorise the report before closing it.")
@@ -500,10 +482,10 @@ def close(ctx: Context, actor: Actor, reference: str, outcome: str, reason: str)
     seal_note(ctx, actor, report, report_dek(ctx, actor, report), f"Closure proposed: {OUTCOMES[outcome]}.\nReason: {reason}")
     report.outcome = outcome
     if needs_second_approval(ctx, report, outcome):
-        report.stage = "closure-pending"
+        report.stage = Stage.CLOSURE_PENDING
         _log(ctx, actor, "report.closure-requested", report, outcome=outcome)
         return False
-    report.stage = "closed"
+    report.stage = Stage.CLOSED
     report.closed_on = today()
     _log(ctx, actor, "report.closed", report, outcome=outcome)
     return True
@@ -512,7 +494,7 @@ def close(ctx: Context, actor: Actor, reference: str, outcome: str, reason: str)
 def approve_closure(ctx: Context, actor: Actor, reference: str, approve: bool, reason: str = "") -> None:
     report = get_report(ctx, actor, reference)
     _require(actor.is_lead, "Only a lead can approve closing a high-risk report with no further action.")
-    if report.stage != "closure-pending":
+    if report.stage != Stage.CLOSURE_PENDING:
         raise ActionError("This report is not awaiting approval.")
     requested = ctx.db.scalar(
         select(audit.AuditEntry.actor)
@@ -523,24 +505,24 @@ def approve_closure(ctx: Context, actor: Actor, reference: str, approve: bool, r
     if requested == actor.reviewer.login:
         raise Forbidden("A second reviewer must approve: you proposed this closure.")
     if approve:
-        report.stage = "closed"
+        report.stage = Stage.CLOSED
         report.closed_on = today()
         _log(ctx, actor, "report.closure-approved", report, outcome=report.outcome)
     else:
         reason = _reason(reason)
         seal_note(ctx, actor, report, report_dek(ctx, actor, report), f"Closure not approved.\nReason: {reason}")
-        report.stage = "assessing"
+        report.stage = Stage.ASSESSING
         report.outcome = None
         _log(ctx, actor, "report.closure-refused", report)
 
 
 def reopen(ctx: Context, actor: Actor, reference: str, reason: str) -> None:
     report = get_report(ctx, actor, reference)
-    if report.stage != "closed":
+    if report.stage != Stage.CLOSED:
         raise ActionError("Only a closed report can be reopened.")
     reason = _reason(reason)
     seal_note(ctx, actor, report, report_dek(ctx, actor, report), f"Reopened.\nReason: {reason}")
-    report.stage = "assessing"
+    report.stage = Stage.ASSESSING
     report.closed_on = None
     report.outcome = None
     _log(ctx, actor, "report.reopened", report)
@@ -559,7 +541,7 @@ def grant_access(ctx: Context, actor: Actor, reference: str, reviewer_id: int) -
     already = ctx.db.scalar(select(KeyWrap.id).where(KeyWrap.report_id == report.id, KeyWrap.recipient_fingerprint == target.key_fingerprint))
     if already:
         raise ActionError(f"{target.display_name} can already read this report.")
-    if ctx.db.scalar(select(exists(patterns.excluded_reviewers(ctx.db, report).where(Reviewer.id == target.id)))):
+    if ctx.db.scalar(select(exists(conflicts.excluded_reviewers(ctx.db, report).where(Reviewer.id == target.id)))):
         raise ActionError(f"{target.display_name} cannot be given this report: a conflict of interest applies.")
     dek = report_dek(ctx, actor, report)
     ctx.db.add(KeyWrap(report_id=report.id, recipient_fingerprint=target.key_fingerprint,
@@ -612,16 +594,16 @@ def overdue_count(ctx: Context, actor: Actor) -> int:
 def pending_approvals(ctx: Context, actor: Actor) -> int:
     if not actor.is_lead:
         return 0
-    query = readable(actor).where(Report.junk.is_(False), Report.stage == "closure-pending")
+    query = readable(actor).where(Report.junk.is_(False), Report.stage == Stage.CLOSURE_PENDING)
     return ctx.db.scalar(select(func.count()).select_from(query.with_only_columns(Report.id).subquery())) or 0
 
 
 
 def add_subject(ctx: Context, actor: Actor, reference: str, name: str, identifier: str) -> None:
     report = get_report(ctx, actor, reference)
-    patterns.add_subject(ctx, actor, report, report_dek(ctx, actor, report), name, identifier)
+    linking.add_subject(ctx, actor, report, report_dek(ctx, actor, report), name, identifier)
 
 
 def remove_subject(ctx: Context, actor: Actor, reference: str, subject_id: int) -> None:
     report = get_report(ctx, actor, reference)
-    patterns.remove_subject(ctx, actor, report, subject_id)
+    linking.remove_subject(ctx, actor, report, subject_id)

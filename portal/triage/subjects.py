@@ -4,7 +4,9 @@ without storing who that person is.
 value = HMAC-SHA256(blind index key, kind || normalised identifier). Names are
 normalised (case, accents, punctuation, spacing, rank words, common short
 forms) so that "Sgt. John O'Neill" and "john oneill" meet; collar and staff
-numbers keep only letters and digits.
+numbers keep only letters and digits. linked_report_ids() is the one query that
+says which reports share a value: the links reviewers see and the repeat-subject
+rule both count with it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,11 @@ import hashlib
 import hmac
 import re
 import unicodedata
+
+from sqlalchemy import Select, and_, select
+from sqlalchemy.orm import aliased
+
+from portal.reports.models import Report, SubjectIndex
 
 RANK_WORDS = {
     "pc", "psc", "dc", "ds", "di", "dci", "dsi", "dcs", "ps", "sgt", "sergeant", "insp", "inspector", "ch", "chief",
@@ -76,3 +83,17 @@ def subject_values(key: bytes, name: str, identifier: str) -> set[tuple[str, byt
     if len(normal_id) >= 3:
         values.add(("identifier", blind_index(key, "identifier", normal_id)))
     return values
+
+
+def linked_report_ids(report_id: int) -> Select:
+    """Other reports naming the same person; junk ones do not count (a flood naming a real
+    officer must not raise the priority of, or add links to, the genuine reports about them)."""
+    mine = aliased(SubjectIndex)
+    other = aliased(SubjectIndex)
+    linked = aliased(Report)  # an alias: callers nest this in queries over `reports`, which must not correlate
+    return (
+        select(other.report_id)
+        .join(mine, and_(mine.kind == other.kind, mine.value == other.value))
+        .join(linked, and_(linked.id == other.report_id, linked.junk.is_(False)))
+        .where(mine.report_id == report_id, other.report_id != report_id, mine.removed.is_(False), other.removed.is_(False))
+    )

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from portal import state
 from portal.admission.storage import IntakeToday
 from portal.crypto.keys import change_passphrase
-from portal.triage import accounts, audit, auth, junk, patterns, service
+from portal.triage import accounts, audit, auth, conflicts, junk, rules, service
 from portal.triage.accounts import (
     AccountError,
     create_reviewer,
@@ -299,7 +299,7 @@ def _render_report(reference: str, replace: dict | None = None, error: str | Non
                            routes=service.ROUTES, outcomes=service.OUTCOMES, priorities=service.PRIORITIES,
                            sanitisable=lambda meta: kind_of(meta.name, meta.type) is not None,
                            supported_description=SUPPORTED_DESCRIPTION,
-                           rules_fired=patterns.rule_explanations(case.report), junk_reasons=junk.JUNK_REASONS,
+                           rules_fired=rules.rule_explanations(case.report), junk_reasons=junk.JUNK_REASONS,
                            junk_blocked_stages=junk.NOT_JUNK_STAGES,
                            reviewer_names=dict(_db().execute(select(Reviewer.login, Reviewer.display_name)).all())), status
 
@@ -567,8 +567,8 @@ def _replace_chosen_passphrase(actor, passphrase: str) -> Response:
 
 def _render_account(form, conflict_form, error):
     actor = auth.current_actor()
-    conflicts = patterns.declared_conflicts(_ctx(), actor)
-    return render_template("triage/account.html", form=form, conflict_form=conflict_form, error=error, conflicts=conflicts,
+    declared = conflicts.declared_conflicts(_ctx(), actor)
+    return render_template("triage/account.html", form=form, conflict_form=conflict_form, error=error, conflicts=declared,
                            confirm=ConfirmForm(formdata=None)), (400 if error else 200)
 
 
@@ -580,7 +580,7 @@ def declare_conflict():
     error = None
     if form.validate_on_submit():
         try:
-            patterns.declare_conflict(_ctx(), actor, form.name.data or "", form.identifier.data or "", bool(form.own_identity.data))
+            conflicts.declare_conflict(_ctx(), actor, form.name.data or "", form.identifier.data or "", bool(form.own_identity.data))
             _db().commit()
             flash("Declared. Reports about this person are now hidden from you, in the queue, in counts and by address.")
             return redirect(url_for("triage.account") + "#conflicts")
@@ -599,7 +599,7 @@ def withdraw_conflict():
         abort(400)
     ids = [i for i in map(_small_int, request.form.get("conflict", "").split(",")) if i is not None][:20]
     try:
-        patterns.withdraw_conflict(_ctx(), auth.current_actor(), ids)
+        conflicts.withdraw_conflict(_ctx(), auth.current_actor(), ids)
         _db().commit()
         flash("Declaration withdrawn.")
     except service.ActionError as exc:

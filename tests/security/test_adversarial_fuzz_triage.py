@@ -30,7 +30,7 @@ from test_adversarial_common import (
 )
 from triage_support import enter_passphrase, seed_report, sign_in_reviewer
 
-from portal.triage.service import OUTCOMES, PRIORITIES, ROUTES
+from portal.triage.vocabulary import OUTCOMES, PRIORITIES, ROUTES
 
 CATEGORIES = ["sexual-assault", "misuse-of-systems", "other", ""]
 FLAGS = ["vulnerable-victim", "ongoing-risk", "on-duty"]

@@ -23,8 +23,9 @@ from triage_support import (
 
 from portal.clock import today
 from portal.deadlines import Deadlines
-from portal.reports.models import PRIORITY_RANK, Report
+from portal.reports.models import Report
 from portal.triage import service
+from portal.triage.vocabulary import PRIORITY_RANK
 
 OVERDUE_TAG = 'govuk-tag--red">Overdue<'
 
