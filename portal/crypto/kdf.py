@@ -78,7 +78,3 @@ def hkdf(ikm: bytes, info: bytes, length: int = KEY_LEN, salt: bytes | None = No
 
 def hmac_sha256(key: bytes, message: bytes) -> bytes:
     return hmac.new(key, message, hashlib.sha256).digest()
-
-
-def constant_time_equal(a: bytes, b: bytes) -> bool:
-    return hmac.compare_digest(a, b)

@@ -269,19 +269,6 @@ def personal_key(private: RecipientPrivateKey) -> bytes:
     return kdf.hkdf(private.to_bytes(), b"portal/v1/personal-key")
 
 
-def new_session_key() -> bytes:
-    return os.urandom(KEY_LEN)
-
-
-def seal_for_session(private: RecipientPrivateKey, session_key: bytes, session_id: bytes) -> bytes:
-    """Re-seal an unlocked private key under the per-session key held in the cookie."""
-    return seal_with_key(session_key, private.to_bytes(), b"portal/v1/session:" + session_id)
-
-
-def open_for_session(sealed: bytes, session_key: bytes, session_id: bytes) -> RecipientPrivateKey:
-    return RecipientPrivateKey.from_bytes(open_with_key(session_key, sealed, b"portal/v1/session:" + session_id))
-
-
 # -- recovery key files -----------------------------------------------------------
 
 _RECOVERY_BANNER = "PORTAL-RECOVERY-KEY-V1"

@@ -37,7 +37,6 @@ HEADER_LEN = 3 + SALT_LEN
 TAG_LEN = 16
 DEFAULT_CHUNK_LOG2 = 16  # 64 KiB
 MIN_CHUNK_LOG2, MAX_CHUNK_LOG2 = 10, 24
-MAX_CHUNKS = 2**64  # far beyond any file; the nonce counter has 88 bits
 
 
 def _nonce(index: int, final: bool) -> bytes:

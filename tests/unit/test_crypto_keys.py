@@ -354,34 +354,6 @@ def test_personal_key(alice, bob):
     assert k not in alice.to_bytes()
 
 
-# -- sessions ------------------------------------------------------------------------------------
-
-
-def test_session_round_trip(alice):
-    key = keys.new_session_key()
-    assert len(key) == 32 and key != keys.new_session_key()
-    sealed = keys.seal_for_session(alice, key, b"session-123")
-    assert alice.to_bytes() not in sealed
-    assert keys.open_for_session(sealed, key, b"session-123") == alice
-
-
-def test_session_wrong_id_key_or_tamper(alice):
-    key = keys.new_session_key()
-    sealed = keys.seal_for_session(alice, key, b"session-123")
-    with pytest.raises(IntegrityError):
-        keys.open_for_session(sealed, key, b"session-124")
-    with pytest.raises(IntegrityError):
-        keys.open_for_session(sealed, keys.new_session_key(), b"session-123")
-    bad = bytearray(sealed)
-    bad[len(bad) // 2] ^= 1
-    with pytest.raises(IntegrityError):
-        keys.open_for_session(bytes(bad), key, b"session-123")
-    with pytest.raises(FormatError):
-        keys.open_for_session(sealed[:10], key, b"session-123")
-    with pytest.raises(FormatError):
-        keys.open_for_session(sealed, key[:16], b"session-123")
-
-
 # -- recovery key files --------------------------------------------------------------------------
 
 
