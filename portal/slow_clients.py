@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from werkzeug.exceptions import BadRequest, RequestTimeout
 from werkzeug.wrappers import Response
 
+from portal import web
+
 READ_STEP = 64 * 1024  # how much read() without a size asks for at a time
 
 
@@ -316,7 +318,5 @@ class PacedUploads:
 
 def install_upload_pace(app, settings) -> None:  # noqa: ANN001
     """Put PacedUploads around a Flask app's WSGI callable (the reporter interface)."""
-    from portal import web
-
     csp = web.CSP_REPORTER
     app.wsgi_app = PacedUploads(app.wsgi_app, UploadPace.from_settings(settings), lambda r: web.security_headers(r, csp))

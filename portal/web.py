@@ -6,6 +6,7 @@ import logging
 
 from flask import Flask, Response, abort, render_template, request
 from flask.logging import default_handler
+from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 
 from portal import state
@@ -128,8 +129,6 @@ def _healthz():
 
 def _readyz():
     """Readiness: the database answers. Reveals nothing about its contents or its address."""
-    from sqlalchemy import text
-
     try:
         with state.database().engine.connect() as connection:
             connection.execute(text("SELECT 1"))

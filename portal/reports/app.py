@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, Request
+from werkzeug.exceptions import BadRequest
 
 from portal import state, web
 from portal.admission import Admission, ArgonGate, DailyIntake, LoadMeter, ProofOfWork
@@ -12,6 +13,7 @@ from portal.forms import FormTokens
 from portal.instance import read_secret
 from portal.limits import OneTimeNonces
 from portal.reports.service import ReporterKeys
+from portal.reports.views import bp
 from portal.sessions import SessionStore
 from portal.slow_clients import install_upload_pace
 
@@ -26,8 +28,6 @@ class NoSpoolRequest(Request):
     max_form_parts = 100
 
     def _get_file_stream(self, *args, **kwargs):  # noqa: ANN002, ANN003
-        from werkzeug.exceptions import BadRequest
-
         raise BadRequest("file uploads are only accepted on the report and reply forms")
 
 
@@ -47,8 +47,6 @@ def _install_admission(app: Flask, settings: Settings, keys: ReporterKeys, nonce
 
 
 def configure(app: Flask, settings: Settings) -> None:
-    from portal.reports.views import bp
-
     app.request_class = NoSpoolRequest
     app.config["SECRET_KEY"] = read_secret(settings.instance_dir, "reporter_secret_key")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_report_bytes + 16 * 1024 * 1024

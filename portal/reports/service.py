@@ -8,6 +8,7 @@ before it reaches a model.
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import json
 import os
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.blobs import BlobReader, BlobWriter, delete_blob, mark_attached
+from portal.blobs import BlobReader, mark_attached
 from portal.clock import today
 from portal.crypto import CryptoError
 from portal.crypto.envelope import new_data_key, open_record, open_with_key, seal_record, seal_with_key
@@ -33,10 +34,11 @@ from portal.crypto.keys import (
     wrap_inner_for_reporter,
 )
 from portal.crypto.receipt import generate_receipt_code, lookup_id, receipt_secret
-from portal.crypto.stream import ALG_STREAM, StreamEncryptor, iter_decrypt_unverified, verify_stream
+from portal.crypto.stream import iter_decrypt_unverified, verify_stream
 from portal.deadlines import Deadlines
 from portal.reports.answers import AttachmentMeta, MessageBody, ReportAnswers
 from portal.reports.models import Attachment, KeyWrap, Message, Report
+from portal.reports.upload import ParsedUpload, StagedAttachment
 from portal.triage.models import RecoveryKey, Reviewer
 
 _REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U
@@ -81,72 +83,6 @@ def intake_recipients(db: Session) -> list[Recipient]:
 def new_reference() -> str:
     body = "".join(std_secrets.choice(_REFERENCE_ALPHABET) for _ in range(8))
     return f"R-{body[:4]}-{body[4:]}"
-
-
-# -- staged attachments -----------------------------------------------------------
-
-
-@dataclass
-class StagedAttachment:
-    attachment_id: bytes
-    sealed_meta: bytes
-    ciphertext_bytes: int
-
-
-class EncryptingSink:
-    """Receives a file's plaintext during upload parsing and stores only ciphertext."""
-
-    def __init__(self, db: Session, dek: bytes, report_id: bytes, filename: str, content_type: str) -> None:
-        self.attachment_id = os.urandom(16)
-        self._db, self._dek, self._report_id = db, dek, report_id
-        self._meta = (filename[-255:] or "attachment", content_type[:100])
-        self._writer = BlobWriter(db, self.attachment_id)
-        self._encryptor = StreamEncryptor(dek, report_id, self.attachment_id, self._writer)
-
-    def write(self, data: bytes) -> None:
-        self._encryptor.write(data)
-
-    def finish(self) -> StagedAttachment:
-        self._encryptor.finish()
-        self._writer.close()
-        meta = AttachmentMeta(self._meta[0], self._meta[1], self._encryptor.plaintext_size)
-        sealed = seal_record(self._dek, self._report_id, "attachment-meta", meta.to_json(), self.attachment_id)
-        return StagedAttachment(self.attachment_id, sealed, self._writer.size)
-
-    def abort(self) -> None:
-        self._writer.close()
-        delete_blob(self._db, self.attachment_id)
-
-
-class CiphertextSink:
-    """Receives a file the browser already encrypted; checks its STREAM header."""
-
-    def __init__(self, db: Session, attachment_id: bytes) -> None:
-        self.attachment_id = attachment_id
-        self._db = db
-        self._writer = BlobWriter(db, attachment_id)
-        self._head = bytearray()
-
-    def write(self, data: bytes) -> None:
-        if len(self._head) < 3:
-            self._head += data[: 3 - len(self._head)]
-        self._writer.write(data)
-
-    def finish(self) -> int | None:
-        """The ciphertext's size, or None (blob dropped) when it is not a STREAM file.
-
-        Raising here would escape the multipart parser as a 500; the view reports
-        a None result as a damaged file instead.
-        """
-        self._writer.close()
-        if len(self._head) < 3 or self._head[0] != 0x01 or self._head[1] != ALG_STREAM:
-            delete_blob(self._db, self.attachment_id)
-            return None
-        return self._writer.size
-
-    def abort(self) -> None:
-        self._writer.close()
-        delete_blob(self._db, self.attachment_id)
 
 
 # -- drafts (no-JavaScript path: keeps attachments across a validation error) -----
@@ -286,6 +222,50 @@ class BrowserSubmission:
     urgent: bool
 
 
+def sealed_field(value: str | None) -> bytes:
+    """A base64 field the browser sealed (SubmissionError if it is not base64)."""
+    try:
+        return base64.b64decode((value or "").encode("ascii"), validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        raise SubmissionError("The encrypted report was incomplete. Please send it again.") from None
+
+
+def browser_attachments(parsed: ParsedUpload) -> list[StagedAttachment]:
+    """Pair each browser-encrypted file with its sealed name and type."""
+    if parsed.file_errors:
+        raise SubmissionError(" ".join(parsed.file_errors))
+    metas = {k.removeprefix("attachment_meta."): sealed_field(v) for k, v in parsed.fields.items(multi=True)
+             if k.startswith("attachment_meta.")}
+    attachments = []
+    for received in parsed.files:
+        hex_id = received.field_name.removeprefix("attachment.")
+        if received.result is None or hex_id not in metas:
+            raise SubmissionError("An encrypted file was damaged on the way. Please send it again.")
+        attachments.append(StagedAttachment(bytes.fromhex(hex_id), metas[hex_id], int(received.result)))
+    return attachments
+
+
+def browser_submission(parsed: ParsedUpload) -> BrowserSubmission:
+    """A report sealed in the reporter's browser, as its upload's fields carry it."""
+    attachments = browser_attachments(parsed)
+    fields = parsed.fields
+    try:
+        report_id = bytes.fromhex(fields.get("report_id", ""))
+        secret = bytes.fromhex(fields.get("receipt_secret", ""))
+    except ValueError:
+        raise SubmissionError("The encrypted report was incomplete. Please send it again.") from None
+    return BrowserSubmission(
+        report_id=report_id,
+        secret=secret,
+        sealed_report=sealed_field(fields.get("sealed_report")),
+        reporter_inner=sealed_field(fields.get("reporter_inner")),
+        recipient_inners={k.removeprefix("recipient_inner."): sealed_field(v) for k, v in fields.items()
+                          if k.startswith("recipient_inner.")},
+        attachments=attachments,
+        urgent=fields.get("urgent") == "yes",
+    )
+
+
 def submit_from_browser(db: Session, keys: ReporterKeys, sub: BrowserSubmission, deadlines: Deadlines) -> Report:
     """JavaScript path: content arrived sealed; the server adds outer wraps and the lookup id."""
     if len(sub.report_id) != 16 or len(sub.secret) != 32:
@@ -322,6 +302,27 @@ def find_report(db: Session, keys: ReporterKeys, secret: bytes) -> Report | None
     except CryptoError:
         return None
     return report
+
+
+@dataclass(frozen=True)
+class SignedInCase:
+    """The report a reporter signed in to, and the receipt secret that opens it."""
+
+    report: Report
+    secret: bytes
+
+    @property
+    def dek(self) -> bytes:
+        return reporter_dek(self.report, self.secret)
+
+    def session_payload(self) -> dict:
+        """What the reporter's server-side session holds (portal.sessions seals it)."""
+        return {"report": self.report.public_id.hex(), "secret": self.secret.hex()}
+
+    @classmethod
+    def from_session(cls, db: Session, payload: dict) -> SignedInCase | None:
+        report = db.scalar(select(Report).where(Report.public_id == bytes.fromhex(payload["report"])))
+        return None if report is None else cls(report, bytes.fromhex(payload["secret"]))
 
 
 @dataclass
@@ -443,6 +444,20 @@ def store_sealed_message(
         mark_attached(db, staged.attachment_id)
     db.flush()
     return message
+
+
+def store_browser_reply(db: Session, report: Report, parsed: ParsedUpload, max_text_chars: int) -> list[StagedAttachment]:
+    """A reply sealed in the reporter's browser, stored as it arrived; returns the files sent with it."""
+    attachments = browser_attachments(parsed)
+    try:
+        message_id = bytes.fromhex(parsed.fields.get("message_id", ""))
+    except ValueError:
+        raise SubmissionError("The encrypted message was incomplete. Please send it again.") from None
+    sealed = sealed_field(parsed.fields.get("sealed_message"))
+    if len(sealed) > 4 * max_text_chars + 64:
+        raise SubmissionError("Your message is too long.")
+    store_sealed_message(db, report, message_id, sealed, from_reporter=True, attachments=attachments)
+    return attachments
 
 
 def decrypt_attachment(db: Session, report: Report, dek: bytes, attachment: Attachment) -> Iterator[bytes]:

@@ -1,4 +1,6 @@
-"""The reporter interface: routes only. Work happens in portal.reports.service.
+"""The reporter interface: routes only. Each view parses the request, calls portal.reports.service
+(uploads: portal.reports.intake) and renders; the request's writes commit in one
+`with state.database().transaction():` block, and no view commits by itself.
 
 No route reads or logs the client's address, user agent or referrer (the rate
 limiter, flask-limiter, sees only an HMAC of the address, in memory or Redis,
@@ -8,45 +10,36 @@ No cookie is set until a reporter signs in with a receipt code.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
-import unicodedata
-
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
-from werkzeug.datastructures import MultiDict
 
 from portal import state
 from portal.admission import GateBusy, admission
-from portal.admission.storage import FILES_REFUSED_TODAY
-from portal.blobs import Blob
 from portal.crypto import CryptoError, kdf, puzzle
 from portal.crypto.receipt import normalise_receipt_code, receipt_secret
 from portal.crypto.stream import DEFAULT_CHUNK_LOG2
 from portal.deadlines import Deadlines
 from portal.forms import TOKEN_EXPIRED, form_token_valid, form_tokens
+from portal.reports.decorators import Discard, case_required, discards
 from portal.reports.forms import ReplyForm, ReportForm, SignInForm
+from portal.reports.intake import ReplyUpload, ReportUpload, count_files, work_done
 from portal.reports.service import (
-    BrowserSubmission,
-    CiphertextSink,
     Draft,
-    EncryptingSink,
     ReporterKeys,
-    StagedAttachment,
+    SignedInCase,
     SubmissionError,
     add_message,
+    browser_submission,
     decrypt_attachment,
     find_attachment,
     find_report,
     intake_recipients,
     open_attachment_meta,
     reporter_case,
-    reporter_dek,
-    store_sealed_message,
+    store_browser_reply,
     submit_from_browser,
     submit_from_server,
 )
-from portal.reports.upload import UploadLimits, parse_multipart
+from portal.reports.upload import StagedAttachment, UploadLimits
 from portal.web import download_response
 
 bp = Blueprint("reporter", __name__)
@@ -55,8 +48,6 @@ WRONG_CODE = "We could not find a report with that code. Check each word and try
 BUSY = ("The portal is very busy just now. Please try again in a minute: "
         "nothing you typed has been lost.")
 PUZZLE_FAILED = "Your browser's check did not complete in time. Please send again."
-FILES_NOT_KEPT = "Attach your files again once the answers above are complete: files are kept only with a report that can be sent."
-_HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
 
 def _db():
@@ -77,16 +68,7 @@ def _template_helpers():
 
 
 def _limits() -> UploadLimits:
-    s = _settings()
-    return UploadLimits(
-        # One field can be the browser's sealed report (every answer, base64): allow for it.
-        max_field_bytes=512 * 1024,
-        max_total_field_bytes=2 * 1024 * 1024,
-        max_fields=120,
-        max_file_bytes=s.max_file_bytes,
-        max_total_file_bytes=s.max_report_bytes,
-        max_files=s.max_files,
-    )
+    return UploadLimits.for_reporter(_settings())
 
 
 # -- pages ------------------------------------------------------------------------
@@ -121,11 +103,6 @@ def challenge(action: str):
     return jsonify(admission().work.challenge(action).to_json())
 
 
-def _work_done(fields: MultiDict, action: str) -> bool:
-    """Did this request carry a solved, unspent challenge for `action`? (Spends it.)"""
-    return admission().work.redeem(fields.get("pow_challenge"), fields.get("pow_solution"), action)
-
-
 def _render_report_form(form: ReportForm, draft: Draft | None = None, errors: list[tuple[str, str]] = (), status: int = 200):
     keys = _keys()
     return (
@@ -146,141 +123,30 @@ def report_form():
     return _render_report_form(ReportForm(formdata=None, taxonomy=_settings().taxonomy))
 
 
-class _UploadChecks:
-    """The cheap checks of one upload request, each made once, when its fields have arrived.
-
-    The multipart parser calls the views' sinks before the body is complete: the form token
-    and the proof of work are checked the first time a file part needs them (so no file is
-    written without them), or at the end. Messages about files that were not kept collect
-    in `refused`, once each.
-    """
-
-    def __init__(self, action: str) -> None:
-        self.action = action
-        self._token: bool | None = None
-        self._work: bool | None = None
-        self.refused: list[str] = []
-
-    def token(self, fields: MultiDict) -> bool:
-        if self._token is None:
-            self._token = form_token_valid(fields.get("csrf_token"))
-        return self._token
-
-    def work(self, fields: MultiDict) -> bool:
-        if self._work is None:
-            self._work = _work_done(fields, self.action)
-        return self._work
-
-    def refuse(self, message: str) -> None:
-        if message not in self.refused:
-            self.refused.append(message)
-
-    def room_for_files(self) -> bool:
-        """Below today's file cap? Otherwise the file is dropped and the reporter told why."""
-        if admission().intake.has_room(_db()):
-            return True
-        self.refuse(FILES_REFUSED_TODAY)
-        return False
-
-
-def _count_files(attachments) -> None:
-    """Add files just stored to today's total (portal.admission.storage)."""
-    admission().intake.add(sum(a.ciphertext_bytes for a in attachments))
-
-
 @bp.post("/report")
+@discards
 def submit_report():
     """Cheap checks first (form token, proof of work, fields, sizes); Argon2id only for what passes them."""
-    db = _db()
-    keys = _keys()
-    wants_json = request.accept_mimetypes.best == "application/json"
-    checks = _UploadChecks("report")
-    state: dict = {"draft": None}
-
-    def open_sink(field_name: str, filename: str, content_type: str, fields: MultiDict):
-        if not checks.token(fields):
-            return _DiscardSink()
-        if fields.get("mode") == "browser":
-            if not checks.work(fields) or not checks.room_for_files():
-                return _DiscardSink()
-            return _ciphertext_sink(db, field_name)
-        if field_name != "evidence" or not filename:
-            return _DiscardSink()
-        if "answers_ok" not in state:
-            state["answers_ok"] = ReportForm(formdata=fields, taxonomy=_settings().taxonomy).validate()
-        if not state["answers_ok"]:
-            # The answers before the file fail their checks (nothing said, too long, not a choice):
-            # stage nothing, so a request that fails cheap checks writes nothing at all.
-            checks.refuse(FILES_NOT_KEPT)
-            return _DiscardSink()
-        if not checks.room_for_files():
-            return _DiscardSink()
-        checks.work(fields)  # a fallback post from a browser with JavaScript carries proof of work
-        if state["draft"] is None:
-            state["draft"] = Draft.from_token(fields.get("draft", ""), keys) or Draft.new()
-        return EncryptingSink(db, state["draft"].dek, state["draft"].report_id, _clean_filename(filename), content_type)
-
-    try:
-        parsed = parse_multipart(request.stream, request.content_type or "", _limits(), open_sink)
-    except Exception:
-        db.rollback()
-        raise
-    fields = parsed.fields
-    parsed.file_errors.extend(checks.refused)
-    if not checks.token(fields):
-        db.rollback()
-        if wants_json:
-            return _json_errors([("", TOKEN_EXPIRED)], 403)
-        form = ReportForm(formdata=fields, taxonomy=_settings().taxonomy)
-        return _render_report_form(form, None, [("", TOKEN_EXPIRED + " Any files you chose need to be attached again.")], 403)
-    if fields.get("mode") == "browser":
-        if not checks.work(fields):
-            db.rollback()
-            return _json_errors([("", PUZZLE_FAILED)], 400)
-        return _submit_browser(parsed)
-    return _submit_server(parsed, state["draft"], with_work=checks.work(fields))
-
-
-def _ciphertext_sink(db, field_name: str):
-    """Where a file the browser encrypted goes: `attachment.<32 hex>` parts only."""
-    hex_id = field_name.removeprefix("attachment.")
-    if not field_name.startswith("attachment.") or not _HEX32.match(hex_id):
-        return _DiscardSink()
-    if db.get(Blob, bytes.fromhex(hex_id)) is not None:  # an id sent twice or already stored: refused, not a crash
-        return _DiscardSink()
-    return CiphertextSink(db, bytes.fromhex(hex_id))
-
-
-def _browser_attachments(parsed) -> list[StagedAttachment]:
-    """Pair each browser-encrypted file with its sealed name and type."""
-    if parsed.file_errors:
-        raise SubmissionError(" ".join(parsed.file_errors))
-    metas = {k.removeprefix("attachment_meta."): _b64(v) for k, v in parsed.fields.items(multi=True) if k.startswith("attachment_meta.")}
-    attachments = []
-    for received in parsed.files:
-        hex_id = received.field_name.removeprefix("attachment.")
-        if received.result is None or hex_id not in metas:
-            raise SubmissionError("An encrypted file was damaged on the way. Please send it again.")
-        attachments.append(StagedAttachment(bytes.fromhex(hex_id), metas[hex_id], int(received.result)))
-    return attachments
-
-
-class _DiscardSink:
-    def write(self, data: bytes) -> None:
-        pass
-
-    def finish(self) -> None:
-        return None
-
-    def abort(self) -> None:
-        pass
-
-
-def _clean_filename(name: str) -> str:
-    """Keep a file's name readable but harmless: no path, no control characters."""
-    name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip().lstrip(".")
-    return name[-200:] or "attachment"
+    upload = ReportUpload(_db(), _keys(), _settings().taxonomy)
+    with state.database().transaction():
+        parsed = upload.receive(request.stream, request.content_type or "", _limits())
+        fields = parsed.fields
+        if not upload.token(fields):
+            if request.accept_mimetypes.best == "application/json":
+                raise Discard(_json_errors, [("", TOKEN_EXPIRED)], 403)
+            raise Discard(_render_report_form, ReportForm(formdata=fields, taxonomy=_settings().taxonomy), None,
+                          [("", TOKEN_EXPIRED + " Any files you chose need to be attached again.")], 403)
+        if fields.get("mode") != "browser":
+            return _submit_server(parsed, upload.draft, with_work=upload.work(fields))
+        if not upload.work(fields):
+            raise Discard(_json_errors, [("", PUZZLE_FAILED)], 400)
+        try:
+            submission = browser_submission(parsed)
+            submit_from_browser(_db(), _keys(), submission, Deadlines.from_settings(_settings()))
+        except SubmissionError as exc:
+            raise Discard(_json_errors, [("", str(exc))], 400) from None
+    count_files(submission.attachments)
+    return jsonify(ok=True)
 
 
 def _json_errors(errors: list[tuple[str, str]], status: int) -> Response:
@@ -291,76 +157,30 @@ def _json_errors(errors: list[tuple[str, str]], status: int) -> Response:
 
 
 def _submit_server(parsed, draft: Draft | None, with_work: bool):
-    db = _db()
+    """The no-JavaScript report, inside the request's transaction: staged files are kept (committed)
+    for a corrected or repeated submission; a report that cannot be stored keeps nothing."""
     keys = _keys()
     if draft is None:  # no file in this request: earlier staged files travel in the draft token
         draft = Draft.from_token(parsed.fields.get("draft", ""), keys) or Draft.new()
     staged_now = [f.result for f in parsed.files if isinstance(f.result, StagedAttachment)]
     draft.staged.extend(staged_now)
-    _count_files(staged_now)
+    count_files(staged_now)
 
     form = ReportForm(formdata=parsed.fields, taxonomy=_settings().taxonomy)
     valid = form.validate()
-    unreadable = [name for name in parsed.unreadable_fields]
-    if unreadable:
-        valid = False
-    if not valid or parsed.file_errors:
-        db.commit()  # keep the staged, encrypted files for the corrected submission
+    unreadable = list(parsed.unreadable_fields)
+    if not valid or unreadable or parsed.file_errors:
         errors = [(name, "This answer could not be read. Please type it again.") for name in unreadable]
         errors += [("evidence", message) for message in parsed.file_errors]
         return _render_report_form(form, draft, errors, 400)
     try:
         with admission().gate.admit(with_work):  # Argon2id for the new receipt code: one of a bounded few at once
-            report, code = submit_from_server(db, keys, draft, form.answers(), Deadlines.from_settings(_settings()))
-        db.commit()
-    except GateBusy:
-        db.commit()  # keep the staged files: the reporter sends the same form again in a minute
+            _report, code = submit_from_server(_db(), keys, draft, form.answers(), Deadlines.from_settings(_settings()))
+    except GateBusy:  # the staged files are kept: the reporter sends the same form again in a minute
         return _render_report_form(form, draft, [("", BUSY)], 503)
     except SubmissionError as exc:
-        db.rollback()
-        return _render_report_form(form, None, [("", str(exc))], 400)
-    except Exception:
-        db.rollback()
-        raise
+        raise Discard(_render_report_form, form, None, [("", str(exc))], 400) from None
     return render_template("reporter/confirmation.html", receipt_code=code)
-
-
-def _b64(value: str | None) -> bytes:
-    try:
-        return base64.b64decode((value or "").encode("ascii"), validate=True)
-    except (binascii.Error, ValueError, UnicodeEncodeError):
-        raise SubmissionError("The encrypted report was incomplete. Please send it again.") from None
-
-
-def _submit_browser(parsed):
-    db = _db()
-    fields = parsed.fields
-    try:
-        attachments = _browser_attachments(parsed)
-        try:
-            report_id = bytes.fromhex(fields.get("report_id", ""))
-            secret = bytes.fromhex(fields.get("receipt_secret", ""))
-        except ValueError:
-            raise SubmissionError("The encrypted report was incomplete. Please send it again.") from None
-        submission = BrowserSubmission(
-            report_id=report_id,
-            secret=secret,
-            sealed_report=_b64(fields.get("sealed_report")),
-            reporter_inner=_b64(fields.get("reporter_inner")),
-            recipient_inners={k.removeprefix("recipient_inner."): _b64(v) for k, v in fields.items() if k.startswith("recipient_inner.")},
-            attachments=attachments,
-            urgent=fields.get("urgent") == "yes",
-        )
-        submit_from_browser(db, _keys(), submission, Deadlines.from_settings(_settings()))
-        db.commit()
-        _count_files(attachments)
-    except SubmissionError as exc:
-        db.rollback()
-        return _json_errors([("", str(exc))], 400)
-    except Exception:
-        db.rollback()
-        raise
-    return jsonify(ok=True)
 
 
 # -- following up -----------------------------------------------------------------
@@ -368,26 +188,6 @@ def _submit_browser(parsed):
 
 def _store():
     return state.server_sessions()
-
-
-def _current_case():
-    """(report, receipt secret) for the signed-in reporter, or None."""
-    payload = _store().load(_db(), _store().cookie())
-    _db().commit()  # persist the restarted idle timer, or the deletion of an expired session
-    if payload is None:
-        return None
-    from sqlalchemy import select
-
-    from portal.reports.models import Report
-
-    report = _db().scalar(select(Report).where(Report.public_id == bytes.fromhex(payload["report"])))
-    if report is None:
-        return None
-    return report, bytes.fromhex(payload["secret"])
-
-
-def _signed_out_redirect() -> Response:
-    return _store().forget_cookie(redirect(url_for("reporter.follow_up", expired=1)))
 
 
 @bp.get("/follow-up")
@@ -418,7 +218,7 @@ def sign_in():
         form.receipt_code.errors = [WRONG_CODE]
         return _sign_in_page(form, None, 400)
     try:
-        with admission().gate.admit(_work_done(request.form, "sign-in")):
+        with admission().gate.admit(work_done(request.form, "sign-in")):
             secret = receipt_secret(code, _keys().install_salt)
     except GateBusy:
         return _sign_in_page(form, BUSY, 503)
@@ -426,7 +226,7 @@ def sign_in():
     if report is None:
         form.receipt_code.errors = [WRONG_CODE]
         return _sign_in_page(form, None, 400)
-    return _start_follow_up(report, secret, redirect(url_for("reporter.case")))
+    return _start_follow_up(SignedInCase(report, secret), redirect(url_for("reporter.case")))
 
 
 def _sign_in_page(form: SignInForm, error: str | None, status: int):
@@ -436,7 +236,7 @@ def _sign_in_page(form: SignInForm, error: str | None, status: int):
 def _sign_in_from_browser():
     if not form_token_valid(request.form.get("csrf_token")):
         return _json_errors([("", TOKEN_EXPIRED)], 403)
-    if not _work_done(request.form, "sign-in"):
+    if not work_done(request.form, "sign-in"):
         return _json_errors([("", PUZZLE_FAILED)], 400)
     try:
         secret = bytes.fromhex(request.form.get("receipt_secret", ""))
@@ -445,58 +245,56 @@ def _sign_in_from_browser():
     report = find_report(_db(), _keys(), secret) if len(secret) == 32 else None
     if report is None:
         return _json_errors([("receipt_code", WRONG_CODE)], 400)
-    return _start_follow_up(report, secret, jsonify(ok=True, next=url_for("reporter.case")))
+    return _start_follow_up(SignedInCase(report, secret), jsonify(ok=True, next=url_for("reporter.case")))
 
 
-def _start_follow_up(report, secret: bytes, response: Response) -> Response:
-    """Open a follow-up session for this report and set its cookie on `response`."""
-    cookie = _store().create(_db(), {"report": report.public_id.hex(), "secret": secret.hex()})
-    _db().commit()
+def _start_follow_up(signed_in: SignedInCase, response: Response) -> Response:
+    """Open a follow-up session for this case; its cookie goes on `response` once the session is committed."""
+    with state.database().transaction() as db:
+        cookie = _store().create(db, signed_in.session_payload())
     return _store().set_cookie(response, cookie, https=bool(_settings().https))
 
 
 @bp.get("/follow-up/case")
-def case():
-    current = _current_case()
-    if current is None:
-        return _signed_out_redirect()
-    report, secret = current
-    return render_template("reporter/case.html", case=reporter_case(_db(), report, secret), form=ReplyForm(formdata=None),
-                           errors=[], settings=_settings(), report_id=report.public_id.hex(), data_key=reporter_dek(report, secret).hex())
+@case_required
+def case(signed_in: SignedInCase):
+    report = signed_in.report
+    return render_template("reporter/case.html", case=reporter_case(_db(), report, signed_in.secret),
+                           form=ReplyForm(formdata=None), errors=[], settings=_settings(), report_id=report.public_id.hex(),
+                           data_key=signed_in.dek.hex())
 
 
 @bp.post("/follow-up/reply")
-def reply():
-    current = _current_case()
-    if current is None:
-        return _signed_out_redirect()
-    report, secret = current
-    db = _db()
-    dek = reporter_dek(report, secret)
-    checks = _UploadChecks("reply")
+@case_required
+@discards
+def reply(signed_in: SignedInCase):
+    report = signed_in.report
+    upload = ReplyUpload(_db(), signed_in.dek, report.public_id)
+    with state.database().transaction() as db:
+        parsed = upload.receive(request.stream, request.content_type or "", _limits())
+        if parsed.fields.get("mode") == "browser":
+            if not upload.token(parsed.fields):
+                raise Discard(_json_errors, [("", TOKEN_EXPIRED)], 403)
+            if not upload.work(parsed.fields):
+                raise Discard(_json_errors, [("", PUZZLE_FAILED)], 400)
+            try:
+                stored = store_browser_reply(db, report, parsed, _settings().max_text_chars)
+            except SubmissionError as exc:
+                raise Discard(_json_errors, [("", str(exc))], 400) from None
+            response = jsonify(ok=True, next=url_for("reporter.case", sent=1) + "#conversation")
+        else:
+            form = ReplyForm(formdata=parsed.fields)
+            stored = [f.result for f in parsed.files if isinstance(f.result, StagedAttachment)]
+            errors = _reply_errors(form, parsed, stored, token_ok=upload.token(parsed.fields))
+            if errors:
+                raise Discard(_reply_page, signed_in, form, errors)
+            add_message(db, report, signed_in.dek, (form.message.data or "").strip(), from_reporter=True, attachments=stored)
+            response = redirect(url_for("reporter.case", sent=1) + "#conversation")
+    count_files(stored)
+    return response
 
-    def open_sink(field_name, filename, content_type, fields):
-        if not checks.token(fields):
-            return _DiscardSink()
-        if fields.get("mode") == "browser":
-            if not checks.work(fields) or not checks.room_for_files():
-                return _DiscardSink()
-            return _ciphertext_sink(db, field_name)
-        if field_name != "evidence" or not filename or not checks.room_for_files():
-            return _DiscardSink()
-        return EncryptingSink(db, dek, report.public_id, _clean_filename(filename), content_type)
 
-    try:
-        parsed = parse_multipart(request.stream, request.content_type or "", _limits(), open_sink)
-    except Exception:
-        db.rollback()
-        raise
-    parsed.file_errors.extend(checks.refused)
-    token_ok = checks.token(parsed.fields)
-    if parsed.fields.get("mode") == "browser":
-        return _reply_from_browser(report, parsed, token_ok, checks.work(parsed.fields))
-    form = ReplyForm(formdata=parsed.fields)
-    staged = [f.result for f in parsed.files if isinstance(f.result, StagedAttachment)]
+def _reply_errors(form: ReplyForm, parsed, staged: list[StagedAttachment], token_ok: bool) -> list[tuple[str, str]]:
     errors: list[tuple[str, str]] = []
     if not token_ok:
         errors.append(("", TOKEN_EXPIRED + " Any files you chose need to be attached again."))
@@ -504,57 +302,22 @@ def reply():
         errors.append(("message", form.message.errors[0] if form.message.errors else "Your message could not be read."))
     if not errors and not (form.message.data or "").strip() and not staged:
         errors.append(("message", "Write a message or attach a file."))
-    errors += [("evidence", m) for m in parsed.file_errors]
-    if errors:
-        db.rollback()
-        case_view = reporter_case(db, report, secret)
-        return render_template("reporter/case.html", case=case_view, form=form, errors=errors, settings=_settings()), 400
-    add_message(db, report, dek, (form.message.data or "").strip(), from_reporter=True, attachments=staged)
-    db.commit()
-    _count_files(staged)
-    return redirect(url_for("reporter.case", sent=1) + "#conversation")
+    return errors + [("evidence", m) for m in parsed.file_errors]
 
 
-def _reply_from_browser(report, parsed, token_ok: bool, work_ok: bool):
-    """A reply sealed in the reporter's browser: stored as it arrived."""
-    db = _db()
-    if not token_ok:
-        db.rollback()
-        return _json_errors([("", TOKEN_EXPIRED)], 403)
-    if not work_ok:
-        db.rollback()
-        return _json_errors([("", PUZZLE_FAILED)], 400)
-    try:
-        attachments = _browser_attachments(parsed)
-        try:
-            message_id = bytes.fromhex(parsed.fields.get("message_id", ""))
-        except ValueError:
-            raise SubmissionError("The encrypted message was incomplete. Please send it again.") from None
-        sealed = _b64(parsed.fields.get("sealed_message"))
-        if len(sealed) > 4 * _settings().max_text_chars + 64:
-            raise SubmissionError("Your message is too long.")
-        store_sealed_message(db, report, message_id, sealed, from_reporter=True, attachments=attachments)
-        db.commit()
-        _count_files(attachments)
-    except SubmissionError as exc:
-        db.rollback()
-        return _json_errors([("", str(exc))], 400)
-    except Exception:
-        db.rollback()
-        raise
-    return jsonify(ok=True, next=url_for("reporter.case", sent=1) + "#conversation")
+def _reply_page(signed_in: SignedInCase, form: ReplyForm, errors: list[tuple[str, str]]):
+    case_view = reporter_case(_db(), signed_in.report, signed_in.secret)
+    return render_template("reporter/case.html", case=case_view, form=form, errors=errors, settings=_settings()), 400
 
 
 @bp.get("/follow-up/files/<attachment_hex>")
-def download(attachment_hex: str):
-    current = _current_case()
-    if current is None:
-        return _signed_out_redirect()
-    report, secret = current
+@case_required
+def download(attachment_hex: str, signed_in: SignedInCase):
+    report = signed_in.report
     attachment = find_attachment(report, attachment_hex)
     if attachment is None:
         abort(404)
-    dek = reporter_dek(report, secret)
+    dek = signed_in.dek
     meta = open_attachment_meta(dek, report, attachment)
     chunks = decrypt_attachment(_db(), report, dek, attachment)
     return download_response(chunks, meta.name)
@@ -564,8 +327,8 @@ def download(attachment_hex: str):
 def sign_out():
     if not form_token_valid(request.form.get("csrf_token")):
         abort(403)
-    response = _store().sign_out(_db(), redirect(url_for("reporter.signed_out")))
-    _db().commit()
+    with state.database().transaction() as db:
+        response = _store().sign_out(db, redirect(url_for("reporter.signed_out")))
     return response
 
 
