@@ -45,21 +45,22 @@ def run(kind: str, data: bytes, limits: Limits) -> Converted | Refused:
             cwd=workdir, env=env, start_new_session=True, close_fds=True,
         )
         try:
-            out, err, timed_out = _exchange(proc, data, limits, started)
+            out, err, timed_out, sampled_kib = _exchange(proc, data, limits, started)
         finally:
             _kill_group(proc)
-            peak_kib, code = _reap(proc)
+            code = _reap(proc)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     seconds = time.monotonic() - started
     details = {"exit": code, "stderr": err[-2000:].decode("utf-8", "replace")}
     if timed_out:
         return Refused(f"Making a safe copy took longer than {limits.wall_seconds:g} seconds, so it was stopped.",
-                       seconds, peak_kib, details)
+                       seconds, sampled_kib, details)
     try:
         header, payload = framing.decode(out)
     except framing.BadFrame:
-        return Refused(_crash_reason(code), seconds, peak_kib, details)
+        return Refused(_crash_reason(code), seconds, sampled_kib, details)
+    peak_kib = max(sampled_kib, int(header.get("peak_kib") or 0))
     if header.get("status") == "converted" and code == 0:
         return Converted(payload, str(header["content_type"]), [str(r) for r in header["removed"]],
                          int(header["pages"]), seconds, peak_kib)
@@ -72,8 +73,9 @@ def _crash_reason(code: int | None) -> str:
     return "The file could not be converted safely: it is damaged or needs more memory than allowed."
 
 
-def _exchange(proc: subprocess.Popen, data: bytes, limits: Limits, started: float) -> tuple[bytes, bytes, bool]:
-    """Write stdin, read stdout and stderr (capped) until EOF or the deadline; nothing else blocks."""
+def _exchange(proc: subprocess.Popen, data: bytes, limits: Limits, started: float) -> tuple[bytes, bytes, bool, int]:
+    """Write stdin, read stdout and stderr (capped) until EOF or the deadline, sampling the child's
+    peak memory every 50 ms; nothing else blocks."""
     deadline = started + limits.wall_seconds
     out_cap = limits.output_bytes + framing.MAX_HEADER + 8
     out, err = bytearray(), bytearray()
@@ -86,11 +88,13 @@ def _exchange(proc: subprocess.Popen, data: bytes, limits: Limits, started: floa
         if not data:
             sel.unregister(proc.stdin)
             proc.stdin.close()
+        peak = 0
         while sel.get_map():
             left = deadline - time.monotonic()
+            peak = max(peak, _peak_kib(proc.pid))
             if left <= 0:
-                return bytes(out), bytes(err), True
-            for key, _ in sel.select(left):
+                return bytes(out), bytes(err), True, peak
+            for key, _ in sel.select(min(left, 0.05)):
                 if key.fileobj is proc.stdin:
                     try:
                         sent += os.write(proc.stdin.fileno(), view[sent : sent + 65536])
@@ -108,10 +112,23 @@ def _exchange(proc: subprocess.Popen, data: bytes, limits: Limits, started: floa
                 elif key.fileobj is proc.stderr:
                     err += chunk[: max(0, _STDERR_CAP - len(err))]  # keep draining so the child never blocks
                 elif len(out) + len(chunk) > out_cap:
-                    return b"", bytes(err), False  # an answer this large is unusable; the caller kills the child
+                    return b"", bytes(err), False, peak  # an answer this large is unusable; the caller kills the child
                 else:
                     out += chunk
-    return bytes(out), bytes(err), False
+    return bytes(out), bytes(err), False, peak
+
+
+def _peak_kib(pid: int) -> int:
+    """VmHWM of the child's own (post-exec) memory. wait4's ru_maxrss is no use here: Linux carries
+    the high-water mark of the forked web worker's image across exec, so it reports the parent."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -127,10 +144,6 @@ def _kill_group(proc: subprocess.Popen) -> None:
                 pass
 
 
-def _reap(proc: subprocess.Popen) -> tuple[int, int | None]:
-    """wait4 the child: its exit code and its own peak RSS (KiB), not the web worker's."""
-    if proc.returncode is not None:
-        return 0, proc.returncode
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return int(usage.ru_maxrss), proc.returncode
+def _reap(proc: subprocess.Popen) -> int | None:
+    """The child's exit code (it was killed already if it had not finished)."""
+    return proc.wait()

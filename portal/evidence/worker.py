@@ -28,16 +28,28 @@ def main(kind: str, limits: Limits, convert) -> int:
         body, content_type, removed, pages = convert(kind, data, limits)
         if len(body) > limits.output_bytes:
             raise Unsafe("The safe copy would be too large, so it was not made.")
-        frame = framing.encode({"status": "converted", "content_type": content_type, "removed": removed, "pages": pages}, body)
+        header = {"status": "converted", "content_type": content_type, "removed": removed, "pages": pages}
     except Unsafe as refusal:
-        frame = framing.encode({"status": "refused", "reason": str(refusal)})
+        header, body = {"status": "refused", "reason": str(refusal)}, b""
     except MemoryError:
-        frame = framing.encode({"status": "refused", "reason": MEMORY})
+        header, body = {"status": "refused", "reason": MEMORY}, b""
     except Exception:  # a damaged or hostile file: the reviewer gets a sentence, the log the trace
         traceback.print_exc(limit=5)
-        frame = framing.encode({"status": "refused", "reason": "The file could not be read, so no safe copy was made."})
-    sys.stdout.buffer.write(frame)
+        header, body = {"status": "refused", "reason": "The file could not be read, so no safe copy was made."}, b""
+    sys.stdout.buffer.write(framing.encode({**header, "peak_kib": peak_kib()}, body))
     sys.stdout.buffer.flush()
+    return 0
+
+
+def peak_kib() -> int:
+    """This process's own high-water RSS (VmHWM of its post-exec memory); see sandbox._peak_kib."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
     return 0
 
 
