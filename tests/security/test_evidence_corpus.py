@@ -32,7 +32,7 @@ def _pdf(objects: dict[int, bytes], objstm: dict[int, bytes], root: int) -> byte
             payload.append(body)
             at += len(body) + 1
         head = b" ".join(header) + b" "
-        data = zlib.compress(head + b"\n".join(payload) + b"\n", 1)
+        data = zlib.compress(head + b"\n".join(payload) + b"\n", 9 if len(objstm) < 1000 else 1)
         offsets[stm_number] = len(out)
         out += b"%d 0 obj\n<< /Type /ObjStm /N %d /First %d /Filter /FlateDecode /Length %d >>\nstream\n" % (
             stm_number, len(objstm), len(head), len(data))
