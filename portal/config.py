@@ -1,14 +1,20 @@
-"""Configuration: config/defaults.toml, then <instance>/portal.toml, then PORTAL_* environment.
+"""Configuration: config/defaults.toml, then <instance>/portal.toml, then PORTAL_* environment,
+then the caller's overrides (tests, `portal serve-dev`).
 
-Secrets never live here: they are files in the instance directory (see
-portal/instance.py), so the reporter host and the triage host can each be given
-only the secrets they need.
+`load_settings` converts every value once, to the type its default has, and refuses a key that
+is not a setting or a value that does not convert, naming it: a typo in portal.toml or a
+PORTAL_* variable fails at start-up instead of being read as a string later.
+
+Secrets never live here: they are files in the instance directory (see portal/instance.py),
+so the reporter host and the triage host can each be given only the secrets they need.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,44 +52,129 @@ def load_taxonomy(path: Path | None = None) -> Taxonomy:
     return Taxonomy(categories, flags)
 
 
-def _coerce(value: str, like: Any) -> Any:
-    if isinstance(like, bool):
-        return value.strip().lower() in {"1", "true", "yes", "on"}
-    if isinstance(like, int):
-        return int(value)
-    return value
+class SettingsError(ValueError):
+    """A setting that does not exist or whose value does not convert to the setting's type."""
 
 
 @dataclass(frozen=True)
 class Settings:
-    values: dict[str, Any]
+    """Every key of config/defaults.toml (documented there), typed; see load_settings."""
+
     instance_dir: Path
+    database_url: str = field(repr=False)  # the configured URL, or SQLite inside the instance directory when it is empty
+    blob_store: str
+    blob_dir: str
+    redis_url: str = field(repr=False)  # may hold a password
+    max_file_bytes: int
+    max_report_bytes: int
+    max_files: int
+    upload_read_timeout: int
+    upload_grace: int
+    upload_min_rate: int
+    max_text_chars: int
+    max_short_chars: int
+    max_people: int
+    reporter_idle_timeout: int
+    reviewer_idle_timeout: int
+    reviewer_absolute_timeout: int
+    form_token_lifetime: int
+    reviewer_login_limit: str
+    pow_floor: int
+    pow_ceiling: int
+    pow_idle_per_minute: int
+    pow_lifetime: int
+    argon2_slots: int
+    argon2_max_waiting: int
+    argon2_max_wait: int
+    daily_file_bytes_cap: int
+    https: bool
+    triage_trusted_proxies: int
+    triage_request_timeout: int
+    reporter_port: int
+    triage_port: int
+    acknowledge_days: int
+    feedback_days: int
+    retention_days: int
+    theme_min_count: int
+    smtp_host: str
+    smtp_port: int
+    smtp_starttls: bool
+    smtp_user: str
+    smtp_password: str = field(repr=False)
+    smtp_from: str
     taxonomy: Taxonomy = field(repr=False)
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.values[name]
-        except KeyError:
-            raise AttributeError(name) from None
 
-    @property
-    def database_url(self) -> str:
-        url = self.values.get("database_url") or ""
-        return url or f"sqlite:///{self.instance_dir / 'portal.sqlite3'}"
+_TYPES: dict[str, type] = {f.name: {"int": int, "bool": bool, "str": str, "Path": Path}[f.type]
+                           for f in dataclasses.fields(Settings) if f.name != "taxonomy"}
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
 
-def load_settings(overrides: dict[str, Any] | None = None, environ: os._Environ | dict | None = None) -> Settings:
+def _convert(key: str, value: Any, source: str) -> Any:
+    """`value` (a TOML value, an override, or an environment string) as the setting's type."""
+    kind = _TYPES[key]
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        expected = "true or false"
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+        expected = "an integer"
+    else:
+        if isinstance(value, str) or (kind is Path and isinstance(value, os.PathLike)):
+            return kind(value)
+        expected = "a string"
+    raise SettingsError(f"{key}: expected {expected}, got {value!r} (from {source})")
+
+
+def _check_keys(keys: Mapping[str, Any], where: str) -> None:
+    """Refuse keys that are not settings (a typo would otherwise be silently ignored)."""
+    unknown = sorted(set(keys) - set(_TYPES))
+    if unknown:
+        raise SettingsError(f"unknown setting{'s' if len(unknown) > 1 else ''} in {where}: {', '.join(unknown)} "
+                            "(config/defaults.toml lists every setting)")
+
+
+def load_settings(overrides: dict[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Defaults, then <instance>/portal.toml, then PORTAL_<KEY> variables, then `overrides`.
+
+    The instance directory itself comes from `overrides`, PORTAL_INSTANCE_DIR or the default
+    (never from portal.toml, which lives in it). Raises SettingsError for an unknown key in
+    portal.toml or `overrides`, or a value that does not convert; other PORTAL_* variables
+    (PORTAL_APP_KIND, PORTAL_BIND, ...) are not settings and are left alone.
+    """
     environ = os.environ if environ is None else environ
-    values: dict[str, Any] = tomllib.loads((CONFIG_DIR / "defaults.toml").read_text("utf-8"))
     overrides = dict(overrides or {})
+    _check_keys(overrides, "the overrides")
+    defaults = CONFIG_DIR / "defaults.toml"
+    values: dict[str, Any] = tomllib.loads(defaults.read_text("utf-8"))
+    _check_keys(values, str(defaults))
+    sources = dict.fromkeys(values, str(defaults))
     instance_dir = Path(overrides.get("instance_dir") or environ.get("PORTAL_INSTANCE_DIR") or values["instance_dir"]).resolve()
     local = instance_dir / "portal.toml"
     if local.exists():
-        values.update(tomllib.loads(local.read_text("utf-8")))
-    for key, default in list(values.items()):
+        instance_values = tomllib.loads(local.read_text("utf-8"))
+        _check_keys(instance_values, str(local))
+        if "instance_dir" in instance_values:
+            raise SettingsError(f"instance_dir cannot be set in {local}: it is the directory that holds the file")
+        values.update(instance_values)
+        sources.update(dict.fromkeys(instance_values, str(local)))
+    for key in _TYPES:
         env_value = environ.get(f"PORTAL_{key.upper()}")
         if env_value is not None:
-            values[key] = _coerce(env_value, default)
+            values[key] = env_value
+            sources[key] = f"PORTAL_{key.upper()}"
     values.update(overrides)
-    values["instance_dir"] = str(instance_dir)
-    return Settings(values=values, instance_dir=instance_dir, taxonomy=load_taxonomy())
+    sources.update(dict.fromkeys(overrides, "the overrides"))
+    typed = {key: _convert(key, value, sources[key]) for key, value in values.items()}
+    typed["instance_dir"] = instance_dir
+    typed["database_url"] = typed["database_url"] or f"sqlite:///{instance_dir / 'portal.sqlite3'}"
+    return Settings(**typed, taxonomy=load_taxonomy())
