@@ -12,7 +12,7 @@ import pikepdf
 import pytest
 import test_evidence_corpus as corpus
 
-from portal.evidence import Converted, Refused, describe_removed, make_safe_copy
+from portal.evidence import Converted, Limits, Refused, describe_removed, make_safe_copy
 
 pytestmark = pytest.mark.slow
 SECONDS, RSS_KIB = 10.0, 512 * 1024
@@ -92,8 +92,6 @@ def test_unknown_content_is_refused_without_starting_a_child():
     assert isinstance(result, Refused) and result.peak_rss_kib == 0 and "safe copies are made of" in result.reason
 
 
-def test_a_child_that_runs_too_long_is_stopped(monkeypatch):
-    from portal.evidence import Limits
-
+def test_a_child_that_runs_too_long_is_stopped():
     result = make_safe_copy(corpus.text_pdf(20), limits=Limits(wall_seconds=0.3))
     assert isinstance(result, Refused) and "longer than 0.3 seconds" in result.reason
