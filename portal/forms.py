@@ -75,3 +75,8 @@ def form_tokens() -> FormTokens:
 def form_token_valid(token: str | None) -> bool:
     """Check and use up a form token (it will not be accepted again)."""
     return same_origin_request() and form_tokens().consume(token)
+
+
+def first_error(form) -> str:
+    """The first message of a form that failed validation (shown above the form)."""
+    return next((e for errors in form.errors.values() for e in errors), "Check the form and try again.")

@@ -133,10 +133,10 @@ def attachment_ids(page: bytes) -> list[str]:
 
 def clear_header_counts() -> None:
     """Forget the header's cached counts (overdue, approvals), which may be kept for some seconds."""
-    import portal.triage.views as views
+    import portal.triage.app as triage_app
 
     for name in ("_badges",):
-        cache = getattr(views, name, None)
+        cache = getattr(triage_app, name, None)
         if isinstance(cache, dict):
             cache.clear()
 

@@ -1,7 +1,8 @@
 """Reviewer accounts: creation, passphrase policy, TOTP secrets, recovery keys.
 
-Used by the CLI (`portal reviewer add`, `portal init --dev`), the admin pages
-and the tests alike.
+The building blocks take a database session (the CLI's `portal reviewer add` and
+`portal init --dev` use them); the account and administration actions at the end
+take an actor, check its role and write the audit entry, as every service does.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from zxcvbn import zxcvbn
 
 from portal.crypto import kdf
 from portal.crypto.envelope import open_with_key, seal_with_key
-from portal.crypto.keys import RecipientPrivateKey, lock_private_key, unwrap_dek, wrap_dek
+from portal.crypto.keys import RecipientPrivateKey, change_passphrase, lock_private_key, unwrap_dek, wrap_dek
 from portal.crypto.receipt import wordlist
 from portal.reports.models import KeyWrap, Report
+from portal.triage import audit
+from portal.triage.context import ActionError, Actor, Context, Forbidden, NotFound, require_role
 from portal.triage.models import Conflict, RecoveryKey, Reviewer, Role
 from portal.triage.subjects import subject_values
 
@@ -31,11 +34,9 @@ MAX_PASSPHRASE_CHARS = 256
 MIN_STRENGTH = 3  # zxcvbn score 0..4
 
 
-
 def password_hasher() -> PasswordHasher:
     params = kdf.PASSPHRASE_ARGON2
     return PasswordHasher(time_cost=params.time_cost, memory_cost=params.memory_kib, parallelism=params.parallelism)
-
 
 
 @lru_cache(maxsize=1)
@@ -45,7 +46,7 @@ def _dummy_hash() -> str:
     return password_hasher().hash(secrets.token_urlsafe(32))
 
 
-class AccountError(Exception):
+class AccountError(ActionError):
     """A message safe to show to the administrator."""
 
 
@@ -214,3 +215,97 @@ def register_recovery_key(db: Session, private: RecipientPrivateKey) -> Recovery
     db.add(key)
     db.flush()
     return key
+
+
+# -- a reviewer's own account ------------------------------------------------------------
+
+
+def set_own_passphrase(ctx: Context, actor: Actor, current: str, new: str) -> RecipientPrivateKey | None:
+    """Replace the actor's passphrase (the caller has checked `current` and the policy).
+
+    A passphrase someone else chose is replaced together with the key pair, every report key
+    re-wrapped to the new one, so whoever chose it cannot open anything with it: the new private
+    key is returned (the session must change to it). Otherwise the same key is re-locked: None.
+    """
+    reviewer = actor.reviewer
+    reviewer.passphrase_hash = password_hasher().hash(new)
+    if reviewer.must_change_passphrase:
+        old_fingerprint = reviewer.key_fingerprint
+        private = replace_key_pair(ctx.db, reviewer, actor.private_key, new)
+        reviewer.must_change_passphrase = False
+        audit.record(ctx.db, ctx.audit_key, reviewer.login, "reviewer.passphrase-chosen",
+                     previous_key=old_fingerprint, new_key=reviewer.key_fingerprint)
+        return private
+    reviewer.locked_private_key = change_passphrase(reviewer.locked_private_key, current, new)
+    audit.record(ctx.db, ctx.audit_key, reviewer.login, "reviewer.passphrase-changed")
+    return None
+
+
+# -- administration (leads and administrators) ---------------------------------------------
+
+
+def check_role_grant(actor: Actor, role: str) -> None:
+    """Only an administrator makes another administrator (checked before the rest of the form)."""
+    require_role(actor, Role.LEAD)
+    if role == Role.ADMINISTRATOR and actor.role != Role.ADMINISTRATOR:
+        raise AccountError("Only an administrator can create another administrator.")
+
+
+def add_reviewer(ctx: Context, actor: Actor, totp_key: bytes, *, login: str, display_name: str, role: str,
+                 passphrase: str) -> Reviewer:
+    """A new account outside the intake pool, whose first passphrase must be replaced at first sign-in."""
+    check_role_grant(actor, role)
+    new = create_reviewer(ctx.db, totp_key, login=login, display_name=display_name, role=Role(role),
+                          passphrase=passphrase, receives_new_reports=False, blind_index_key=ctx.blind_index_key,
+                          must_change_passphrase=True)
+    audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "reviewer.created",
+                 reviewer=new.reviewer.login, role=new.reviewer.role)
+    return new.reviewer
+
+
+def reviewer_to_manage(ctx: Context, actor: Actor, reviewer_id: int) -> Reviewer:
+    require_role(actor, Role.LEAD)
+    target = ctx.db.get(Reviewer, reviewer_id)
+    if target is None:
+        raise NotFound
+    return target
+
+
+def change_settings(ctx: Context, actor: Actor, target: Reviewer, email: str, receives_new_reports: bool) -> list[str]:
+    """update_settings, audited when anything changed; returns what changed."""
+    require_role(actor, Role.LEAD)
+    changed = update_settings(target, email, receives_new_reports)
+    if changed:
+        audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "reviewer.updated", reviewer=target.login, changed=changed)
+    return changed
+
+
+def reset_reviewer_sign_in(ctx: Context, actor: Actor, totp_key: bytes, reviewer_id: int) -> tuple[Reviewer, str, int]:
+    """reset_sign_in with a generated temporary passphrase: (reviewer, that passphrase, wraps removed)."""
+    target = reviewer_to_manage(ctx, actor, reviewer_id)
+    if not target.active:
+        raise NotFound
+    if target.id == actor.reviewer.id:
+        raise ActionError("You cannot reset your own sign-in: ask another lead or an administrator.")
+    if target.role == Role.ADMINISTRATOR and actor.role != Role.ADMINISTRATOR:
+        raise Forbidden("Only an administrator can reset an administrator's sign-in.")
+    passphrase = generate_passphrase()
+    removed = reset_sign_in(ctx.db, totp_key, target, passphrase)
+    audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "reviewer.sign-in-reset", reviewer=target.login,
+                 access_removed=removed)
+    return target, passphrase, removed
+
+
+def deactivate_reviewer(ctx: Context, actor: Actor, reviewer_id: int) -> None:
+    """Deactivate an account and delete every wrap to its key: it can read nothing any more."""
+    require_role(actor, Role.LEAD, "Only a lead or an administrator can deactivate a reviewer.")
+    target = ctx.db.get(Reviewer, reviewer_id)
+    if target is None or target.id == actor.reviewer.id:
+        raise ActionError("Choose another reviewer.")
+    if target.role == Role.ADMINISTRATOR and actor.role != Role.ADMINISTRATOR:
+        raise Forbidden("Only an administrator can deactivate an administrator.")
+    target.active = False
+    removed = ctx.db.execute(delete(KeyWrap).where(KeyWrap.recipient_fingerprint == target.key_fingerprint)).rowcount
+    ctx.db.execute(Report.__table__.update().where(Report.assignee_id == target.id).values(assignee_id=None))
+    audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "reviewer.deactivated", None,
+                 reviewer=target.login, wraps_removed=removed)

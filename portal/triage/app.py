@@ -1,16 +1,29 @@
-"""Configures a Flask app as the triage interface (and nothing else)."""
+"""Configures a Flask app as the triage interface (and nothing else): its secrets, sessions and
+CSRF protection, its blueprints, the error handlers that answer the services' exceptions, and the
+header's counts."""
 
 from __future__ import annotations
 
-from flask import Flask, abort, request
+import time
+
+from flask import Flask, abort, current_app, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf import CSRFProtect
+from werkzeug import exceptions as http
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import state, web
 from portal.config import Settings
+from portal.forms import same_origin_request
 from portal.instance import read_secret
 from portal.limits import install_limiter
 from portal.sessions import SessionStore
+from portal.triage import account, admin, auth, queue, reports, service, signin, themes
+from portal.triage.context import ActionError, Forbidden, NotFound
+from portal.triage.decorators import refusal_page, run_in_transaction
+from portal.triage.models import Role
+
+BLUEPRINTS = (signin.bp, queue.bp, reports.bp, account.bp, admin.bp, themes.bp)
 
 
 class _CsrfCookieInterface(SecureCookieSessionInterface):
@@ -53,14 +66,10 @@ def configure(app: Flask, settings: Settings) -> None:
         # The number of reverse proxies in front of gunicorn (the shipped triage.conf: 1, nginx,
         # which sets X-Forwarded-For to the address it saw): take the client address (for
         # per-client sign-in throttling) and the scheme from them. Never on the reporter host.
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(settings.triage_trusted_proxies), x_proto=1)
 
     @app.before_request
     def _refuse_cross_site_posts() -> None:
-        from portal.forms import same_origin_request
-
         if request.method == "POST" and not same_origin_request():
             abort(403)
 
@@ -72,6 +81,55 @@ def configure(app: Flask, settings: Settings) -> None:
             abort(400)
 
     web.install(app, web.CSP_TRIAGE, "triage/error.html")
-    from portal.triage.views import bp
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    app.register_error_handler(NotFound, _not_found)
+    app.register_error_handler(Forbidden, _forbidden)
+    app.register_error_handler(ActionError, _action_refused)
+    app.context_processor(_layout_values)
 
-    app.register_blueprint(bp)
+
+# -- the services' exceptions, answered (after the view's transaction was rolled back) ----------
+
+
+def _not_found(_exc: NotFound):
+    return current_app.handle_http_exception(http.NotFound())
+
+
+def _refused(exc: Exception, status: int):
+    page = refusal_page()
+    if page is None:
+        return current_app.handle_http_exception(http.Forbidden() if status == 403 else http.BadRequest())
+    try:
+        return run_in_transaction(page, str(exc), status)
+    except NotFound:  # the report went out of reach meanwhile
+        return _not_found(NotFound())
+
+
+def _forbidden(exc: Forbidden):
+    return _refused(exc, 403)
+
+
+def _action_refused(exc: ActionError):
+    return _refused(exc, 400)
+
+
+# -- the header's counts -----------------------------------------------------------------------
+
+_BADGE_SECONDS = 30
+_badges: dict[tuple[int, int], tuple[float, int, int]] = {}  # (app, reviewer) -> (expires, overdue, approvals)
+
+
+def _layout_values() -> dict:
+    actor = auth.current_actor() if request.endpoint not in (None, "static") else None
+    if actor is None:
+        return {"actor": None}
+    # The header's two counts scan every readable report: refreshed every 30 s per process, not per page.
+    key = (id(current_app._get_current_object()), actor.reviewer.id)
+    now = time.monotonic()
+    cached = _badges.get(key)
+    if cached is None or cached[0] < now:
+        ctx = auth.request_context()
+        cached = (now + _BADGE_SECONDS, service.overdue_count(ctx, actor), service.pending_approvals(ctx, actor))
+        _badges[key] = cached
+    return {"actor": actor, "overdue_total": cached[1], "approvals_total": cached[2], "Role": Role}

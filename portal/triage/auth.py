@@ -8,16 +8,18 @@ on first sign-in), refuses a code already used, and replaces the pending session
 with a fresh, fully signed-in one (so a session id seen before sign-in is never
 the one used after it). Failures are counted per account and per client and
 answered with one message.
+
+Also here: who is acting in this request (current_actor, request_context), and the
+account actions that change the reviewer's session (a new passphrase, signing out).
 """
 
 from __future__ import annotations
 
-import functools
 import hmac
 import time
 
 import pyotp
-from flask import g, redirect, request, url_for
+from flask import Response, current_app, g
 from limits import RateLimitItem
 from limits import parse as parse_limit
 from sqlalchemy import select, update
@@ -25,9 +27,10 @@ from sqlalchemy import select, update
 from portal import limits, state
 from portal.crypto import CryptoError
 from portal.crypto.keys import RecipientPrivateKey, unlock_private_key
-from portal.triage.accounts import open_totp_secret, verify_passphrase
+from portal.triage import audit
+from portal.triage.accounts import open_totp_secret, passphrase_problem, set_own_passphrase, verify_passphrase
+from portal.triage.context import ActionError, Actor, Context
 from portal.triage.models import Reviewer
-from portal.triage.service import Actor
 
 LOGIN_FAILED = "Sign-in failed. Check your login, passphrase and code, and try again. After several failures you must wait 15 minutes."
 STAGE_PENDING = "second-factor"
@@ -40,6 +43,17 @@ def _db():
 
 def _store():
     return state.server_sessions()
+
+
+def request_context() -> Context:
+    """What the services need besides the actor, for this request."""
+    secrets = state.triage_secrets()
+    return Context(db=state.db_session(), settings=state.settings(), audit_key=secrets.audit_key,
+                   blind_index_key=secrets.blind_index_key)
+
+
+def set_session_cookie(response: Response, value: str) -> Response:
+    return _store().set_cookie(response, value, https=bool(state.settings().https))
 
 
 def _limit() -> str:
@@ -92,8 +106,7 @@ def start_session(reviewer: Reviewer, private: RecipientPrivateKey, stage: str) 
 
 def session_payload() -> dict | None:
     if "session_payload" not in g:
-        g.session_payload = _store().load(_db(), _store().cookie())
-        _db().commit()
+        g.session_payload = _store().load(_db(), _store().cookie())  # committed with the request's transaction
     return g.session_payload
 
 
@@ -105,6 +118,46 @@ def pending_reviewer() -> Reviewer | None:
     if reviewer is None or not reviewer.active or payload.get("fingerprint") != reviewer.key_fingerprint:
         return None
     return reviewer
+
+
+def complete_sign_in(reviewer: Reviewer) -> str:
+    """The right code was given: the pending session is replaced by a fully signed-in one (its cookie
+    value returned), the authenticator counts as enrolled, the counted attempts are forgiven."""
+    payload = session_payload()
+    store = _store()
+    store.destroy(_db(), store.cookie())
+    reviewer.totp_enrolled = True
+    cookie = store.create(_db(), {**payload, "stage": STAGE_FULL})
+    audit.record(_db(), state.triage_secrets().audit_key, reviewer.login, "reviewer.signed-in")
+    forgive(reviewer.login)
+    return cookie
+
+
+def sign_out(response: Response) -> Response:
+    """End the session (audited when a reviewer was signed in) and clear the cookies on `response`."""
+    actor = current_actor()
+    if actor is not None:
+        audit.record(_db(), state.triage_secrets().audit_key, actor.reviewer.login, "reviewer.signed-out")
+    return _store().sign_out(_db(), response, current_app.config["SESSION_COOKIE_NAME"])
+
+
+def change_passphrase(actor: Actor, current: str, new: str) -> str | None:
+    """The actor replaces their passphrase. Returns a new session cookie value when their key pair
+    was replaced too (a passphrase someone else chose: accounts.set_own_passphrase), else None."""
+    reviewer = actor.reviewer
+    problem = passphrase_problem(new, (reviewer.login, reviewer.display_name))
+    if problem:
+        raise ActionError(problem)
+    if throttled(reviewer.login):
+        raise ActionError(LOGIN_FAILED)  # a stolen session cannot guess the passphrase without limit
+    if not check_passphrase(reviewer.login, current):
+        raise ActionError("Your current passphrase is not right.")
+    forgive(reviewer.login)
+    private = set_own_passphrase(request_context(), actor, current, new)
+    if private is None:
+        return None
+    _store().destroy(_db(), _store().cookie())
+    return start_session(reviewer, private, STAGE_FULL)
 
 
 def totp_secret(reviewer: Reviewer) -> str:
@@ -144,22 +197,3 @@ def current_actor() -> Actor | None:
             actor = Actor(reviewer, RecipientPrivateKey.from_bytes(bytes.fromhex(payload["key"])))
     g.actor = actor
     return actor
-
-
-# Until a reviewer has replaced a passphrase someone else chose, only these pages open.
-MUST_CHANGE_ALLOWED = frozenset({"triage.account", "triage.logout"})
-
-
-def login_required(view):
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        if current_actor() is None:
-            response = redirect(url_for("triage.login", next=request.path if request.method == "GET" else None))
-            if _store().cookie():
-                _store().forget_cookie(response)
-            return response
-        if g.actor.reviewer.must_change_passphrase and request.endpoint not in MUST_CHANGE_ALLOWED:
-            return redirect(url_for("triage.account"))
-        return view(*args, **kwargs)
-
-    return wrapper

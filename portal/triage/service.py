@@ -31,9 +31,10 @@ from portal.reports.service import (
     open_report,
 )
 from portal.triage import audit, conflicts, linking
-from portal.triage.context import ActionError, Actor, Context, Forbidden, NotFound
+from portal.triage.context import ActionError, Actor, Context, Forbidden, NotFound, require_role, small_int
 from portal.triage.models import Reviewer, Role
 from portal.triage.rules import refresh_flags
+from portal.triage.sanitise import kind_of, sanitise
 from portal.triage.vocabulary import OUTCOMES, PRIORITIES, ROUTES, STAGES, Outcome, Stage
 
 PAGE_SIZE = 50
@@ -43,11 +44,6 @@ ACKNOWLEDGEMENT = (
     "Thank you for your report. It has been received by the professional standards reviewers and is being assessed. "
     "We may ask you questions here, so please check back with your receipt code."
 )
-
-
-def _require(condition: bool, message: str = "Your role does not allow this.") -> None:
-    if not condition:
-        raise Forbidden(message)
 
 
 # -- reading ----------------------------------------------------------------------
@@ -154,8 +150,8 @@ def _parse_cursor(text: str, sort: str) -> list | None:
                 values.append(dt.date.fromisoformat(part))
             except ValueError:
                 return None
-        elif part.isdigit() and len(part) <= 9:
-            values.append(int(part))
+        elif (number := small_int(part)) is not None:
+            values.append(number)
         else:
             return None
     return values
@@ -182,8 +178,8 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
         query = query.where(Report.assignee_id == actor.reviewer.id)
     elif filters.assignee == "none":
         query = query.where(Report.assignee_id.is_(None))
-    elif filters.assignee.isascii() and filters.assignee.isdigit() and len(filters.assignee) <= 9:
-        query = query.where(Report.assignee_id == int(filters.assignee))
+    elif (assignee_id := small_int(filters.assignee)) is not None:
+        query = query.where(Report.assignee_id == assignee_id)
     if filters.overdue:
         query = query.where(deadlines.overdue_clause(on))
     if filters.sort == "deadline":  # closed reports have no deadline: this order lists open reports
@@ -285,8 +281,7 @@ def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase:
         linking.index_report(ctx, report, answers)
         ctx.db.flush()
         if ctx.db.scalar(readable(actor).where(Report.id == report.id)) is None:
-            ctx.db.commit()  # keep the index: the report is now hidden from this reviewer
-            raise NotFound
+            raise NotFound(keep_changes=True)  # keep the index: the report is now hidden from this reviewer
     names = dict(ctx.db.execute(select(Reviewer.id, Reviewer.display_name)).all())
     opened = open_report(report, dek, names)
     notes = [
@@ -313,7 +308,7 @@ def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase:
 
 
 def attachment_plaintext(ctx: Context, actor: Actor, reference: str, attachment_hex: str):
-    """(meta, verified plaintext chunks) of one attachment; audited."""
+    """(report, meta, verified plaintext chunks) of one attachment; not audited (see download)."""
     report = get_report(ctx, actor, reference)
     attachment = find_attachment(report, attachment_hex)
     if attachment is None:
@@ -322,6 +317,24 @@ def attachment_plaintext(ctx: Context, actor: Actor, reference: str, attachment_
     meta = open_attachment_meta(dek, report, attachment)
     chunks = decrypt_attachment(ctx.db, report, dek, attachment)
     return report, meta, chunks
+
+
+def download(ctx: Context, actor: Actor, reference: str, attachment_hex: str, sanitised: bool) -> tuple[list[bytes], str]:
+    """(chunks, file name) of one attachment, or of a sanitised copy of it; audited.
+
+    Raises NotFound for a file that has no sanitised form, CannotSanitise when this one cannot be made.
+    """
+    report, meta, chunks = attachment_plaintext(ctx, actor, reference, attachment_hex)
+    name = meta.name
+    if sanitised:
+        kind = kind_of(meta.name, meta.type)
+        if kind is None:
+            raise NotFound
+        chunks = [sanitise(b"".join(chunks), kind)]
+        name = "sanitised-" + name
+    audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "attachment.downloaded", report.reference,
+                 attachment=attachment_hex[:32], sanitised=sanitised)
+    return chunks, name
 
 
 # -- acting -----------------------------------------------------------------------
@@ -394,7 +407,7 @@ def categorise(ctx: Context, actor: Actor, reference: str, category: str, flags:
 def assign(ctx: Context, actor: Actor, reference: str, assignee_id: int | None) -> None:
     report = get_report(ctx, actor, reference)
     if assignee_id not in (None, actor.reviewer.id):
-        _require(actor.is_lead, "Only a lead can assign a report to someone else.")
+        require_role(actor, Role.LEAD, "Only a lead can assign a report to someone else.")
     if assignee_id is not None:
         assignee = ctx.db.get(Reviewer, assignee_id)
         has_wrap = ctx.db.scalar(
@@ -493,7 +506,7 @@ def close(ctx: Context, actor: Actor, reference: str, outcome: str, reason: str)
 
 def approve_closure(ctx: Context, actor: Actor, reference: str, approve: bool, reason: str = "") -> None:
     report = get_report(ctx, actor, reference)
-    _require(actor.is_lead, "Only a lead can approve closing a high-risk report with no further action.")
+    require_role(actor, Role.LEAD, "Only a lead can approve closing a high-risk report with no further action.")
     if report.stage != Stage.CLOSURE_PENDING:
         raise ActionError("This report is not awaiting approval.")
     requested = ctx.db.scalar(
@@ -533,7 +546,7 @@ def reopen(ctx: Context, actor: Actor, reference: str, reason: str) -> None:
 
 def grant_access(ctx: Context, actor: Actor, reference: str, reviewer_id: int) -> None:
     """Wrap the report's DEK to another reviewer (in the lead's session)."""
-    _require(actor.is_lead, "Only a lead can grant access to a report.")
+    require_role(actor, Role.LEAD, "Only a lead can grant access to a report.")
     report = get_report(ctx, actor, reference)
     target = ctx.db.get(Reviewer, reviewer_id)
     if target is None or not target.active:
@@ -550,7 +563,7 @@ def grant_access(ctx: Context, actor: Actor, reference: str, reviewer_id: int) -
 
 
 def revoke_access(ctx: Context, actor: Actor, reference: str, reviewer_id: int) -> None:
-    _require(actor.is_lead, "Only a lead can remove access to a report.")
+    require_role(actor, Role.LEAD, "Only a lead can remove access to a report.")
     report = get_report(ctx, actor, reference)
     target = ctx.db.get(Reviewer, reviewer_id)
     if target is None or target.id == actor.reviewer.id:
@@ -568,22 +581,6 @@ def readers(ctx: Context, report: Report) -> list[Reviewer]:
 
 def active_reviewers(ctx: Context) -> list[Reviewer]:
     return list(ctx.db.scalars(select(Reviewer).where(Reviewer.active.is_(True)).order_by(Reviewer.display_name)))
-
-
-def deactivate_reviewer(ctx: Context, actor: Actor, reviewer_id: int) -> None:
-    """Deactivate an account and delete every wrap to its key: it can read nothing any more."""
-    _require(actor.role == Role.ADMINISTRATOR or actor.role == Role.LEAD, "Only a lead or an administrator can deactivate a reviewer.")
-    target = ctx.db.get(Reviewer, reviewer_id)
-    if target is None or target.id == actor.reviewer.id:
-        raise ActionError("Choose another reviewer.")
-    if target.role == Role.ADMINISTRATOR and actor.role != Role.ADMINISTRATOR:
-        raise Forbidden("Only an administrator can deactivate an administrator.")
-    target.active = False
-    removed = ctx.db.execute(delete(KeyWrap).where(KeyWrap.recipient_fingerprint == target.key_fingerprint)).rowcount
-    ctx.db.execute(
-        Report.__table__.update().where(Report.assignee_id == target.id).values(assignee_id=None)
-    )
-    _log(ctx, actor, "reviewer.deactivated", None, reviewer=target.login, wraps_removed=removed)
 
 
 def overdue_count(ctx: Context, actor: Actor) -> int:

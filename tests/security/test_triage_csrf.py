@@ -52,23 +52,23 @@ def world(triage_app, reporter_client, database, lead, make_reviewer):
 
 
 PAYLOADS = {
-    "triage.logout": {},
-    "triage.acknowledge": {},
-    "triage.categorise": {"category": "sexual-harassment", "priority": "urgent", "flags": "on-duty"},
-    "triage.assign": {"assignee": "{lead2}"},
-    "triage.message": {"text": "A message sent by a forged request"},
-    "triage.note": {"text": "A note added by a forged request"},
-    "triage.escalate": {"route": "safeguarding", "reason": "forged"},
-    "triage.close": {"outcome": "action-taken", "reason": "forged"},
-    "triage.approval": {"decision": "approve"},
-    "triage.reopen": {"reason": "forged"},
-    "triage.grant": {"reviewer": "{other}"},
-    "triage.revoke": {},
-    "triage.account": {"current": "correct-horse-battery-staple-orbit", "new": STRONG_PASSPHRASE, "confirm": STRONG_PASSPHRASE},
-    "triage.reviewers": {"login": "mallory", "display_name": "Mallory", "role": "administrator", "passphrase": STRONG_PASSPHRASE},
-    "triage.deactivate": {},
-    "triage.login": {"login": "lead", "passphrase": "correct-horse-battery-staple-orbit"},
-    "triage.second_factor": {"code": "123456"},
+    "signin.logout": {},
+    "reports.acknowledge": {},
+    "reports.categorise": {"category": "sexual-harassment", "priority": "urgent", "flags": "on-duty"},
+    "reports.assign": {"assignee": "{lead2}"},
+    "reports.message": {"text": "A message sent by a forged request"},
+    "reports.note": {"text": "A note added by a forged request"},
+    "reports.escalate": {"route": "safeguarding", "reason": "forged"},
+    "reports.close": {"outcome": "action-taken", "reason": "forged"},
+    "reports.approval": {"decision": "approve"},
+    "reports.reopen": {"reason": "forged"},
+    "reports.grant": {"reviewer": "{other}"},
+    "reports.revoke": {},
+    "account.account": {"current": "correct-horse-battery-staple-orbit", "new": STRONG_PASSPHRASE, "confirm": STRONG_PASSPHRASE},
+    "admin.reviewers": {"login": "mallory", "display_name": "Mallory", "role": "administrator", "passphrase": STRONG_PASSPHRASE},
+    "admin.deactivate": {},
+    "signin.login": {"login": "lead", "passphrase": "correct-horse-battery-staple-orbit"},
+    "signin.second_factor": {"code": "123456"},
 }
 
 
@@ -82,9 +82,9 @@ def post_routes(app, world) -> list[tuple[str, str, dict]]:
             values = {}
             for arg in rule.arguments:
                 if arg == "reference":
-                    values[arg] = world["closed"] if rule.endpoint == "triage.reopen" else world["reference"]
+                    values[arg] = world["closed"] if rule.endpoint == "reports.reopen" else world["reference"]
                 elif arg == "reviewer_id":
-                    values[arg] = world["lead2"].id if rule.endpoint == "triage.revoke" else world["other"].id
+                    values[arg] = world["lead2"].id if rule.endpoint == "reports.revoke" else world["other"].id
                 else:
                     values[arg] = "1"
             data = {k: v.format(lead2=world["lead2"].id, other=world["other"].id)

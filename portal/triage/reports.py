@@ -1,0 +1,266 @@
+"""One report: its page, every action on it, and its files.
+
+Each action: the report must be readable (404 otherwise, before the form is looked at), the form
+valid, then one service call. A refused action re-renders the report with the message and what
+was typed (400, or 403 for a role that may not do it); see decorators.on_refusal.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+
+from portal import state
+from portal.forms import first_error
+from portal.triage import auth, junk, rules, service
+from portal.triage.context import ActionError, Actor, Context, small_int
+from portal.triage.decorators import in_transaction, login_required, on_refusal
+from portal.triage.forms import (
+    AccessForm,
+    ApprovalForm,
+    AssignForm,
+    CategoriseForm,
+    CloseForm,
+    ConfirmForm,
+    EscalateForm,
+    JunkForm,
+    MessageForm,
+    NoteForm,
+    ReopenForm,
+    SubjectForm,
+)
+from portal.triage.models import Reviewer
+from portal.triage.sanitise import SUPPORTED_DESCRIPTION, CannotSanitise, kind_of
+from portal.triage.vocabulary import OUTCOMES, PRIORITIES, ROUTES, STAGES
+from portal.web import download_response
+
+bp = Blueprint("reports", __name__)
+
+
+def _report_forms(ctx: Context, report) -> dict:
+    taxonomy = ctx.settings.taxonomy
+    categorise = CategoriseForm(taxonomy=taxonomy, formdata=None, category=report.category or "",
+                                flags=[f for f in report.risk_flags.split(",") if f], priority=report.priority)
+    readers = service.readers(ctx, report)
+    assign = AssignForm(formdata=None, assignee=str(report.assignee_id or ""))
+    assign.assignee.choices = [("", "Nobody")] + [(str(r.id), r.display_name) for r in readers]
+    access = AccessForm(formdata=None)
+    others = [r for r in service.active_reviewers(ctx) if r not in readers]
+    access.reviewer.choices = [("", "Choose a reviewer")] + [(str(r.id), f"{r.display_name} ({r.role})") for r in others]
+    return {"categorise": categorise, "assign": assign, "message": MessageForm(formdata=None), "note": NoteForm(formdata=None),
+            "escalate": EscalateForm(formdata=None), "close": CloseForm(formdata=None), "approval": ApprovalForm(formdata=None),
+            "reopen": ReopenForm(formdata=None), "junk": JunkForm(formdata=None), "access": access,
+            "subject": SubjectForm(formdata=None), "confirm": ConfirmForm(formdata=None), "readers": readers}
+
+
+def _render_report(reference: str, replace: dict | None = None, error: str | None = None, status: int = 200):
+    ctx = auth.request_context()
+    case = service.open_case(ctx, auth.current_actor(), reference)
+    forms = _report_forms(ctx, case.report)
+    forms.update(replace or {})
+    return render_template("triage/report.html", case=case, forms=forms, error=error, stages=STAGES,
+                           routes=ROUTES, outcomes=OUTCOMES, priorities=PRIORITIES,
+                           sanitisable=lambda meta: kind_of(meta.name, meta.type) is not None,
+                           supported_description=SUPPORTED_DESCRIPTION,
+                           rules_fired=rules.rule_explanations(case.report), junk_reasons=junk.JUNK_REASONS,
+                           junk_blocked_stages=junk.NOT_JUNK_STAGES,
+                           reviewer_names=dict(ctx.db.execute(select(Reviewer.login, Reviewer.display_name)).all())), status
+
+
+@bp.get("/reports/<reference>")
+@in_transaction
+@login_required
+def report(reference: str):
+    return _render_report(reference)
+
+
+def _acting_on(reference: str, form_name: str, form: FlaskForm) -> tuple[Context, Actor]:
+    """The context and actor for an action on a readable report with a valid form."""
+    ctx, actor = auth.request_context(), auth.current_actor()
+    service.get_report(ctx, actor, reference)
+    on_refusal(lambda message, status: _render_report(reference, {form_name: form}, message, status))
+    if not form.validate_on_submit():
+        raise ActionError(first_error(form))
+    return ctx, actor
+
+
+def _done(reference: str, message: str):
+    flash(message)
+    return redirect(url_for("reports.report", reference=reference))
+
+
+@bp.post("/reports/<reference>/acknowledge")
+@in_transaction
+@login_required
+def acknowledge(reference: str):
+    ctx, actor = _acting_on(reference, "confirm", ConfirmForm())
+    service.acknowledge(ctx, actor, reference)
+    return _done(reference, "Acknowledged. The reporter has been sent the acknowledgement message.")
+
+
+@bp.post("/reports/<reference>/categorise")
+@in_transaction
+@login_required
+def categorise(reference: str):
+    form = CategoriseForm(taxonomy=state.settings().taxonomy)
+    ctx, actor = _acting_on(reference, "categorise", form)
+    service.categorise(ctx, actor, reference, form.category.data or "", form.flags.data or [], form.priority.data)
+    return _done(reference, "Category, risk flags and priority saved.")
+
+
+@bp.post("/reports/<reference>/assign")
+@in_transaction
+@login_required
+def assign(reference: str):
+    form = AssignForm()
+    form.assignee.choices = [(form.assignee.data or "", "")]
+    ctx, actor = _acting_on(reference, "assign", form)
+    service.assign(ctx, actor, reference, small_int(form.assignee.data))
+    return _done(reference, "Assignment saved.")
+
+
+@bp.post("/reports/<reference>/message")
+@in_transaction
+@login_required
+def message(reference: str):
+    form = MessageForm()
+    ctx, actor = _acting_on(reference, "message", form)
+    service.message_reporter(ctx, actor, reference, form.text.data)
+    return _done(reference, "Message encrypted and sent. The reporter will see it when they next sign in with their code.")
+
+
+@bp.post("/reports/<reference>/note")
+@in_transaction
+@login_required
+def note(reference: str):
+    form = NoteForm()
+    ctx, actor = _acting_on(reference, "note", form)
+    service.add_note(ctx, actor, reference, form.text.data)
+    return _done(reference, "Internal note added.")
+
+
+@bp.post("/reports/<reference>/escalate")
+@in_transaction
+@login_required
+def escalate(reference: str):
+    form = EscalateForm()
+    ctx, actor = _acting_on(reference, "escalate", form)
+    service.escalate(ctx, actor, reference, form.route.data, form.reason.data)
+    return _done(reference, "Escalated.")
+
+
+@bp.post("/reports/<reference>/close")
+@in_transaction
+@login_required
+def close(reference: str):
+    form = CloseForm()
+    ctx, actor = _acting_on(reference, "close", form)
+    closed = service.close(ctx, actor, reference, form.outcome.data, form.reason.data)
+    response = _done(reference, "Closure recorded.")
+    if not closed:
+        flash("This is a high-risk category: a lead must approve closing it with no further action.")
+    return response
+
+
+@bp.post("/reports/<reference>/approval")
+@in_transaction
+@login_required
+def approval(reference: str):
+    form = ApprovalForm()
+    ctx, actor = _acting_on(reference, "approval", form)
+    service.approve_closure(ctx, actor, reference, form.decision.data == "approve", form.reason.data or "")
+    return _done(reference, "Decision recorded.")
+
+
+@bp.post("/reports/<reference>/reopen")
+@in_transaction
+@login_required
+def reopen(reference: str):
+    form = ReopenForm()
+    ctx, actor = _acting_on(reference, "reopen", form)
+    service.reopen(ctx, actor, reference, form.reason.data)
+    return _done(reference, "Report reopened.")
+
+
+@bp.post("/reports/<reference>/junk")
+@in_transaction
+@login_required
+def mark_junk(reference: str):
+    form = JunkForm()
+    ctx, actor = _acting_on(reference, "junk", form)
+    junk.mark(ctx, actor, reference, form.reason.data or "", form.details.data or "")
+    return _done(reference, "Marked as junk. It is no longer in the queue, counts or themes; it is listed under Junk reports.")
+
+
+@bp.post("/reports/<reference>/junk/restore")
+@in_transaction
+@login_required
+def restore_junk(reference: str):
+    ctx, actor = _acting_on(reference, "confirm", ConfirmForm())
+    junk.restore(ctx, actor, reference)
+    return _done(reference, "Restored to the queue, with its deadline as before.")
+
+
+@bp.post("/reports/<reference>/access/grant")
+@in_transaction
+@login_required
+def grant(reference: str):
+    form = AccessForm()
+    form.reviewer.choices = [(form.reviewer.data or "", "")]
+    ctx, actor = _acting_on(reference, "access", form)
+    reviewer_id = small_int(form.reviewer.data)
+    if reviewer_id is None:
+        raise ActionError("Choose a reviewer.")
+    service.grant_access(ctx, actor, reference, reviewer_id)
+    return _done(reference, "Access granted: the report's key has been wrapped to that reviewer.")
+
+
+@bp.post("/reports/<reference>/access/<int(max=999999999):reviewer_id>/revoke")
+@in_transaction
+@login_required
+def revoke(reference: str, reviewer_id: int):
+    ctx, actor = _acting_on(reference, "confirm", ConfirmForm())
+    service.revoke_access(ctx, actor, reference, reviewer_id)
+    return _done(reference, "Access removed.")
+
+
+@bp.post("/reports/<reference>/subjects")
+@in_transaction
+@login_required
+def add_subject(reference: str):
+    form = SubjectForm()
+    ctx, actor = _acting_on(reference, "subject", form)
+    service.add_subject(ctx, actor, reference, form.name.data or "", form.identifier.data or "")
+    return _done(reference, "Identifier added: reports naming the same person are now linked.")
+
+
+@bp.post("/reports/<reference>/subjects/<int(max=999999999):subject_id>/remove")
+@in_transaction
+@login_required
+def remove_subject(reference: str, subject_id: int):
+    ctx, actor = _acting_on(reference, "confirm", ConfirmForm())
+    service.remove_subject(ctx, actor, reference, subject_id)
+    return _done(reference, "Identifier removed from linking.")
+
+
+@bp.get("/reports/<reference>/files/<attachment_hex>")
+@in_transaction
+@login_required
+def download(reference: str, attachment_hex: str):
+    chunks, name = service.download(auth.request_context(), auth.current_actor(), reference, attachment_hex, sanitised=False)
+    return download_response(chunks, name)
+
+
+@bp.get("/reports/<reference>/files/<attachment_hex>/sanitised")
+@in_transaction
+@login_required
+def download_sanitised(reference: str, attachment_hex: str):
+    chunks, name = service.download(auth.request_context(), auth.current_actor(), reference, attachment_hex, sanitised=True)
+    return download_response(chunks, name)
+
+
+@bp.errorhandler(CannotSanitise)
+def _cannot_sanitise(exc: CannotSanitise):
+    flash(f"A sanitised copy of that file could not be made ({exc}). Download the original with care.")
+    return redirect(url_for("reports.report", reference=request.view_args["reference"]) + "#evidence")
