@@ -21,6 +21,7 @@ from flask import Response, request
 from sqlalchemy import DateTime, LargeBinary, String, delete
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from portal import state
 from portal.crypto import CryptoError
 from portal.crypto.envelope import open_with_key, seal_with_key
 from portal.db import Base
@@ -30,7 +31,6 @@ KEY_LEN = 32
 
 # One cookie per interface; each app only ever reads or writes its own.
 COOKIE_NAMES = {"reporter": "portal_followup", "reviewer": "portal_reviewer"}
-FOLLOW_UP_COOKIE = COOKIE_NAMES["reporter"]
 REVIEWER_COOKIE = COOKIE_NAMES["reviewer"]
 CLEAR_SITE_DATA = '"cache", "cookies", "storage"'
 
@@ -80,9 +80,10 @@ class SessionStore:
         """This interface's session cookie on the current request, if any."""
         return request.cookies.get(self.cookie_name)
 
-    def set_cookie(self, response: Response, value: str, *, https: bool) -> Response:
-        """Give the client its session cookie: HttpOnly, SameSite=Strict, Secure over HTTPS."""
-        secure = request.is_secure or https
+    def set_cookie(self, response: Response, value: str, *, https: bool | None = None) -> Response:
+        """Give the client its session cookie: HttpOnly, SameSite=Strict, Secure over HTTPS
+        (this request's, or the app's `https` setting when `https` is not given)."""
+        secure = request.is_secure or bool(state.settings().https if https is None else https)
         response.set_cookie(self.cookie_name, value, httponly=True, samesite="Strict", secure=secure, path="/")
         return response
 

@@ -102,10 +102,7 @@ def install(app: Flask, csp: str, error_template: str) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         code = exc.code or 500
-        title, message = ERROR_MESSAGES.get(code, ERROR_MESSAGES[400] if code < 500 else ERROR_MESSAGES[500])
-        if request.accept_mimetypes.best == "application/json":
-            return {"ok": False, "errors": [{"field": "", "message": f"{title}. {message}"}]}, code
-        return render_template(error_template, title=title, message=message, status=code), code
+        return _error_page(error_template, code, ERROR_MESSAGES.get(code, ERROR_MESSAGES[400] if code < 500 else ERROR_MESSAGES[500]))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
@@ -116,10 +113,15 @@ def install(app: Flask, csp: str, error_template: str) -> None:
             state.db_session().rollback()
         except Exception:  # noqa: S110 - the error page must render whatever the database's state
             pass
-        title, message = ERROR_MESSAGES[500]
-        if request.accept_mimetypes.best == "application/json":
-            return {"ok": False, "errors": [{"field": "", "message": f"{title}. {message}"}]}, 500
-        return render_template(error_template, title=title, message=message, status=500), 500
+        return _error_page(error_template, 500, ERROR_MESSAGES[500])
+
+
+def _error_page(template: str, code: int, text: tuple[str, str]):
+    """The error as JSON for the reporter's scripts, else as the app's error page."""
+    title, message = text
+    if request.accept_mimetypes.best == "application/json":
+        return {"ok": False, "errors": [{"field": "", "message": f"{title}. {message}"}]}, code
+    return render_template(template, title=title, message=message, status=code), code
 
 
 def _healthz():

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from portal.blobs import Blob
+from portal.blobs.models import Blob
 from portal.clock import today
 
 FILES_REFUSED_TODAY = (

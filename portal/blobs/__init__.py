@@ -9,18 +9,10 @@ The names below are re-exported for callers that need only one or two of them.
 
 from portal.blobs.io import BlobReader, BlobWriter, blob_size, delete_blob, mark_attached, purge_abandoned_drafts
 from portal.blobs.models import CHUNK_BYTES, Blob, BlobChunk
-from portal.blobs.stores import (
-    STORE_KINDS,
-    BlobStore,
-    DatabaseBlobStore,
-    FilesystemBlobStore,
-    blob_store_from_settings,
-    store_for,
-)
+from portal.blobs.stores import BlobStore, DatabaseBlobStore, FilesystemBlobStore, blob_store_from_settings
 
 __all__ = [
     "CHUNK_BYTES",
-    "STORE_KINDS",
     "Blob",
     "BlobChunk",
     "BlobReader",
@@ -33,5 +25,4 @@ __all__ = [
     "delete_blob",
     "mark_attached",
     "purge_abandoned_drafts",
-    "store_for",
 ]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.blobs import BlobReader, mark_attached
+from portal.blobs.io import BlobReader, mark_attached
 from portal.clock import today
 from portal.crypto import CryptoError
 from portal.crypto.envelope import new_data_key, open_record, open_with_key, seal_record, seal_with_key

@@ -28,7 +28,8 @@ from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
-from portal.blobs import Blob, BlobWriter, delete_blob
+from portal.blobs.io import BlobWriter, delete_blob
+from portal.blobs.models import Blob
 from portal.config import Settings
 from portal.crypto.envelope import seal_record
 from portal.crypto.stream import ALG_STREAM, StreamEncryptor

@@ -252,7 +252,7 @@ def _start_follow_up(signed_in: SignedInCase, response: Response) -> Response:
     """Open a follow-up session for this case; its cookie goes on `response` once the session is committed."""
     with state.database().transaction() as db:
         cookie = _store().create(db, signed_in.session_payload())
-    return _store().set_cookie(response, cookie, https=bool(_settings().https))
+    return _store().set_cookie(response, cookie)
 
 
 @bp.get("/follow-up/case")
