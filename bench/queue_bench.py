@@ -21,7 +21,7 @@
    is timed from sending the request to the whole page received. The queue pages by keyset,
    so later pages are reached as a reviewer reaches them, by following the page's Next page,
    Last page and Previous page links (untimed); the page reached is timed.
-3. With --explain, the same mix runs in-process against service.queue() (plus the two
+3. With --explain, the same mix runs in-process against listing.queue() (plus the two
    counts the page layout shows) with every SQL statement timed; the slowest are printed
    with their query plan.
 
@@ -318,7 +318,7 @@ def explain(instance: Path, database_url: str, mix: list[tuple[str, str, tuple[s
     from portal import create_app
     from portal import state as app_state
     from portal.crypto.keys import RecipientPrivateKey
-    from portal.triage import service
+    from portal.triage import listing, service
     from portal.triage.context import Actor, Context
     from portal.triage.models import Reviewer
 
@@ -346,12 +346,12 @@ def explain(instance: Path, database_url: str, mix: list[tuple[str, str, tuple[s
         ctx = Context(db=session, settings=app_state.SETTINGS.get(app), audit_key=b"\0" * 32, blind_index_key=b"\0" * 32)
         for kind, query, follow in mix:
             args = dict(urllib.parse.parse_qsl(query))
-            filters = service.QueueFilters(status=args.get("status", ""), category=args.get("category", ""),
+            filters = listing.QueueFilters(status=args.get("status", ""), category=args.get("category", ""),
                                            risk=args.get("priority", ""), assignee=args.get("assignee", ""),
                                            overdue=args.get("overdue") == "1", sort=args.get("sort", "received"),
                                            descending=args.get("order", "desc") != "asc")
             for label in follow:  # the same navigation as over HTTP, untimed
-                page = service.queue(ctx, actor, filters)
+                page = listing.queue(ctx, actor, filters)
                 if label == NEXT and page.has_next:
                     filters = dataclasses.replace(filters, after=page.last_key, before="", last=False)
                 elif label == PREVIOUS and page.has_previous:
@@ -360,9 +360,9 @@ def explain(instance: Path, database_url: str, mix: list[tuple[str, str, tuple[s
                     filters = dataclasses.replace(filters, last=True, after="", before="")
             session.rollback()
             start = time.perf_counter()
-            service.queue(ctx, actor, filters)
-            service.overdue_count(ctx, actor)
-            service.pending_approvals(ctx, actor)
+            listing.queue(ctx, actor, filters)
+            listing.overdue_count(ctx, actor)
+            listing.pending_approvals(ctx, actor)
             service.active_reviewers(ctx)
             per_kind[kind].append(time.perf_counter() - start)
             session.rollback()

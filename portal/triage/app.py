@@ -18,7 +18,7 @@ from portal.forms import same_origin_request
 from portal.instance import read_secret
 from portal.limits import install_limiter
 from portal.sessions import SessionStore
-from portal.triage import account, admin, auth, queue, reports, service, signin, themes
+from portal.triage import account, admin, auth, listing, queue, reports, signin, themes
 from portal.triage.context import ActionError, Forbidden, NotFound
 from portal.triage.decorators import refusal_page, run_in_transaction
 from portal.triage.models import Role
@@ -130,6 +130,6 @@ def _layout_values() -> dict:
     cached = _badges.get(key)
     if cached is None or cached[0] < now:
         ctx = auth.request_context()
-        cached = (now + _BADGE_SECONDS, service.overdue_count(ctx, actor), service.pending_approvals(ctx, actor))
+        cached = (now + _BADGE_SECONDS, listing.overdue_count(ctx, actor), listing.pending_approvals(ctx, actor))
         _badges[key] = cached
     return {"actor": actor, "overdue_total": cached[1], "approvals_total": cached[2], "Role": Role}

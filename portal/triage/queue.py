@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from portal.forms import first_error
-from portal.triage import auth, junk, service
+from portal.triage import auth, junk, listing, service
 from portal.triage.context import ActionError, require_role, small_int
 from portal.triage.decorators import in_transaction, login_required, on_refusal
 from portal.triage.forms import BulkJunkForm, ConfirmForm
@@ -15,9 +15,9 @@ from portal.triage.vocabulary import PRIORITIES, STAGES
 bp = Blueprint("queue", __name__)
 
 
-def _filters() -> service.QueueFilters:
+def _filters() -> listing.QueueFilters:
     args = request.args
-    return service.QueueFilters(
+    return listing.QueueFilters(
         status=args.get("status", "")[:20],
         category=args.get("category", "")[:64],
         risk=args.get("priority", "")[:10],
@@ -33,7 +33,7 @@ def _filters() -> service.QueueFilters:
     )
 
 
-def _page_links(page: service.QueuePage) -> dict[str, str]:
+def _page_links(page: listing.QueuePage) -> dict[str, str]:
     """First / previous / next / last links that keep the filters and order."""
     base = {k: v for k, v in request.args.items() if k not in ("after", "before", "last", "start", "page")}
     links = {}
@@ -41,7 +41,7 @@ def _page_links(page: service.QueuePage) -> dict[str, str]:
         links["first"] = url_for("queue.queue", **base)
         previous = dict(base, before=page.first_key)
         if page.start is not None:
-            previous["start"] = str(max(1, page.start - service.PAGE_SIZE))
+            previous["start"] = str(max(1, page.start - listing.PAGE_SIZE))
         links["previous"] = url_for("queue.queue", **previous)
     if page.has_next:
         following = dict(base, after=page.last_key)
@@ -54,7 +54,7 @@ def _page_links(page: service.QueuePage) -> dict[str, str]:
 
 def _render_queue(bulk_form: BulkJunkForm | None = None, error: str | None = None, status: int = 200):
     ctx = auth.request_context()
-    page = service.queue(ctx, auth.current_actor(), _filters())
+    page = listing.queue(ctx, auth.current_actor(), _filters())
     return render_template("triage/queue.html", page=page, links=_page_links(page), stages=STAGES,
                            priorities=PRIORITIES, reviewers=service.active_reviewers(ctx), args=request.args,
                            bulk=bulk_form or BulkJunkForm(formdata=None), junk_reasons=junk.JUNK_REASONS,

@@ -11,11 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from sqlalchemy import Date, Select, delete, exists, func, select, tuple_
+from sqlalchemy import Select, delete, exists, select
 
-from portal import deadlines
 from portal.clock import today
 from portal.crypto.envelope import open_record, seal_record
 from portal.crypto.keys import RecipientPublicKey, unwrap_dek, wrap_dek
@@ -31,14 +30,11 @@ from portal.reports.service import (
     open_report,
 )
 from portal.triage import audit, conflicts, linking
-from portal.triage.context import ActionError, Actor, Context, Forbidden, NotFound, require_role, small_int
+from portal.triage.context import ActionError, Actor, Context, Forbidden, NotFound, require_role
 from portal.triage.models import Reviewer, Role
 from portal.triage.rules import refresh_flags
 from portal.triage.sanitise import kind_of, sanitise
-from portal.triage.vocabulary import OUTCOMES, PRIORITIES, ROUTES, STAGES, Outcome, Stage
-
-PAGE_SIZE = 50
-COUNT_CAP = 10_000  # the queue counts matching reports exactly up to here ("more than 10,000")
+from portal.triage.vocabulary import OUTCOMES, PRIORITIES, ROUTES, Outcome, Stage
 
 ACKNOWLEDGEMENT = (
     "Thank you for your report. It has been received by the professional standards reviewers and is being assessed. "
@@ -73,183 +69,6 @@ def report_dek(ctx: Context, actor: Actor, report: Report) -> bytes:
     if wrap is None:
         raise NotFound
     return unwrap_dek(wrap, actor.private_key, report.public_id)
-
-
-@dataclass
-class QueueFilters:
-    status: str = ""  # a stage key
-    category: str = ""
-    risk: str = ""  # a priority key
-    assignee: str = ""  # "me", "none" or a reviewer id
-    overdue: bool = False
-    junk: bool = False  # the Junk view instead of the queue (each reads its own index range)
-    sort: str = "received"  # received | deadline | priority
-    descending: bool = True
-    # Where the page starts (keyset pagination): after or before a row's sort key, or the last page.
-    after: str = ""
-    before: str = ""
-    last: bool = False
-    start: int = 1  # position of the page's first row, carried in the links for display only
-
-
-@dataclass
-class QueueRow:
-    reference: str
-    received_on: dt.date
-    age_days: int
-    stage: str
-    status_label: str
-    category: str
-    priority: str
-    reporter_urgent: bool
-    risk_flags: list[str]
-    assignee: str
-    deadline: str
-    due_on: dt.date | None
-    linked: int
-    junk_on: dt.date | None = None
-    junk_reason: str = ""  # a key of portal.triage.junk.JUNK_REASONS
-
-
-@dataclass
-class QueuePage:
-    rows: list[QueueRow]
-    total: int  # exact up to COUNT_CAP
-    total_capped: bool  # True: more than COUNT_CAP reports match
-    start: int | None  # position of the first row, None when not known (last page of a capped list)
-    has_previous: bool
-    has_next: bool
-    first_key: str  # cursors for the previous and next links
-    last_key: str
-    filters: QueueFilters = field(default_factory=QueueFilters)
-
-
-def _sort_columns(sort: str) -> list:
-    """The queue's orders; each is one index of `reports` (see Report.__table_args__)."""
-    if sort == "deadline":
-        return [Report.due_on, Report.id]
-    if sort == "priority":
-        return [Report.priority_rank, Report.received_on, Report.id]
-    return [Report.received_on, Report.id]
-
-
-def _cursor(report: Report, sort: str) -> str:
-    return ".".join(str(getattr(report, col.key)) for col in _sort_columns(sort))
-
-
-def _parse_cursor(text: str, sort: str) -> list | None:
-    """The sort key encoded by _cursor, or None for anything else (client input)."""
-    columns = _sort_columns(sort)
-    parts = text.split(".") if 0 < len(text) <= 40 and text.isascii() else []
-    if len(parts) != len(columns):
-        return None
-    values = []
-    for col, part in zip(columns, parts, strict=True):
-        if isinstance(col.type, Date):
-            try:
-                values.append(dt.date.fromisoformat(part))
-            except ValueError:
-                return None
-        elif (number := small_int(part)) is not None:
-            values.append(number)
-        else:
-            return None
-    return values
-
-
-def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
-    """One page of the queue, from indexed metadata only.
-
-    Pages are found by keyset (the rows after or before a sort key), not OFFSET: each order is
-    an index, so a page reads about 50 index entries however deep it is. The total is counted
-    up to COUNT_CAP. The only decryption is of reports no session has indexed yet (a few per
-    request), so that conflicts and links apply to them before anyone opens them.
-    """
-    linking.index_pending(ctx, actor)
-    on = today()
-    query = readable(actor).where(Report.junk.is_(filters.junk))  # leads every queue index: see Report
-    if filters.status in STAGES:
-        query = query.where(Report.stage == filters.status)
-    if filters.category:
-        query = query.where(Report.category == filters.category)
-    if filters.risk in PRIORITIES:
-        query = query.where(Report.priority == filters.risk)
-    if filters.assignee == "me":
-        query = query.where(Report.assignee_id == actor.reviewer.id)
-    elif filters.assignee == "none":
-        query = query.where(Report.assignee_id.is_(None))
-    elif (assignee_id := small_int(filters.assignee)) is not None:
-        query = query.where(Report.assignee_id == assignee_id)
-    if filters.overdue:
-        query = query.where(deadlines.overdue_clause(on))
-    if filters.sort == "deadline":  # closed reports have no deadline: this order lists open reports
-        query = query.where(Report.due_on.is_not(None))
-    ids = query.with_only_columns(Report.id)
-    counted = ctx.db.scalar(select(func.count()).select_from(ids.limit(COUNT_CAP + 1).subquery())) or 0
-
-    columns = _sort_columns(filters.sort)
-    key = tuple_(*columns)
-    after, before = _parse_cursor(filters.after, filters.sort), _parse_cursor(filters.before, filters.sort)
-    backwards = before is not None or (filters.last and after is None)  # walk from the far end, then flip
-    if after is not None:
-        ids = ids.where(key < tuple_(*after) if filters.descending else key > tuple_(*after))
-    elif before is not None:
-        ids = ids.where(key > tuple_(*before) if filters.descending else key < tuple_(*before))
-    descending = filters.descending != backwards
-    page_ids = list(ctx.db.scalars(ids.order_by(*[c.desc() if descending else c.asc() for c in columns]).limit(PAGE_SIZE + 1)))
-    more = len(page_ids) > PAGE_SIZE
-    page_ids = page_ids[:PAGE_SIZE]
-    if backwards:
-        page_ids.reverse()
-    by_id = {r.id: r for r in ctx.db.scalars(select(Report).where(Report.id.in_(page_ids)))}
-    reports = [by_id[i] for i in page_ids]
-
-    if backwards:
-        has_previous, has_next = more, before is not None
-    else:
-        has_previous, has_next = after is not None, more
-    if not has_previous:
-        start = 1
-    elif backwards and before is None:  # the last page
-        start = counted - len(reports) + 1 if counted <= COUNT_CAP else None
-    else:
-        start = max(1, filters.start) if filters.start else None
-
-    linked = linking.linked_counts(ctx.db, readable(actor).where(Report.junk.is_(False)), [r.id for r in reports])
-    names = dict(ctx.db.execute(select(Reviewer.id, Reviewer.display_name)).all())
-    taxonomy = ctx.settings.taxonomy
-    rules = Deadlines.from_settings(ctx.settings)
-    rows = [
-        QueueRow(
-            reference=r.reference,
-            received_on=r.received_on,
-            age_days=(on - r.received_on).days,
-            stage=r.stage,
-            status_label=STAGES.get(r.stage, r.stage),
-            category=taxonomy.label(r.category) if r.category else "",
-            priority=r.priority,
-            reporter_urgent=r.reporter_urgent,
-            risk_flags=[f for f in r.risk_flags.split(",") if f],
-            assignee=names.get(r.assignee_id, "") if r.assignee_id else "",
-            deadline=rules.state(r, on),
-            due_on=rules.due_on(r),
-            linked=linked.get(r.id, 0),
-            junk_on=r.junk_on,
-            junk_reason=r.junk_reason or "",
-        )
-        for r in reports
-    ]
-    return QueuePage(
-        rows=rows,
-        total=min(counted, COUNT_CAP),
-        total_capped=counted > COUNT_CAP,
-        start=start,
-        has_previous=has_previous,
-        has_next=has_next,
-        first_key=_cursor(reports[0], filters.sort) if reports else "",
-        last_key=_cursor(reports[-1], filters.sort) if reports else "",
-        filters=filters,
-    )
 
 
 @dataclass
@@ -581,19 +400,6 @@ def readers(ctx: Context, report: Report) -> list[Reviewer]:
 
 def active_reviewers(ctx: Context) -> list[Reviewer]:
     return list(ctx.db.scalars(select(Reviewer).where(Reviewer.active.is_(True)).order_by(Reviewer.display_name)))
-
-
-def overdue_count(ctx: Context, actor: Actor) -> int:
-    query = readable(actor).where(deadlines.overdue_clause(today()))  # junk has no deadline: never overdue
-    return ctx.db.scalar(select(func.count()).select_from(query.with_only_columns(Report.id).subquery())) or 0
-
-
-def pending_approvals(ctx: Context, actor: Actor) -> int:
-    if not actor.is_lead:
-        return 0
-    query = readable(actor).where(Report.junk.is_(False), Report.stage == Stage.CLOSURE_PENDING)
-    return ctx.db.scalar(select(func.count()).select_from(query.with_only_columns(Report.id).subquery())) or 0
-
 
 
 def add_subject(ctx: Context, actor: Actor, reference: str, name: str, identifier: str) -> None:

@@ -127,14 +127,14 @@ def test_queue_pages_forward_and_back(browsing, triage, instance, screenshots, m
     from triage_support import seed_report
 
     from portal.db import Database
-    from portal.triage import service
+    from portal.triage import listing
 
     db = Database(instance.database_url)
     try:
         made = [seed_report(db, instance.directory, f"Pagedreport {n}")[0] for n in range(5)]
     finally:
         db.dispose()
-    monkeypatch.setattr(service, "PAGE_SIZE", 2)
+    monkeypatch.setattr(listing, "PAGE_SIZE", 2)
     page = browsing.new_page()
     page.goto(triage.url + "/login")
     page.get_by_label("Login").fill(instance.lead.login)

@@ -21,7 +21,7 @@ from sqlalchemy import event, insert, select, text
 from portal.clock import today
 from portal.config import load_settings
 from portal.reports.models import Report
-from portal.triage import linking, service
+from portal.triage import linking, listing
 from portal.triage.context import Actor, Context
 from portal.triage.models import Reviewer
 
@@ -109,9 +109,9 @@ def flood(settings_overrides, database, lead):
     session.rollback()
 
 
-def _page(ctx, actor) -> tuple[service.QueuePage, int]:
-    page = service.queue(ctx, actor, service.QueueFilters())
-    return page, service.overdue_count(ctx, actor)
+def _page(ctx, actor) -> tuple[listing.QueuePage, int]:
+    page = listing.queue(ctx, actor, listing.QueueFilters())
+    return page, listing.overdue_count(ctx, actor)
 
 
 def test_the_queue_does_the_same_work_with_100000_junk_reports(flood):
@@ -130,7 +130,7 @@ def test_the_queue_does_the_same_work_with_100000_junk_reports(flood):
         return _rows_examined_postgresql(session, _statements(session, lambda: _page(ctx, actor)))
 
     page, overdue = _page(ctx, actor)
-    assert (page.total, len(page.rows), overdue) == (GENUINE, service.PAGE_SIZE, GENUINE)  # received 30 days ago: overdue
+    assert (page.total, len(page.rows), overdue) == (GENUINE, listing.PAGE_SIZE, GENUINE)  # received 30 days ago: overdue
     baseline = measure()
 
     _add_reports(session, _rows(GENUINE + 1, JUNK, junk=True, received=day), fingerprint)  # newer than every genuine one
@@ -140,7 +140,7 @@ def test_the_queue_does_the_same_work_with_100000_junk_reports(flood):
     started = time.perf_counter()
     page, overdue = _page(ctx, actor)
     elapsed = time.perf_counter() - started
-    assert (page.total, len(page.rows), overdue) == (GENUINE, service.PAGE_SIZE, GENUINE)
+    assert (page.total, len(page.rows), overdue) == (GENUINE, listing.PAGE_SIZE, GENUINE)
     assert all(row.reference <= f"R-{GENUINE:09d}" for row in page.rows)
     assert linking.index_pending(ctx, actor) == 0  # 100,000 unindexed junk reports: none picked
     with_junk = measure()
@@ -148,15 +148,15 @@ def test_the_queue_does_the_same_work_with_100000_junk_reports(flood):
           f"work {baseline:,} without junk, {with_junk:,} with")
     assert with_junk < baseline * 1.5 + 2000, (baseline, with_junk)
 
-    junk_page = service.queue(ctx, actor, service.QueueFilters(junk=True))  # the Junk view reads its own range
-    assert junk_page.total_capped and len(junk_page.rows) == service.PAGE_SIZE
+    junk_page = listing.queue(ctx, actor, listing.QueueFilters(junk=True))  # the Junk view reads its own range
+    assert junk_page.total_capped and len(junk_page.rows) == listing.PAGE_SIZE
 
 
 def test_the_default_queue_reads_the_index_from_its_junk_column(flood):
     """The page query's plan: an index search that starts with `junk`, not a walk that filters it."""
     ctx, actor, _ = flood
     session = ctx.db
-    statements = _statements(session, lambda: service.queue(ctx, actor, service.QueueFilters()))
+    statements = _statements(session, lambda: listing.queue(ctx, actor, listing.QueueFilters()))
     page_query = next((s, p) for s, p in statements if "ORDER BY" in s and "LIMIT" in s)
     if session.get_bind().dialect.name == "sqlite":
         cursor = session.connection().connection.driver_connection.cursor()

@@ -24,7 +24,7 @@ from triage_support import (
 from portal.clock import today
 from portal.deadlines import Deadlines
 from portal.reports.models import Report
-from portal.triage import service
+from portal.triage import listing
 from portal.triage.vocabulary import PRIORITY_RANK
 
 OVERDUE_TAG = 'govuk-tag--red">Overdue<'
@@ -253,7 +253,7 @@ def test_pagination_ignores_junk_cursors(seeded, junk):
 
 
 def test_total_is_capped(seeded, monkeypatch):
-    monkeypatch.setattr(service, "COUNT_CAP", 3)
+    monkeypatch.setattr(listing, "COUNT_CAP", 3)
     page = page_text(seeded["client"].get("/"))
     assert "More than 3 reports" in page
     assert len(_refs(seeded["client"])) == 6  # the cap limits the count, never the rows
