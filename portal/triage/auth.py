@@ -53,7 +53,7 @@ def request_context() -> Context:
 
 
 def set_session_cookie(response: Response, value: str) -> Response:
-    return _store().set_cookie(response, value, https=bool(state.settings().https))
+    return _store().set_cookie(response, value)  # Secure over HTTPS or with the `https` setting
 
 
 def _limit() -> str:
