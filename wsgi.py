@@ -4,7 +4,7 @@ Each host imports only the application it serves; the other is built lazily so
 a reporter host without the triage secrets still starts.
 """
 
-from portal import create_app
+from portal.app import create_app
 
 
 def __getattr__(name: str):

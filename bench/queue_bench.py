@@ -315,8 +315,8 @@ def measure_http(port: int, creds: benchlib.Credentials, mix: list[tuple[str, st
 def explain(instance: Path, database_url: str, mix: list[tuple[str, str, tuple[str, ...]]], top: int) -> None:
     from sqlalchemy import event, select
 
-    from portal import create_app
     from portal import state as app_state
+    from portal.app import create_app
     from portal.crypto.keys import RecipientPrivateKey
     from portal.triage import listing, service
     from portal.triage.context import Actor, Context

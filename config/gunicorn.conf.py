@@ -44,7 +44,7 @@ else:
     # sync workers, one request each, and a request still running after triage_request_timeout
     # (default 120 s) is killed; nginx's proxy_read_timeout on the triage host (130 s) stays above it.
     worker_class = "sync"
-    timeout = int(settings.triage_request_timeout)
+    timeout = settings.triage_request_timeout
     keepalive = 2
 graceful_timeout = 30
 limit_request_line = 4096

@@ -24,7 +24,7 @@ import click
 from sqlalchemy import func, select
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from portal import create_app
+from portal.app import create_app
 from portal.backup import BackupError, restore_backup, write_backup
 from portal.blobs import purge_abandoned_drafts
 from portal.config import CONFIG_DIR, PROJECT_ROOT, Settings, SettingsError, load_settings

@@ -51,7 +51,7 @@ class Deadlines:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Deadlines:
-        return cls(int(settings.acknowledge_days), int(settings.feedback_days))
+        return cls(settings.acknowledge_days, settings.feedback_days)
 
     def due_on(self, report: Report) -> dt.date | None:
         """The report's current deadline, or None once it is closed or while it is junk."""

@@ -15,7 +15,7 @@ import pyotp
 import pytest
 from sqlalchemy import text
 
-from portal import create_app
+from portal.app import create_app
 from portal.config import load_settings
 from portal.crypto import kdf
 from portal.db import Base, Database

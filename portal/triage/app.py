@@ -46,7 +46,7 @@ def configure(app: Flask, settings: Settings) -> None:
         # Flask-WTF's HTTPS check needs a Referer, which this app never lets browsers send
         # (Referrer-Policy: no-referrer); the Origin / Sec-Fetch-Site check below replaces it.
         WTF_CSRF_SSL_STRICT=False,
-        SESSION_COOKIE_SECURE=bool(settings.https),
+        SESSION_COOKIE_SECURE=settings.https,
         MAX_CONTENT_LENGTH=settings.max_file_bytes + 1024 * 1024,
     )
     state.TRIAGE_SECRETS.install(
@@ -62,11 +62,11 @@ def configure(app: Flask, settings: Settings) -> None:
     app.session_interface = _CsrfCookieInterface()
     CSRFProtect(app)
 
-    if int(settings.triage_trusted_proxies):
+    if settings.triage_trusted_proxies:
         # The number of reverse proxies in front of gunicorn (the shipped triage.conf: 1, nginx,
         # which sets X-Forwarded-For to the address it saw): take the client address (for
         # per-client sign-in throttling) and the scheme from them. Never on the reporter host.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=int(settings.triage_trusted_proxies), x_proto=1)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.triage_trusted_proxies, x_proto=1)
 
     @app.before_request
     def _refuse_cross_site_posts() -> None:

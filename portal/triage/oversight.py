@@ -59,7 +59,7 @@ class Digest:
 
 def digests(db: Session, settings: Settings) -> list[Digest]:
     on = today()
-    purge_cutoff = on - dt.timedelta(days=int(settings.retention_days) - 30)
+    purge_cutoff = on - dt.timedelta(days=settings.retention_days - 30)
     out = []
     for reviewer in db.scalars(select(Reviewer).where(Reviewer.active.is_(True)).order_by(Reviewer.login)):
         mine = select(KeyWrap.report_id).where(KeyWrap.recipient_fingerprint == reviewer.key_fingerprint)
@@ -88,7 +88,7 @@ def send_digests(db: Session, settings: Settings, echo) -> int:
     import smtplib
     from email.message import EmailMessage
 
-    with smtplib.SMTP(settings.smtp_host, int(settings.smtp_port), timeout=30) as smtp:
+    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=30) as smtp:
         if settings.smtp_starttls:
             smtp.starttls()
         if settings.smtp_user:
@@ -131,7 +131,7 @@ def _month_key(day: dt.date) -> str:
 
 
 def themes(db: Session, settings: Settings, months: int = 12) -> Themes:
-    threshold = int(settings.theme_min_count)
+    threshold = settings.theme_min_count
     on = today()
     first = (on.replace(day=1) - dt.timedelta(days=31 * (months - 1))).replace(day=1)
     month_keys = []
@@ -226,7 +226,7 @@ def purge_due(db: Session, settings: Settings, audit_key: bytes, on: dt.date | N
     """Delete closed reports past the retention period: ciphertext, wraps, attachments,
     blind-index values. The audit log keeps a tombstone. Safe to run repeatedly (cron)."""
     on = on or today()
-    cutoff = on - dt.timedelta(days=int(settings.retention_days))
+    cutoff = on - dt.timedelta(days=settings.retention_days)
     due = list(db.scalars(select(Report).where(and_(Report.stage == Stage.CLOSED, Report.closed_on < cutoff))))
     purged = []
     for report in due:

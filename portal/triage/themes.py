@@ -23,7 +23,7 @@ def _themes() -> oversight.Themes:
 @login_required
 @role_required(Role.LEAD)
 def themes():
-    intake = IntakeToday.read(state.db_session(), int(state.settings().daily_file_bytes_cap))
+    intake = IntakeToday.read(state.db_session(), state.settings().daily_file_bytes_cap)
     return render_template("triage/themes.html", data=_themes(), routes=ROUTES, intake=intake)
 
 

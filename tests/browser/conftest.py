@@ -152,7 +152,7 @@ def _serve(app) -> tuple[Server, object, threading.Thread]:
 @pytest.fixture(scope="session")
 def servers(instance) -> Iterator[tuple[Server, Server]]:
     """(reporter, triage), each on its own random loopback port."""
-    from portal import create_app
+    from portal.app import create_app
 
     overrides = {"instance_dir": str(instance.directory), "database_url": instance.database_url}
     reporter_app = create_app("reporter", overrides)

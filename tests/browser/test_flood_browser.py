@@ -72,7 +72,7 @@ def flooded_server(instance):
     """A reporter server of its own (its load meter must not slow the other browser tests)."""
     from werkzeug.serving import make_server
 
-    from portal import create_app
+    from portal.app import create_app
 
     app = create_app("reporter", {"instance_dir": str(instance.directory), "database_url": instance.database_url,
                                   "pow_idle_per_minute": 10})

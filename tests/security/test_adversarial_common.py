@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from portal import create_app
+from portal.app import create_app
 from portal.db import Base
 
 # One distinctive marker, put in every piece of fuzzed text: it must never be found at rest.

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import delete, select
 from support import csrf_from, receipt_from, sign_in
 
-from portal import create_app
+from portal.app import create_app
 from portal.crypto.receipt import receipt_secret
 from portal.instance import read_secret
 from portal.reports.models import Report

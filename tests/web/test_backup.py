@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, text
 from support import BLOB_STORES, blob_files, sign_in, submit_report
 
-from portal import create_app
+from portal.app import create_app
 from portal.backup import BackupError, restore_backup, write_backup
 from portal.config import load_settings
 from portal.db import Base, Database

@@ -18,7 +18,7 @@ def test_health_and_readiness_reveal_nothing(reporter_app, triage_app, kind):
 
 
 def test_readiness_fails_closed_when_the_database_is_gone(settings_overrides, database):
-    from portal import create_app
+    from portal.app import create_app
 
     app = create_app("reporter", {**settings_overrides, "database_url": "postgresql://nobody@127.0.0.1:1/none"})
     response = app.test_client().get("/readyz")

@@ -14,7 +14,7 @@ import re
 import pytest
 from support import csrf_from, receipt_from, sign_in, submit_report
 
-from portal import create_app
+from portal.app import create_app
 from portal.config import PROJECT_ROOT
 from portal.crypto import kdf
 from portal.crypto.receipt import generate_receipt_code

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from triage_support import signed_in_client, token_for
 
-from portal import create_app
+from portal.app import create_app
 
 
 def test_passphrase_change_is_throttled(settings_overrides, database, lead):
