@@ -15,7 +15,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import func, inspect, select, update
 from triage_support import seed_report
 
@@ -37,22 +36,11 @@ MARKER = "CLI-BREAK-GLASS-MARKER"
 
 
 @pytest.fixture
-def cli(monkeypatch, settings_overrides, tmp_path):
-    """`portal --instance <the test's instance> ...` in-process, with the environment an operator's wrapper sets."""
-    for name in list(os.environ):
-        if name.startswith("PORTAL_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("PORTAL_DATABASE_URL", settings_overrides["database_url"])
-    monkeypatch.setenv("PORTAL_BLOB_STORE", settings_overrides["blob_store"])
-    monkeypatch.setenv("PORTAL_BLOB_DIR", settings_overrides["blob_dir"])
-    elsewhere = tmp_path / "cwd"
-    elsewhere.mkdir()
-    monkeypatch.chdir(elsewhere)  # no ./instance: only what the command is told about counts
+def cli(cli_environment):
+    """`portal --instance DIR COMMAND ...` (the group's option); instance=None leaves it out."""
 
-    def run(*args: str, instance: Path | str | None = settings_overrides["instance_dir"], input: str | None = None):  # noqa: A002
-        argv = (["--instance", str(instance)] if instance is not None else []) + list(args)
-        result = CliRunner().invoke(cli_module.main, argv, input=input, catch_exceptions=True)
-        return result
+    def run(*args: str, instance: Path | str | None = cli_environment.instance_dir, input: str | None = None):  # noqa: A002
+        return cli_environment.invoke((["--instance", str(instance)] if instance is not None else []) + list(args), input)
 
     return run
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import importlib.metadata
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -29,21 +28,12 @@ pytestmark = pytest.mark.fresh_schema
 
 
 @pytest.fixture
-def cli(monkeypatch, settings_overrides, tmp_path):
-    """Run `portal ...` in-process against the test's instance, with the environment an operator's wrapper sets."""
-    for name in list(os.environ):
-        if name.startswith("PORTAL_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("PORTAL_DATABASE_URL", settings_overrides["database_url"])
-    monkeypatch.setenv("PORTAL_BLOB_STORE", settings_overrides["blob_store"])
-    monkeypatch.setenv("PORTAL_BLOB_DIR", settings_overrides["blob_dir"])
-    elsewhere = tmp_path / "cwd"
-    elsewhere.mkdir()
-    monkeypatch.chdir(elsewhere)  # no ./instance: only what the command is told about counts
+def cli(cli_environment):
+    """`portal COMMAND ... --instance DIR`: the option after the command, as docs/operations.md writes it."""
 
     def run(*args: str, instance: bool = True, input: str | None = None):  # noqa: A002
-        argv = [*args, "--instance", settings_overrides["instance_dir"]] if instance else list(args)
-        return CliRunner().invoke(main, argv, input=input, catch_exceptions=True)
+        argv = [*args, "--instance", cli_environment.instance_dir] if instance else list(args)
+        return cli_environment.invoke(argv, input)
 
     return run
 
