@@ -15,7 +15,9 @@ from portal.evidence.names import SafeName, safe_file_name
 from portal.evidence.results import Converted, Refused
 from portal.evidence.sandbox import run
 
-__all__ = ["Converted", "Limits", "Refused", "SafeName", "describe_removed", "make_safe_copy", "safe_file_name"]
+__all__ = [
+    "SUPPORTED", "Converted", "Limits", "Refused", "SafeName", "describe_removed", "make_safe_copy", "safe_file_name",
+]
 
 SUPPORTED = "PDF documents, photos (JPEG, PNG, WebP, GIF, TIFF) and Word, Excel and PowerPoint files (.docx, .xlsx, .pptx)"
 

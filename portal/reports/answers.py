@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+from portal.evidence.names import SafeName, safe_file_name
+
 RISK_CHOICES = {"yes": "Yes", "no": "No", "unsure": "Not sure"}
 HOW_KNOWN_CHOICES = {
     "saw": "I saw or heard it myself",
@@ -91,6 +93,17 @@ class AttachmentMeta:
     name: str
     type: str
     size: int
+    readable: bool = True  # False: the sealed details did not open (shown as such, never as content)
+
+    @classmethod
+    def unreadable(cls) -> AttachmentMeta:
+        return cls(name="file", type="", size=0, readable=False)
+
+    @property
+    def safe_name(self) -> SafeName:
+        """The name to show or save as: NFC, no format characters (bidi overrides), capped; the
+        extension apart, shown but never trusted for the type."""
+        return safe_file_name(self.name)
 
     def to_json(self) -> bytes:
         return json.dumps({"name": self.name, "type": self.type, "size": self.size}, ensure_ascii=False).encode("utf-8")

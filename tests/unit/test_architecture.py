@@ -62,6 +62,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "portal.triage.junk",
             "portal.triage.service",
             "portal.triage.listing",
+            "portal.triage.safe_copies",
             "portal.triage.accounts",
             "portal.triage.oversight",
             "portal.triage.sanitise",
