@@ -1,5 +1,7 @@
 """XML of Office parts: parsed with defusedxml (no DTD, no entities), written back with the
-original namespace prefixes, which Office needs (mc:Ignorable names prefixes by text)."""
+original namespace prefixes, which Office needs (mc:Ignorable names prefixes by text).
+After cleaning, no element may point at a relationship that is gone: Office would either
+repair the file (and ask the reviewer to) or, for r:link, fetch the address anyway."""
 
 from __future__ import annotations
 
@@ -16,6 +18,10 @@ _ROOT_TAG = re.compile(rb"<(?![?!])[^>]*>")
 W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 R = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 PKG_RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
+_REFERENCES = {R, "http://purl.oclc.org/ooxml/officeDocument/relationships", "urn:schemas-microsoft-com:office:office"}
+_ATTRIBUTE_ONLY = {"link", "embed", "pict"}  # a picture without its source stays valid; other elements go
+_UNWRAP = {"hyperlink"}  # a Word link to nowhere keeps its text
+_NOT_EMPTY = {"hyperlinks", "oleObjects", "controls", "externalReferences", "pivotCaches", "definedNames"}
 
 
 def parse(body: bytes, name: str) -> ET.Element:
@@ -50,3 +56,36 @@ def serialise(root: ET.Element, original: bytes) -> bytes:
 
 def q(namespace: str, local: str) -> str:
     return f"{{{namespace}}}{local}"
+
+
+def drop_dangling(root: ET.Element, ids: set[str]) -> int:
+    """Removes references to relationship ids not in `ids`; returns how many were removed."""
+    removed = 0
+    for parent in list(root.iter()):
+        for child in list(parent):
+            dangling = [k for k, v in child.attrib.items() if _is_reference(k) and v not in ids]
+            if not dangling:
+                continue
+            removed += 1
+            local = child.tag.rsplit("}", 1)[-1]
+            if all(k.rsplit("}", 1)[-1] in _ATTRIBUTE_ONLY for k in dangling):
+                for key in dangling:
+                    del child.attrib[key]
+                continue
+            index = list(parent).index(child)
+            parent.remove(child)
+            if local in _UNWRAP:
+                parent[index:index] = list(child)
+    for parent in list(root.iter()):
+        for child in list(parent):
+            if child.tag.rsplit("}", 1)[-1] in _NOT_EMPTY and len(child) == 0:
+                parent.remove(child)
+    return removed
+
+
+def _is_reference(key: str) -> bool:
+    namespace, _, local = key[1:].partition("}")
+    return key.startswith("{") and namespace in _REFERENCES and (namespace != _REFERENCES_O or local == "relid")
+
+
+_REFERENCES_O = "urn:schemas-microsoft-com:office:office"

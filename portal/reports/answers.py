@@ -116,4 +116,5 @@ class AttachmentMeta:
         name = data.get("name") if isinstance(data.get("name"), str) else "attachment"
         ctype = data.get("type") if isinstance(data.get("type"), str) else ""
         size = data.get("size") if isinstance(data.get("size"), int) else 0
-        return cls(name=name[:255] or "attachment", type=ctype[:100], size=size)
+        # Made safe (and capped) keeping the extension; a browser-sealed name can be anything.
+        return cls(name=str(safe_file_name(name)), type=ctype[:100], size=size)

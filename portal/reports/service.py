@@ -495,12 +495,14 @@ def decrypt_attachment(db: Session, report: Report, dek: bytes, attachment: Atta
     return decrypt_blob(db, report, dek, attachment.public_id)
 
 
-def decrypt_blob(db: Session, report: Report, dek: bytes, blob_id: bytes) -> Iterator[bytes]:
-    """A STREAM ciphertext of this report (an attachment, or a safe copy of one): verified whole, then yielded."""
+def decrypt_blob(db: Session, report: Report, dek: bytes, blob_id: bytes, stream_id: bytes | None = None) -> Iterator[bytes]:
+    """A STREAM ciphertext of this report: verified whole, then yielded. Its stream is bound to
+    `stream_id`: an attachment's own id, or the id derived for a safe copy of one."""
     reader = BlobReader(db, blob_id)
-    verify_stream(dek, report.public_id, blob_id, reader)
+    stream_id = stream_id or blob_id
+    verify_stream(dek, report.public_id, stream_id, reader)
     reader.seek(0)
-    return iter_decrypt_unverified(dek, report.public_id, blob_id, reader)
+    return iter_decrypt_unverified(dek, report.public_id, stream_id, reader)
 
 
 def find_attachment(report: Report, attachment_hex: str) -> Attachment | None:

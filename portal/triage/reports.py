@@ -245,8 +245,9 @@ def remove_subject(reference: str, subject_id: int):
     return _done(reference, "Identifier removed from linking.")
 
 
-def _to_evidence(reference: str, attachment_hex: str, message: str):
-    flash(message)
+def _to_evidence(reference: str, attachment_hex: str, message: str, warning: bool = True):
+    """Back to the file on the report page; a refusal, a damaged file or a busy sandbox is a warning."""
+    flash(message, "warning" if warning else "message")
     return redirect(url_for("reports.report", reference=reference) + f"#file-{attachment_hex[:32]}")
 
 
@@ -261,6 +262,7 @@ def download(reference: str, attachment_hex: str):
     try:
         chunks, name = service.download(auth.request_context(), auth.current_actor(), reference, attachment_hex)
     except CryptoError:
+        service.record_unreadable(auth.request_context(), auth.current_actor(), reference, attachment_hex, "original")
         return _to_evidence(reference, attachment_hex, UNREADABLE_FILE)
     return download_response(chunks, name)
 
@@ -282,10 +284,12 @@ def make_safe_copy(reference: str, attachment_hex: str):
     if isinstance(outcome, Refused):
         return _to_evidence(reference, attachment_hex,
                             f"No safe copy was made: {outcome.reason} Only the original is available: open it with care.")
-    return _to_evidence(reference, attachment_hex, "Safe copy ready. " + outcome.removed_sentence)
+    return _to_evidence(reference, attachment_hex, "Safe copy ready. " + outcome.removed_sentence, warning=False)
 
 
 BUSY = "Another safe copy is being made right now. Try again in a minute."
+UNREADABLE_COPY = ("This safe copy could not be decrypted: it was damaged or altered after it was made. "
+                   "Nothing was downloaded. Make the safe copy again.")
 
 
 @bp.get("/reports/<reference>/files/<attachment_hex>/safe-copy")
@@ -295,5 +299,6 @@ def download_safe_copy(reference: str, attachment_hex: str):
     try:
         chunks, name = service.download_safe_copy(auth.request_context(), auth.current_actor(), reference, attachment_hex)
     except CryptoError:
-        return _to_evidence(reference, attachment_hex, UNREADABLE_FILE)
+        service.record_unreadable(auth.request_context(), auth.current_actor(), reference, attachment_hex, "safe")
+        return _to_evidence(reference, attachment_hex, UNREADABLE_COPY)
     return download_response(chunks, name)

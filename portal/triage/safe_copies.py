@@ -10,13 +10,15 @@ later reviewer downloads that copy without converting again. The original is nev
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
 
-from portal.blobs import BlobWriter
+from portal.blobs import BlobWriter, delete_blob
 from portal.crypto import CryptoError
 from portal.crypto.envelope import open_record, seal_record
+from portal.crypto.errors import IntegrityError
 from portal.crypto.stream import StreamEncryptor
 from portal.evidence import Converted, Refused, describe_removed, make_safe_copy
 from portal.reports.models import Attachment, Report, SafeCopy
@@ -34,6 +36,12 @@ EXTENSIONS = {
 }
 
 
+def stream_id(copy_id: bytes) -> bytes:
+    """The id a safe copy's STREAM is bound to: derived from, never equal to, its blob id, so a
+    record pointed at an original's blob (which is bound to the original's own id) fails to open."""
+    return hashlib.sha256(b"portal/v1/safe-copy-stream" + copy_id).digest()[:16]
+
+
 @dataclass(frozen=True)
 class SafeCopyInfo:
     """What the report page says about a safe copy: its type, size, pages and what was removed."""
@@ -42,6 +50,7 @@ class SafeCopyInfo:
     size: int
     pages: int
     removed: tuple[str, ...]
+    of: str = ""  # the attachment id (hex) it is a copy of: a record moved to another file fails
     readable: bool = True
 
     @property
@@ -54,7 +63,7 @@ class SafeCopyInfo:
 
     def to_json(self) -> bytes:
         return json.dumps(
-            {"type": self.content_type, "size": self.size, "pages": self.pages, "removed": list(self.removed)}
+            {"of": self.of, "type": self.content_type, "size": self.size, "pages": self.pages, "removed": list(self.removed)}
         ).encode("utf-8")
 
     @classmethod
@@ -63,7 +72,7 @@ class SafeCopyInfo:
         if not isinstance(data, dict) or not isinstance(data.get("removed"), list):
             raise ValueError("safe copy details malformed")
         return cls(str(data.get("type", "")), int(data.get("size", 0)), int(data.get("pages", 0)),
-                   tuple(str(r) for r in data["removed"]))
+                   tuple(str(r) for r in data["removed"]), str(data.get("of", "")))
 
 
 def infos(report: Report, dek: bytes) -> dict[str, SafeCopyInfo]:
@@ -71,15 +80,20 @@ def infos(report: Report, dek: bytes) -> dict[str, SafeCopyInfo]:
     found = {}
     for attachment in report.attachments:
         if attachment.safe_copy is not None:
-            found[attachment.public_id.hex()] = _open_info(dek, report, attachment.safe_copy)
+            found[attachment.public_id.hex()] = _open_info(dek, report, attachment)
     return found
 
 
-def _open_info(dek: bytes, report: Report, copy: SafeCopy) -> SafeCopyInfo:
+def _open_info(dek: bytes, report: Report, attachment: Attachment) -> SafeCopyInfo:
+    """The copy's details, unreadable when they do not open or belong to another file."""
+    copy = attachment.safe_copy
     try:
-        return SafeCopyInfo.from_json(open_record(dek, report.public_id, "safe-copy-meta", copy.sealed_meta, copy.public_id))
+        info = SafeCopyInfo.from_json(open_record(dek, report.public_id, "safe-copy-meta", copy.sealed_meta, copy.public_id))
     except (CryptoError, ValueError):
+        info = None
+    if info is None or info.of != attachment.public_id.hex():
         return SafeCopyInfo("", 0, 0, (), readable=False)
+    return info
 
 
 def make(ctx: Context, actor: Actor, report: Report, attachment: Attachment, dek: bytes) -> SafeCopyInfo | Refused:
@@ -89,8 +103,13 @@ def make(ctx: Context, actor: Actor, report: Report, attachment: Attachment, dek
     so that its audit entry is kept; the reviewer is told why and can still take the original.
     """
     attachment_hex = attachment.public_id.hex()
+    replaced = False
     if attachment.safe_copy is not None:
-        return _open_info(dek, report, attachment.safe_copy)
+        existing = _open_info(dek, report, attachment)
+        if existing.readable:
+            return existing
+        _discard(ctx, attachment)  # altered or damaged after it was made: make it again
+        replaced = True
     original = b"".join(decrypt_blob(ctx.db, report, dek, attachment.public_id))
     result = make_safe_copy(original)
     del original
@@ -100,20 +119,28 @@ def make(ctx: Context, actor: Actor, report: Report, attachment: Attachment, dek
         return result
     info = _store(ctx, report, attachment, dek, result)
     audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "attachment.safe-copy-made", report.reference,
-                 attachment=attachment_hex[:32], removed=len(result.removed), seconds=round(result.seconds, 1))
+                 attachment=attachment_hex[:32], removed=len(result.removed), seconds=round(result.seconds, 1),
+                 replaced_unreadable=replaced)
     return info
+
+
+def _discard(ctx: Context, attachment: Attachment) -> None:
+    blob_id = attachment.safe_copy.public_id
+    attachment.safe_copy = None
+    ctx.db.flush()
+    delete_blob(ctx.db, blob_id)
 
 
 def _store(ctx: Context, report: Report, attachment: Attachment, dek: bytes, result: Converted) -> SafeCopyInfo:
     copy_id = os.urandom(16)
     writer = BlobWriter(ctx.db, copy_id, attached=True)
-    encryptor = StreamEncryptor(dek, report.public_id, copy_id, writer)
+    encryptor = StreamEncryptor(dek, report.public_id, stream_id(copy_id), writer)
     view = memoryview(result.data)
     for start in range(0, len(view), 1 << 20):
         encryptor.write(view[start : start + (1 << 20)])
     encryptor.finish()
     writer.close()
-    info = SafeCopyInfo(result.content_type, len(result.data), result.pages, tuple(result.removed))
+    info = SafeCopyInfo(result.content_type, len(result.data), result.pages, tuple(result.removed), attachment.public_id.hex())
     attachment.safe_copy = SafeCopy(
         public_id=copy_id,
         sealed_meta=seal_record(dek, report.public_id, "safe-copy-meta", info.to_json(), copy_id),
@@ -128,8 +155,10 @@ def download(ctx: Context, actor: Actor, report: Report, attachment: Attachment,
     copy = attachment.safe_copy
     if copy is None:
         raise NotFound
-    info = _open_info(dek, report, copy)
-    chunks = decrypt_blob(ctx.db, report, dek, copy.public_id)
+    info = _open_info(dek, report, attachment)
+    if not info.readable:
+        raise IntegrityError("the safe copy's details do not open: it was altered or damaged")
+    chunks = decrypt_blob(ctx.db, report, dek, copy.public_id, stream_id(copy.public_id))
     stem = open_attachment_meta(dek, report, attachment).safe_name.stem
     audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "attachment.downloaded", report.reference,
                  attachment=attachment.public_id.hex(), copy="safe")

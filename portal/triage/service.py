@@ -145,6 +145,14 @@ def download_safe_copy(ctx: Context, actor: Actor, reference: str, attachment_he
     return safe_copies.download(ctx, actor, *_readable_attachment(ctx, actor, reference, attachment_hex))
 
 
+def record_unreadable(ctx: Context, actor: Actor, reference: str, attachment_hex: str, copy: str) -> None:
+    """Audit a file (or safe copy) that failed verification when a reviewer asked for it: a trace
+    that content was altered or damaged after it was received."""
+    report = get_report(ctx, actor, reference)
+    audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "attachment.unreadable", report.reference,
+                 attachment=attachment_hex[:32], copy=copy)
+
+
 def download(ctx: Context, actor: Actor, reference: str, attachment_hex: str) -> tuple[object, str]:
     """(chunks, file name) of one original attachment, verified whole before the first byte; audited."""
     report, attachment, dek = _readable_attachment(ctx, actor, reference, attachment_hex)
