@@ -65,7 +65,6 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "portal.triage.safe_copies",
             "portal.triage.accounts",
             "portal.triage.oversight",
-            "portal.triage.sanitise",
             "portal.models",
             "portal.storage",
         ),
