@@ -1,16 +1,18 @@
-"""Word, Excel and PowerPoint files (OOXML zips) rebuilt without people and hidden content.
+"""Word, Excel and PowerPoint files (OOXML zips) rebuilt without people, hidden or active content.
 
 The zip is bounded before anything is inflated (entries, declared total size, per-entry
 ratio; zipfile then holds each entry to its declared size), every XML part is parsed with
 defusedxml, and the copy leaves out: comments (and their anchors), the people part,
 tracked changes (insertions accepted, deletions dropped), core/app/custom properties
-(blanked), custom XML data, embedded objects, ActiveX, macros and external relationships.
+(blanked), custom XML data, embedded objects, ActiveX, macros, external relationships,
+thumbnails, imported chunks, data connections, links to other workbooks, and every part
+nothing refers to any more. Word fields, formulas and hidden content are handled per part
+(office_word, office_fields, office_excel); last, no element may point at a missing relationship.
 """
 
 from __future__ import annotations
 
 import io
-import posixpath
 import re
 import zipfile
 from collections import Counter
@@ -71,7 +73,7 @@ def convert(data: bytes, content_type: str, limits: Limits) -> tuple[bytes, str,
             elif name == "[Content_Types].xml":
                 body = _content_types(trees[name], body, dropped, set(parts) - dropped)
             elif name in trees:
-                _clean_part(name, trees, removed_ids.get(_rels_of(name), set()), revisions, report.found)
+                _clean_part(name, trees, removed_ids.get(office_xml.rels_of(name), set()), revisions, report.found)
                 body = office_xml.serialise(trees[name], body)
             target.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), body, zipfile.ZIP_DEFLATED)
     return out.getvalue(), content_type, report.words(revisions), 1
@@ -83,15 +85,9 @@ def _clean_part(name: str, trees: dict, gone: set[str], revisions: Revisions, fo
         return
     if _WORD.match(name):
         revisions.clean(root, gone)
-    elif name.startswith("xl/worksheets/"):
-        office_excel.worksheet(root, found)
-    elif office_excel.local(root.tag) == "workbook":
-        office_excel.workbook(root, found)
-    elif name.startswith("xl/tables/"):
-        office_excel.table(root, found)
-    elif name.startswith("ppt/slides/"):
-        office_excel.slide(root, found)
-    rels = trees.get(_rels_of(name))
+    else:
+        office_excel.clean(name, root, found)
+    rels = trees.get(office_xml.rels_of(name))
     ids = {rel.get("Id", "") for rel in rels} if rels is not None else set()
     found["dangling"] += office_xml.drop_dangling(root, ids)
 
@@ -99,7 +95,7 @@ def _clean_part(name: str, trees: dict, gone: set[str], revisions: Revisions, fo
 def _unwanted(parts: dict, trees: dict, found: Counter, dropped: set[str]) -> set[str]:
     """Parts reached by an unwanted kind of relationship, pivot tables fed from outside, and
     parts nothing refers to any more (the orphans of the above, or data hidden in the zip)."""
-    links = {rels: _targets(rels, trees[rels]) for rels in trees if rels.endswith(".rels")}
+    links = {rels: office_xml.targets(rels, trees[rels]) for rels in trees if rels.endswith(".rels")}
     unwanted = {name: "thumbnail" for name in parts if _THUMBNAIL.match(name)}
     for targets in links.values():
         for kind, target in targets:
@@ -111,36 +107,18 @@ def _unwanted(parts: dict, trees: dict, found: Counter, dropped: set[str]) -> se
     found.update(label for label in unwanted.values() if label)
     for rels, targets in links.items():
         if rels.startswith("xl/pivotTables/") and any(t in unwanted for _, t in targets):
-            unwanted[_part_of(rels)] = ""
+            unwanted[office_xml.part_of(rels)] = ""
     gone = dropped | set(unwanted)
     reached, queue = set(), ["_rels/.rels"]
     while queue:
         for _, target in links.get(queue.pop(), []):
             if target in parts and target not in reached and target not in gone:
                 reached.add(target)
-                queue.append(_rels_of(target))
+                queue.append(office_xml.rels_of(target))
     orphans = {n for n in parts if n not in reached | gone and n != "[Content_Types].xml" and not n.endswith(".rels")}
     found["unused parts"] += len(orphans)
     gone |= orphans
-    return gone - dropped | {n for n in parts if n.endswith(".rels") and n != "_rels/.rels" and _part_of(n) in gone}
-
-
-def _targets(rels_name: str, root) -> list[tuple[str, str]]:
-    return [(rel.get("Type", ""), _resolve(rels_name, rel.get("Target", ""))) for rel in root
-            if rel.get("TargetMode") != "External"]
-
-
-def _resolve(rels_name: str, target: str) -> str:
-    folder = posixpath.dirname(posixpath.dirname(rels_name))
-    return target[1:] if target.startswith("/") else posixpath.normpath(posixpath.join(folder, target)).lstrip("/")
-
-
-def _rels_of(part: str) -> str:
-    return posixpath.join(posixpath.dirname(part), "_rels", posixpath.basename(part) + ".rels")
-
-
-def _part_of(rels: str) -> str:
-    return posixpath.join(posixpath.dirname(posixpath.dirname(rels)), posixpath.basename(rels)[: -len(".rels")])
+    return gone - dropped | {n for n in parts if n.endswith(".rels") and n != "_rels/.rels" and office_xml.part_of(n) in gone}
 
 
 def _bounded(source: zipfile.ZipFile, limits: Limits) -> list[zipfile.ZipInfo]:
@@ -184,7 +162,7 @@ def _clean_rels(root, rels_name: str, dropped: set[str], report: _Report) -> set
     ids = set()
     for rel in list(root):
         external = rel.get("TargetMode") == "External"
-        if external or _resolve(rels_name, rel.get("Target", "")) in dropped:
+        if external or office_xml.resolve(rels_name, rel.get("Target", "")) in dropped:
             sheet_link = rels_name.startswith("xl/") and rel.get("Type", "").endswith("/hyperlink")
             report.external += external and not sheet_link
             ids.add(rel.get("Id", ""))

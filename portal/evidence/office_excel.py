@@ -22,6 +22,17 @@ _FORMULA_RULES = {"conditionalFormatting", "dataValidations", "conditionalFormat
 _TABLE_FORMULAS = {"calculatedColumnFormula", "totalsRowFormula"}
 
 
+def clean(name: str, root: ET.Element, found: Counter) -> None:
+    if name.startswith("xl/worksheets/"):
+        worksheet(root, found)
+    elif local(root.tag) == "workbook":
+        workbook(root, found)
+    elif name.startswith("xl/tables/"):
+        table(root, found)
+    elif name.startswith("ppt/slides/"):
+        slide(root, found)
+
+
 def local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 

@@ -5,6 +5,7 @@ repair the file (and ask the reviewer to) or, for r:link, fetch the address anyw
 
 from __future__ import annotations
 
+import posixpath
 import re
 import xml.etree.ElementTree as ET  # noqa: S405 - serialising only; every parse goes through defusedxml
 
@@ -15,6 +16,7 @@ from portal.evidence.results import Unsafe
 
 _DECLARATION = re.compile(rb'xmlns:([A-Za-z_][\w.-]*)="([^"]*)"')
 _ROOT_TAG = re.compile(rb"<(?![?!])[^>]*>")
+_DEFAULT = re.compile(rb'\sxmlns="([^"]*)"')
 W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
 R = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 PKG_RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
@@ -42,7 +44,7 @@ def serialise(root: ET.Element, original: bytes) -> bytes:
     for prefix, uri in declared:
         if not prefix.startswith(b"xml"):
             ET.register_namespace(prefix.decode(), uri.decode())
-    text = ET.tostring(root, encoding="UTF-8", xml_declaration=True)
+    text = _restore_default(ET.tostring(root, encoding="UTF-8", xml_declaration=True), root_tag.group(0) if root_tag else b"")
     out_root = _ROOT_TAG.search(text[text.index(b"?>") + 2 :])
     if out_root is None:
         return text
@@ -52,6 +54,36 @@ def serialise(root: ET.Element, original: bytes) -> bytes:
     closing = -2 if tag.endswith(b"/>") else -1
     new_tag = tag[:closing] + missing + tag[closing:]
     return text[:start] + new_tag + text[start + len(tag) :]
+
+
+def _restore_default(text: bytes, original_root: bytes) -> bytes:
+    """ElementTree writes a default namespace as ns0:; Office writes (and some readers expect) no prefix.
+    Tags are the only place "<ns0:" can appear: "<" in text and attribute values is always escaped."""
+    default = _DEFAULT.search(original_root)
+    prefix = re.search(rb'xmlns:(ns\d+)="%s"' % re.escape(default.group(1)), text) if default else None
+    if prefix is None or b" " + prefix.group(1) + b":" in text:  # an attribute in that namespace keeps the prefix
+        return text
+    name = prefix.group(1)
+    text = text.replace(b"<" + name + b":", b"<").replace(b"</" + name + b":", b"</")
+    return text.replace(b"xmlns:" + name + b"=", b"xmlns=", 1)
+
+
+def targets(rels_name: str, root) -> list[tuple[str, str]]:
+    return [(rel.get("Type", ""), resolve(rels_name, rel.get("Target", ""))) for rel in root
+            if rel.get("TargetMode") != "External"]
+
+
+def resolve(rels_name: str, target: str) -> str:
+    folder = posixpath.dirname(posixpath.dirname(rels_name))
+    return target[1:] if target.startswith("/") else posixpath.normpath(posixpath.join(folder, target)).lstrip("/")
+
+
+def rels_of(part: str) -> str:
+    return posixpath.join(posixpath.dirname(part), "_rels", posixpath.basename(part) + ".rels")
+
+
+def part_of(rels: str) -> str:
+    return posixpath.join(posixpath.dirname(posixpath.dirname(rels)), posixpath.basename(rels)[: -len(".rels")])
 
 
 def q(namespace: str, local: str) -> str:
