@@ -109,16 +109,20 @@ def _unwanted(parts: dict, trees: dict, found: Counter, dropped: set[str]) -> se
         if rels.startswith("xl/pivotTables/") and any(t in unwanted for _, t in targets):
             unwanted[office_xml.part_of(rels)] = ""
     gone = dropped | set(unwanted)
-    reached, queue = set(), ["_rels/.rels"]
+    orphans = set(parts) - _reached(parts, links, gone) - gone
+    found["unused parts"] += len(orphans - _reached(parts, links, set()))  # never referred to: data hidden in the zip
+    gone |= orphans
+    return gone - dropped | {n for n in parts if n.endswith(".rels") and n != "_rels/.rels" and office_xml.part_of(n) in gone}
+
+
+def _reached(parts: dict, links: dict, gone: set[str]) -> set[str]:
+    reached, queue = {"[Content_Types].xml"} | {n for n in parts if n.endswith(".rels")}, ["_rels/.rels"]
     while queue:
         for _, target in links.get(queue.pop(), []):
             if target in parts and target not in reached and target not in gone:
                 reached.add(target)
                 queue.append(office_xml.rels_of(target))
-    orphans = {n for n in parts if n not in reached | gone and n != "[Content_Types].xml" and not n.endswith(".rels")}
-    found["unused parts"] += len(orphans)
-    gone |= orphans
-    return gone - dropped | {n for n in parts if n.endswith(".rels") and n != "_rels/.rels" and office_xml.part_of(n) in gone}
+    return reached
 
 
 def _bounded(source: zipfile.ZipFile, limits: Limits) -> list[zipfile.ZipInfo]:

@@ -319,3 +319,40 @@ def test_ordinary_files_convert_with_nothing_removed():
         result = copy_of(name)
         assert result.removed == [], (name, result.removed)
         assert main in b"".join(_parts(result).values())
+
+
+def _docx_with(document_body: str, extra: dict[str, str | bytes] | None = None) -> bytes:
+    document = f'<?xml version="1.0" encoding="UTF-8"?><w:document {NS}><w:body>{document_body}</w:body></w:document>'
+    return _zip({"[Content_Types].xml": _types({"word/document.xml": WORD_MAIN}),
+                 "_rels/.rels": _rels(("rId1", "officeDocument", "word/document.xml")), "word/document.xml": document,
+                 **(extra or {})})
+
+
+def test_a_stray_field_begin_cannot_hide_the_text_after_it():
+    body = ('<w:p><w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText>INCLUDETEXT "c:/x"</w:instrText></w:r>'
+            + _text("STILL SHOWN") + "</w:p><w:p>" + _text("NEXT PARAGRAPH") + "</w:p>")
+    result = make_safe_copy(_docx_with(body))
+    assert isinstance(result, Converted), result
+    document = _parts(result)["word/document.xml"]
+    assert b"STILL SHOWN" in document and b"NEXT PARAGRAPH" in document
+    assert b"instrText" not in document and b"fldChar" not in document and b"INCLUDETEXT" not in document
+
+
+def test_hidden_text_in_a_style_is_shown_and_a_part_nothing_refers_to_is_dropped():
+    styles = f'<?xml version="1.0"?><w:styles {NS}><w:style w:styleId="H"><w:rPr><w:vanish/></w:rPr></w:style></w:styles>'
+    data = _docx_with('<w:p><w:r><w:rPr><w:rStyle w:val="H"/></w:rPr><w:t>STYLED</w:t></w:r></w:p>',
+                      {"word/_rels/document.xml.rels": _rels(("rId1", "styles", "styles.xml")), "word/styles.xml": styles,
+                       "word/stash.xml": "<secret>SMUGGLED DATA</secret>"})
+    result = make_safe_copy(data)
+    assert isinstance(result, Converted), result
+    parts = _parts(result)
+    assert b"vanish" not in parts["word/styles.xml"] and "word/stash.xml" not in parts
+    assert result.removed == ["hidden text (now shown)", "1 unused part"]
+    assert "unused part" not in " ".join(copy_of("hostile_xlsx").removed)  # parts only the removed ones used are not "unused"
+
+
+def test_strict_open_xml_is_refused_rather_than_passed_through_uncleaned():
+    document = ('<?xml version="1.0"?><w:document xmlns:w="http://purl.oclc.org/ooxml/wordprocessingml/main"><w:body>'
+                + _field('DDEAUTO cmd "/k calc"', _text("R")) + "</w:body></w:document>")
+    result = make_safe_copy(_docx_with("", {"word/document.xml": document}))
+    assert not isinstance(result, Converted) and "Strict Open XML" in result.reason
