@@ -17,7 +17,7 @@ import re
 import zipfile
 from collections import Counter
 
-from portal.evidence import office_excel, office_xml
+from portal.evidence import images, office_excel, office_xml
 from portal.evidence.limits import Limits
 from portal.evidence.office_word import Revisions
 from portal.evidence.results import Unsafe
@@ -75,8 +75,27 @@ def convert(data: bytes, content_type: str, limits: Limits) -> tuple[bytes, str,
             elif name in trees:
                 _clean_part(name, trees, removed_ids.get(office_xml.rels_of(name), set()), revisions, report.found)
                 body = office_xml.serialise(trees[name], body)
+            else:
+                body = _picture(body, limits, report.found)
             target.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), body, zipfile.ZIP_DEFLATED)
     return out.getvalue(), content_type, report.words(revisions), 1
+
+
+_PICTURE_MAGIC = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
+
+
+def _picture(body: bytes, limits: Limits, found: Counter) -> bytes:
+    """A JPEG or PNG inside the document, rebuilt from its pixels in the same format: a photo's
+    EXIF (GPS, camera, date), XMP and comments would otherwise survive inside the copy."""
+    kind = next((t for magic, t in _PICTURE_MAGIC.items() if body.startswith(magic)), None)
+    if kind is None:
+        return body
+    clean, clean_type, removed, _ = images.convert(body, kind, limits)
+    if clean_type != kind:  # a JPEG that cannot stay JPEG (e.g. CMYK): keep the part's type honest
+        raise Unsafe("A picture inside the document could not be rebuilt; only the original is available.")
+    if removed:
+        found["picture details"] += 1
+    return clean
 
 
 def _clean_part(name: str, trees: dict, gone: set[str], revisions: Revisions, found: Counter) -> None:
@@ -244,6 +263,7 @@ _PHRASES = (
     ("hidden rows", lambda n: "hidden rows or columns (now shown)"),
     ("hidden slides", lambda n: _count(n, "hidden slide") + " (now shown)"),
     ("unused parts", lambda n: _count(n, "unused part")),
+    ("picture details", lambda n: f"location, camera or other details from {_count(n, 'picture')}"),
 )
 
 

@@ -356,3 +356,30 @@ def test_strict_open_xml_is_refused_rather_than_passed_through_uncleaned():
                 + _field('DDEAUTO cmd "/k calc"', _text("R")) + "</w:body></w:document>")
     result = make_safe_copy(_docx_with("", {"word/document.xml": document}))
     assert not isinstance(result, Converted) and "Strict Open XML" in result.reason
+
+
+def test_pictures_inside_a_document_lose_their_exif_location():
+    """A photo pasted into a Word file keeps its EXIF (GPS) inside word/media: the copy rebuilds it."""
+    import PIL.Image
+
+    photo = io.BytesIO()
+    exif = PIL.Image.Exif()
+    exif[0x010F] = "CameraMakerCanary"  # Make
+    exif[0x8825] = {1: "N", 2: (51.0, 30.0, 0.0)}  # GPSInfo
+    PIL.Image.new("RGB", (32, 24), "red").save(photo, format="JPEG", exif=exif)
+    source = _docx_with_media(photo.getvalue())
+    result = make_safe_copy(source)
+    assert isinstance(result, Converted), result
+    with zipfile.ZipFile(io.BytesIO(result.data)) as copy:
+        media = copy.read("word/media/image1.jpeg")
+    assert media.startswith(b"\xff\xd8\xff")
+    assert b"CameraMakerCanary" not in media and b"Exif" not in media
+    assert "location, camera or other details from 1 picture" in result.removed
+
+
+def _docx_with_media(jpeg: bytes) -> bytes:
+    document = f'<?xml version="1.0" encoding="UTF-8"?><w:document {NS}><w:body>{_text("PHOTO BELOW")}</w:body></w:document>'
+    return _zip({"[Content_Types].xml": _types({"word/document.xml": WORD_MAIN}, ("jpeg",)),
+                 "_rels/.rels": _rels(("rId1", "officeDocument", "word/document.xml")), "word/document.xml": document,
+                 "word/_rels/document.xml.rels": _rels(("rId5", "image", "media/image1.jpeg")),
+                 "word/media/image1.jpeg": jpeg})
