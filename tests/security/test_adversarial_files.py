@@ -34,7 +34,8 @@ from portal.crypto.receipt import receipt_secret
 from portal.reports.models import Attachment, Message, SafeCopy
 from portal.reports.service import find_report, open_attachment_meta, reporter_dek
 
-SAFE_DISPOSITION = re.compile(r'attachment; filename="[A-Za-z0-9._-]{1,100}"')
+# An ASCII filename, and the made-safe UTF-8 name percent-encoded beside it when they differ (RFC 6266).
+SAFE_DISPOSITION = re.compile(r"""attachment; filename="[A-Za-z0-9._-]{1,100}"(; filename\*=UTF-8''[A-Za-z0-9._~%-]{1,600})?""")
 
 
 @pytest.fixture
@@ -272,7 +273,7 @@ def test_svg_and_html_with_script_are_never_rendered_by_either_app(reporter, tri
         made = reviewer.post(f"/reports/{reference}/files/{file_id}/safe-copy", data={"csrf_token": csrf_from(page)})
         assert made.status_code == 302
         follow = reviewer.get(made.headers["Location"])
-        assert "No safe copy was made: No safe copy is made of this kind of file" in follow.data.decode()
+        assert "No safe copy was made: This kind of file cannot be converted" in follow.data.decode()
         assert b"<script>alert" not in follow.data and b"<svg" not in follow.data
         assert reviewer.get(f"/reports/{reference}/files/{file_id}/safe-copy").status_code == 404
     assert session_count(database, SafeCopy) == 0

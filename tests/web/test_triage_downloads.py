@@ -179,7 +179,7 @@ def test_unsupported_type_is_refused_with_a_message(evidence, database):
     assert response.status_code == 302 and response.headers["Location"].endswith(f"#file-{file_id}")
     page = client.get(response.headers["Location"]).data
     warnings, done = banners(page)
-    assert "No safe copy was made: No safe copy is made of this kind of file" in warnings
+    assert "No safe copy was made: This kind of file cannot be converted" in warnings
     assert "Only the original is available" in warnings and "Safe copy ready" not in done
     assert NOTES not in page
     assert safe_copy_count(database) == 0
