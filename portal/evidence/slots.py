@@ -16,20 +16,35 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def conversion_slot(directory: Path, slots: int) -> Iterator[bool]:
-    """Yields True while holding one of `slots` slots in `directory`, False when all are taken."""
+def conversion_slot(directory: Path, slots: int, item: str) -> Iterator[bool]:
+    """Yields True while holding one of `slots` slots in `directory` and the lock of `item` (one
+    conversion per file at a time), False when either is taken. Hold it until the conversion's
+    transaction has committed, so that a second request for the same file finds the copy."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for number in range(max(1, slots)):
-        fd = os.open(directory / f"slot-{number}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    with _held(directory / f"item-{item}.lock") as item_held:
+        if not item_held:
+            yield False
+            return
+        for number in range(max(1, slots)):
+            with _held(directory / f"slot-{number}.lock") as slot_held:
+                if slot_held:
+                    yield True
+                    return
+        yield False
+
+
+@contextlib.contextmanager
+def _held(path: Path) -> Iterator[bool]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            os.close(fd)
-            continue
+            yield False
+            return
         try:
             yield True
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
-        return
-    yield False
+    finally:
+        os.close(fd)

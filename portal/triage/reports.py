@@ -7,7 +7,10 @@ was typed (400, or 403 for a role that may not do it); see decorators.on_refusal
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+import contextlib
+import re
+
+from flask import Blueprint, after_this_request, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
@@ -17,7 +20,7 @@ from portal.evidence import SUPPORTED, Refused
 from portal.evidence.slots import conversion_slot
 from portal.forms import first_error
 from portal.triage import auth, junk, rules, service
-from portal.triage.context import ActionError, Actor, Context, small_int
+from portal.triage.context import ActionError, Actor, Context, NotFound, small_int
 from portal.triage.decorators import in_transaction, login_required, on_refusal
 from portal.triage.forms import (
     AccessForm,
@@ -271,16 +274,22 @@ def download(reference: str, attachment_hex: str):
 @in_transaction
 @login_required
 def make_safe_copy(reference: str, attachment_hex: str):
-    """Convert in the sandbox (once per file); the page then offers the copy and says what was removed."""
+    """Convert in the sandbox (once per file); the page then offers the copy and says what was removed.
+    The slot is released only after the response (so after the commit): a second request for the
+    same file then finds the copy instead of making another."""
     ctx, actor = _acting_on(reference, "confirm", ConfirmForm())
-    slot_dir = ctx.settings.instance_dir / "run" / "safe-copies"
-    with conversion_slot(slot_dir, ctx.settings.safe_copy_slots) as got_slot:
-        if not got_slot:
-            return _to_evidence(reference, attachment_hex, BUSY)
-        try:
-            outcome = service.make_safe_copy(ctx, actor, reference, attachment_hex)
-        except CryptoError:
-            return _to_evidence(reference, attachment_hex, UNREADABLE_FILE)
+    if not re.fullmatch(r"[0-9a-f]{32}", attachment_hex):
+        raise NotFound  # the id also names a lock file: hex only
+    held = contextlib.ExitStack()
+    after_this_request(lambda response: (held.close(), response)[1])
+    slot = conversion_slot(ctx.settings.instance_dir / "run" / "safe-copies", ctx.settings.safe_copy_slots,
+                           attachment_hex)
+    if not held.enter_context(slot):
+        return _to_evidence(reference, attachment_hex, BUSY)
+    try:
+        outcome = service.make_safe_copy(ctx, actor, reference, attachment_hex)
+    except CryptoError:
+        return _to_evidence(reference, attachment_hex, UNREADABLE_FILE)
     if isinstance(outcome, Refused):
         return _to_evidence(reference, attachment_hex,
                             f"No safe copy was made: {outcome.reason} Only the original is available: open it with care.")
