@@ -90,6 +90,7 @@ class Settings:
     https: bool
     triage_trusted_proxies: int
     triage_request_timeout: int
+    safe_copy_slots: int
     reporter_port: int
     triage_port: int
     acknowledge_days: int

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 from flask import Flask, Response, abort, render_template, request
 from flask.logging import default_handler
@@ -158,6 +159,9 @@ def download_response(chunks, filename: str) -> Response:
     """Always a download, never rendered: an attached HTML or SVG file cannot run here."""
     ascii_name = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "_" for ch in filename)[:100] or "attachment"
     response = Response(_closing(chunks, state.db_session()), mimetype="application/octet-stream")
-    response.headers["Content-Disposition"] = f'attachment; filename="{ascii_name}"'
+    disposition = f'attachment; filename="{ascii_name}"'
+    if ascii_name != filename:  # RFC 6266: the real (already made-safe) name too, percent-encoded
+        disposition += f"; filename*=UTF-8''{quote(filename[:200], safe='')}"
+    response.headers["Content-Disposition"] = disposition
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response

@@ -71,3 +71,45 @@ def json_log_lines(text: str) -> list[dict]:
             assert "time" not in record and re.fullmatch(r"\d{4}-\d{2}-\d{2}", record["date"]), record
         lines.append(record)
     return lines
+
+
+def case_key(client) -> tuple[bytes, bytes]:
+    """(report id, case key) as the signed-in case page hands them to reply.js (data-report-id, data-key)."""
+    page = client.get("/follow-up/case").data
+    match = re.search(rb'data-report-id="([0-9a-f]{32})" data-key="([0-9a-f]{64})"', page)
+    assert match, "the case page gives the script no key"
+    return bytes.fromhex(match.group(1).decode()), bytes.fromhex(match.group(2).decode())
+
+
+def browser_reply(client, text: str = "Sealed in the browser", files=(), *, key: bytes | None = None,
+                  meta_key: bytes | None = None, sealed_message: bytes | None = None):
+    """POST /follow-up/reply as reply.js does, on a signed-in client: the message and each file's
+    details sealed under the case key (or `key` / `meta_key` instead, to send what does not open),
+    each file STREAM-encrypted, with a solved proof of work. `files`: (name, type, content)."""
+    import base64
+    import io
+    import os
+
+    from portal.crypto.envelope import seal_record
+    from portal.crypto.stream import StreamEncryptor
+    from portal.reports.answers import AttachmentMeta, MessageBody
+
+    report_id, dek = case_key(client)
+    token = csrf_from(client.get("/follow-up/case").data)
+    message_id = os.urandom(16)
+    if sealed_message is None:
+        sealed_message = seal_record(key or dek, report_id, "message", MessageBody(text).to_json(), message_id)
+    data = {"csrf_token": token, "mode": "browser", **work_fields(client, "reply"), "message_id": message_id.hex(),
+            "sealed_message": base64.b64encode(sealed_message).decode()}
+    for name, ctype, content in files:
+        file_id = os.urandom(16)
+        meta = AttachmentMeta(name, ctype, len(content)).to_json()
+        sealed_meta = seal_record(meta_key or dek, report_id, "attachment-meta", meta, file_id)
+        data[f"attachment_meta.{file_id.hex()}"] = base64.b64encode(sealed_meta).decode()
+        out = io.BytesIO()
+        encryptor = StreamEncryptor(dek, report_id, file_id, out)
+        encryptor.write(content)
+        encryptor.finish()
+        data[f"attachment.{file_id.hex()}"] = (io.BytesIO(out.getvalue()), "encrypted.bin", "application/octet-stream")
+    return client.post("/follow-up/reply", data=data, content_type="multipart/form-data",
+                       headers={"Accept": "application/json"})

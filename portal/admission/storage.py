@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from portal.blobs.models import Blob
 from portal.clock import today
+from portal.reports.models import SafeCopy
 
 FILES_REFUSED_TODAY = (
     "The portal cannot accept more files today. Send your report without them now, "
@@ -33,8 +34,10 @@ FILES_REFUSED_TODAY = (
 
 
 def file_bytes_received(db: Session, day=None) -> int:
-    """Ciphertext bytes of the files (attached or still in a draft) received on `day`."""
-    return int(db.scalar(select(func.coalesce(func.sum(Blob.size), 0)).where(Blob.created_on == (day or today()))) or 0)
+    """Ciphertext bytes of the files (attached or still in a draft) received on `day`; reviewers'
+    safe copies (portal.triage.safe_copies) are not received files and do not count."""
+    received = (Blob.created_on == (day or today())) & ~Blob.id.in_(select(SafeCopy.public_id))
+    return int(db.scalar(select(func.coalesce(func.sum(Blob.size), 0)).where(received)) or 0)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ HEADER_LEN = 2
 OVERHEAD = HEADER_LEN + NONCE_LEN + TAG_LEN
 REPORT_ID_LEN = 16
 
-PURPOSES = frozenset({"report", "message", "note", "attachment-meta", "subject"})
+PURPOSES = frozenset({"report", "message", "note", "attachment-meta", "subject", "safe-copy-meta"})
 
 
 def new_data_key() -> bytes:

@@ -15,7 +15,9 @@ from portal.evidence.names import SafeName, safe_file_name
 from portal.evidence.results import Converted, Refused
 from portal.evidence.sandbox import run
 
-__all__ = ["Converted", "Limits", "Refused", "SafeName", "describe_removed", "make_safe_copy", "safe_file_name"]
+__all__ = [
+    "SUPPORTED", "Converted", "Limits", "Refused", "SafeName", "describe_removed", "make_safe_copy", "safe_file_name",
+]
 
 SUPPORTED = "PDF documents, photos (JPEG, PNG, WebP, GIF, TIFF) and Word, Excel and PowerPoint files (.docx, .xlsx, .pptx)"
 
@@ -24,7 +26,7 @@ def make_safe_copy(data: bytes, *, limits: Limits | None = None) -> Converted | 
     limits = limits or Limits()
     family = sniff.family(data)
     if family is None:
-        return Refused(f"No safe copy is made of this kind of file; safe copies are made of {SUPPORTED}.")
+        return Refused(f"This kind of file cannot be converted; safe copies are made of {SUPPORTED}.")
     if len(data) > limits.input_bytes:
         return Refused("The file is too large to convert safely; only the original is available.")
     return run(family, data, limits)

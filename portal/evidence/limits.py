@@ -37,3 +37,17 @@ class Limits:
     def from_json(cls, text: str) -> Limits:
         fields = json.loads(text)
         return cls(**{k: v for k, v in fields.items() if k in cls.__dataclass_fields__})
+
+
+def peak_kib(pid: int | str = "self") -> int:
+    """A process's own high-water resident memory in KiB (VmHWM of its post-exec image), 0 if gone.
+    wait4's ru_maxrss is no use for the child: Linux carries the forked web worker's high-water
+    mark across exec, so it would report the parent's."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0

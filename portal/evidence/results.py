@@ -12,7 +12,7 @@ class Converted:
     removed: list[str]  # what the original had and the copy has not, in words for the reviewer
     pages: int  # pages of a document; 1 for an image or an office file
     seconds: float = 0.0  # wall time of the sandboxed child
-    peak_rss_kib: int = 0  # the child's peak resident memory (from wait4)
+    peak_rss_kib: int = 0  # the child's own peak resident memory (limits.peak_kib)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ skips `portal/__init__`, so Flask and the database layer never load in it), with
 minimal environment, a fresh 0700 temporary directory as TMPDIR and working directory,
 and its own process group. The child sets its kernel limits before reading any
 untrusted byte (see confine.py); the parent enforces wall time by killing the group,
-caps what it reads back, and takes the child's peak memory from wait4.
+caps what it reads back, and samples the child's peak memory (limits.peak_kib).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from portal.evidence import framing
-from portal.evidence.limits import Limits
+from portal.evidence.limits import Limits, peak_kib
 from portal.evidence.results import Converted, Refused
 
 PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
@@ -91,7 +91,7 @@ def _exchange(proc: subprocess.Popen, data: bytes, limits: Limits, started: floa
         peak = 0
         while sel.get_map():
             left = deadline - time.monotonic()
-            peak = max(peak, _peak_kib(proc.pid))
+            peak = max(peak, peak_kib(proc.pid))
             if left <= 0:
                 return bytes(out), bytes(err), True, peak
             for key, _ in sel.select(min(left, 0.05)):
@@ -116,19 +116,6 @@ def _exchange(proc: subprocess.Popen, data: bytes, limits: Limits, started: floa
                 else:
                     out += chunk
     return bytes(out), bytes(err), False, peak
-
-
-def _peak_kib(pid: int) -> int:
-    """VmHWM of the child's own (post-exec) memory. wait4's ru_maxrss is no use here: Linux carries
-    the high-water mark of the forked web worker's image across exec, so it reports the parent."""
-    try:
-        with open(f"/proc/{pid}/status", "rb") as status:
-            for line in status:
-                if line.startswith(b"VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -12,7 +12,7 @@ import traceback
 
 from portal.evidence import framing, sniff
 from portal.evidence.confine import confine
-from portal.evidence.limits import Limits
+from portal.evidence.limits import Limits, peak_kib
 from portal.evidence.results import Unsafe
 
 MEMORY = "The file needs more memory than allowed to convert (it may be built to exhaust the server), so no safe copy was made."
@@ -41,16 +41,6 @@ def main(kind: str, limits: Limits, convert) -> int:
     return 0
 
 
-def peak_kib() -> int:
-    """This process's own high-water RSS (VmHWM of its post-exec memory); see sandbox._peak_kib."""
-    try:
-        with open("/proc/self/status", "rb") as status:
-            for line in status:
-                if line.startswith(b"VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 if __name__ == "__main__":

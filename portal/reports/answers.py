@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+from portal.evidence.names import SafeName, safe_file_name
+
 RISK_CHOICES = {"yes": "Yes", "no": "No", "unsure": "Not sure"}
 HOW_KNOWN_CHOICES = {
     "saw": "I saw or heard it myself",
@@ -91,6 +93,17 @@ class AttachmentMeta:
     name: str
     type: str
     size: int
+    readable: bool = True  # False: the sealed details did not open (shown as such, never as content)
+
+    @classmethod
+    def unreadable(cls) -> AttachmentMeta:
+        return cls(name="file", type="", size=0, readable=False)
+
+    @property
+    def safe_name(self) -> SafeName:
+        """The name to show or save as: NFC, no format characters (bidi overrides), capped; the
+        extension apart, shown but never trusted for the type."""
+        return safe_file_name(self.name)
 
     def to_json(self) -> bytes:
         return json.dumps({"name": self.name, "type": self.type, "size": self.size}, ensure_ascii=False).encode("utf-8")
@@ -103,4 +116,5 @@ class AttachmentMeta:
         name = data.get("name") if isinstance(data.get("name"), str) else "attachment"
         ctype = data.get("type") if isinstance(data.get("type"), str) else ""
         size = data.get("size") if isinstance(data.get("size"), int) else 0
-        return cls(name=name[:255] or "attachment", type=ctype[:100], size=size)
+        # Made safe (and capped) keeping the extension; a browser-sealed name can be anything.
+        return cls(name=str(safe_file_name(name)), type=ctype[:100], size=size)

@@ -135,7 +135,7 @@ class ReplyUpload(Upload):
 
     def __init__(self, db: Session, dek: bytes, report_id: bytes) -> None:
         super().__init__(db)
-        self._dek, self._report_id = dek, report_id
+        self.dek, self._report_id = dek, report_id
 
     def encrypt_for(self, fields: MultiDict) -> tuple[bytes, bytes]:
-        return self._dek, self._report_id
+        return self.dek, self._report_id

@@ -159,6 +159,24 @@ class Attachment(Base):
     ciphertext_bytes: Mapped[int] = mapped_column(Integer)
 
     report: Mapped[Report] = relationship(back_populates="attachments")
+    safe_copy: Mapped[SafeCopy | None] = relationship(back_populates="attachment", cascade="all, delete-orphan")
+
+
+class SafeCopy(Base):
+    """A safe copy a reviewer had made of one attachment (portal.evidence): its STREAM ciphertext
+    is in the blob store under `public_id`, its sealed metadata (type, pages, what was removed) here.
+    Made once, on the triage host only; the original attachment is never changed."""
+
+    __tablename__ = "safe_copies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    attachment_id: Mapped[int] = mapped_column(ForeignKey("attachments.id", ondelete="CASCADE"), unique=True)
+    public_id: Mapped[bytes] = mapped_column(LargeBinary(16), unique=True)
+    sealed_meta: Mapped[bytes] = mapped_column(LargeBinary)
+    ciphertext_bytes: Mapped[int] = mapped_column(Integer)
+    made_on: Mapped[dt.date] = mapped_column(Date, default=today)
+
+    attachment: Mapped[Attachment] = relationship(back_populates="safe_copy")
 
 
 class InternalNote(Base):

@@ -330,7 +330,7 @@ class ConversationEntry:
     from_reporter: bool
     author: str
     sent_on: dt.date
-    text: str
+    text: str | None  # None: it did not open (shown as "could not be decrypted")
     attachments: list[tuple[str, AttachmentMeta]]  # (attachment id hex, meta)
 
 
@@ -344,6 +344,8 @@ class OpenedReport:
 
 
 def open_report(report: Report, dek: bytes, reviewer_names: dict[int, str] | None = None) -> OpenedReport:
+    """Everything on a case page. One item that does not open (a message or a file's details a
+    database writer or a broken browser replaced) is shown as unreadable; it never breaks the page."""
     answers = ReportAnswers.from_json(open_record(dek, report.public_id, "report", report.sealed_report))
     by_message: dict[int | None, list[tuple[str, AttachmentMeta]]] = {}
     for attachment in report.attachments:
@@ -356,12 +358,20 @@ def open_report(report: Report, dek: bytes, reviewer_names: dict[int, str] | Non
             from_reporter=m.from_reporter,
             author="Reporter" if m.from_reporter else names.get(m.reviewer_id, "Reviewer"),
             sent_on=m.sent_on,
-            text=MessageBody.from_json(open_record(dek, report.public_id, "message", m.sealed_body, m.public_id)).text,
+            text=open_text(dek, report, "message", m.sealed_body, m.public_id),
             attachments=by_message.get(m.id, []),
         )
         for m in report.messages
     ]
     return OpenedReport(answers, by_message.get(None, []), conversation)
+
+
+def open_text(dek: bytes, report: Report, purpose: str, sealed: bytes, record_id: bytes) -> str | None:
+    """A sealed message or note's text, or None when it does not open (shown as unreadable)."""
+    try:
+        return MessageBody.from_json(open_record(dek, report.public_id, purpose, sealed, record_id)).text
+    except (CryptoError, ValueError):
+        return None
 
 
 @dataclass
@@ -375,8 +385,12 @@ class ReporterCase:
 
 
 def open_attachment_meta(dek: bytes, report: Report, attachment: Attachment) -> AttachmentMeta:
-    raw = open_record(dek, report.public_id, "attachment-meta", attachment.sealed_meta, attachment.public_id)
-    return AttachmentMeta.from_json(raw)
+    """A file's name, type and size; `AttachmentMeta.unreadable()` when its sealed details do not open."""
+    try:
+        raw = open_record(dek, report.public_id, "attachment-meta", attachment.sealed_meta, attachment.public_id)
+        return AttachmentMeta.from_json(raw)
+    except (CryptoError, ValueError):
+        return AttachmentMeta.unreadable()
 
 
 def reporter_case(db: Session, report: Report, secret: bytes) -> ReporterCase:
@@ -446,8 +460,12 @@ def store_sealed_message(
     return message
 
 
-def store_browser_reply(db: Session, report: Report, parsed: ParsedUpload, max_text_chars: int) -> list[StagedAttachment]:
-    """A reply sealed in the reporter's browser, stored as it arrived; returns the files sent with it."""
+def store_browser_reply(
+    db: Session, report: Report, dek: bytes, parsed: ParsedUpload, max_text_chars: int
+) -> list[StagedAttachment]:
+    """A reply sealed in the reporter's browser, stored as it arrived once it is known to open
+    under the case's key (the signed-in session holds it): a reply that does not open, or a file
+    whose details do not, is refused here instead of reaching a reviewer. Returns the files."""
     attachments = browser_attachments(parsed)
     try:
         message_id = bytes.fromhex(parsed.fields.get("message_id", ""))
@@ -456,16 +474,35 @@ def store_browser_reply(db: Session, report: Report, parsed: ParsedUpload, max_t
     sealed = sealed_field(parsed.fields.get("sealed_message"))
     if len(sealed) > 4 * max_text_chars + 64:
         raise SubmissionError("Your message is too long.")
+    if open_text(dek, report, "message", sealed, message_id) is None or any(
+        not _meta_opens(dek, report.public_id, staged) for staged in attachments
+    ):
+        raise SubmissionError("Your message could not be read after encryption. Reload the page and send it again.")
     store_sealed_message(db, report, message_id, sealed, from_reporter=True, attachments=attachments)
     return attachments
 
 
+def _meta_opens(dek: bytes, report_id: bytes, staged: StagedAttachment) -> bool:
+    try:
+        AttachmentMeta.from_json(open_record(dek, report_id, "attachment-meta", staged.sealed_meta, staged.attachment_id))
+    except (CryptoError, ValueError):
+        return False
+    return True
+
+
 def decrypt_attachment(db: Session, report: Report, dek: bytes, attachment: Attachment) -> Iterator[bytes]:
     """Verify the whole file first, then yield its plaintext chunk by chunk."""
-    reader = BlobReader(db, attachment.public_id)
-    verify_stream(dek, report.public_id, attachment.public_id, reader)
+    return decrypt_blob(db, report, dek, attachment.public_id)
+
+
+def decrypt_blob(db: Session, report: Report, dek: bytes, blob_id: bytes, stream_id: bytes | None = None) -> Iterator[bytes]:
+    """A STREAM ciphertext of this report: verified whole, then yielded. Its stream is bound to
+    `stream_id`: an attachment's own id, or the id derived for a safe copy of one."""
+    reader = BlobReader(db, blob_id)
+    stream_id = stream_id or blob_id
+    verify_stream(dek, report.public_id, stream_id, reader)
     reader.seek(0)
-    return iter_decrypt_unverified(dek, report.public_id, attachment.public_id, reader)
+    return iter_decrypt_unverified(dek, report.public_id, stream_id, reader)
 
 
 def find_attachment(report: Report, attachment_hex: str) -> Attachment | None:

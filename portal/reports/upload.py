@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -33,6 +32,7 @@ from portal.blobs.models import Blob
 from portal.config import Settings
 from portal.crypto.envelope import seal_record
 from portal.crypto.stream import ALG_STREAM, StreamEncryptor
+from portal.evidence.names import safe_file_name
 from portal.reports.answers import AttachmentMeta
 
 READ_SIZE = 64 * 1024
@@ -214,10 +214,10 @@ class DiscardSink:
 
 
 def clean_filename(name: str) -> str:
-    """Keep a file's name readable but harmless: no path, no control characters."""
-    name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip().lstrip(".")
-    return name[-200:] or "attachment"
+    """The name a no-JavaScript upload is stored under: its last path part, made safe to show
+    (portal.evidence.names: NFC, no control or format characters such as bidi overrides, capped).
+    Names sealed in the browser are made safe the same way whenever they are shown."""
+    return str(safe_file_name(name.replace("\\", "/").rsplit("/", 1)[-1]))
 
 
 @dataclass

@@ -278,7 +278,7 @@ def reply(signed_in: SignedInCase):
             if not upload.work(parsed.fields):
                 raise Discard(_json_errors, [("", PUZZLE_FAILED)], 400)
             try:
-                stored = store_browser_reply(db, report, parsed, _settings().max_text_chars)
+                stored = store_browser_reply(db, report, upload.dek, parsed, _settings().max_text_chars)
             except SubmissionError as exc:
                 raise Discard(_json_errors, [("", str(exc))], 400) from None
             response = jsonify(ok=True, next=url_for("reporter.case", sent=1) + "#conversation")
@@ -310,6 +310,9 @@ def _reply_page(signed_in: SignedInCase, form: ReplyForm, errors: list[tuple[str
     return render_template("reporter/case.html", case=case_view, form=form, errors=errors, settings=_settings()), 400
 
 
+UNREADABLE_FILE = "That file could not be decrypted: it was damaged after it was sent. Nothing was downloaded."
+
+
 @bp.get("/follow-up/files/<attachment_hex>")
 @case_required
 def download(attachment_hex: str, signed_in: SignedInCase):
@@ -319,8 +322,11 @@ def download(attachment_hex: str, signed_in: SignedInCase):
         abort(404)
     dek = signed_in.dek
     meta = open_attachment_meta(dek, report, attachment)
-    chunks = decrypt_attachment(_db(), report, dek, attachment)
-    return download_response(chunks, meta.name)
+    try:
+        chunks = decrypt_attachment(_db(), report, dek, attachment)
+    except CryptoError:
+        return _reply_page(signed_in, ReplyForm(formdata=None), [("", UNREADABLE_FILE)])
+    return download_response(chunks, str(meta.safe_name))
 
 
 @bp.post("/follow-up/sign-out")

@@ -21,7 +21,7 @@ from portal.blobs import delete_blob
 from portal.clock import today
 from portal.config import Settings
 from portal.deadlines import overdue_clause
-from portal.reports.models import Attachment, KeyWrap, Report
+from portal.reports.models import Attachment, KeyWrap, Report, SafeCopy
 from portal.triage import audit
 from portal.triage.models import Reviewer
 from portal.triage.vocabulary import ROUTES, Stage
@@ -231,12 +231,14 @@ def purge_due(db: Session, settings: Settings, audit_key: bytes, on: dt.date | N
     purged = []
     for report in due:
         blob_ids = list(db.scalars(select(Attachment.public_id).where(Attachment.report_id == report.id)))
+        attachments = len(blob_ids)
+        blob_ids += db.scalars(select(SafeCopy.public_id).join(Attachment).where(Attachment.report_id == report.id))
         reference = report.reference
         db.delete(report)
         db.flush()
         for blob_id in blob_ids:
             delete_blob(db, blob_id)
-        audit.record(db, audit_key, "retention", "report.purged", reference, attachments=len(blob_ids))
+        audit.record(db, audit_key, "retention", "report.purged", reference, attachments=attachments)
         purged.append(reference)
     db.execute(delete(KeyWrap).where(~KeyWrap.report_id.in_(select(Report.id))))
     return purged

@@ -7,14 +7,20 @@ was typed (400, or 403 for a role that may not do it); see decorators.on_refusal
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+import contextlib
+import re
+
+from flask import Blueprint, after_this_request, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
 from portal import state
+from portal.crypto import CryptoError
+from portal.evidence import SUPPORTED, Refused
+from portal.evidence.slots import conversion_slot
 from portal.forms import first_error
 from portal.triage import auth, junk, rules, service
-from portal.triage.context import ActionError, Actor, Context, small_int
+from portal.triage.context import ActionError, Actor, Context, NotFound, small_int
 from portal.triage.decorators import in_transaction, login_required, on_refusal
 from portal.triage.forms import (
     AccessForm,
@@ -31,7 +37,6 @@ from portal.triage.forms import (
     SubjectForm,
 )
 from portal.triage.models import Reviewer
-from portal.triage.sanitise import SUPPORTED_DESCRIPTION, CannotSanitise, kind_of
 from portal.triage.vocabulary import OUTCOMES, PRIORITIES, ROUTES, STAGES
 from portal.web import download_response
 
@@ -61,8 +66,7 @@ def _render_report(reference: str, replace: dict | None = None, error: str | Non
     forms.update(replace or {})
     return render_template("triage/report.html", case=case, forms=forms, error=error, stages=STAGES,
                            routes=ROUTES, outcomes=OUTCOMES, priorities=PRIORITIES,
-                           sanitisable=lambda meta: kind_of(meta.name, meta.type) is not None,
-                           supported_description=SUPPORTED_DESCRIPTION,
+                           safe_copy_types=SUPPORTED,
                            rules_fired=rules.rule_explanations(case.report), junk_reasons=junk.JUNK_REASONS,
                            junk_blocked_stages=junk.NOT_JUNK_STAGES,
                            reviewer_names=dict(ctx.db.execute(select(Reviewer.login, Reviewer.display_name)).all())), status
@@ -244,23 +248,66 @@ def remove_subject(reference: str, subject_id: int):
     return _done(reference, "Identifier removed from linking.")
 
 
+def _to_evidence(reference: str, attachment_hex: str, message: str, warning: bool = True):
+    """Back to the file on the report page; a refusal, a damaged file or a busy sandbox is a warning."""
+    flash(message, "warning" if warning else "message")
+    return redirect(url_for("reports.report", reference=reference) + f"#file-{attachment_hex[:32]}")
+
+
+UNREADABLE_FILE = ("This file could not be decrypted: it was damaged or altered after it was received. "
+                   "Nothing was downloaded.")
+
+
 @bp.get("/reports/<reference>/files/<attachment_hex>")
 @in_transaction
 @login_required
 def download(reference: str, attachment_hex: str):
-    chunks, name = service.download(auth.request_context(), auth.current_actor(), reference, attachment_hex, sanitised=False)
+    try:
+        chunks, name = service.download(auth.request_context(), auth.current_actor(), reference, attachment_hex)
+    except CryptoError:
+        service.record_unreadable(auth.request_context(), auth.current_actor(), reference, attachment_hex, "original")
+        return _to_evidence(reference, attachment_hex, UNREADABLE_FILE)
     return download_response(chunks, name)
 
 
-@bp.get("/reports/<reference>/files/<attachment_hex>/sanitised")
+@bp.post("/reports/<reference>/files/<attachment_hex>/safe-copy")
 @in_transaction
 @login_required
-def download_sanitised(reference: str, attachment_hex: str):
-    chunks, name = service.download(auth.request_context(), auth.current_actor(), reference, attachment_hex, sanitised=True)
+def make_safe_copy(reference: str, attachment_hex: str):
+    """Convert in the sandbox (once per file); the page then offers the copy and says what was removed.
+    The slot is released only after the response (so after the commit): a second request for the
+    same file then finds the copy instead of making another."""
+    ctx, actor = _acting_on(reference, "confirm", ConfirmForm())
+    if not re.fullmatch(r"[0-9a-f]{32}", attachment_hex):
+        raise NotFound  # the id also names a lock file: hex only
+    held = contextlib.ExitStack()
+    after_this_request(lambda response: (held.close(), response)[1])
+    slot = conversion_slot(ctx.settings.instance_dir / "run" / "safe-copies", ctx.settings.safe_copy_slots,
+                           attachment_hex)
+    if not held.enter_context(slot):
+        return _to_evidence(reference, attachment_hex, BUSY)
+    try:
+        outcome = service.make_safe_copy(ctx, actor, reference, attachment_hex)
+    except CryptoError:
+        return _to_evidence(reference, attachment_hex, UNREADABLE_FILE)
+    if isinstance(outcome, Refused):
+        return _to_evidence(reference, attachment_hex,
+                            f"No safe copy was made: {outcome.reason} Only the original is available: open it with care.")
+    return _to_evidence(reference, attachment_hex, "Safe copy ready. " + outcome.removed_sentence, warning=False)
+
+
+BUSY = "Another safe copy is being made right now. Try again in a minute."
+UNREADABLE_COPY = ("This safe copy could not be decrypted: it was damaged or altered after it was made. "
+                   "Nothing was downloaded. Make the safe copy again.")
+
+
+@bp.get("/reports/<reference>/files/<attachment_hex>/safe-copy")
+@in_transaction
+@login_required
+def download_safe_copy(reference: str, attachment_hex: str):
+    try:
+        chunks, name = service.download_safe_copy(auth.request_context(), auth.current_actor(), reference, attachment_hex)
+    except CryptoError:
+        service.record_unreadable(auth.request_context(), auth.current_actor(), reference, attachment_hex, "safe")
+        return _to_evidence(reference, attachment_hex, UNREADABLE_COPY)
     return download_response(chunks, name)
-
-
-@bp.errorhandler(CannotSanitise)
-def _cannot_sanitise(exc: CannotSanitise):
-    flash(f"A sanitised copy of that file could not be made ({exc}). Download the original with care.")
-    return redirect(url_for("reports.report", reference=request.view_args["reference"]) + "#evidence")

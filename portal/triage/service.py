@@ -28,12 +28,12 @@ from portal.reports.service import (
     find_attachment,
     open_attachment_meta,
     open_report,
+    open_text,
 )
-from portal.triage import audit, conflicts, linking
+from portal.triage import audit, conflicts, linking, safe_copies
 from portal.triage.context import ActionError, Actor, Context, Forbidden, NotFound, require_role
 from portal.triage.models import Reviewer, Role
 from portal.triage.rules import refresh_flags
-from portal.triage.sanitise import kind_of, sanitise
 from portal.triage.vocabulary import OUTCOMES, PRIORITIES, ROUTES, Outcome, Stage
 
 ACKNOWLEDGEMENT = (
@@ -75,7 +75,7 @@ def report_dek(ctx: Context, actor: Actor, report: Report) -> bytes:
 class NoteItem:
     author: str
     written_on: dt.date
-    text: str
+    text: str | None  # None: it did not open (shown as "could not be decrypted")
 
 
 @dataclass
@@ -90,6 +90,7 @@ class TriageCase:
     subjects: list[linking.SubjectLabel]
     status: ReportStatus
     deadline: str
+    safe_copies: dict[str, safe_copies.SafeCopyInfo]  # attachment id (hex) -> its safe copy, where one was made
 
 
 def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase:
@@ -107,7 +108,7 @@ def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase:
         NoteItem(
             author=names.get(n.author_id, "Reviewer"),
             written_on=n.written_on,
-            text=MessageBody.from_json(open_record(dek, report.public_id, "note", n.sealed_body, n.public_id)).text,
+            text=open_text(dek, report, "note", n.sealed_body, n.public_id),
         )
         for n in report.notes
     ]
@@ -123,37 +124,43 @@ def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase:
         subjects=linking.subject_labels(ctx, report, dek, answers),
         status=report.coarse_status,
         deadline=Deadlines.from_settings(ctx.settings).state(report),
+        safe_copies=safe_copies.infos(report, dek),
     )
 
 
-def attachment_plaintext(ctx: Context, actor: Actor, reference: str, attachment_hex: str):
-    """(report, meta, verified plaintext chunks) of one attachment; not audited (see download)."""
+def _readable_attachment(ctx: Context, actor: Actor, reference: str, attachment_hex: str):
     report = get_report(ctx, actor, reference)
     attachment = find_attachment(report, attachment_hex)
     if attachment is None:
         raise NotFound
-    dek = report_dek(ctx, actor, report)
+    return report, attachment, report_dek(ctx, actor, report)
+
+
+def make_safe_copy(ctx: Context, actor: Actor, reference: str, attachment_hex: str):
+    """The safe copy of one file (portal.triage.safe_copies): made once, in the sandbox; audited."""
+    return safe_copies.make(ctx, actor, *_readable_attachment(ctx, actor, reference, attachment_hex))
+
+
+def download_safe_copy(ctx: Context, actor: Actor, reference: str, attachment_hex: str) -> tuple[object, str]:
+    return safe_copies.download(ctx, actor, *_readable_attachment(ctx, actor, reference, attachment_hex))
+
+
+def record_unreadable(ctx: Context, actor: Actor, reference: str, attachment_hex: str, copy: str) -> None:
+    """Audit a file (or safe copy) that failed verification when a reviewer asked for it: a trace
+    that content was altered or damaged after it was received."""
+    report = get_report(ctx, actor, reference)
+    audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "attachment.unreadable", report.reference,
+                 attachment=attachment_hex[:32], copy=copy)
+
+
+def download(ctx: Context, actor: Actor, reference: str, attachment_hex: str) -> tuple[object, str]:
+    """(chunks, file name) of one original attachment, verified whole before the first byte; audited."""
+    report, attachment, dek = _readable_attachment(ctx, actor, reference, attachment_hex)
     meta = open_attachment_meta(dek, report, attachment)
     chunks = decrypt_attachment(ctx.db, report, dek, attachment)
-    return report, meta, chunks
-
-
-def download(ctx: Context, actor: Actor, reference: str, attachment_hex: str, sanitised: bool) -> tuple[list[bytes], str]:
-    """(chunks, file name) of one attachment, or of a sanitised copy of it; audited.
-
-    Raises NotFound for a file that has no sanitised form, CannotSanitise when this one cannot be made.
-    """
-    report, meta, chunks = attachment_plaintext(ctx, actor, reference, attachment_hex)
-    name = meta.name
-    if sanitised:
-        kind = kind_of(meta.name, meta.type)
-        if kind is None:
-            raise NotFound
-        chunks = [sanitise(b"".join(chunks), kind)]
-        name = "sanitised-" + name
     audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "attachment.downloaded", report.reference,
-                 attachment=attachment_hex[:32], sanitised=sanitised)
-    return chunks, name
+                 attachment=attachment_hex[:32], copy="original")
+    return chunks, str(meta.safe_name)
 
 
 # -- acting -----------------------------------------------------------------------

@@ -117,12 +117,17 @@ def test_report_action_forms_fuzz(world, marker_check, action, data):
 
 
 @FUZZ
-@given(hex_id=st.one_of(st.sampled_from(["0" * 32, "f" * 64, "zz", "%00"]), nasty_text()), sanitised=st.booleans(),
-       reference=st.one_of(st.none(), nasty_text()))
-def test_download_routes_fuzz(world, hex_id, sanitised, reference):
+@given(hex_id=st.one_of(st.sampled_from(["0" * 32, "f" * 64, "zz", "%00"]), nasty_text()),
+       route=st.sampled_from(["original", "safe-copy GET", "safe-copy POST"]),
+       reference=st.one_of(st.none(), nasty_text()), token=st.sampled_from(["valid", "missing", "garbage"]))
+def test_download_routes_fuzz(world, hex_id, route, reference, token):
     ref = world.ref if reference is None else reference
-    url = f"/reports/{quote(ref, safe='')}/files/{quote(hex_id, safe='')}" + ("/sanitised" if sanitised else "")
-    response = world.client.get(url)
+    url = f"/reports/{quote(ref, safe='')}/files/{quote(hex_id, safe='')}" + ("" if route == "original" else "/safe-copy")
+    if route == "safe-copy POST":
+        data = {} if token == "missing" else {"csrf_token": world.token if token == "valid" else "garbage-token"}
+        response = world.client.post(url, data=data)
+    else:
+        response = world.client.get(url)
     assert_graceful(response)
     assert response.status_code in (302, 308, 400, 404, 405)
 

@@ -33,7 +33,7 @@ from triage_support import (
     token_for,
 )
 
-from portal.reports.models import KeyWrap
+from portal.reports.models import KeyWrap, SafeCopy
 from portal.triage.audit import AuditEntry
 from portal.triage.models import Reviewer
 
@@ -196,13 +196,14 @@ def test_reviewer_without_a_wrap_gets_404_everywhere(triage_app, reporter_client
     queue = client.get("/")
     assert queue_total(queue.data) == 0 and reference not in page_text(queue)
     token = token_for(client)
-    gets = [f"/reports/{reference}", f"/reports/{reference}/files/{file_id}", f"/reports/{reference}/files/{file_id}/sanitised"]
+    gets = [f"/reports/{reference}", f"/reports/{reference}/files/{file_id}", f"/reports/{reference}/files/{file_id}/safe-copy"]
     posts = {
         "acknowledge": {}, "categorise": {"category": "other", "priority": "urgent"},
         "assign": {"assignee": str(people["outsider"].id)}, "message": {"text": "hello"}, "note": {"text": "note"},
         "escalate": {"route": "safeguarding", "reason": "x"}, "close": {"outcome": "action-taken", "reason": "x"},
         "approval": {"decision": "approve"}, "reopen": {"reason": "x"},
         "access/grant": {"reviewer": str(people["outsider"].id)}, f"access/{people['lead'].id}/revoke": {},
+        f"files/{file_id}/safe-copy": {},
     }
     responses = [client.get(path) for path in gets]
     responses += [client.post(f"/reports/{reference}/{action}", data={"csrf_token": token, **data}) for action, data in posts.items()]
@@ -218,6 +219,7 @@ def test_reviewer_without_a_wrap_gets_404_everywhere(triage_app, reporter_client
     after = report_by_reference(database, reference)
     assert (after.stage, after.category, after.assignee_id, len(after.messages), len(after.notes), len(after.wraps)) == state
     assert _wraps(database, reference, people["outsider"]) == 0
+    assert read(database, lambda s: s.scalar(select(func.count()).select_from(SafeCopy))) == 0  # no copy made for them
 
 
 def test_administrators_do_not_receive_new_reports(triage_app, reporter_client, database, people):
