@@ -24,7 +24,6 @@ from portal.reports.forms import ReplyForm, ReportForm, SignInForm
 from portal.reports.intake import ReplyUpload, ReportUpload, count_files, work_done
 from portal.reports.service import (
     Draft,
-    ReporterKeys,
     SignedInCase,
     SubmissionError,
     add_message,
@@ -50,25 +49,13 @@ BUSY = ("The portal is very busy just now. Please try again in a minute: "
 PUZZLE_FAILED = "Your browser's check did not complete in time. Please send again."
 
 
-def _db():
-    return state.db_session()
-
-
-def _keys() -> ReporterKeys:
-    return state.REPORTER_KEYS.get()
-
-
-def _settings():
-    return state.settings()
-
-
 @bp.app_context_processor
 def _template_helpers():
     return {"form_token": lambda: form_tokens().issue()}
 
 
 def _limits() -> UploadLimits:
-    return UploadLimits.for_reporter(_settings())
+    return UploadLimits.for_reporter(state.settings())
 
 
 # -- pages ------------------------------------------------------------------------
@@ -82,14 +69,14 @@ def index():
 @bp.get("/keys.json")
 def published_keys():
     """What a browser needs to encrypt a report to the portal (public values only)."""
-    s = _settings()
+    s = state.settings()
     return jsonify(
         version=1,
-        install_salt=_keys().install_salt.hex(),
+        install_salt=state.REPORTER_KEYS.get().install_salt.hex(),
         argon2={"time_cost": kdf.RECEIPT_ARGON2.time_cost, "memory_kib": kdf.RECEIPT_ARGON2.memory_kib,
                 "parallelism": kdf.RECEIPT_ARGON2.parallelism},
         recipients=[{"fingerprint": r.fingerprint, "intake_x25519": r.public_key.intake_x25519.hex()}
-                    for r in intake_recipients(_db())],
+                    for r in intake_recipients(state.db_session())],
         chunk_log2=DEFAULT_CHUNK_LOG2,
         limits={"file_bytes": s.max_file_bytes, "report_bytes": s.max_report_bytes, "files": s.max_files},
     )
@@ -104,7 +91,7 @@ def challenge(action: str):
 
 
 def _render_report_form(form: ReportForm, draft: Draft | None = None, errors: list[tuple[str, str]] = (), status: int = 200):
-    keys = _keys()
+    keys = state.REPORTER_KEYS.get()
     return (
         render_template(
             "reporter/report_form.html",
@@ -112,7 +99,7 @@ def _render_report_form(form: ReportForm, draft: Draft | None = None, errors: li
             draft_token=draft.to_token(keys) if draft and draft.staged else "",
             staged_names=draft.attachment_names() if draft else [],
             errors=list(errors),
-            settings=_settings(),
+            settings=state.settings(),
         ),
         status,
     )
@@ -120,21 +107,21 @@ def _render_report_form(form: ReportForm, draft: Draft | None = None, errors: li
 
 @bp.get("/report")
 def report_form():
-    return _render_report_form(ReportForm(formdata=None, taxonomy=_settings().taxonomy))
+    return _render_report_form(ReportForm(formdata=None, taxonomy=state.settings().taxonomy))
 
 
 @bp.post("/report")
 @discards
 def submit_report():
     """Cheap checks first (form token, proof of work, fields, sizes); Argon2id only for what passes them."""
-    upload = ReportUpload(_db(), _keys(), _settings().taxonomy)
+    upload = ReportUpload(state.db_session(), state.REPORTER_KEYS.get(), state.settings().taxonomy)
     with state.database().transaction():
         parsed = upload.receive(request.stream, request.content_type or "", _limits())
         fields = parsed.fields
         if not upload.token(fields):
             if request.accept_mimetypes.best == "application/json":
                 raise Discard(_json_errors, [("", TOKEN_EXPIRED)], 403)
-            raise Discard(_render_report_form, ReportForm(formdata=fields, taxonomy=_settings().taxonomy), None,
+            raise Discard(_render_report_form, ReportForm(formdata=fields, taxonomy=state.settings().taxonomy), None,
                           [("", TOKEN_EXPIRED + " Any files you chose need to be attached again.")], 403)
         if fields.get("mode") != "browser":
             return _submit_server(parsed, upload.draft, with_work=upload.work(fields))
@@ -142,7 +129,7 @@ def submit_report():
             raise Discard(_json_errors, [("", PUZZLE_FAILED)], 400)
         try:
             submission = browser_submission(parsed)
-            submit_from_browser(_db(), _keys(), submission, Deadlines.from_settings(_settings()))
+            submit_from_browser(state.db_session(), state.REPORTER_KEYS.get(), submission, Deadlines.from_settings(state.settings()))
         except SubmissionError as exc:
             raise Discard(_json_errors, [("", str(exc))], 400) from None
     count_files(submission.attachments)
@@ -159,14 +146,14 @@ def _json_errors(errors: list[tuple[str, str]], status: int) -> Response:
 def _submit_server(parsed, draft: Draft | None, with_work: bool):
     """The no-JavaScript report, inside the request's transaction: staged files are kept (committed)
     for a corrected or repeated submission; a report that cannot be stored keeps nothing."""
-    keys = _keys()
+    keys = state.REPORTER_KEYS.get()
     if draft is None:  # no file in this request: earlier staged files travel in the draft token
         draft = Draft.from_token(parsed.fields.get("draft", ""), keys) or Draft.new()
     staged_now = [f.result for f in parsed.files if isinstance(f.result, StagedAttachment)]
     draft.staged.extend(staged_now)
     count_files(staged_now)
 
-    form = ReportForm(formdata=parsed.fields, taxonomy=_settings().taxonomy)
+    form = ReportForm(formdata=parsed.fields, taxonomy=state.settings().taxonomy)
     valid = form.validate()
     unreadable = list(parsed.unreadable_fields)
     if not valid or unreadable or parsed.file_errors:
@@ -175,7 +162,7 @@ def _submit_server(parsed, draft: Draft | None, with_work: bool):
         return _render_report_form(form, draft, errors, 400)
     try:
         with admission().gate.admit(with_work):  # Argon2id for the new receipt code: one of a bounded few at once
-            _report, code = submit_from_server(_db(), keys, draft, form.answers(), Deadlines.from_settings(_settings()))
+            _report, code = submit_from_server(state.db_session(), keys, draft, form.answers(), Deadlines.from_settings(state.settings()))
     except GateBusy:  # the staged files are kept: the reporter sends the same form again in a minute
         return _render_report_form(form, draft, [("", BUSY)], 503)
     except SubmissionError as exc:
@@ -219,10 +206,10 @@ def sign_in():
         return _sign_in_page(form, None, 400)
     try:
         with admission().gate.admit(work_done(request.form, "sign-in")):
-            secret = receipt_secret(code, _keys().install_salt)
+            secret = receipt_secret(code, state.REPORTER_KEYS.get().install_salt)
     except GateBusy:
         return _sign_in_page(form, BUSY, 503)
-    report = find_report(_db(), _keys(), secret)
+    report = find_report(state.db_session(), state.REPORTER_KEYS.get(), secret)
     if report is None:
         form.receipt_code.errors = [WRONG_CODE]
         return _sign_in_page(form, None, 400)
@@ -242,7 +229,7 @@ def _sign_in_from_browser():
         secret = bytes.fromhex(request.form.get("receipt_secret", ""))
     except ValueError:
         secret = b""
-    report = find_report(_db(), _keys(), secret) if len(secret) == 32 else None
+    report = find_report(state.db_session(), state.REPORTER_KEYS.get(), secret) if len(secret) == 32 else None
     if report is None:
         return _json_errors([("receipt_code", WRONG_CODE)], 400)
     return _start_follow_up(SignedInCase(report, secret), jsonify(ok=True, next=url_for("reporter.case")))
@@ -259,8 +246,8 @@ def _start_follow_up(signed_in: SignedInCase, response: Response) -> Response:
 @case_required
 def case(signed_in: SignedInCase):
     report = signed_in.report
-    return render_template("reporter/case.html", case=reporter_case(_db(), report, signed_in.secret),
-                           form=ReplyForm(formdata=None), errors=[], settings=_settings(), report_id=report.public_id.hex(),
+    return render_template("reporter/case.html", case=reporter_case(state.db_session(), report, signed_in.secret),
+                           form=ReplyForm(formdata=None), errors=[], settings=state.settings(), report_id=report.public_id.hex(),
                            data_key=signed_in.dek.hex())
 
 
@@ -269,7 +256,7 @@ def case(signed_in: SignedInCase):
 @discards
 def reply(signed_in: SignedInCase):
     report = signed_in.report
-    upload = ReplyUpload(_db(), signed_in.dek, report.public_id)
+    upload = ReplyUpload(state.db_session(), signed_in.dek, report.public_id)
     with state.database().transaction() as db:
         parsed = upload.receive(request.stream, request.content_type or "", _limits())
         if parsed.fields.get("mode") == "browser":
@@ -278,7 +265,7 @@ def reply(signed_in: SignedInCase):
             if not upload.work(parsed.fields):
                 raise Discard(_json_errors, [("", PUZZLE_FAILED)], 400)
             try:
-                stored = store_browser_reply(db, report, upload.dek, parsed, _settings().max_text_chars)
+                stored = store_browser_reply(db, report, upload.dek, parsed, state.settings().max_text_chars)
             except SubmissionError as exc:
                 raise Discard(_json_errors, [("", str(exc))], 400) from None
             response = jsonify(ok=True, next=url_for("reporter.case", sent=1) + "#conversation")
@@ -306,8 +293,8 @@ def _reply_errors(form: ReplyForm, parsed, staged: list[StagedAttachment], token
 
 
 def _reply_page(signed_in: SignedInCase, form: ReplyForm, errors: list[tuple[str, str]]):
-    case_view = reporter_case(_db(), signed_in.report, signed_in.secret)
-    return render_template("reporter/case.html", case=case_view, form=form, errors=errors, settings=_settings()), 400
+    case_view = reporter_case(state.db_session(), signed_in.report, signed_in.secret)
+    return render_template("reporter/case.html", case=case_view, form=form, errors=errors, settings=state.settings()), 400
 
 
 UNREADABLE_FILE = "That file could not be decrypted: it was damaged after it was sent. Nothing was downloaded."
@@ -323,7 +310,7 @@ def download(attachment_hex: str, signed_in: SignedInCase):
     dek = signed_in.dek
     meta = open_attachment_meta(dek, report, attachment)
     try:
-        chunks = decrypt_attachment(_db(), report, dek, attachment)
+        chunks = decrypt_attachment(state.db_session(), report, dek, attachment)
     except CryptoError:
         return _reply_page(signed_in, ReplyForm(formdata=None), [("", UNREADABLE_FILE)])
     return download_response(chunks, str(meta.safe_name))

@@ -37,10 +37,6 @@ STAGE_PENDING = "second-factor"
 STAGE_FULL = "signed-in"
 
 
-def _db():
-    return state.db_session()
-
-
 def _store():
     return state.server_sessions()
 
@@ -90,7 +86,7 @@ def forgive(login: str) -> None:
 
 
 def check_passphrase(login: str, passphrase: str) -> tuple[Reviewer, RecipientPrivateKey] | None:
-    reviewer = _db().scalar(select(Reviewer).where(Reviewer.login == login.strip().lower()))
+    reviewer = state.db_session().scalar(select(Reviewer).where(Reviewer.login == login.strip().lower()))
     if not verify_passphrase(reviewer, passphrase) or reviewer is None or not reviewer.active:
         return None
     try:
@@ -100,13 +96,13 @@ def check_passphrase(login: str, passphrase: str) -> tuple[Reviewer, RecipientPr
 
 
 def start_session(reviewer: Reviewer, private: RecipientPrivateKey, stage: str) -> str:
-    return _store().create(_db(), {"reviewer": reviewer.id, "stage": stage, "key": private.to_bytes().hex(),
+    return _store().create(state.db_session(), {"reviewer": reviewer.id, "stage": stage, "key": private.to_bytes().hex(),
                                    "fingerprint": reviewer.key_fingerprint})
 
 
 def session_payload() -> dict | None:
     if "session_payload" not in g:
-        g.session_payload = _store().load(_db(), _store().cookie())  # committed with the request's transaction
+        g.session_payload = _store().load(state.db_session(), _store().cookie())  # committed with the request's transaction
     return g.session_payload
 
 
@@ -114,7 +110,7 @@ def pending_reviewer() -> Reviewer | None:
     payload = session_payload()
     if not payload or payload.get("stage") != STAGE_PENDING:
         return None
-    reviewer = _db().get(Reviewer, payload["reviewer"])
+    reviewer = state.db_session().get(Reviewer, payload["reviewer"])
     if reviewer is None or not reviewer.active or payload.get("fingerprint") != reviewer.key_fingerprint:
         return None
     return reviewer
@@ -125,10 +121,10 @@ def complete_sign_in(reviewer: Reviewer) -> str:
     value returned), the authenticator counts as enrolled, the counted attempts are forgiven."""
     payload = session_payload()
     store = _store()
-    store.destroy(_db(), store.cookie())
+    store.destroy(state.db_session(), store.cookie())
     reviewer.totp_enrolled = True
-    cookie = store.create(_db(), {**payload, "stage": STAGE_FULL})
-    audit.record(_db(), state.triage_secrets().audit_key, reviewer.login, "reviewer.signed-in")
+    cookie = store.create(state.db_session(), {**payload, "stage": STAGE_FULL})
+    audit.record(state.db_session(), state.triage_secrets().audit_key, reviewer.login, "reviewer.signed-in")
     forgive(reviewer.login)
     return cookie
 
@@ -137,8 +133,8 @@ def sign_out(response: Response) -> Response:
     """End the session (audited when a reviewer was signed in) and clear the cookies on `response`."""
     actor = current_actor()
     if actor is not None:
-        audit.record(_db(), state.triage_secrets().audit_key, actor.reviewer.login, "reviewer.signed-out")
-    return _store().sign_out(_db(), response, current_app.config["SESSION_COOKIE_NAME"])
+        audit.record(state.db_session(), state.triage_secrets().audit_key, actor.reviewer.login, "reviewer.signed-out")
+    return _store().sign_out(state.db_session(), response, current_app.config["SESSION_COOKIE_NAME"])
 
 
 def change_passphrase(actor: Actor, current: str, new: str) -> str | None:
@@ -156,7 +152,7 @@ def change_passphrase(actor: Actor, current: str, new: str) -> str | None:
     private = set_own_passphrase(request_context(), actor, current, new)
     if private is None:
         return None
-    _store().destroy(_db(), _store().cookie())
+    _store().destroy(state.db_session(), _store().cookie())
     return start_session(reviewer, private, STAGE_FULL)
 
 
@@ -175,7 +171,7 @@ def verify_totp(reviewer: Reviewer, code: str) -> bool:
         if hmac.compare_digest(totp.generate_otp(step), code):
             # Claim the step with one conditional UPDATE, so that two requests racing with the same
             # code cannot both pass the check: the database lets only one of them move the step on.
-            claimed = _db().execute(
+            claimed = state.db_session().execute(
                 update(Reviewer)
                 .where(Reviewer.id == reviewer.id, Reviewer.last_totp_step < step)
                 .values(last_totp_step=step)
@@ -191,7 +187,7 @@ def current_actor() -> Actor | None:
     actor = None
     payload = session_payload()
     if payload and payload.get("stage") == STAGE_FULL:
-        reviewer = _db().get(Reviewer, payload["reviewer"])
+        reviewer = state.db_session().get(Reviewer, payload["reviewer"])
         # A replaced key pair (a reset sign-in) ends every session that holds the old one.
         if reviewer is not None and reviewer.active and payload.get("fingerprint") == reviewer.key_fingerprint:
             actor = Actor(reviewer, RecipientPrivateKey.from_bytes(bytes.fromhex(payload["key"])))
