@@ -19,7 +19,7 @@ import hmac
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import DateTime, Integer, LargeBinary, String, Text, select
+from sqlalchemy import DateTime, Integer, LargeBinary, String, Text, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from portal.db import Base
@@ -56,13 +56,16 @@ def _hash(key: bytes, prev: bytes, body: bytes) -> bytes:
 def record(db: Session, key: bytes, actor: str, action: str, report_ref: str | None = None, **detail) -> AuditEntry:
     """Append one entry in the caller's transaction.
 
-    On PostgreSQL the table is locked for the append so that two concurrent
-    transactions cannot both chain onto the same previous entry.
+    The head of the chain is read only once this transaction holds the right to append, so two
+    concurrent transactions cannot both chain onto the same previous entry: on PostgreSQL the
+    table is locked; on SQLite, whose driver starts a transaction only at the first write (so a
+    plain SELECT would read outside it, and a stale head would fail on the unique `seq`), a write
+    that changes nothing takes the database's write lock first (waiting up to busy_timeout).
     """
     if db.get_bind().dialect.name == "postgresql":
-        from sqlalchemy import text
-
         db.execute(text("LOCK TABLE audit_log IN EXCLUSIVE MODE"))
+    else:
+        db.execute(text("UPDATE audit_log SET seq = seq WHERE 0"))
     last = db.execute(select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)).first()
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     occurred_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
