@@ -40,6 +40,16 @@ class AuditEntry(Base):
     prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     entry_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
 
+    @property
+    def label(self) -> str:
+        """What a report's history says for this entry."""
+        if self.action == "attachment.downloaded":
+            safe = json.loads(self.detail or "{}").get("copy") == "safe"
+            return "safe copy downloaded" if safe else "original file downloaded"
+        if self.action == "attachment.unreadable":
+            return "file failed verification (altered or damaged)"
+        return self.action.removeprefix("report.").replace("-", " ").replace(".", " ")
+
 
 def _canonical(seq: int, occurred_at: dt.datetime, actor: str, action: str, report_ref: str | None, detail: str) -> bytes:
     return json.dumps(

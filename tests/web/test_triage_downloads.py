@@ -267,3 +267,12 @@ def test_a_download_does_not_leave_a_database_connection_open(evidence, triage_a
     assert response.status_code == 200 and response.data.startswith(b"\xff\xd8")
     response.close()
     assert pool.checkedout() == 0
+
+
+def test_history_tells_the_original_from_the_safe_copy(evidence):
+    client = evidence["client"]
+    file_id = evidence["ids"]["photo.jpg"]
+    client.get(_url(evidence, "photo.jpg"))
+    page = client.get(f"/reports/{evidence['reference']}").data.decode()
+    assert "original file downloaded" in page
+    assert file_id not in page.split('id="history"')[1]  # ids stay in the audit detail, not the page
