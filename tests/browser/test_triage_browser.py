@@ -62,7 +62,10 @@ def test_reviewer_reads_categorises_and_answers_a_browser_encrypted_report(brows
     for value in (report.what_happened, report.name, report.role, report.identifier, report.unit, report.when,
                   report.where, report.witnesses, "Misuse of police systems"):
         expect(told).to_contain_text(value)
-    expect(page.locator("#evidence ~ ul.portal-files")).to_contain_text(report.file_name)
+    stem, extension = report.file_name.rsplit(".", 1)  # shown apart: the extension is never trusted for the type
+    files = page.locator("#evidence ~ ul.portal-files")
+    expect(files.locator(".portal-file__name")).to_contain_text(stem)
+    expect(files.locator(".portal-file__ext")).to_have_text(extension)
     assert_unique_ids(page)  # many forms on one page: every label must reach its own field
 
     # Categorise: category, a risk flag and priority.
