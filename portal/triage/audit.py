@@ -69,13 +69,16 @@ def record(db: Session, key: bytes, actor: str, action: str, report_ref: str | N
     The head of the chain is read only once this transaction holds the right to append, so two
     concurrent transactions cannot both chain onto the same previous entry: on PostgreSQL the
     table is locked; on SQLite, whose driver starts a transaction only at the first write (so a
-    plain SELECT would read outside it, and a stale head would fail on the unique `seq`), a write
-    that changes nothing takes the database's write lock first (waiting up to busy_timeout).
+    plain SELECT would read outside it, and a stale head would fail on the unique `seq`), the
+    transaction is begun IMMEDIATE here, taking the write lock (waiting up to busy_timeout),
+    unless an earlier write in it already holds that lock.
     """
     if db.get_bind().dialect.name == "postgresql":
         db.execute(text("LOCK TABLE audit_log IN EXCLUSIVE MODE"))
     else:
-        db.execute(text("UPDATE audit_log SET seq = seq WHERE 0"))
+        driver = db.connection().connection.driver_connection
+        if not driver.in_transaction:
+            driver.execute("BEGIN IMMEDIATE")
     last = db.execute(select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)).first()
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     occurred_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
