@@ -23,7 +23,11 @@ from support import json_log_lines
 from portal.logs import AppTag, JsonFormatter, NoClientDetails, json_handler, logging_config, scrub
 
 PROJECT = Path(__file__).resolve().parents[2]
-TODAY = dt.datetime.now(dt.UTC).date().isoformat()
+
+
+def _today() -> str:
+    """Read when the assertion runs (a constant taken at collection is wrong after midnight)."""
+    return dt.datetime.now(dt.UTC).date().isoformat()
 
 
 def _log(handler: logging.Handler, level: int, msg: str, *args, logger: str = "portal.test", tag: str | None = None,
@@ -53,16 +57,16 @@ def test_fields_and_clock(app):
     assert line == {"level": "warning", "app": app or "portal", "logger": "portal.test", "event": "worker 3 restarted",
                     "route": "/report", "status": 503}
     if app == "triage":  # to the second, like the audit log; never finer
-        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", clock["time"]) and clock["time"][:10] == TODAY
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", clock["time"]) and clock["time"][:10] == _today()
     else:  # the reporter's lines, and any line that cannot be attributed, carry the day only
-        assert clock == {"date": TODAY}
+        assert clock == {"date": _today()}
 
 
 def test_a_reporter_record_never_gets_a_time_even_in_a_triage_process():
     stream = io.StringIO()
     _log(json_handler("triage", stream), logging.ERROR, "unhandled exception", tag="reporter")
     (line,) = json_log_lines(stream.getvalue())
-    assert line["app"] == "reporter" and line["date"] == TODAY and "time" not in line
+    assert line["app"] == "reporter" and line["date"] == _today() and "time" not in line
 
 
 def test_exceptions_are_logged_by_type_only():
