@@ -37,6 +37,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # support.py (shared builders)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "security"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

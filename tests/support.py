@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
+
+import pikepdf
 
 # Parametrise a test's `blob_store` fixture with these to run it on both attachment stores.
 BLOB_STORES = ["database", "filesystem"]
@@ -113,3 +116,26 @@ def browser_reply(client, text: str = "Sealed in the browser", files=(), *, key:
         data[f"attachment.{file_id.hex()}"] = (io.BytesIO(out.getvalue()), "encrypted.bin", "application/octet-stream")
     return client.post("/follow-up/reply", data=data, content_type="multipart/form-data",
                        headers={"Accept": "application/json"})
+
+
+def active_pdf(author: str = "Jane Doe") -> bytes:
+    """A one-page PDF with everything a safe copy must drop: document JavaScript and an OpenAction,
+    a tracking link, an annotation by `author`, page and document XMP, Info (the evidence tests' builder)."""
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=(612, 792))
+    js = pdf.make_indirect(pikepdf.Dictionary(S=pikepdf.Name.JavaScript, JS=pikepdf.String("app.alert('hi')")))
+    pdf.Root.OpenAction = js
+    pdf.Root.Names = pikepdf.Dictionary(JavaScript=pikepdf.Dictionary(Names=[pikepdf.String("a"), js]))
+    link = pikepdf.Dictionary(Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Link, Rect=[72, 72, 300, 100],
+                              A=pikepdf.Dictionary(S=pikepdf.Name.URI, URI=pikepdf.String("https://tracker.example/?id=42")))
+    note = pikepdf.Dictionary(Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Text, Rect=[72, 200, 92, 220],
+                              T=pikepdf.String(f"Inspector {author}"), Contents=pikepdf.String("check this"))
+    pdf.pages[0].Annots = pdf.make_indirect(pikepdf.Array([pdf.make_indirect(link), pdf.make_indirect(note)]))
+    pdf.pages[0].Metadata = pikepdf.Stream(pdf, b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
+    with pdf.open_metadata(set_pikepdf_as_editor=False) as meta:
+        meta["dc:creator"] = [author]
+    pdf.docinfo["/Author"] = author
+    pdf.docinfo["/Title"] = "Internal"
+    out = io.BytesIO()
+    pdf.save(out)
+    return out.getvalue()

@@ -13,6 +13,7 @@ import zlib
 
 import pikepdf
 from PIL import Image
+from support import active_pdf
 
 
 def _pdf(objects: dict[int, bytes], objstm: dict[int, bytes], root: int) -> bytes:
@@ -76,28 +77,6 @@ def million_objects(count: int = 1_000_000) -> bytes:
          3: b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>", **filler},
         root=1,
     )
-
-
-def active_pdf() -> bytes:
-    """JavaScript (document-level and OpenAction), a tracking link, annotation authors, XMP, Info."""
-    pdf = pikepdf.new()
-    pdf.add_blank_page(page_size=(612, 792))
-    js = pdf.make_indirect(pikepdf.Dictionary(S=pikepdf.Name.JavaScript, JS=pikepdf.String("app.alert('hi')")))
-    pdf.Root.OpenAction = js
-    pdf.Root.Names = pikepdf.Dictionary(JavaScript=pikepdf.Dictionary(Names=[pikepdf.String("a"), js]))
-    link = pikepdf.Dictionary(Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Link, Rect=[72, 72, 300, 100],
-                              A=pikepdf.Dictionary(S=pikepdf.Name.URI, URI=pikepdf.String("https://tracker.example/?id=42")))
-    note = pikepdf.Dictionary(Type=pikepdf.Name.Annot, Subtype=pikepdf.Name.Text, Rect=[72, 200, 92, 220],
-                              T=pikepdf.String("Inspector Jane Doe"), Contents=pikepdf.String("check this"))
-    pdf.pages[0].Annots = pdf.make_indirect(pikepdf.Array([pdf.make_indirect(link), pdf.make_indirect(note)]))
-    pdf.pages[0].Metadata = pikepdf.Stream(pdf, b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
-    with pdf.open_metadata(set_pikepdf_as_editor=False) as meta:
-        meta["dc:creator"] = ["Jane Doe"]
-    pdf.docinfo["/Author"] = "Jane Doe"
-    pdf.docinfo["/Title"] = "Internal"
-    out = io.BytesIO()
-    pdf.save(out)
-    return out.getvalue()
 
 
 def text_pdf(pages: int = 20) -> bytes:
