@@ -26,9 +26,12 @@ run: install
 	@$(VENV)/bin/portal serve-dev
 
 # The whole suite on SQLite; also on PostgreSQL when PORTAL_TEST_DATABASE_URL is set.
+# In parallel (pytest-xdist, one worker per core; each worker gets its own PostgreSQL database and
+# Redis number, see tests/conftest.py). TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= auto
 test: install-test
 	@$(VENV)/bin/ruff check portal tests bench wsgi.py
-	@$(PY) -m pytest
+	@$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: install-test
 	@$(VENV)/bin/ruff check portal tests bench wsgi.py

@@ -23,6 +23,40 @@ from portal.instance import ensure_instance, read_secret
 from portal.models import create_all
 from portal.storage import open_database
 
+
+def _isolate_xdist_worker() -> None:
+    """Under pytest-xdist every worker gets its own PostgreSQL database (created beside the one
+    PORTAL_TEST_DATABASE_URL names, e.g. test_gw1) and its own Redis database number, so that
+    workers never truncate or flush each other's data. Runs at import, before any test module
+    reads these variables."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker:
+        return
+    number = int(worker.removeprefix("gw"))
+    base = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
+    if base.startswith("postgresql"):
+        from sqlalchemy import create_engine
+        from sqlalchemy.engine import make_url
+
+        url = make_url(base)
+        name = f"{url.database}_{worker}"
+        engine = create_engine(base, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+                if not exists:
+                    conn.execute(text(f'CREATE DATABASE "{name}"'))
+        finally:
+            engine.dispose()
+        os.environ["PORTAL_TEST_DATABASE_URL"] = url.set(database=name).render_as_string(hide_password=False)
+    redis_url = os.environ.get("PORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    head, _, db_number = redis_url.rpartition("/")
+    if db_number.isdigit():
+        os.environ["PORTAL_TEST_REDIS_URL"] = f"{head}/{(int(db_number) - 1 - number) % 16}"
+
+
+_isolate_xdist_worker()
+
 CHEAP_ARGON2 = kdf.Argon2Params(time_cost=1, memory_kib=8 * 1024, parallelism=1)
 POSTGRES_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
 DATABASES = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
