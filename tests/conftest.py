@@ -22,6 +22,7 @@ from portal.db import Base, Database
 from portal.instance import ensure_instance, read_secret
 from portal.models import create_all
 from portal.storage import open_database
+from portal.triage import screener
 
 CHEAP_ARGON2 = kdf.Argon2Params(time_cost=1, memory_kib=8 * 1024, parallelism=1)
 POSTGRES_URL = os.environ.get("PORTAL_TEST_DATABASE_URL", "")
@@ -131,6 +132,7 @@ def settings_overrides(instance_dir, database_url, blob_store, blob_dir) -> dict
 def database(settings_overrides):
     db = open_database(load_settings(settings_overrides))
     create_all(db.engine)
+    screener.publish(db, screener.load_secrets(load_settings(settings_overrides)))  # as the triage host does
     yield db
     db.dispose()
 
