@@ -256,6 +256,8 @@ def browser_submission(parsed: ParsedUpload) -> BrowserSubmission:
         reporter_inner=sealed_field(fields.get("reporter_inner")),
         recipient_inners={k.removeprefix("recipient_inner."): sealed_field(v) for k, v in fields.items()
                           if k.startswith("recipient_inner.")},
+        # None (not sent): stored without a subject list, and screening quarantines it.
+        subjects_inner=sealed_field(fields.get("subjects_inner")) if fields.get("subjects_inner") else None,
         attachments=attachments,
         urgent=fields.get("urgent") == "yes",
     )

@@ -139,7 +139,8 @@ def themes(db: Session, settings: Settings, months: int = 12) -> Themes:
     while cursor <= on:
         month_keys.append(_month_key(cursor))
         cursor = (cursor + dt.timedelta(days=32)).replace(day=1)
-    genuine = and_(Report.junk.is_(False), Report.received_on >= first)  # junk is no theme: a flood must not skew them
+    # Junk is no theme (a flood must not skew them), nor is a report not screened yet or quarantined.
+    genuine = and_(Report.junk.is_(False), Report.screening == "screened", Report.received_on >= first)
     rows = db.execute(select(Report.category, Report.received_on).where(genuine)).all()
     raw: dict[tuple[str, str], int] = {}
     per_category: dict[str, int] = {}
