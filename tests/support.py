@@ -26,12 +26,20 @@ def receipt_from(html: bytes) -> str:
     return match.group(1).decode()
 
 
-def submit_report(client, **fields) -> str:
-    """Submit a report through the no-JavaScript form; returns the receipt code."""
+def submit_report(client, screen: bool = True, **fields) -> str:
+    """Submit a report through the no-JavaScript form; returns the receipt code.
+
+    Then screen it, as portal-screen.service does within a second (`screen=False`: leave it waiting)."""
     token = csrf_from(client.get("/report").data)
     data = {"csrf_token": token, "draft": "", "what_happened": "Something happened", **fields}
     response = client.post("/report", data=data, content_type="multipart/form-data")
     assert response.status_code == 200, response.data[-2000:]
+    if screen:
+        from triage_support import screen_now
+
+        from portal import state
+
+        screen_now(state.DATABASE.get(client.application), state.SETTINGS.get(client.application).instance_dir)
     return receipt_from(response.data)
 
 

@@ -38,12 +38,12 @@ from portal.triage.subjects import linked_report_ids, subject_values
 
 PENDING, SCREENED, QUARANTINED = "pending", "screened", "quarantined"
 SCREENING_PROBLEMS = {
-    "missing": "No list of the people it names came with it: it was not sent by the portal's own report form "
+    "missing": "No list of the people it names came with it: it was not sent by the portal’s own report form "
                "(most often an automated or junk submission).",
-    "unreadable": "The list of the people it names does not open with this portal's screening key: it was damaged, "
+    "unreadable": "The list of the people it names does not open with this portal’s screening key: it was damaged, "
                   "forged, or sealed to a screening key this triage host no longer holds.",
-    "malformed": "The list of the people it names opened, but it is not in the portal's format or is over its limits.",
-    "error": "Screening stopped on this report with an unexpected error (the triage host's log has the details).",
+    "malformed": "The list of the people it names opened, but it is not in the portal’s format or is over its limits.",
+    "error": "Screening stopped on this report with an unexpected error (the triage host’s log has the details).",
 }
 
 

@@ -72,7 +72,7 @@ def _submit(reporter_client, database, path: str, people=()) -> str:
         fields = {}
         for n, (name, identifier) in enumerate(people):
             fields[f"people-{n}-name"], fields[f"people-{n}-identifier"] = name, identifier
-        submit_report(reporter_client, what_happened="Screened report", **fields)
+        submit_report(reporter_client, screen=False, what_happened="Screened report", **fields)
     else:
         response = post_browser_report(reporter_client, browser_report(reporter_client, os.urandom(32), people=people),
                                        work_fields(reporter_client, "report"))
