@@ -52,16 +52,22 @@ def screen_pending(database: Database, settings: Settings, keys: screening.Scree
     run = Run()
     with database.transaction() as db:
         ids = screening.pending_ids(db, limit)
+    database.remove()
     for report_id in ids:
         try:
             with database.transaction() as db:
                 outcome = screening.screen_report(Context(db, settings, keys.audit_key, keys.blind_index_key), keys, report_id)
         except Exception as exc:  # noqa: BLE001 (one report must never stop the others)
             log.error("screening failed on one report; it is quarantined", extra={"exc_type": type(exc).__name__})
+            database.remove()
             with database.transaction() as db:
                 screening.mark_failed(db, keys.audit_key, report_id)
             run.failed += 1
             continue
+        finally:
+            # A fresh session for each report: nothing loaded for one report (rows that were then
+            # deleted, whose ids SQLite may hand out again) can stand in for another's.
+            database.remove()
         if outcome == screening.SCREENED:
             run.screened += 1
         elif outcome == screening.QUARANTINED:
