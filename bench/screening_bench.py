@@ -33,6 +33,7 @@ from sqlalchemy import func, select  # noqa: E402
 
 from portal.crypto import kdf  # noqa: E402
 from portal.crypto.keys import RecipientPrivateKey  # noqa: E402
+from portal.crypto.screening import screening_private_key  # noqa: E402
 from portal.db import Database  # noqa: E402
 from portal.deadlines import Deadlines  # noqa: E402
 from portal.instance import ensure_instance, read_secret  # noqa: E402
@@ -42,7 +43,8 @@ from portal.reports.models import Report  # noqa: E402
 from portal.reports.recipients import intake_recipients  # noqa: E402
 from portal.reports.service import BrowserSubmission, Draft, ReporterKeys, submit_from_browser, submit_from_server  # noqa: E402
 from portal.triage.accounts import create_reviewer, register_recovery_key  # noqa: E402
-from portal.triage.models import Role, ScreeningKey  # noqa: E402
+from portal.triage.models import Role  # noqa: E402
+from portal.triage.screening import publish_key  # noqa: E402
 
 DEADLINES = Deadlines(acknowledge_days=7, feedback_days=90)
 
@@ -56,6 +58,7 @@ def setup(instance: Path, url: str) -> tuple[Database, ReporterKeys]:
             create_reviewer(session, read_secret(instance, "totp_key"), login=f"r{n}", display_name=f"R{n}", role=Role.LEAD,
                             passphrase="bench-passphrase-long-enough-1", receives_new_reports=True)  # noqa: S106
         register_recovery_key(session, RecipientPrivateKey.generate())
+        publish_key(session, screening_private_key(read_secret(instance, "screening_key")))  # as `portal init --app triage`
     keys = ReporterKeys(read_secret(instance, "receipt_pepper"), read_secret(instance, "receipt_salt")[:16],
                         read_secret(instance, "reporter_secret_key"))
     return database, keys
@@ -77,6 +80,7 @@ def main() -> None:
     parser.add_argument("--reports", type=int, default=40)
     parser.add_argument("--flooders", type=int, default=2)
     parser.add_argument("--poll", type=float, default=1.0, help="the worker's poll interval (production default 1.0 s)")
+    parser.add_argument("--backlog", type=int, default=500, help="junk reports waiting before the worker starts (its drain rate)")
     parser.add_argument("--database-url", default=os.environ.get("PORTAL_BENCH_DATABASE_URL", ""))
     parser.add_argument("--pg-schema", default="screening_bench")
     args = parser.parse_args()
@@ -91,19 +95,29 @@ def main() -> None:
         url = url or f"sqlite:///{instance / 'portal.sqlite3'}"
         instance.mkdir(mode=0o700)
         database, keys = setup(instance, url)
+        log(f"{engine_name}: storing a backlog of {args.backlog} junk reports before the worker starts")
+        for n in range(args.backlog):
+            junk(database, keys, n)
+            database.remove()
         env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
         env.update(PORTAL_INSTANCE_DIR=str(instance), PORTAL_DATABASE_URL=url)
         worker = subprocess.Popen([sys.executable, "-m", "portal.cli", "screen", "--poll", str(args.poll)], cwd=ROOT, env=env,  # noqa: S603
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
         try:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:  # the worker publishes its screening key when it starts
+            first = None
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:  # the backlog: how fast does one worker get through junk?
                 with database.transaction() as session:
-                    if session.scalar(select(func.count()).select_from(ScreeningKey)):
-                        break
-                time.sleep(0.1)
+                    waiting = session.scalar(select(func.count()).select_from(Report).where(Report.screening == "pending"))
+                database.remove()
+                if first is None and waiting < args.backlog:
+                    first, first_waiting = time.monotonic(), waiting
+                if not waiting:
+                    break
+                time.sleep(0.01)
             else:
-                raise SystemExit("the screening worker did not start: " + worker.stderr.read1().decode(errors="replace"))
+                raise SystemExit("the backlog was not screened within 120 s: " + worker.stderr.read1().decode(errors="replace"))
+            drain_rate = first_waiting / max(time.monotonic() - first, 1e-6)
             log(f"{engine_name}: worker up (poll {args.poll} s); flooding with {args.flooders} thread(s)")
             stop = threading.Event()
             counts = [0] * args.flooders
@@ -154,6 +168,8 @@ def main() -> None:
     junk_total = sum(counts)
     print(f"screening_bench: {engine_name}, worker `portal screen --poll {args.poll}` in its own process, 3 intake reviewers")
     print(machine_line())
+    print(f"backlog: {args.backlog} junk reports waiting when the worker started: quarantined at {drain_rate:.0f} reports/s "
+          "(one worker)")
     print(f"flood: {junk_total} junk reports in {elapsed:.1f} s ({junk_total / elapsed:.0f}/s from {args.flooders} thread(s))")
     print(f"at the end: {by_state.get('screened', 0)} screened, {by_state.get('quarantined', 0)} quarantined, "
           f"{by_state.get('pending', 0)} still waiting")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from portal.config import Settings
 from portal.db import Database
@@ -29,7 +29,6 @@ class Run:
     screened: int = 0
     quarantined: int = 0
     failed: int = 0
-    refs: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:

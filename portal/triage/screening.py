@@ -89,7 +89,13 @@ class _Quarantine(Exception):
 
 def screen_report(ctx: Context, keys: ScreeningSecrets, report_id: int) -> str | None:
     """Screen one report; returns SCREENED or QUARANTINED, or None if another worker got to it first."""
-    # Claim the row: a second worker waits on this row (PostgreSQL) or the database (SQLite), then finds it done.
+    # Claim the row. PostgreSQL: a row another worker is screening is skipped (SKIP LOCKED), so
+    # several workers share a backlog. SQLite has one writer at a time: the UPDATE waits for the
+    # other worker's commit and then matches nothing.
+    if ctx.db.get_bind().dialect.name == "postgresql" and ctx.db.scalar(
+            select(Report.id).where(Report.id == report_id, Report.screening == PENDING)
+            .with_for_update(skip_locked=True)) is None:
+        return None
     claimed = ctx.db.execute(update(Report).where(Report.id == report_id, Report.screening == PENDING)
                              .values(screening=PENDING)).rowcount
     report = ctx.db.get(Report, report_id) if claimed else None

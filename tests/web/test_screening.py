@@ -248,3 +248,20 @@ def test_a_reviewer_deactivated_before_screening_gets_no_wrap(reporter_client, d
     worker()
     _wait_screened(database, reference)
     assert gone.fingerprint not in _wrapped_to(database, reference) and lead.fingerprint in _wrapped_to(database, reference)
+
+
+def test_several_workers_screen_each_report_once(database, instance_dir, lead, recovery_key, worker):
+    """portal-screen.service and each triage gunicorn worker all screen: every report once, none lost."""
+    from triage_support import seed_report
+
+    made = [seed_report(database, instance_dir, f"Report {n}", people=[{"name": f"Person Number{n}"}], screen=False)[0]
+            for n in range(24)]
+    for _ in range(3):
+        worker(poll=0.01)
+    for reference in made:
+        _wait_screened(database, reference)
+    assert {_row(database, ref) for ref in made} == {(screening.SCREENED, None)}
+    entries = read(database, lambda s: [e.action for ref in made for e in audit.history(s, ref)])
+    assert entries.count("report.screened") == len(made) and "report.quarantined" not in entries
+    for reference in made:
+        assert lead.fingerprint in _wrapped_to(database, reference)
