@@ -192,21 +192,12 @@ def reporter_app(settings_overrides, database, lead, recovery_key):
 
 
 def _screens_first(app, request) -> None:
-    """In production portal-screen.service screens each report within a second of arrival, with
-    nobody signed in. Tests built before screening existed submit a report and look at it at once:
-    their triage apps stand in for that worker by screening what is waiting before each request.
-    Tests of screening itself are marked no_auto_screen and run the worker themselves."""
-    if request.node.get_closest_marker("no_auto_screen") is not None:
-        return
-    from triage_support import screen_now
+    """Triage apps stand in for the screening worker (triage_support.stand_in_for_screening), except
+    in tests of screening itself, marked no_auto_screen, which run the worker themselves."""
+    if request.node.get_closest_marker("no_auto_screen") is None:
+        from triage_support import stand_in_for_screening
 
-    from portal import state
-
-    database, instance = state.DATABASE.get(app), state.SETTINGS.get(app).instance_dir
-
-    @app.before_request
-    def _screen_waiting_reports() -> None:
-        screen_now(database, instance)
+        stand_in_for_screening(app)
 
 
 @pytest.fixture
