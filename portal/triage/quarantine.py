@@ -30,8 +30,8 @@ def quarantine():
 @bp.post("/quarantine/<reference>/retry")
 @in_transaction
 @login_required
-@role_required(Role.LEAD)
 def retry(reference: str):
+    """Leads only; anyone else, or a report not in quarantine, gets the 404 page (screening.retry)."""
     on_refusal(lambda message, status: _render(message, status))
     form = ConfirmForm()
     if not form.validate_on_submit():

@@ -31,7 +31,7 @@ from portal.reports.answers import parse_subject_document
 from portal.reports.models import HeldWrap, KeyWrap, Report, SubjectIndex
 from portal.triage import audit
 from portal.triage.conflicts import excluded_reviewers
-from portal.triage.context import ActionError, Actor, Context, NotFound, require_role
+from portal.triage.context import Actor, Context, NotFound, require_role
 from portal.triage.models import Reviewer, Role, ScreeningKey
 from portal.triage.rules import refresh_flags
 from portal.triage.subjects import linked_report_ids, subject_values
@@ -212,11 +212,12 @@ def quarantined_count(ctx: Context, actor: Actor) -> int:
 
 def retry(ctx: Context, actor: Actor, reference: str) -> None:
     """A lead sends a quarantined report back to screening once (e.g. after restoring the screening key)."""
-    require_role(actor, Role.LEAD, "Only a lead reviewer can send a report back to screening.")
-    if len(reference) > 16:
+    # 404 for anything but a quarantined report and a lead, like every route naming a report: a
+    # reference that is not in quarantine is none of this page's business, and says nothing.
+    if not actor.is_lead or len(reference) > 16:
         raise NotFound
     report = ctx.db.scalar(select(Report).where(Report.reference == reference, Report.screening == QUARANTINED))
     if report is None:
-        raise ActionError("That report is not in quarantine (it may have been screened meanwhile).")
+        raise NotFound
     report.screening, report.screening_problem = PENDING, None
     audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "report.screening-retried", report.reference)

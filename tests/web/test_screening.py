@@ -14,7 +14,7 @@ import time
 import pytest
 from sqlalchemy import select
 from support import browser_report, csrf_from, post_browser_report, submit_report, work_fields
-from triage_support import clear_header_counts, queue_total, read, references, signed_in_client
+from triage_support import clear_header_counts, queue_total, read, references, signed_in_client, token_for
 
 from portal.config import load_settings
 from portal.reports.models import HeldWrap, KeyWrap, Report, SubjectIndex
@@ -218,7 +218,12 @@ def test_quarantine_is_shown_to_leads_with_what_they_can_do(reporter_client, dat
     assert _row(database, reference) == (screening.QUARANTINED, "missing")
     actions = read(database, lambda s: [e.action for e in audit.history(s, reference)])
     assert actions.count("report.quarantined") == 2 and "report.screening-retried" in actions
-    assert lead_client.post("/quarantine/R-NONE-XXXX/retry", data={"csrf_token": token}).status_code == 400
+    assert lead_client.post("/quarantine/R-NONE-XXXX/retry", data={"csrf_token": token}).status_code == 404
+    screened = _submit(reporter_client, database, "nojs", [("Pat Example", "")])
+    _wait_screened(database, screened)
+    assert lead_client.post(f"/quarantine/{screened}/retry", data={"csrf_token": token}).status_code == 404  # not quarantined
+    rita = signed_in_client(triage_app, reviewer)
+    assert rita.post(f"/quarantine/{reference}/retry", data={"csrf_token": token_for(rita, "/account")}).status_code == 404
 
 
 def test_a_report_that_breaks_screening_is_quarantined_and_the_next_one_is_screened(
