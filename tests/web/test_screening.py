@@ -270,3 +270,37 @@ def test_several_workers_screen_each_report_once(database, instance_dir, lead, r
     assert entries.count("report.screened") == len(made) and "report.quarantined" not in entries
     for reference in made:
         assert lead.fingerprint in _wrapped_to(database, reference)
+
+
+def test_a_quarantined_report_still_opens_with_the_recovery_key(reporter_client, database, recovery_key, worker):
+    """Break-glass never depends on screening: the recovery key's wrap is stored as it arrives."""
+    from portal.reports.recovery import recover_report
+
+    response = post_browser_report(reporter_client, browser_report(reporter_client, os.urandom(32), text="QUARANTINED-BUT-READABLE",
+                                                                   with_subjects=False), work_fields(reporter_client, "report"))
+    assert response.status_code == 200
+    (reference,) = references(database)
+    worker()
+    _wait_screened(database, reference)
+    assert _row(database, reference)[0] == screening.QUARANTINED
+    assert "QUARANTINED-BUT-READABLE" in read(database, lambda s: recover_report(s, recovery_key, reference))
+
+
+@pytest.mark.parametrize("path", ["nojs", "js"])
+def test_the_reporter_host_refuses_reports_until_a_screening_key_is_published(path, reporter_client, database):
+    """Never a report without screening: with no screening key published, nothing is stored."""
+    from portal.triage.models import ScreeningKey
+
+    fields = browser_report(reporter_client, os.urandom(32)) if path == "js" else None
+    with database.transaction() as session:
+        session.query(ScreeningKey).delete()
+    assert reporter_client.get("/keys.json").get_json()["screening"] is None
+    if path == "js":
+        response = post_browser_report(reporter_client, fields, work_fields(reporter_client, "report"))
+        assert response.status_code == 400 and "not ready" in response.get_json()["errors"][0]["message"]
+    else:
+        token = csrf_from(reporter_client.get("/report").data)
+        response = reporter_client.post("/report", data={"csrf_token": token, "draft": "", "what_happened": "Something"},
+                                        content_type="multipart/form-data")
+        assert response.status_code == 400 and b"not ready to receive reports" in response.data
+    assert references(database) == []
