@@ -14,7 +14,7 @@ import statistics
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from portal.blobs import delete_blob
@@ -224,11 +224,14 @@ def themes_svg(data: Themes) -> str:
 
 
 def purge_due(db: Session, settings: Settings, audit_key: bytes, on: dt.date | None = None) -> list[str]:
-    """Delete closed reports past the retention period: ciphertext, wraps, attachments,
-    blind-index values. The audit log keeps a tombstone. Safe to run repeatedly (cron)."""
+    """Delete closed reports past the retention period, and quarantined ones (never screened, never
+    read by a reviewer) received before it: ciphertext, wraps, attachments, blind-index values. The
+    audit log keeps a tombstone. Safe to run repeatedly (cron)."""
     on = on or today()
     cutoff = on - dt.timedelta(days=settings.retention_days)
-    due = list(db.scalars(select(Report).where(and_(Report.stage == Stage.CLOSED, Report.closed_on < cutoff))))
+    due = list(db.scalars(select(Report).where(or_(
+        and_(Report.stage == Stage.CLOSED, Report.closed_on < cutoff),
+        and_(Report.screening == "quarantined", Report.received_on < cutoff)))))
     purged = []
     for report in due:
         blob_ids = list(db.scalars(select(Attachment.public_id).where(Attachment.report_id == report.id)))

@@ -304,3 +304,31 @@ def test_the_reporter_host_refuses_reports_until_a_screening_key_is_published(pa
                                         content_type="multipart/form-data")
         assert response.status_code == 400 and b"not ready to receive reports" in response.data
     assert references(database) == []
+
+
+def test_retention_purges_quarantined_reports_once_past_the_retention_period(reporter_client, database, settings_overrides,
+                                                                             worker):
+    """A flood of junk is not kept for ever: quarantined reports go with retention, like closed ones."""
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from portal.clock import today
+    from portal.instance import read_secret
+    from portal.triage.oversight import purge_due
+
+    for _ in range(2):
+        post_browser_report(reporter_client, browser_report(reporter_client, os.urandom(32), with_subjects=False),
+                            work_fields(reporter_client, "report"))
+    kept = _submit(reporter_client, database, "nojs", [("Pat Example", "")])
+    old, recent = [ref for ref in references(database) if ref != kept]
+    worker()
+    for reference in (old, recent, kept):
+        _wait_screened(database, reference)
+    settings = load_settings(settings_overrides)
+    with database.transaction() as session:
+        session.execute(update(Report).where(Report.reference.in_([old, kept]))
+                        .values(received_on=today() - dt.timedelta(days=settings.retention_days + 1)))
+        purged = purge_due(session, settings, read_secret(settings.instance_dir, "audit_key"))
+    assert purged == [old]  # not the recent one, and not an old report that was screened (it is not closed)
+    assert set(references(database)) == {recent, kept}
