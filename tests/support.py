@@ -83,6 +83,7 @@ def browser_report(client, secret: bytes, text: str = "Sealed in the browser", p
     if with_subjects:
         plain = subject_document(persons) if subjects is None else subjects
         fields.append(("subjects_inner", b64(seal_subjects_inner(plain, bytes.fromhex(keys["screening"]["intake_x25519"]), report_id))))
+        fields.append(("screening_fingerprint", keys["screening"]["fingerprint"]))
     return fields
 
 

@@ -215,6 +215,7 @@ class BrowserSubmission:
     subjects_inner: bytes | None
     attachments: list[StagedAttachment]
     urgent: bool
+    screening_fingerprint: str = ""  # the screening key the browser sealed the subject list to
 
 
 def sealed_field(value: str | None) -> bytes:
@@ -260,6 +261,7 @@ def browser_submission(parsed: ParsedUpload) -> BrowserSubmission:
         subjects_inner=sealed_field(fields.get("subjects_inner")) if fields.get("subjects_inner") else None,
         attachments=attachments,
         urgent=fields.get("urgent") == "yes",
+        screening_fingerprint=fields.get("screening_fingerprint", "")[:32],
     )
 
 
@@ -273,6 +275,9 @@ def submit_from_browser(db: Session, keys: ReporterKeys, sub: BrowserSubmission,
         raise SubmissionError("The encrypted report was incomplete. Please send it again.")
     if sub.subjects_inner is not None and not 48 <= len(sub.subjects_inner) <= 48 + MAX_SUBJECTS_BYTES:
         raise SubmissionError("The encrypted report was incomplete. Please send it again.")
+    screening = screening_key(db)
+    if sub.screening_fingerprint and screening is not None and sub.screening_fingerprint != screening.fingerprint:
+        raise SubmissionError("The portal's keys have changed since this page was loaded. Reload the page and send again.")
     return _store_report(
         db,
         keys,

@@ -226,6 +226,7 @@ async function sealAndSend(keys, words, doc, files) {
   // Who the report names, and nothing else, for the triage host's screening (conflicts, links).
   const subjects = pc.utf8(subjectDocument(doc.people));
   body.append('subjects_inner', pc.toBase64(await pc.sealSubjectsInner(subjects, pc.fromHex(keys.screening.intake_x25519), reportId)));
+  body.append('screening_fingerprint', keys.screening.fingerprint); // refused if the key changed since page load
 
   for (const [n, file] of files.entries()) {
     const label = files.length > 1 ? `Encrypting file ${n + 1} of ${files.length} on this device…` : 'Encrypting your file on this device…';

@@ -332,3 +332,17 @@ def test_retention_purges_quarantined_reports_once_past_the_retention_period(rep
         purged = purge_due(session, settings, read_secret(settings.instance_dir, "audit_key"))
     assert purged == [old]  # not the recent one, and not an old report that was screened (it is not closed)
     assert set(references(database)) == {recent, kept}
+
+
+def test_a_browser_report_sealed_to_a_retired_screening_key_is_refused_with_reload(reporter_client, database):
+    """The browser loaded /keys.json before the triage host's screening key changed: it is asked to reload,
+    instead of its report being quarantined as unreadable."""
+    from portal.crypto.screening import screening_private_key
+    from portal.triage.screening import publish_key
+
+    fields = browser_report(reporter_client, os.urandom(32), people=[("Pat Example", "")])
+    with database.transaction() as session:
+        publish_key(session, screening_private_key(os.urandom(32)))  # a new key: the old one is retired
+    response = post_browser_report(reporter_client, fields, work_fields(reporter_client, "report"))
+    assert response.status_code == 400 and "Reload the page" in response.get_json()["errors"][0]["message"]
+    assert references(database) == []
