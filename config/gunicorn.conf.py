@@ -65,3 +65,14 @@ proc_name = f"portal-{kind}"
 # loopback only. gunicorn never takes a client address from X-Forwarded-For; the triage app
 # reads it only with triage_trusted_proxies (docs/operations.md, "Settings").
 forwarded_allow_ips = "127.0.0.1"
+
+
+def post_worker_init(worker) -> None:
+    """Each triage worker also screens new reports in a thread (portal/triage/screener.py), so
+    screening runs whenever the triage interface does; portal-screen.service runs it on its own
+    too. Workers claim each report before screening it, so any number of them can run."""
+    if kind == "triage" and os.environ.get("PORTAL_SCREEN_IN_APP", "1") != "0":
+        from portal import state
+        from portal.triage import screener
+
+        screener.start_thread(state.DATABASE.get(worker.wsgi), settings)

@@ -1,4 +1,4 @@
-"""The `portal` command: init, serve, db, backup, restore, retention, digest, reviewer, keys, audit.
+"""The `portal` command: init, serve, screen, db, backup, restore, retention, digest, reviewer, keys, audit.
 
 Every command that changes who can read what (a reviewer added to the intake pool, a recovery
 key that every new report is wrapped to, a report opened with the recovery key) writes an audit
@@ -24,6 +24,7 @@ import click
 from sqlalchemy import func, select
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from portal import state
 from portal.app import create_app
 from portal.backup import BackupError, restore_backup, write_backup
 from portal.blobs import purge_abandoned_drafts
@@ -38,6 +39,7 @@ from portal.reports.recovery import recover_report
 from portal.sessions import purge_expired_sessions
 from portal.storage import open_database
 from portal.triage import audit as audit_log
+from portal.triage import screener
 from portal.triage.accounts import AccountError, create_reviewer, generate_passphrase, register_recovery_key
 from portal.triage.models import RecoveryKey, Reviewer, Role
 from portal.triage.oversight import purge_due, send_digests
@@ -158,6 +160,8 @@ def init(instance: Instance, app_kind: str | None, dev: bool) -> None:
             db_file.chmod(0o600)
         if created:
             click.echo(f"Instance initialised in {settings.instance_dir} ({len(created)} new secrets).")
+        if app_kind != "reporter":  # the triage host publishes its screening key for the reporter host
+            click.echo(f"Screening key published: {screener.publish(database, screener.load_secrets(settings))}")
         if dev:
             _init_dev(settings, database)
 
@@ -209,6 +213,8 @@ def serve_dev(instance: Instance, host: str) -> None:
     for kind, port in (("reporter", settings.reporter_port), ("triage", settings.triage_port)):
         app = create_app(kind, overrides)
         servers.append((kind, make_server(host, port, app, threaded=True, request_handler=_QuietHandler)))
+        if kind == "triage":
+            screener.start_thread(state.DATABASE.get(app), settings)  # screens new reports as they arrive
     for kind, server in servers:
         label = "Reporter interface" if kind == "reporter" else "Triage interface"
         click.echo(f"{label}: http://{host}:{server.server_port}/")
@@ -243,6 +249,28 @@ def serve(instance: Instance, kind: str) -> None:
         _refresh_deadlines(instance.settings)
     args, env = gunicorn_command(kind, instance.directory)
     os.execve(args[0], args, env)  # noqa: S606 (replace this process with gunicorn)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Screen what is waiting now and exit (default: keep screening as reports arrive).")
+@click.option("--poll", default=screener.POLL_SECONDS, show_default=True, type=click.FloatRange(0.05, 60), help="Seconds between polls.")
+@pass_instance
+def screen(instance: Instance, once: bool, poll: float) -> None:
+    """Screen new reports (triage host): index who they name, hide them from conflicted reviewers,
+    then release their key to the others. Runs as portal-screen.service; needs the screening_key secret."""
+    settings = instance.settings
+    keys = screener.load_secrets(settings)
+    with instance_database(settings) as database:
+        click.echo(f"Screening key: {screener.publish(database, keys)}")
+        if once:
+            run = screener.screen_pending(database, settings, keys, limit=10**9)
+            click.echo(f"Screened {run.screened}, quarantined {run.quarantined + run.failed}.")
+            return
+        stop = threading.Event()
+        try:
+            screener.run_until(database, settings, keys, stop, poll)
+        except KeyboardInterrupt:
+            stop.set()
 
 
 # -- audit log, schema, backups ----------------------------------------------------------------

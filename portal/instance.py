@@ -22,6 +22,7 @@ SECRETS: dict[str, str] = {
     "blind_index_key": "triage",  # keyed blind index of subject identifiers
     "audit_key": "triage",  # keys the audit log's hash chain
     "backup_key": "triage",  # encrypts `portal backup` archives
+    "screening_key": "triage",  # reads the subject list of new reports (names, numbers; no content)
 }
 
 SECRET_LEN = 32

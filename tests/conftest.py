@@ -22,6 +22,7 @@ from portal.db import Base, Database
 from portal.instance import ensure_instance, read_secret
 from portal.models import create_all
 from portal.storage import open_database
+from portal.triage import screener
 
 
 def _isolate_xdist_worker() -> None:
@@ -67,6 +68,8 @@ REVIEWER_PASSPHRASE = "correct-horse-battery-staple-orbit"
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "real_kdf: keep the production Argon2id parameters")
     config.addinivalue_line("markers", "fresh_schema: on PostgreSQL, start from an empty schema (no tables)")
+    config.addinivalue_line("markers", "no_auto_screen: triage apps do NOT screen waiting reports before each request "
+                                       "(the test runs the screening worker itself)")
 
 
 # The production parameters, captured before any fixture (the browser tests' session-wide
@@ -165,6 +168,7 @@ def settings_overrides(instance_dir, database_url, blob_store, blob_dir) -> dict
 def database(settings_overrides):
     db = open_database(load_settings(settings_overrides))
     create_all(db.engine)
+    screener.publish(db, screener.load_secrets(load_settings(settings_overrides)))  # as the triage host does
     yield db
     db.dispose()
 
@@ -221,14 +225,25 @@ def reporter_app(settings_overrides, database, lead, recovery_key):
     app.extensions["portal.db"].dispose()
 
 
+def _screens_first(app, request) -> None:
+    """Triage apps stand in for the screening worker (triage_support.stand_in_for_screening), except
+    in tests of screening itself, marked no_auto_screen, which run the worker themselves."""
+    if request.node.get_closest_marker("no_auto_screen") is None:
+        from triage_support import stand_in_for_screening
+
+        stand_in_for_screening(app)
+
+
 @pytest.fixture
-def app_of_kind(settings_overrides, database):
+def app_of_kind(settings_overrides, database, request):
     """Build apps of either kind with settings overridden (limits, timeouts); disposed after the test."""
     apps = []
 
     def make(kind: str, **extra):
         app = create_app(kind, {**settings_overrides, **extra})
         app.config["TESTING"] = True
+        if kind == "triage":
+            _screens_first(app, request)
         apps.append(app)
         return app
 
@@ -255,9 +270,10 @@ def reporter_client(reporter_app):
 
 
 @pytest.fixture
-def triage_app(settings_overrides, database):
+def triage_app(settings_overrides, database, request):
     app = create_app("triage", settings_overrides)
     app.config["TESTING"] = True
+    _screens_first(app, request)
     yield app
     app.extensions["portal.db"].dispose()
 

@@ -26,12 +26,20 @@ def receipt_from(html: bytes) -> str:
     return match.group(1).decode()
 
 
-def submit_report(client, **fields) -> str:
-    """Submit a report through the no-JavaScript form; returns the receipt code."""
+def submit_report(client, screen: bool = True, **fields) -> str:
+    """Submit a report through the no-JavaScript form; returns the receipt code.
+
+    Then screen it, as portal-screen.service does within a second (`screen=False`: leave it waiting)."""
     token = csrf_from(client.get("/report").data)
     data = {"csrf_token": token, "draft": "", "what_happened": "Something happened", **fields}
     response = client.post("/report", data=data, content_type="multipart/form-data")
     assert response.status_code == 200, response.data[-2000:]
+    if screen:
+        from triage_support import screen_now
+
+        from portal import state
+
+        screen_now(state.DATABASE.get(client.application), state.SETTINGS.get(client.application).instance_dir)
     return receipt_from(response.data)
 
 
@@ -42,6 +50,52 @@ def work_fields(client, action: str) -> dict[str, str]:
     challenge = client.get(f"/challenge/{action}").get_json()
     number = puzzle.solve(challenge["salt"], bytes.fromhex(challenge["target"]), challenge["max"])
     return {"pow_challenge": challenge["challenge"], "pow_solution": str(number)}
+
+
+def browser_report(client, secret: bytes, text: str = "Sealed in the browser", people=(), subjects: bytes | None = None,
+                   with_subjects: bool = True) -> list[tuple]:
+    """The fields report-form.js posts, built the same way (portal.crypto instead of WebCrypto).
+
+    `people`: (name, identifier) pairs named in the report and in its subject list; `subjects`:
+    the subject list's plaintext as sent instead (junk); `with_subjects=False` leaves it out."""
+    import base64
+    import json
+    import os
+
+    from portal.crypto.envelope import new_data_key, seal_record
+    from portal.crypto.keys import reporter_public_key, seal_inner
+    from portal.crypto.screening import seal_subjects_inner
+    from portal.reports.answers import Person, subject_document
+
+    keys = client.get("/keys.json").get_json()
+    report_id, dek = os.urandom(16), new_data_key()
+    persons = [Person(name=n, identifier=i) for n, i in people]
+    document = {"v": 1, "what_happened": text, "people": [{"name": p.name, "role": "", "identifier": p.identifier, "unit": ""}
+                                                            for p in persons],
+                "when": "", "where": "", "risk_now": "", "vulnerable_person": "", "witnesses": "", "how_known": "", "category": ""}
+    b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
+    fields = [("mode", "browser"), ("report_id", report_id.hex()), ("receipt_secret", secret.hex()), ("urgent", "no"),
+              ("sealed_report", b64(seal_record(dek, report_id, "report", json.dumps(document).encode()))),
+              ("reporter_inner", b64(seal_inner(dek, reporter_public_key(secret), report_id)))]
+    for recipient in keys["recipients"]:
+        inner = seal_inner(dek, bytes.fromhex(recipient["intake_x25519"]), report_id)
+        fields.append((f"recipient_inner.{recipient['fingerprint']}", b64(inner)))
+    if with_subjects:
+        plain = subject_document(persons) if subjects is None else subjects
+        fields.append(("subjects_inner", b64(seal_subjects_inner(plain, bytes.fromhex(keys["screening"]["intake_x25519"]), report_id))))
+        fields.append(("screening_fingerprint", keys["screening"]["fingerprint"]))
+    return fields
+
+
+def post_browser_report(client, fields, work: dict | None, files=()):
+    token = csrf_from(client.get("/report").data)
+    data = [("csrf_token", token), *fields[:1], *(work or {}).items(), *fields[1:]]
+    body = {}
+    for name, value in data:
+        body.setdefault(name, value)
+    for name, content in files:
+        body[name] = (io.BytesIO(content), "encrypted.bin", "application/octet-stream")
+    return client.post("/report", data=body, content_type="multipart/form-data", headers={"Accept": "application/json"})
 
 
 def sign_in(client, code: str):

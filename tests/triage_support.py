@@ -226,8 +226,35 @@ def reporter_keys(instance_dir):
     )
 
 
-def seed_report(database, instance_dir, what_happened: str = "Seeded report", people=(), **answers) -> tuple[str, str]:
-    """Submit one report straight through the service (no HTTP): (reference, receipt code)."""
+def screen_now(database, instance_dir) -> int:
+    """Run screening once over everything waiting, as portal-screen.service does within a second
+    of arrival; returns how many reports it handled."""
+    from portal.config import load_settings
+    from portal.triage import screener
+
+    settings = load_settings({"instance_dir": str(instance_dir)})  # the database is the one given
+    run = screener.screen_pending(database, settings, screener.load_secrets(settings), limit=10**6)
+    database.remove()
+    return run.total
+
+
+def stand_in_for_screening(app) -> None:
+    """Make a triage app screen what is waiting before each request: in production
+    portal-screen.service does it within a second of arrival, with nobody signed in; tests built
+    before screening existed submit a report and look at it at once."""
+    from portal import state
+
+    database, instance = state.DATABASE.get(app), state.SETTINGS.get(app).instance_dir
+
+    @app.before_request
+    def _screen_waiting_reports() -> None:
+        screen_now(database, instance)
+
+
+def seed_report(database, instance_dir, what_happened: str = "Seeded report", people=(), screen: bool = True,
+                **answers) -> tuple[str, str]:
+    """Submit one report straight through the service (no HTTP) and screen it (unless `screen`
+    is false): (reference, receipt code)."""
     from portal.deadlines import Deadlines
     from portal.reports.answers import Person, ReportAnswers
     from portal.reports.service import Draft, submit_from_server
@@ -238,16 +265,22 @@ def seed_report(database, instance_dir, what_happened: str = "Seeded report", pe
             session, reporter_keys(instance_dir), Draft.new(), ReportAnswers(what_happened=what_happened, people=persons, **answers),
             Deadlines(acknowledge_days=7, feedback_days=90),
         )
-        return report.reference, code
+        reference = report.reference
+    if screen:
+        screen_now(database, instance_dir)
+    return reference, code
 
 
 def submit_with_reference(reporter_client, database, **fields) -> tuple[str, str]:
     """Submit through the reporter interface; (reference, receipt code)."""
     from support import submit_report
 
+    from portal import state
+
     before = set(references(database))
     code = submit_report(reporter_client, **fields)
     (reference,) = set(references(database)) - before
+    screen_now(database, state.SETTINGS.get(reporter_client.application).instance_dir)
     return reference, code
 
 

@@ -118,3 +118,44 @@ class AttachmentMeta:
         size = data.get("size") if isinstance(data.get("size"), int) else 0
         # Made safe (and capped) keeping the extension; a browser-sealed name can be anything.
         return cls(name=str(safe_file_name(name)), type=ctype[:100], size=size)
+
+
+MAX_SUBJECTS = 20  # people in one subject list (the form offers far fewer)
+MAX_SUBJECT_CHARS = 200  # per name or number, as the form's own limit
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One person as the screening key sees them: a name and a collar or staff number, nothing else."""
+
+    name: str
+    identifier: str
+
+
+def subject_document(people: list[Person]) -> bytes:
+    """The subject list sealed to the screening key: {"v":1,"people":[{"name":…,"identifier":…}]}.
+
+    Only what identifies the person (for conflicts and links); role, unit and every other answer
+    stay in the report, which the screening key cannot read. static/js/report-form.js makes the same.
+    """
+    listed = [{"name": p.name.strip(), "identifier": p.identifier.strip()} for p in people
+              if p.name.strip() or p.identifier.strip()]
+    return json.dumps({"v": 1, "people": listed}, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def parse_subject_document(raw: bytes) -> list[Subject]:
+    """ValueError for anything but a well-formed subject list within the limits (quarantined as such)."""
+    data = json.loads(raw.decode("utf-8"))
+    if not isinstance(data, dict) or data.get("v") != 1 or not isinstance(data.get("people"), list):
+        raise ValueError("not a subject list")
+    if len(data["people"]) > MAX_SUBJECTS:
+        raise ValueError("too many people in the subject list")
+    subjects = []
+    for entry in data["people"]:
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(f, ""), str) for f in ("name", "identifier")):
+            raise ValueError("malformed person in the subject list")
+        name, identifier = entry.get("name", ""), entry.get("identifier", "")
+        if len(name) > MAX_SUBJECT_CHARS or len(identifier) > MAX_SUBJECT_CHARS or "\x00" in name + identifier:
+            raise ValueError("subject too long")
+        subjects.append(Subject(name, identifier))
+    return subjects

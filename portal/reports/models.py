@@ -51,8 +51,10 @@ class Report(Base):
         Index("ix_reports_queue_stage", "junk", "stage", "received_on", "id"),
         Index("ix_reports_queue_category", "junk", "category", "received_on", "id"),
         Index("ix_reports_queue_assignee", "junk", "assignee_id", "received_on", "id"),
-        # Reports waiting to be subject-indexed (portal.triage.linking.index_pending), junk excluded.
+        # Reports once waiting for a reviewer's session to index them (before screening; kept for old rows).
         Index("ix_reports_index_pending", "junk", "subjects_indexed"),
+        # The screening worker's backlog, in order of arrival (portal.triage.screening).
+        Index("ix_reports_screening", "screening", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -77,7 +79,14 @@ class Report(Base):
     escalation_route: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
     closed_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True, index=True)
-    # Set when a reviewer's session first decrypts the report to index its subjects.
+    # Screening (portal.triage.screening): "pending" until the worker has read the subject list with
+    # the screening key, indexed it and released the key to the reviewers without a conflict;
+    # "screened" after; "quarantined" when the subject list could not be read (problem: a key of
+    # SCREENING_PROBLEMS). No reviewer holds a wrap before "screened".
+    screening: Mapped[str] = mapped_column(String(12), default="pending")
+    screening_problem: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    sealed_subjects: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # alg 0x13, to the screening key
+    # Set once the subject list (or, for reports from before screening, a reviewer's session) was indexed.
     subjects_indexed: Mapped[bool] = mapped_column(Boolean, default=False)  # indexed with junk, above
     names_reviewer: Mapped[bool] = mapped_column(Boolean, default=False, index=True)  # leads only
     rule_reasons: Mapped[str] = mapped_column(String(255), default="")  # keys of the rules that fired
@@ -88,6 +97,7 @@ class Report(Base):
     junk_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
     wraps: Mapped[list[KeyWrap]] = relationship(back_populates="report", cascade="all, delete-orphan")
+    held_wraps: Mapped[list[HeldWrap]] = relationship(back_populates="report", cascade="all, delete-orphan")
     messages: Mapped[list[Message]] = relationship(
         back_populates="report", cascade="all, delete-orphan", order_by="Message.id"
     )
@@ -127,6 +137,21 @@ class KeyWrap(Base):
     wrap: Mapped[bytes] = mapped_column(LargeBinary)
 
     report: Mapped[Report] = relationship(back_populates="wraps")
+
+
+class HeldWrap(Base):
+    """A reviewer's DEK wrap sealed to the screening key (alg 0x14) until screening releases it as
+    a KeyWrap, or drops it for a reviewer with a conflict. The reviewer cannot open it meanwhile."""
+
+    __tablename__ = "held_wraps"
+    __table_args__ = (UniqueConstraint("report_id", "recipient_fingerprint"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    recipient_fingerprint: Mapped[str] = mapped_column(String(32))
+    held: Mapped[bytes] = mapped_column(LargeBinary)
+
+    report: Mapped[Report] = relationship(back_populates="held_wraps")
 
 
 class Message(Base):

@@ -26,7 +26,6 @@ from portal.crypto.envelope import new_data_key, open_record, open_with_key, sea
 from portal.crypto.kdf import hkdf
 from portal.crypto.keys import (
     INNER_WRAP_LEN,
-    RecipientPublicKey,
     reporter_public_key,
     seal_inner,
     unwrap_dek_for_reporter,
@@ -34,18 +33,22 @@ from portal.crypto.keys import (
     wrap_inner_for_reporter,
 )
 from portal.crypto.receipt import generate_receipt_code, lookup_id, receipt_secret
+from portal.crypto.screening import MAX_SUBJECTS_BYTES, hold_wrap, seal_subjects_inner, seal_subjects_outer
 from portal.crypto.stream import iter_decrypt_unverified, verify_stream
 from portal.deadlines import Deadlines
-from portal.reports.answers import AttachmentMeta, MessageBody, ReportAnswers
-from portal.reports.models import Attachment, KeyWrap, Message, Report
+from portal.reports.answers import AttachmentMeta, MessageBody, ReportAnswers, subject_document
+from portal.reports.models import Attachment, HeldWrap, KeyWrap, Message, Report
+from portal.reports.recipients import intake_recipients, screening_key
 from portal.reports.upload import ParsedUpload, StagedAttachment
-from portal.triage.models import RecoveryKey, Reviewer
 
 _REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U
 
 
 class SubmissionError(Exception):
     """The submission cannot be stored as sent; the message is safe to show."""
+
+
+NOT_READY = "The portal is not ready to receive reports yet. Please try again later."
 
 
 @dataclass(frozen=True)
@@ -59,25 +62,6 @@ class ReporterKeys:
     @property
     def draft_key(self) -> bytes:
         return hkdf(self.form_key, b"portal/v1/draft-token")
-
-
-@dataclass
-class Recipient:
-    fingerprint: str
-    public_key: RecipientPublicKey
-
-
-def intake_recipients(db: Session) -> list[Recipient]:
-    """Who every new report is wrapped to: the intake reviewers and the recovery key(s)."""
-    rows: list[tuple[str, bytes]] = list(
-        db.execute(
-            select(Reviewer.key_fingerprint, Reviewer.public_key).where(
-                Reviewer.active.is_(True), Reviewer.receives_new_reports.is_(True)
-            )
-        ).all()
-    )
-    rows += list(db.execute(select(RecoveryKey.fingerprint, RecoveryKey.public_key).where(RecoveryKey.active.is_(True))).all())
-    return [Recipient(fp, RecipientPublicKey.from_bytes(pk)) for fp, pk in rows]
 
 
 def new_reference() -> str:
@@ -146,14 +130,16 @@ def _store_report(
     sealed_report: bytes,
     reporter_inner: bytes,
     recipient_inners: dict[str, bytes],
+    subjects_inner: bytes | None,
     attachments: list[StagedAttachment],
     urgent: bool,
     in_browser: bool,
     deadlines: Deadlines,
 ) -> Report:
     recipients = intake_recipients(db)
-    if not recipients:
-        raise SubmissionError("The portal is not ready to receive reports yet. Please try again later.")
+    screening = screening_key(db)
+    if not recipients or screening is None:
+        raise SubmissionError(NOT_READY)
     missing = [r.fingerprint for r in recipients if r.fingerprint not in recipient_inners]
     if missing:
         raise SubmissionError("The portal's keys have changed since this page was loaded. Reload the page and send again.")
@@ -169,15 +155,18 @@ def _store_report(
         encrypted_in_browser=in_browser,
         sealed_report=sealed_report,
         reporter_wrap=wrap_inner_for_reporter(reporter_inner, secret, report_id),
+        screening="pending",
+        # No subject list (a browser that sent none): screening quarantines the report.
+        sealed_subjects=None if subjects_inner is None else seal_subjects_outer(subjects_inner, screening.public_key, report_id),
     )
     deadlines.apply(report)
     for recipient in recipients:
-        report.wraps.append(
-            KeyWrap(
-                recipient_fingerprint=recipient.fingerprint,
-                wrap=wrap_inner_for_recipient(recipient_inners[recipient.fingerprint], recipient.public_key, report_id),
-            )
-        )
+        wrap = wrap_inner_for_recipient(recipient_inners[recipient.fingerprint], recipient.public_key, report_id)
+        if recipient.held:  # a reviewer: held for screening (portal.triage.screening releases it)
+            held = hold_wrap(wrap, screening.public_key, report_id, recipient.fingerprint)
+            report.held_wraps.append(HeldWrap(recipient_fingerprint=recipient.fingerprint, held=held))
+        else:
+            report.wraps.append(KeyWrap(recipient_fingerprint=recipient.fingerprint, wrap=wrap))
     for staged in attachments:
         report.attachments.append(
             Attachment(public_id=staged.attachment_id, sealed_meta=staged.sealed_meta, ciphertext_bytes=staged.ciphertext_bytes)
@@ -195,6 +184,10 @@ def submit_from_server(
     code = generate_receipt_code()
     secret = receipt_secret(code, keys.install_salt)
     inners = {r.fingerprint: seal_inner(draft.dek, r.public_key.intake_x25519, draft.report_id) for r in intake_recipients(db)}
+    screening = screening_key(db)
+    if screening is None:
+        raise SubmissionError(NOT_READY)
+    subjects = seal_subjects_inner(subject_document(answers.people), screening.public_key.intake_x25519, draft.report_id)
     report = _store_report(
         db,
         keys,
@@ -203,6 +196,7 @@ def submit_from_server(
         sealed_report=seal_record(draft.dek, draft.report_id, "report", answers.to_json()),
         reporter_inner=seal_inner(draft.dek, reporter_public_key(secret), draft.report_id),
         recipient_inners=inners,
+        subjects_inner=subjects,
         attachments=draft.staged,
         urgent=answers.risk_now == "yes",
         in_browser=False,
@@ -218,8 +212,10 @@ class BrowserSubmission:
     sealed_report: bytes
     reporter_inner: bytes
     recipient_inners: dict[str, bytes]
+    subjects_inner: bytes | None
     attachments: list[StagedAttachment]
     urgent: bool
+    screening_fingerprint: str = ""  # the screening key the browser sealed the subject list to
 
 
 def sealed_field(value: str | None) -> bytes:
@@ -261,8 +257,11 @@ def browser_submission(parsed: ParsedUpload) -> BrowserSubmission:
         reporter_inner=sealed_field(fields.get("reporter_inner")),
         recipient_inners={k.removeprefix("recipient_inner."): sealed_field(v) for k, v in fields.items()
                           if k.startswith("recipient_inner.")},
+        # None (not sent): stored without a subject list, and screening quarantines it.
+        subjects_inner=sealed_field(fields.get("subjects_inner")) if fields.get("subjects_inner") else None,
         attachments=attachments,
         urgent=fields.get("urgent") == "yes",
+        screening_fingerprint=fields.get("screening_fingerprint", "")[:32],
     )
 
 
@@ -274,6 +273,11 @@ def submit_from_browser(db: Session, keys: ReporterKeys, sub: BrowserSubmission,
         raise SubmissionError("The encrypted report was incomplete. Please send it again.")
     if len(sub.sealed_report) < 30 or sub.sealed_report[:2] != b"\x01\x01":
         raise SubmissionError("The encrypted report was incomplete. Please send it again.")
+    if sub.subjects_inner is not None and not 48 <= len(sub.subjects_inner) <= 48 + MAX_SUBJECTS_BYTES:
+        raise SubmissionError("The encrypted report was incomplete. Please send it again.")
+    screening = screening_key(db)
+    if sub.screening_fingerprint and screening is not None and sub.screening_fingerprint != screening.fingerprint:
+        raise SubmissionError("The portal's keys have changed since this page was loaded. Reload the page and send again.")
     return _store_report(
         db,
         keys,
@@ -282,6 +286,7 @@ def submit_from_browser(db: Session, keys: ReporterKeys, sub: BrowserSubmission,
         sealed_report=sub.sealed_report,
         reporter_inner=sub.reporter_inner,
         recipient_inners=sub.recipient_inners,
+        subjects_inner=sub.subjects_inner,
         attachments=sub.attachments,
         urgent=sub.urgent,
         in_browser=True,

@@ -22,6 +22,7 @@ from portal.forms import TOKEN_EXPIRED, form_token_valid, form_tokens
 from portal.reports.decorators import Discard, case_required, discards
 from portal.reports.forms import ReplyForm, ReportForm, SignInForm
 from portal.reports.intake import ReplyUpload, ReportUpload, count_files, work_done
+from portal.reports.recipients import intake_recipients, screening_key
 from portal.reports.service import (
     Draft,
     SignedInCase,
@@ -31,7 +32,6 @@ from portal.reports.service import (
     decrypt_attachment,
     find_attachment,
     find_report,
-    intake_recipients,
     open_attachment_meta,
     reporter_case,
     store_browser_reply,
@@ -70,6 +70,7 @@ def index():
 def published_keys():
     """What a browser needs to encrypt a report to the portal (public values only)."""
     s = state.settings()
+    screening = screening_key(state.db_session())
     return jsonify(
         version=1,
         install_salt=state.REPORTER_KEYS.get().install_salt.hex(),
@@ -77,6 +78,9 @@ def published_keys():
                 "parallelism": kdf.RECEIPT_ARGON2.parallelism},
         recipients=[{"fingerprint": r.fingerprint, "intake_x25519": r.public_key.intake_x25519.hex()}
                     for r in intake_recipients(state.db_session())],
+        # The subject list (names and numbers only) is sealed to this key, which only the triage host holds.
+        screening=None if screening is None else {"fingerprint": screening.fingerprint,
+                                                  "intake_x25519": screening.public_key.intake_x25519.hex()},
         chunk_log2=DEFAULT_CHUNK_LOG2,
         limits={"file_bytes": s.max_file_bytes, "report_bytes": s.max_report_bytes, "files": s.max_files},
     )

@@ -18,12 +18,12 @@ from portal.forms import same_origin_request
 from portal.instance import read_secret
 from portal.limits import install_limiter
 from portal.sessions import SessionStore
-from portal.triage import account, admin, auth, listing, queue, reports, signin, themes
+from portal.triage import account, admin, auth, listing, quarantine, queue, reports, screening, signin, themes
 from portal.triage.context import ActionError, Forbidden, NotFound
 from portal.triage.decorators import refusal_page, run_in_transaction
 from portal.triage.models import Role
 
-BLUEPRINTS = (signin.bp, queue.bp, reports.bp, account.bp, admin.bp, themes.bp)
+BLUEPRINTS = (signin.bp, queue.bp, reports.bp, account.bp, admin.bp, themes.bp, quarantine.bp)
 
 
 class _CsrfCookieInterface(SecureCookieSessionInterface):
@@ -117,7 +117,7 @@ def _action_refused(exc: ActionError):
 # -- the header's counts -----------------------------------------------------------------------
 
 _BADGE_SECONDS = 30
-_badges: dict[tuple[int, int], tuple[float, int, int]] = {}  # (app, reviewer) -> (expires, overdue, approvals)
+_badges: dict[tuple[int, int], tuple[float, int, int, int]] = {}  # (app, reviewer) -> (expires, overdue, approvals, quarantined)
 
 
 def _layout_values() -> dict:
@@ -130,6 +130,7 @@ def _layout_values() -> dict:
     cached = _badges.get(key)
     if cached is None or cached[0] < now:
         ctx = auth.request_context()
-        cached = (now + _BADGE_SECONDS, listing.overdue_count(ctx, actor), listing.pending_approvals(ctx, actor))
+        cached = (now + _BADGE_SECONDS, listing.overdue_count(ctx, actor), listing.pending_approvals(ctx, actor),
+                  screening.quarantined_count(ctx, actor))
         _badges[key] = cached
-    return {"actor": actor, "overdue_total": cached[1], "approvals_total": cached[2], "Role": Role}
+    return {"actor": actor, "overdue_total": cached[1], "approvals_total": cached[2], "quarantined_total": cached[3], "Role": Role}

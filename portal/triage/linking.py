@@ -1,10 +1,10 @@
 """Linking reports about one person, without exposing who: the subject blind index.
 
 The people a report names are stored only as keyed blind-index values (portal.triage.subjects).
-They are computed in a reviewer's session, the first time the server can decrypt the report (the
-queue indexes new reports, index_pending), because the server alone cannot read a report. Every
-change to a report's subjects re-applies the rules and the conflict exclusions, on it and on the
-reports it links to.
+New reports are indexed by screening (portal.triage.screening) before any reviewer holds their
+key; index_report covers reports from before screening existed, the first time a reviewer opens
+one. Every change to a report's subjects re-applies the rules and the conflict exclusions, on it
+and on the reports it links to.
 """
 
 from __future__ import annotations
@@ -14,19 +14,14 @@ from dataclasses import dataclass
 from sqlalchemy import Select, and_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from portal.crypto import CryptoError
 from portal.crypto.envelope import open_record, seal_record
-from portal.crypto.keys import unwrap_dek
 from portal.reports.answers import ReportAnswers
-from portal.reports.models import KeyWrap, Report, SubjectIndex
+from portal.reports.models import Report, SubjectIndex
 from portal.triage import audit
 from portal.triage.conflicts import enforce_exclusions
 from portal.triage.context import ActionError, Actor, Context
 from portal.triage.rules import refresh_flags
 from portal.triage.subjects import linked_report_ids, subject_values
-
-INDEX_BATCH = 25
-
 
 # -- indexing ---------------------------------------------------------------------------
 
@@ -45,33 +40,6 @@ def index_report(ctx: Context, report: Report, answers: ReportAnswers) -> None:
     enforce_exclusions(ctx, report)
     for other in ctx.db.scalars(select(Report).where(Report.id.in_(linked_report_ids(report.id)))):
         refresh_flags(ctx, other, None)
-
-
-def index_pending(ctx: Context, actor: Actor) -> int:
-    """Index reports that no session has decrypted yet (a few per request), so that
-    conflicts hide them and links count them before anyone opens them.
-
-    Junk reports are skipped, through the (junk, subjects_indexed) index: however many of them a
-    flood leaves unindexed, the batch is filled from the others and never waits behind them.
-    A junk report is indexed when it is restored to the queue.
-    """
-    pending = list(
-        ctx.db.scalars(
-            select(Report)
-            .join(KeyWrap, and_(KeyWrap.report_id == Report.id, KeyWrap.recipient_fingerprint == actor.reviewer.key_fingerprint))
-            .where(Report.junk.is_(False), Report.subjects_indexed.is_(False))
-            .limit(INDEX_BATCH)
-        )
-    )
-    for report in pending:
-        wrap = next(w.wrap for w in report.wraps if w.recipient_fingerprint == actor.reviewer.key_fingerprint)
-        try:
-            dek = unwrap_dek(wrap, actor.private_key, report.public_id)
-            answers = ReportAnswers.from_json(open_record(dek, report.public_id, "report", report.sealed_report))
-        except (CryptoError, ValueError):
-            continue  # damaged for this key: left for a reviewer whose wrap opens
-        index_report(ctx, report, answers)
-    return len(pending)
 
 
 # -- links ------------------------------------------------------------------------------

@@ -109,10 +109,9 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
 
     Pages are found by keyset (the rows after or before a sort key), not OFFSET: each order is
     an index, so a page reads about 50 index entries however deep it is. The total is counted
-    up to COUNT_CAP. The only decryption is of reports no session has indexed yet (a few per
-    request), so that conflicts and links apply to them before anyone opens them.
+    up to COUNT_CAP. Nothing is decrypted: new reports were screened (portal.triage.screening)
+    before any reviewer could read them.
     """
-    linking.index_pending(ctx, actor)
     on = today()
     query = readable(actor).where(Report.junk.is_(filters.junk))  # leads every queue index: see Report
     if filters.status in STAGES:

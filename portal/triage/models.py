@@ -56,6 +56,19 @@ class RecoveryKey(Base):
     created_on: Mapped[dt.date] = mapped_column(Date, default=today)
 
 
+class ScreeningKey(Base):
+    """Public half of the triage host's screening key (portal.crypto.screening), published here by
+    the triage host for the reporter host and browsers; the private half is an instance secret."""
+
+    __tablename__ = "screening_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(32), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_on: Mapped[dt.date] = mapped_column(Date, default=today)
+
+
 class Conflict(Base):
     """A person a reviewer must not handle reports about (blind-index value), or the
     reviewer's own identity (kind prefixed "self-"): reports matching either are hidden."""

@@ -14,7 +14,7 @@ import statistics
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from portal.blobs import delete_blob
@@ -139,7 +139,8 @@ def themes(db: Session, settings: Settings, months: int = 12) -> Themes:
     while cursor <= on:
         month_keys.append(_month_key(cursor))
         cursor = (cursor + dt.timedelta(days=32)).replace(day=1)
-    genuine = and_(Report.junk.is_(False), Report.received_on >= first)  # junk is no theme: a flood must not skew them
+    # Junk is no theme (a flood must not skew them), nor is a report not screened yet or quarantined.
+    genuine = and_(Report.junk.is_(False), Report.screening == "screened", Report.received_on >= first)
     rows = db.execute(select(Report.category, Report.received_on).where(genuine)).all()
     raw: dict[tuple[str, str], int] = {}
     per_category: dict[str, int] = {}
@@ -223,11 +224,14 @@ def themes_svg(data: Themes) -> str:
 
 
 def purge_due(db: Session, settings: Settings, audit_key: bytes, on: dt.date | None = None) -> list[str]:
-    """Delete closed reports past the retention period: ciphertext, wraps, attachments,
-    blind-index values. The audit log keeps a tombstone. Safe to run repeatedly (cron)."""
+    """Delete closed reports past the retention period, and quarantined ones (never screened, never
+    read by a reviewer) received before it: ciphertext, wraps, attachments, blind-index values. The
+    audit log keeps a tombstone. Safe to run repeatedly (cron)."""
     on = on or today()
     cutoff = on - dt.timedelta(days=settings.retention_days)
-    due = list(db.scalars(select(Report).where(and_(Report.stage == Stage.CLOSED, Report.closed_on < cutoff))))
+    due = list(db.scalars(select(Report).where(or_(
+        and_(Report.stage == Stage.CLOSED, Report.closed_on < cutoff),
+        and_(Report.screening == "quarantined", Report.received_on < cutoff)))))
     purged = []
     for report in due:
         blob_ids = list(db.scalars(select(Attachment.public_id).where(Attachment.report_id == report.id)))

@@ -270,6 +270,15 @@ export async function openInnerWrap(inner, x25519PrivateRaw, reportId) {
   return hpkeOpenX25519(x25519PrivateRaw, inner, concat(utf8('portal/v1/wrap-inner'), bytesOf(reportId)));
 }
 
+export const MAX_SUBJECTS_BYTES = 16 * 1024;
+
+/** screening.py seal_subjects_inner: the subject list (names and numbers only) sealed to the screening key. */
+export async function sealSubjectsInner(document, x25519PublicRaw, reportId, options = {}) {
+  checkLen(bytesOf(reportId), ID_LEN, 'report id');
+  if (bytesOf(document).length > MAX_SUBJECTS_BYTES) throw new CryptoError('subject list too long');
+  return hpkeSealX25519(x25519PublicRaw, document, concat(utf8('portal/v1/subjects-inner'), bytesOf(reportId)), options);
+}
+
 // -- sealed records (envelope.py) -------------------------------------------------
 
 function recordContext(reportId, purpose, recordId) {

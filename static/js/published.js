@@ -9,7 +9,7 @@ export class Fallback extends Error {} // this browser or page cannot do it here
 
 const hex = (s, n) => typeof s === 'string' && s.length === 2 * n && /^[0-9a-f]+$/i.test(s);
 
-/** /keys.json, checked; `recipients: true` also requires at least one recipient key. */
+/** /keys.json, checked; `recipients: true` also requires at least one recipient key and the screening key. */
 export async function loadKeys(url, { recipients = false } = {}) {
   const response = await fetch(url || '/keys.json', { headers: { Accept: 'application/json' }, cache: 'no-store' });
   if (!response.ok) throw new Fallback('keys unavailable');
@@ -22,6 +22,8 @@ export async function loadKeys(url, { recipients = false } = {}) {
     [keys.argon2?.time_cost, keys.argon2?.memory_kib, keys.argon2?.parallelism].every(Number.isInteger) &&
     Array.isArray(keys.recipients) &&
     (!recipients || keys.recipients.length > 0) &&
+    // The screening key the subject list is sealed to (a report form needs it; sign-in does not).
+    (!recipients || (keys.screening && /^[0-9a-f]{32}$/.test(keys.screening.fingerprint) && hex(keys.screening.intake_x25519, 32))) &&
     keys.recipients.every((r) => /^[0-9a-f]{32}$/.test(r.fingerprint) && hex(r.intake_x25519, 32)) &&
     Number.isInteger(keys.chunk_log2) &&
     [keys.limits?.file_bytes, keys.limits?.report_bytes, keys.limits?.files].every(Number.isInteger);

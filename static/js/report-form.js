@@ -194,6 +194,14 @@ async function checkWork() {
   return proofOfWork(form.dataset.challengeUrl, (tried, max) => max > 200000 && progress(`Preparing to send: a short check that keeps the portal open for everyone… ${Math.min(99, Math.floor((100 * tried) / max))}%`));
 }
 
+// Same document as portal/reports/answers.py subject_document: names and collar/staff numbers only.
+function subjectDocument(people) {
+  const listed = people
+    .map((p) => ({ name: (p.name || '').trim(), identifier: (p.identifier || '').trim() }))
+    .filter((p) => p.name !== '' || p.identifier !== '');
+  return JSON.stringify({ v: 1, people: listed });
+}
+
 async function sealAndSend(keys, words, doc, files) {
   const work = await checkWork();
   progress('Encrypting your report on this device…');
@@ -215,6 +223,10 @@ async function sealAndSend(keys, words, doc, files) {
   for (const r of keys.recipients) {
     body.append(`recipient_inner.${r.fingerprint}`, pc.toBase64(await pc.innerWrap(dek, pc.fromHex(r.intake_x25519), reportId)));
   }
+  // Who the report names, and nothing else, for the triage host's screening (conflicts, links).
+  const subjects = pc.utf8(subjectDocument(doc.people));
+  body.append('subjects_inner', pc.toBase64(await pc.sealSubjectsInner(subjects, pc.fromHex(keys.screening.intake_x25519), reportId)));
+  body.append('screening_fingerprint', keys.screening.fingerprint); // refused if the key changed since page load
 
   for (const [n, file] of files.entries()) {
     const label = files.length > 1 ? `Encrypting file ${n + 1} of ${files.length} on this device…` : 'Encrypting your file on this device…';

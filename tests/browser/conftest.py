@@ -104,6 +104,10 @@ def instance(tmp_path_factory, cheap_kdf_session) -> Instance:
                               blind_index_key=read_secret(directory, "blind_index_key"))
         lead = Reviewer(new.reviewer.login, PASSPHRASE, new.totp_secret)
         register_recovery_key(session, RecipientPrivateKey.generate())
+    from portal.config import load_settings
+    from portal.triage import screener
+
+    screener.publish(db, screener.load_secrets(load_settings({"instance_dir": str(directory)})))  # as `portal init` does
     db.dispose()
     return Instance(directory, url, lead)
 
@@ -162,7 +166,13 @@ def servers(instance) -> Iterator[tuple[Server, Server]]:
     reporter, reporter_server, reporter_thread = _serve(reporter_app)
     reporter.recorder = recorder
     triage, triage_server, triage_thread = _serve(triage_app)
+    # Screening, as portal-screen.service (or `portal serve-dev`) runs it beside the triage interface.
+    from portal import state
+    from portal.triage import screener
+
+    stop_screening = screener.start_thread(state.DATABASE.get(triage_app), state.SETTINGS.get(triage_app), poll=0.1)
     yield reporter, triage
+    stop_screening.set()
     for srv, thread in ((reporter_server, reporter_thread), (triage_server, triage_thread)):
         srv.shutdown()
         srv.server_close()

@@ -15,7 +15,7 @@ UNITS = sorted((ROOT / "config" / "systemd").glob("*.service"))
 
 
 def test_the_units_are_shipped():
-    assert [u.name for u in UNITS] == ["portal-reporter.service", "portal-triage.service"]
+    assert [u.name for u in UNITS] == ["portal-reporter.service", "portal-screen.service", "portal-triage.service"]
 
 
 @pytest.mark.parametrize("unit", UNITS, ids=lambda u: u.name)
@@ -29,7 +29,9 @@ def test_systemd_analyze_verify(unit, tmp_path):
     result = subprocess.run(["systemd-analyze", "verify", "--man=no", str(copy)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and not result.stderr.strip() and not result.stdout.strip(), result.stdout + result.stderr
     text = unit.read_text()
+    name = unit.stem.removeprefix("portal-")
+    # The screening worker runs on the triage host, with the triage host's environment (and secrets).
+    env, command = ("triage", "screen") if name == "screen" else (name, f"serve {name}")
     for line in ("User=portal", "UMask=0077", "LimitCORE=0", "ProtectSystem=strict", "ProtectHome=yes", "NoNewPrivileges=yes",
-                 f"EnvironmentFile=/etc/portal/{unit.stem.removeprefix('portal-')}.env",
-                 f"ExecStart=/opt/portal/.venv/bin/portal serve {unit.stem.removeprefix('portal-')}"):
+                 f"EnvironmentFile=/etc/portal/{env}.env", f"ExecStart=/opt/portal/.venv/bin/portal {command}"):
         assert line in text.splitlines(), line

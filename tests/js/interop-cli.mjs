@@ -15,6 +15,9 @@ out.sealed_record = pc.toBase64(
 const stream = await pc.encryptStream(h(req.dek), h(req.report_id), h(req.attachment_id), new Blob([h(req.file)]), req.chunk_log2);
 out.stream = pc.toBase64(new Uint8Array(await stream.arrayBuffer()));
 out.inner = pc.toBase64(await pc.innerWrap(h(req.dek), h(req.intake_public), h(req.report_id)));
+if (req.screening_public) {
+  out.subjects_inner = pc.toBase64(await pc.sealSubjectsInner(pc.utf8(req.subjects), h(req.screening_public), h(req.report_id)));
+}
 
 const code = req.code ?? pc.generateReceiptCode(words);
 out.code = code;

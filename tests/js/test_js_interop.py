@@ -17,13 +17,15 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import x25519
 
-from portal.crypto import envelope, keys, receipt, stream
+from portal.crypto import envelope, keys, receipt, screening, stream
 from portal.crypto.errors import ReceiptCodeError
 from portal.crypto.kdf import Argon2Params
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = ROOT / "tests" / "js" / "interop-cli.mjs"
 CHEAP = Argon2Params(time_cost=1, memory_kib=8 * 1024, parallelism=1)
+SCREENING = screening.screening_private_key(os.urandom(32))
+SUBJECTS = json.dumps({"v": 1, "people": [{"name": "Jon O’Neill", "identifier": "PC 4471"}]}, ensure_ascii=False)
 
 NODE = shutil.which("node")
 pytestmark = [
@@ -85,6 +87,8 @@ def test_python_opens_what_javascript_sealed(size: int) -> None:
             "argon2": {"time_cost": CHEAP.time_cost, "memory_kib": CHEAP.memory_kib, "parallelism": CHEAP.parallelism},
             "code": code,
             "messy_codes": _messy_inputs(code),
+            "screening_public": SCREENING.public_key().intake_x25519.hex(),
+            "subjects": SUBJECTS,
         }
     )
 
@@ -99,6 +103,10 @@ def test_python_opens_what_javascript_sealed(size: int) -> None:
 
     inner = base64.b64decode(out["inner"])
     assert keys.open_inner(inner, intake, report_id) == dek
+
+    # The subject list the browser sealed to the screening key: the server adds the outer layer, screening opens it.
+    sealed_subjects = screening.seal_subjects_outer(base64.b64decode(out["subjects_inner"]), SCREENING.public_key(), report_id)
+    assert screening.open_subjects(sealed_subjects, SCREENING, report_id).decode("utf-8") == SUBJECTS
 
     secret = receipt.receipt_secret(code, install_salt, CHEAP)
     assert out["receipt_secret"] == secret.hex()

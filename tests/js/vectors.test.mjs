@@ -191,3 +191,23 @@ test('puzzles: the hash input and target match Python, and the solver finds the 
   await assert.rejects(pc.solvePuzzle({ salt: busy.salt, target: busy.target, max: 100 }), pc.CryptoError);
   await assert.rejects(pc.solvePuzzle({ salt: 'zz', target: busy.target, max: 100 }), pc.CryptoError);
 });
+
+// -- screening (tests/vectors/screening_v1.json, generate_screening_vectors.py) --------------
+const screeningPath = fileURLToPath(new URL('../vectors/screening_v1.json', import.meta.url));
+const S = existsSync(screeningPath) ? JSON.parse(readFileSync(screeningPath, 'utf8')) : null;
+
+test('screening: the subject list sealed in the browser is the Python vector, byte for byte', { skip: !S && 'no screening_v1.json' }, async () => {
+  assert.equal(hex(await pc.x25519PublicFromPrivate(h(S.key.intake_x25519_private))), S.key.intake_x25519_public);
+  assert.equal(hex(pc.concat(pc.utf8('portal/v1/subjects-inner'), h(S.report_id))), S.subjects_inner.info);
+  const inner = await pc.sealSubjectsInner(h(S.document), h(S.key.intake_x25519_public), h(S.report_id), {
+    ephemeralPrivate: h(S.subjects_inner.ephemeral_private),
+  });
+  assert.equal(hex(inner), S.subjects_inner.inner);
+  const opened = await pc.hpkeOpenX25519(h(S.key.intake_x25519_private), inner, h(S.subjects_inner.info));
+  assert.equal(new TextDecoder().decode(opened), S.document_utf8);
+  // Bound to the report: another report id gives another ciphertext, which the right one does not open.
+  const wrongReport = h(S.report_id);
+  wrongReport[0] ^= 1;
+  await rejects(pc.hpkeOpenX25519(h(S.key.intake_x25519_private), inner, pc.concat(pc.utf8('portal/v1/subjects-inner'), wrongReport)));
+  await rejects(pc.sealSubjectsInner(new Uint8Array(pc.MAX_SUBJECTS_BYTES + 1), h(S.key.intake_x25519_public), h(S.report_id)));
+});

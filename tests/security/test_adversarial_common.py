@@ -18,6 +18,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
+from triage_support import stand_in_for_screening
 
 from portal.app import create_app
 from portal.db import Base
@@ -66,6 +67,8 @@ def marked_text(max_size: int = 60) -> st.SearchStrategy[str]:
 def build_app(kind: str, settings_overrides: dict, **extra):
     app = create_app(kind, {**settings_overrides, **GENEROUS_LIMITS, **extra})
     app.config["TESTING"] = True
+    if kind == "triage":
+        stand_in_for_screening(app)  # as portal-screen.service would have screened new reports
     return app
 
 

@@ -131,3 +131,43 @@ def test_upgrade_from_0002_keeps_reports_and_none_is_junk(database_url, instance
             assert connection.scalar(text("SELECT junk FROM reports WHERE reference = 'R-AFTER-01'")) in (False, 0)
     finally:
         db.dispose()
+
+
+def test_upgrade_to_screening_keeps_existing_reports_readable(database_url, instance_dir):
+    """Reports from before screening (revision 0004) were wrapped to their reviewers on arrival:
+    after the upgrade they are "screened" as they are, wraps (reviewers' and recovery) untouched.
+    A row written later without the column waits for screening."""
+    upgrade(database_url, "0004")
+    db = Database(database_url)
+    try:
+        with db.engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO reports (public_id, reference, lookup_id, received_on, reporter_urgent, encrypted_in_browser, "
+                "sealed_report, reporter_wrap, stage, risk_flags, priority, priority_rank, subjects_indexed, names_reviewer, "
+                "rule_reasons, junk) VALUES (:p, 'R-OLD-0001', :l, :d, false, false, :s, :w, 'new', '', 'normal', 0, false, "
+                "false, '', false)"), {"p": b"\x05" * 16, "l": b"\x05" * 32, "d": dt.date(2026, 3, 1), "s": b"\x01\x01old", "w": b"w"})
+            report_id = connection.scalar(text("SELECT id FROM reports WHERE reference = 'R-OLD-0001'"))
+            for fingerprint in ("a" * 32, "b" * 32):
+                connection.execute(text("INSERT INTO key_wraps (report_id, recipient_fingerprint, wrap) VALUES (:r, :f, :w)"),
+                                   {"r": report_id, "f": fingerprint, "w": b"wrap-" + fingerprint.encode()})
+        upgrade(database_url)
+        with db.engine.begin() as connection:
+            row = connection.execute(text("SELECT screening, screening_problem, sealed_subjects FROM reports "
+                                          "WHERE reference = 'R-OLD-0001'")).one()
+            assert tuple(row) == ("screened", None, None)
+            wraps = dict(connection.execute(text("SELECT recipient_fingerprint, wrap FROM key_wraps WHERE report_id = :r"),
+                                            {"r": report_id}).all())
+            assert {k: bytes(v) for k, v in wraps.items()} == {"a" * 32: b"wrap-" + b"a" * 32, "b" * 32: b"wrap-" + b"b" * 32}
+            assert connection.scalar(text("SELECT count(*) FROM held_wraps")) == 0
+            connection.execute(text(
+                "INSERT INTO reports (public_id, reference, lookup_id, received_on, reporter_urgent, encrypted_in_browser, "
+                "sealed_report, reporter_wrap, stage, risk_flags, priority, priority_rank, subjects_indexed, names_reviewer, "
+                "rule_reasons, junk) VALUES (:p, 'R-NEW-0001', :l, :d, false, false, :s, :w, 'new', '', 'normal', 0, false, "
+                "false, '', false)"), {"p": b"\x06" * 16, "l": b"\x06" * 32, "d": dt.date(2026, 3, 2), "s": b"x", "w": b"w"})
+            assert connection.scalar(text("SELECT screening FROM reports WHERE reference = 'R-NEW-0001'")) == "pending"
+            indexes = {ix["name"]: ix["column_names"] for ix in sa_inspect(connection).get_indexes("reports")}
+            diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
+        assert indexes["ix_reports_screening"] == ["screening", "id"]
+        assert diff == []
+    finally:
+        db.dispose()

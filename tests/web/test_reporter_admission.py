@@ -10,19 +10,15 @@
 
 from __future__ import annotations
 
-import base64
 import io
-import json
 import os
 
 import pytest
 from sqlalchemy import func, select
-from support import csrf_from, receipt_from, sign_in, submit_report, work_fields
+from support import browser_report, csrf_from, post_browser_report, receipt_from, sign_in, submit_report, work_fields
 
 from portal.blobs import Blob
 from portal.crypto import receipt as receipt_module
-from portal.crypto.envelope import new_data_key, seal_record
-from portal.crypto.keys import reporter_public_key, seal_inner
 from portal.crypto.receipt import generate_receipt_code, receipt_secret
 from portal.reports.models import Report
 
@@ -37,33 +33,6 @@ def argon2_calls(monkeypatch):
 
 def install_salt(client) -> bytes:
     return bytes.fromhex(client.get("/keys.json").get_json()["install_salt"])
-
-
-def browser_report(client, secret: bytes, text: str = "Sealed in the browser") -> list[tuple]:
-    """The fields report-form.js posts, built the same way (portal.crypto instead of WebCrypto)."""
-    keys = client.get("/keys.json").get_json()
-    report_id, dek = os.urandom(16), new_data_key()
-    document = {"v": 1, "what_happened": text, "people": [], "when": "", "where": "", "risk_now": "", "vulnerable_person": "",
-                "witnesses": "", "how_known": "", "category": ""}
-    b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
-    fields = [("mode", "browser"), ("report_id", report_id.hex()), ("receipt_secret", secret.hex()), ("urgent", "no"),
-              ("sealed_report", b64(seal_record(dek, report_id, "report", json.dumps(document).encode()))),
-              ("reporter_inner", b64(seal_inner(dek, reporter_public_key(secret), report_id)))]
-    for recipient in keys["recipients"]:
-        inner = seal_inner(dek, bytes.fromhex(recipient["intake_x25519"]), report_id)
-        fields.append((f"recipient_inner.{recipient['fingerprint']}", b64(inner)))
-    return fields
-
-
-def post_browser_report(client, fields, work: dict | None, files=()):
-    token = csrf_from(client.get("/report").data)
-    data = [("csrf_token", token), *fields[:1], *(work or {}).items(), *fields[1:]]
-    body = {}
-    for name, value in data:
-        body.setdefault(name, value)
-    for name, content in files:
-        body[name] = (io.BytesIO(content), "encrypted.bin", "application/octet-stream")
-    return client.post("/report", data=body, content_type="multipart/form-data", headers={"Accept": "application/json"})
 
 
 def browser_sign_in(client, secret: bytes, work: dict | None):

@@ -104,7 +104,8 @@ def test_every_action_is_audited_and_the_chain_verifies(journey, database):
     assert result.ok, result.problem
     assert result.entries == len(entries) >= len(journey["steps"])
     actors = {e.actor for e in entries}
-    assert actors == {"lead", "lead2"}
+    assert actors == {"lead", "lead2", "system"}  # "system": screening, on the report's arrival
+    assert {e.action for e in entries if e.actor == "system"} == {"report.screened"}
 
 
 def test_audit_entries_hold_no_content(journey, database):

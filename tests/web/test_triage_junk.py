@@ -166,15 +166,18 @@ def test_junk_does_not_link_to_genuine_reports(triage_app, database, instance_di
     assert linked_count(client.get("/").data, genuine) == 1
 
 
-def test_subject_indexing_skips_junk(triage_app, database, instance_dir, lead, recovery_key):
-    """A junk report waiting to be indexed is never picked: the backlog is worked from genuine reports."""
+@pytest.mark.no_auto_screen
+def test_loading_the_queue_indexes_nothing_screening_does(triage_app, database, instance_dir, lead, recovery_key):
+    """Indexing no longer waits for a reviewer's queue (issue 12): screening indexes every report on
+    arrival, and the queue decrypts and indexes nothing, however many reports wait."""
+    from triage_support import screen_now
+
+    waiting = seed_report(database, instance_dir, "waiting", people=[{"name": "Pat Example"}], screen=False)[0]
     client = sign_in_reviewer(triage_app.test_client(), lead)
-    flood = seed_report(database, instance_dir, "flood")[0]
-    _set(database, flood, junk=True, junk_on=today(), junk_reason="flood", due_on=None)
-    genuine = seed_report(database, instance_dir, "genuine")[0]
     client.get("/")
-    assert report_by_reference(database, genuine).subjects_indexed is True
-    assert report_by_reference(database, flood).subjects_indexed is False
+    assert report_by_reference(database, waiting).subjects_indexed is False
+    screen_now(database, instance_dir)
+    assert report_by_reference(database, waiting).subjects_indexed is True
 
 
 # -- who may, and what is refused -------------------------------------------------------------
