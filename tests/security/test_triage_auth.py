@@ -17,8 +17,8 @@ from sqlalchemy import func, select, update
 from support import csrf_from, sign_in
 from triage_support import (
     LOGIN_FAILED,
-    THROTTLED,
     REVIEWER_COOKIE,
+    THROTTLED,
     enter_code,
     enter_passphrase,
     fresh_code,
