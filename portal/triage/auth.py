@@ -88,7 +88,7 @@ def check_passphrase(login: str, passphrase: str) -> tuple[Reviewer, RecipientPr
 
 def start_session(reviewer: Reviewer, private: RecipientPrivateKey, stage: str) -> str:
     return _store().create(state.db_session(), {"reviewer": reviewer.id, "stage": stage, "key": private.to_bytes().hex(),
-                                   "fingerprint": reviewer.key_fingerprint})
+                                   "fingerprint": reviewer.key_fingerprint}, reviewer_id=reviewer.id)
 
 
 def session_payload() -> dict | None:
@@ -114,7 +114,7 @@ def complete_sign_in(reviewer: Reviewer) -> str:
     store = _store()
     store.destroy(state.db_session(), store.cookie())
     reviewer.totp_enrolled = True
-    cookie = store.create(state.db_session(), {**payload, "stage": STAGE_FULL})
+    cookie = store.create(state.db_session(), {**payload, "stage": STAGE_FULL}, reviewer_id=reviewer.id)
     audit.record(state.db_session(), state.triage_secrets().audit_key, reviewer.login, "reviewer.signed-in")
     forgive(reviewer.login)
     return cookie
@@ -141,10 +141,26 @@ def change_passphrase(actor: Actor, current: str, new: str) -> str | None:
         raise ActionError("Your current passphrase is not right.")
     forgive(reviewer.login)
     private = set_own_passphrase(request_context(), actor, current, new)
+    store, db = _store(), state.db_session()
     if private is None:
-        return None
-    _store().destroy(state.db_session(), _store().cookie())
-    return start_session(reviewer, private, STAGE_FULL)
+        ended = store.end_others(db, reviewer.id, keep=store.cookie())
+        cookie = None
+    else:
+        store.destroy(db, store.cookie())
+        cookie = start_session(reviewer, private, STAGE_FULL)
+        ended = store.end_others(db, reviewer.id, keep=cookie)
+    if ended:  # whoever else held a session (a stolen cookie, a forgotten browser) is signed out now
+        audit.record(db, state.triage_secrets().audit_key, reviewer.login, "reviewer.other-sessions-ended", sessions=ended)
+    return cookie
+
+
+def sign_out_everywhere(response: Response) -> Response:
+    """End every session of the signed-in reviewer, this one included (audited), and clear the cookies."""
+    actor = current_actor()
+    store, db = _store(), state.db_session()
+    ended = store.end_others(db, actor.reviewer.id, keep=None)
+    audit.record(db, state.triage_secrets().audit_key, actor.reviewer.login, "reviewer.signed-out-everywhere", sessions=ended)
+    return store.sign_out(db, response, current_app.config["SESSION_COOKIE_NAME"])
 
 
 def totp_secret(reviewer: Reviewer) -> str:
