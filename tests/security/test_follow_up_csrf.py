@@ -98,6 +98,8 @@ def test_the_javascript_path_needs_a_bound_token_too(client):
 def test_the_honest_form_still_signs_in(client, attackers_code, headers):
     page = client.get("/follow-up")
     assert page.headers["Referrer-Policy"] == "same-origin"  # so that the browser's post carries its real Origin
+    assert b'<meta name="referrer" content="same-origin">' in page.data  # (a meta tag would override the header)
+    assert b'<meta name="referrer" content="no-referrer">' in client.get("/").data  # every other page: none at all
     response = post(client, csrf_from(page.data), attackers_code, headers)
     assert response.status_code == 302 and response.headers["Location"].endswith("/follow-up/case")
     assert client.get_cookie(SESSION) is not None
