@@ -71,9 +71,9 @@ def throttled(login: str) -> bool:
 
 
 def forgive(login: str) -> None:
-    """Clear the attempts counted for this login from this client, and for the login as a whole."""
-    keys = _keys(login)
-    state.SIGN_IN_BACKOFF.get().forgive(keys.pair, keys.account)
+    """Clear the attempts counted for this login from this client, and for the login as a whole
+    (and take them off the client's count over every login)."""
+    state.SIGN_IN_BACKOFF.get().forgive(_keys(login))
 
 
 def check_passphrase(login: str, passphrase: str) -> tuple[Reviewer, RecipientPrivateKey] | None:

@@ -56,6 +56,17 @@ redis.call('PEXPIRE', KEYS[3], quiet)
 return 0
 """
 
+_FORGIVE = """
+local pn = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
+redis.call('DEL', KEYS[1], KEYS[3])
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  local cn = math.max(0, tonumber(redis.call('HGET', KEYS[2], 'n') or '0') - pn)
+  redis.call('HSET', KEYS[2], 'n', cn)
+  if cn < tonumber(ARGV[1]) then redis.call('HSET', KEYS[2], 'next', 0) end
+end
+return 0
+"""
+
 
 def _wait_ms(n: int, free: int, cap_seconds: int) -> int:
     return 0 if n < free else min(2 ** min(n - free, 30), cap_seconds) * 1000
@@ -84,6 +95,7 @@ class Backoff:
 
             self._redis = redis.Redis.from_url(redis_url)
             self._script = self._redis.register_script(_SCRIPT)
+            self._forgive_script = self._redis.register_script(_FORGIVE)
 
     def _names(self, keys: Keys) -> list[str]:
         return [self.prefix + k for k in (keys.pair, keys.client, keys.account)]
@@ -121,11 +133,18 @@ class Backoff:
             return int(self._redis.hget(self.prefix + key, "n") or 0)
         return self._get(self.prefix + key, int(time.time() * 1000))[0]
 
-    def forgive(self, *keys: str) -> None:
-        names = [self.prefix + k for k in keys]
-        if self._redis is not None:
-            self._redis.delete(*names)
+    def forgive(self, keys: Keys) -> None:
+        """A complete sign-in: forget the pair and the login's counts, and take this login's attempts
+        off the client's count (a workstation where reviewers sign in all day is never slowed down;
+        someone who signs in to their own account keeps the count of their guesses at others)."""
+        pair, client, account = self._names(keys)
+        if self._script is not None:
+            self._forgive_script(keys=[pair, client, account], args=[self.free * CLIENT_FREE_FACTOR])
             return
         with self._lock:
-            for name in names:
-                self._memory.pop(name, None)
+            pn = self._memory.pop(pair, (0, 0, 0))[0]
+            self._memory.pop(account, None)
+            if client in self._memory:
+                cn, cnext, forget = self._memory[client]
+                cn = max(0, cn - pn)
+                self._memory[client] = (cn, cnext if cn >= self.free * CLIENT_FREE_FACTOR else 0, forget)

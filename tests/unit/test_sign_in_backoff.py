@@ -117,8 +117,29 @@ def test_forgiving_clears_the_pair_and_the_login(make):
     k = keys()
     backoff.attempt(k, T0)
     assert backoff.attempt(k, T0) > 0
-    backoff.forgive(k.pair, k.account)
+    backoff.forgive(k)
     assert backoff.attempt(k, T0) == 0
+
+
+def test_a_workstation_where_people_sign_in_all_day_is_never_slowed_down(make):
+    backoff = make(free=2)
+    for n in range(100):  # 100 complete sign-ins (passphrase, then code) from one desk, many logins
+        k = keys(login=f"user{n % 7}", client="shared-desk")
+        assert backoff.attempt(k, T0 + n) == 0 and backoff.attempt(k, T0 + n) == 0
+        backoff.forgive(k)
+    assert backoff.count("client:shared-desk") == 0
+
+
+def test_signing_in_to_ones_own_account_does_not_forgive_guesses_at_others(make):
+    backoff = make(free=2)
+    for n in range(8):  # 4 x free guesses at other logins
+        backoff.attempt(keys(login=f"victim{n}", client="insider"), T0)
+    own = keys(login="insider", client="insider")
+    assert backoff.attempt(own, T0) > 0  # the client is already backing off
+    assert backoff.attempt(own, T0 + 1) == 0
+    backoff.forgive(own)
+    assert backoff.count("client:insider") == 8
+    assert backoff.attempt(keys(login="victim9", client="insider"), T0 + 1) > 0
 
 
 def test_counters_are_forgotten_after_an_hour_of_quiet(make):
