@@ -7,6 +7,8 @@ with or without Origin / Referer / Sec-Fetch-Site."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from support import csrf_from, submit_report
 
@@ -34,7 +36,8 @@ def post(client, token: str, code: str, headers: dict | None = None, **extra):
 def refused(response, code: str) -> None:
     assert response.status_code == 403
     assert not any(c.startswith(SESSION + "=") for c in response.headers.getlist("Set-Cookie"))
-    assert code.split(" ")[0].encode() not in response.data  # nothing to click "Continue" on
+    assert code.encode() not in response.data  # nothing to click "Continue" on
+    assert not re.search(rb'name="receipt_code"[^>]*value="[^"]', response.data)
 
 
 CROSS_SITE = {
