@@ -40,7 +40,7 @@ from portal.sessions import purge_expired_sessions
 from portal.storage import open_database
 from portal.triage import audit as audit_log
 from portal.triage.accounts import AccountError, create_reviewer, generate_passphrase, register_recovery_key
-from portal.triage.checkpoints import SIGNING_SECRET, Checkpointer, checkpoint_footer
+from portal.triage.checkpoints import SIGNING_SECRET, Checkpointer, checkpoint_footer, prepare_checkpoint_file
 from portal.triage.checkpoints import verify as verify_audit
 from portal.triage.models import RecoveryKey, Reviewer, Role
 from portal.triage.oversight import purge_due, send_digests
@@ -155,6 +155,8 @@ def init(instance: Instance, app_kind: str | None, dev: bool) -> None:
         raise click.UsageError("--dev makes a development instance with every secret: use it without --app")
     names = [name for name, kind in SECRETS.items() if app_kind in (None, kind)]
     created = ensure_instance(settings.instance_dir, names)
+    if SIGNING_SECRET in names:  # the triage host: the file its service may write (portal-triage.service)
+        prepare_checkpoint_file(settings)
     upgrade(settings.database_url)
     with instance_database(settings) as database:
         database.blob_store.prepare()  # the blob directory (0700) when blob_store = "filesystem"

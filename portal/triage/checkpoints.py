@@ -47,6 +47,16 @@ def checkpoint_path(settings: Settings) -> Path:
     return settings.instance_dir / (settings.audit_checkpoint_file or DEFAULT_FILE)
 
 
+def prepare_checkpoint_file(settings: Settings) -> Path:
+    """Create the (empty) checkpoint file if it is missing, mode 0600: `portal init` does, so that a
+    service whose instance directory is read-only (config/systemd/portal-triage.service) can be
+    given this one file to write."""
+    path = checkpoint_path(settings)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600))
+    return path
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
