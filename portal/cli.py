@@ -30,10 +30,11 @@ from portal.backup import BackupError, restore_backup, write_backup
 from portal.blobs import purge_abandoned_drafts
 from portal.config import CONFIG_DIR, PROJECT_ROOT, Settings, SettingsError, load_settings
 from portal.crypto import CryptoError
+from portal.crypto.checkpoint import fingerprint, public_key_text
 from portal.crypto.keys import RecipientPrivateKey, export_recovery_private_key, import_recovery_private_key
 from portal.db import Database
 from portal.deadlines import Deadlines
-from portal.instance import SECRETS, SecretError, ensure_instance, read_secret, write_private_file
+from portal.instance import SECRETS, SecretError, ensure_instance, read_secret, secure_instance_files, write_private_file
 from portal.migrate import upgrade
 from portal.reports.recovery import recover_report
 from portal.sessions import purge_expired_sessions
@@ -41,6 +42,8 @@ from portal.storage import open_database
 from portal.triage import audit as audit_log
 from portal.triage import screener
 from portal.triage.accounts import AccountError, create_reviewer, generate_passphrase, register_recovery_key
+from portal.triage.checkpoints import SIGNING_SECRET, Checkpointer, checkpoint_footer, prepare_checkpoint_file
+from portal.triage.checkpoints import verify as verify_audit
 from portal.triage.models import RecoveryKey, Reviewer, Role
 from portal.triage.oversight import purge_due, send_digests
 
@@ -74,6 +77,8 @@ pass_instance = click.make_pass_decorator(Instance)
 def instance_database(settings: Settings) -> Iterator[Database]:
     """The instance's database (and blob store) for one command, disposed when it ends."""
     database = open_database(settings)
+    if (settings.instance_dir / "secrets" / SIGNING_SECRET).is_file():  # the triage host: its entries are checkpointed
+        Checkpointer.from_settings(settings).install(database)
     try:
         yield database
     finally:
@@ -152,12 +157,12 @@ def init(instance: Instance, app_kind: str | None, dev: bool) -> None:
         raise click.UsageError("--dev makes a development instance with every secret: use it without --app")
     names = [name for name, kind in SECRETS.items() if app_kind in (None, kind)]
     created = ensure_instance(settings.instance_dir, names)
+    if SIGNING_SECRET in names:  # the triage host: the file its service may write (portal-triage.service)
+        prepare_checkpoint_file(settings)
     upgrade(settings.database_url)
     with instance_database(settings) as database:
         database.blob_store.prepare()  # the blob directory (0700) when blob_store = "filesystem"
-        db_file = settings.instance_dir / "portal.sqlite3"
-        if db_file.exists():
-            db_file.chmod(0o600)
+        secure_instance_files(settings.instance_dir)  # the database (0600) and every other file
         if created:
             click.echo(f"Instance initialised in {settings.instance_dir} ({len(created)} new secrets).")
         if app_kind != "reporter":  # the triage host publishes its screening key for the reporter host
@@ -282,16 +287,49 @@ def audit() -> None:
 
 
 @audit.command("verify")
+@click.option("--expect", default=None, metavar="SEQ:HASH", help="A head recorded outside the portal (from `verify` or a digest e-mail).")
 @pass_instance
-def audit_verify(instance: Instance) -> None:
-    """Check the audit log's hash chain: exits 1 if an entry was edited, deleted or reordered."""
+def audit_verify(instance: Instance, expect: str | None) -> None:
+    """Check the hash chain and the signed checkpoints: exits 1 if an entry was edited, deleted, reordered,
+    or cut from the end, or the database was rolled back. Prints the head to record elsewhere."""
     settings = instance.settings
+    external = _parse_head(expect) if expect else None
+    checkpointer = Checkpointer.from_settings(settings)
     with instance_database(settings) as database:
-        result = audit_log.verify_chain(database.session, read_secret(settings.instance_dir, "audit_key"))
+        result = verify_audit(database.session, read_secret(settings.instance_dir, "audit_key"), checkpointer.file, external)
+    for restore_line in result.restores:
+        click.echo(f"Restored from a backup at {restore_line.at} to entry {restore_line.seq} (signed restore line).")
     if not result.ok:
         click.echo(f"Audit log BROKEN after {result.entries} entries: {result.problem}", err=True)
+        click.echo("Do not write to the portal until this is explained: docs/operations.md, Audit checkpoints.", err=True)
         sys.exit(1)
+    latest = result.latest
     click.echo(f"Audit log intact: {result.entries} entries.")
+    if latest is not None:
+        click.echo(f"Latest checkpoint: entry {latest.seq}, signed {latest.at}.")
+    click.echo(f"Head: {result.head_seq}:{result.head_hash.hex()}")
+    click.echo(f"Signing key: {fingerprint(checkpointer.file.public)} ({public_key_text(checkpointer.file.public)})")
+
+
+def _parse_head(text: str) -> tuple[int, bytes]:
+    seq, _, digest_hex = text.strip().partition(":")
+    try:
+        head = (int(seq), bytes.fromhex(digest_hex))
+    except ValueError:
+        head = (-1, b"")
+    if head[0] < 1 or len(head[1]) != 32:
+        raise click.BadParameter("expected SEQ:HASH as `portal audit verify` prints it", param_hint="--expect")
+    return head
+
+
+@audit.command("checkpoint")
+@pass_instance
+def audit_checkpoint(instance: Instance) -> None:
+    """Sign and append a checkpoint of the current head now (cron, before a backup, after an upgrade)."""
+    settings = instance.settings
+    with instance_database(settings) as database:
+        line = Checkpointer.from_settings(settings).checkpoint_now(database.session)
+    click.echo(line.to_line())
 
 
 @main.group("db")
@@ -365,6 +403,10 @@ def restore(instance: Instance, archive: Path) -> None:
                                         database.blob_store)
         except BackupError as exc:
             raise click.ClickException(str(exc)) from exc
+        if (settings.instance_dir / "secrets" / SIGNING_SECRET).is_file():
+            marker = Checkpointer.from_settings(settings).checkpoint_now(database.session, kind="restore")
+            click.echo(f"Signed restore line written to the checkpoint file: entry {marker.seq}.")
+    secure_instance_files(settings.instance_dir)
     click.echo(f"Restored {sum(counts.values())} rows. Run `portal audit verify` next.")
 
 
@@ -378,7 +420,10 @@ def digest(instance: Instance) -> None:
     settings = instance.settings
     _refresh_deadlines(settings)
     with instance_database(settings) as database:
-        sent = send_digests(database.session, settings, click.echo)
+        footer = None
+        if (settings.instance_dir / "secrets" / SIGNING_SECRET).is_file():
+            footer = checkpoint_footer(Checkpointer.from_settings(settings).checkpoint_now(database.session))
+        sent = send_digests(database.session, settings, click.echo, footer)
     if settings.smtp_host:
         click.echo(f"Digest sent to {sent} reviewers.")
 

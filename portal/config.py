@@ -78,7 +78,6 @@ class Settings:
     reviewer_idle_timeout: int
     reviewer_absolute_timeout: int
     form_token_lifetime: int
-    reviewer_login_limit: str
     pow_floor: int
     pow_ceiling: int
     pow_idle_per_minute: int
@@ -97,6 +96,11 @@ class Settings:
     feedback_days: int
     retention_days: int
     theme_min_count: int
+    audit_checkpoint_entries: int
+    audit_checkpoint_minutes: int
+    audit_checkpoint_file: str
+    login_free_attempts: int
+    login_backoff_max: int
     smtp_host: str
     smtp_port: int
     smtp_starttls: bool

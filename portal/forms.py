@@ -17,6 +17,7 @@ import os
 import struct
 import time
 from hashlib import sha256
+from urllib.parse import urlsplit
 
 from flask import request
 
@@ -32,14 +33,20 @@ class FormTokens:
         self._nonces = nonces
         self.lifetime = lifetime
 
-    def _mac(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, b"portal/v1/form-token:" + payload, sha256).digest()[:16]
+    def _mac(self, payload: bytes, binding: str | None) -> bytes:
+        if binding is None:
+            return hmac.new(self._key, b"portal/v1/form-token:" + payload, sha256).digest()[:16]
+        # A token bound to a value only this browser holds (a SameSite=Strict cookie): a token
+        # fetched by someone else, for their own browser, does not work in this one.
+        bound = sha256(binding.encode("utf-8", "replace")).digest()
+        return hmac.new(self._key, b"portal/v1/bound-form-token:" + payload + bound, sha256).digest()[:16]
 
-    def issue(self) -> str:
+    def issue(self, binding: str | None = None) -> str:
         payload = os.urandom(16) + struct.pack(">Q", int(time.time()) + self.lifetime)
-        return base64.urlsafe_b64encode(payload + self._mac(payload)).decode("ascii")
+        return base64.urlsafe_b64encode(payload + self._mac(payload, binding)).decode("ascii")
 
-    def consume(self, token: str | None) -> bool:
+    def consume(self, token: str | None, binding: str | None = None) -> bool:
+        """True once for a genuine, unexpired token (issued with the same `binding`, if any)."""
         if not token or len(token) > 100:
             return False
         try:
@@ -49,7 +56,7 @@ class FormTokens:
         if len(raw) != 40:
             return False
         payload, mac = raw[:24], raw[24:]
-        if not hmac.compare_digest(mac, self._mac(payload)):
+        if not hmac.compare_digest(mac, self._mac(payload, binding)):
             return False
         (expires,) = struct.unpack(">Q", payload[16:])
         remaining = expires - int(time.time())
@@ -65,6 +72,26 @@ def same_origin_request() -> bool:
     origin = request.headers.get("Origin")
     if origin and origin != "null":
         return origin == request.host_url.rstrip("/")
+    return True
+
+
+def strictly_same_origin() -> bool:
+    """False on any sign that the request came from another site: Sec-Fetch-Site other than
+    same-origin (or none: typed by the user), an Origin that is not this site's (`null` included:
+    pages that need this check send `Referrer-Policy: same-origin`, so a browser sends its real
+    Origin from them), or a Referer from another host. A browser that sends none of these (an old
+    one) is held by the bound form token instead."""
+    if request.headers.get("Sec-Fetch-Site", "same-origin") not in {"same-origin", "none"}:
+        return False
+    here = request.host_url.rstrip("/")
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != here:
+        return False
+    referer = request.headers.get("Referer")
+    if referer:
+        parts = urlsplit(referer)
+        if f"{parts.scheme}://{parts.netloc}" != here:
+            return False
     return True
 
 

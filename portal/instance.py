@@ -21,6 +21,7 @@ SECRETS: dict[str, str] = {
     "totp_key": "triage",  # seals reviewers' TOTP secrets
     "blind_index_key": "triage",  # keyed blind index of subject identifiers
     "audit_key": "triage",  # keys the audit log's hash chain
+    "audit_signing_key": "triage",  # Ed25519 seed signing the audit chain's checkpoints
     "backup_key": "triage",  # encrypts `portal backup` archives
     "screening_key": "triage",  # reads the subject list of new reports (names, numbers; no content)
 }
@@ -62,6 +63,22 @@ def ensure_instance(instance_dir: Path, names: list[str] | None = None) -> list[
             _write_private(path, secrets.token_bytes(SECRET_LEN))
             created.append(name)
     return created
+
+
+SQLITE_FILES = ("portal.sqlite3", "portal.sqlite3-wal", "portal.sqlite3-shm", "portal.sqlite3-journal")
+PRIVATE_FILES = ("audit-checkpoints.jsonl", "dev-credentials.txt", "dev-recovery-key.txt")
+
+
+def secure_instance_files(instance_dir: Path) -> None:
+    """Give the instance's files the modes `portal init` gives them: 0700 directories, 0600 files
+    (secrets, the SQLite database and its journal files, the checkpoint file, development credentials).
+    `portal restore` runs it last, since SQLite creates its files with the process's umask."""
+    for directory in (instance_dir, secrets_dir(instance_dir), blobs_dir(instance_dir)):
+        if directory.is_dir():
+            os.chmod(directory, 0o700)
+    for path in [*secrets_dir(instance_dir).glob("*"), *(instance_dir / name for name in SQLITE_FILES + PRIVATE_FILES)]:
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, 0o600)
 
 
 def read_secret(instance_dir: Path, name: str) -> bytes:

@@ -18,7 +18,7 @@ import json
 import os
 
 from flask import Response, request
-from sqlalchemy import DateTime, LargeBinary, String, delete
+from sqlalchemy import DateTime, Integer, LargeBinary, String, delete
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from portal import state
@@ -43,6 +43,9 @@ class ServerSession(Base):
     sealed_payload: Mapped[bytes] = mapped_column(LargeBinary)
     idle_expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
     absolute_expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+    # The reviewer a triage session belongs to (NULL for the reporter's): lets every session of one
+    # reviewer be ended at once (a new passphrase, a reset, "sign out everywhere", a lead's decision).
+    reviewer_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
 
 
 def _now() -> dt.datetime:
@@ -100,8 +103,8 @@ class SessionStore:
         response.headers["Clear-Site-Data"] = CLEAR_SITE_DATA
         return response
 
-    def create(self, db: Session, payload: dict) -> str:
-        """Store a new session; returns the cookie value (give it to the client only)."""
+    def create(self, db: Session, payload: dict, reviewer_id: int | None = None) -> str:
+        """Store a new session (of `reviewer_id`, on the triage side); returns the cookie value (give it to the client only)."""
         self.purge_expired(db)  # no expired session (and its timestamps) outlives the next sign-in
         session_id, key = os.urandom(ID_LEN), os.urandom(KEY_LEN)
         now = _now()
@@ -112,6 +115,7 @@ class SessionStore:
                 sealed_payload=seal_with_key(key, json.dumps(payload).encode(), _context(self.kind, session_id)),
                 idle_expires_at=now + self.idle,
                 absolute_expires_at=now + self.absolute,
+                reviewer_id=reviewer_id,
             )
         )
         return base64.urlsafe_b64encode(session_id + key).decode("ascii").rstrip("=")
@@ -144,8 +148,21 @@ class SessionStore:
         if parts is not None:
             db.execute(delete(ServerSession).where(ServerSession.id_hash == hashlib.sha256(parts[0]).digest()))
 
+    def end_others(self, db: Session, reviewer_id: int, keep: str | None) -> int:
+        """End every session of this reviewer except the one whose cookie is `keep`; returns how many."""
+        parts = _split(keep) if keep else None
+        query = delete(ServerSession).where(ServerSession.reviewer_id == reviewer_id)
+        if parts is not None:
+            query = query.where(ServerSession.id_hash != hashlib.sha256(parts[0]).digest())
+        return db.execute(query).rowcount or 0
+
     def purge_expired(self, db: Session) -> int:
         return purge_expired_sessions(db)
+
+
+def end_reviewer_sessions(db: Session, reviewer_id: int) -> int:
+    """End every session of one reviewer (a reset of their sign-in, a lead's decision); returns how many."""
+    return db.execute(delete(ServerSession).where(ServerSession.reviewer_id == reviewer_id)).rowcount or 0
 
 
 def purge_expired_sessions(db: Session) -> int:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # types only: the objects are built by the layers above and i
     from portal.forms import FormTokens
     from portal.reports.service import ReporterKeys
     from portal.sessions import SessionStore
+    from portal.triage.throttle import Backoff
 
 T = TypeVar("T")
 
@@ -62,6 +63,7 @@ ADMISSION: Slot[Admission] = Slot("admission")
 LIMITER: Slot[Limiter] = Slot("limiter")
 LIMIT_KEY: Slot[bytes] = Slot("limit_hmac_key")
 TRIAGE_SECRETS: Slot[TriageSecrets] = Slot("triage_secrets")
+SIGN_IN_BACKOFF: Slot[Backoff] = Slot("sign_in_backoff")
 
 
 def settings() -> Settings:

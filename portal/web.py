@@ -49,7 +49,8 @@ def security_headers(response: Response, csp: str) -> Response:
     headers = response.headers
     if "sandbox" not in headers.get("Content-Security-Policy", ""):  # downloads keep their stricter policy
         headers["Content-Security-Policy"] = csp
-    headers["Referrer-Policy"] = "no-referrer"
+    if headers.get("Referrer-Policy") != "same-origin":  # the one looser policy a view may choose (portal.forms)
+        headers["Referrer-Policy"] = "no-referrer"
     headers["X-Content-Type-Options"] = "nosniff"
     headers["X-Frame-Options"] = "DENY"
     headers["Cross-Origin-Opener-Policy"] = "same-origin"

@@ -18,6 +18,7 @@ from support import csrf_from, sign_in
 
 REVIEWER_COOKIE = "portal_reviewer"
 LOGIN_FAILED = "Sign-in failed. Check your login, passphrase and code, and try again."
+THROTTLED = "Too many sign-in attempts for this login from this computer."
 STRONG_PASSPHRASE = "lantern-quartz-meadow-volcano-pencil"
 
 

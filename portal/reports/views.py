@@ -10,7 +10,7 @@ No cookie is set until a reporter signs in with a receipt code.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, jsonify, make_response, redirect, render_template, request, url_for
 
 from portal import state
 from portal.admission import GateBusy, admission
@@ -18,7 +18,8 @@ from portal.crypto import CryptoError, kdf, puzzle
 from portal.crypto.receipt import normalise_receipt_code, receipt_secret
 from portal.crypto.stream import DEFAULT_CHUNK_LOG2
 from portal.deadlines import Deadlines
-from portal.forms import TOKEN_EXPIRED, form_token_valid, form_tokens
+from portal.forms import TOKEN_EXPIRED, form_token_valid, form_tokens, strictly_same_origin
+from portal.reports import sign_in_form
 from portal.reports.decorators import Discard, case_required, discards
 from portal.reports.forms import ReplyForm, ReportForm, SignInForm
 from portal.reports.intake import ReplyUpload, ReportUpload, count_files, work_done
@@ -43,6 +44,7 @@ from portal.web import download_response
 
 bp = Blueprint("reporter", __name__)
 
+SIGN_IN_EXPIRED = "This form has expired or was already sent. Enter your receipt code again."
 WRONG_CODE = "We could not find a report with that code. Check each word and try again."
 BUSY = ("The portal is very busy just now. Please try again in a minute: "
         "nothing you typed has been lost.")
@@ -140,11 +142,13 @@ def submit_report():
     return jsonify(ok=True)
 
 
-def _json_errors(errors: list[tuple[str, str]], status: int) -> Response:
-    body = {"ok": False, "errors": [{"field": f, "message": m} for f, m in errors], "csrf_token": form_tokens().issue()}
+def _json_errors(errors: list[tuple[str, str]], status: int, token: str | None = None) -> Response:
+    body = {"ok": False, "errors": [{"field": f, "message": m} for f, m in errors], "csrf_token": token or form_tokens().issue()}
     if any(m == PUZZLE_FAILED for _, m in errors):
         body["retry"] = "work"  # the browser fetches a new challenge and sends once more by itself
-    return jsonify(body), status
+    response = jsonify(body)
+    response.status_code = status
+    return response
 
 
 def _submit_server(parsed, draft: Draft | None, with_work: bool):
@@ -184,7 +188,8 @@ def _store():
 @bp.get("/follow-up")
 def follow_up():
     expired = request.args.get("expired") == "1"
-    return render_template("reporter/sign_in.html", form=SignInForm(formdata=None), expired=expired, error=None)
+    return sign_in_form.finish(make_response(render_template(
+        "reporter/sign_in.html", form=SignInForm(formdata=None), expired=expired, error=None, sign_in_token=sign_in_form.issue())))
 
 
 @bp.post("/follow-up")
@@ -195,12 +200,17 @@ def sign_in():
     solved challenge: the server does one HMAC and one lookup. Without, the server derives
     the secret from the code, inside the gate (portal.admission.gate). A malformed code
     fails before any derivation: the word list is public, so that reveals nothing.
+    A request from another site is refused outright, and a token not issued to this browser
+    is answered without the code that was sent (portal.reports.sign_in_form).
     """
+    if not strictly_same_origin():
+        abort(403)
     if request.form.get("mode") == "browser":
         return _sign_in_from_browser()
     form = SignInForm(formdata=request.form)
-    if not form_token_valid(request.form.get("csrf_token")):
-        return _sign_in_page(form, TOKEN_EXPIRED, 403)
+    if not sign_in_form.consume(request.form.get("csrf_token")):
+        form.receipt_code.data = ""  # never offer someone else's code back to be sent again
+        return _sign_in_page(form, SIGN_IN_EXPIRED, 403)
     if not form.validate():
         return _sign_in_page(form, None, 400)
     try:
@@ -221,21 +231,22 @@ def sign_in():
 
 
 def _sign_in_page(form: SignInForm, error: str | None, status: int):
-    return render_template("reporter/sign_in.html", form=form, expired=False, error=error), status
+    page = render_template("reporter/sign_in.html", form=form, expired=False, error=error, sign_in_token=sign_in_form.issue())
+    return sign_in_form.finish(make_response(page, status))
 
 
 def _sign_in_from_browser():
-    if not form_token_valid(request.form.get("csrf_token")):
-        return _json_errors([("", TOKEN_EXPIRED)], 403)
+    if not sign_in_form.consume(request.form.get("csrf_token")):
+        return sign_in_form.finish(_json_errors([("", SIGN_IN_EXPIRED)], 403, sign_in_form.issue()))
     if not work_done(request.form, "sign-in"):
-        return _json_errors([("", PUZZLE_FAILED)], 400)
+        return sign_in_form.finish(_json_errors([("", PUZZLE_FAILED)], 400, sign_in_form.issue()))
     try:
         secret = bytes.fromhex(request.form.get("receipt_secret", ""))
     except ValueError:
         secret = b""
     report = find_report(state.db_session(), state.REPORTER_KEYS.get(), secret) if len(secret) == 32 else None
     if report is None:
-        return _json_errors([("receipt_code", WRONG_CODE)], 400)
+        return sign_in_form.finish(_json_errors([("receipt_code", WRONG_CODE)], 400, sign_in_form.issue()))
     return _start_follow_up(SignedInCase(report, secret), jsonify(ok=True, next=url_for("reporter.case")))
 
 
@@ -243,7 +254,7 @@ def _start_follow_up(signed_in: SignedInCase, response: Response) -> Response:
     """Open a follow-up session for this case; its cookie goes on `response` once the session is committed."""
     with state.database().transaction() as db:
         cookie = _store().create(db, signed_in.session_payload())
-    return _store().set_cookie(response, cookie)
+    return sign_in_form.forget(_store().set_cookie(response, cookie))
 
 
 @bp.get("/follow-up/case")

@@ -39,6 +39,15 @@ def account():
     return _render_account(form, ConflictForm(formdata=None), None)
 
 
+@bp.post("/account/sign-out-everywhere")
+@in_transaction
+@login_required
+def sign_out_everywhere():
+    """Every session of this reviewer ends, on every computer, this one included."""
+    ConfirmForm().validate_on_submit() or abort(400)
+    return auth.sign_out_everywhere(redirect(url_for("signin.login", signed_out="everywhere")))
+
+
 @bp.post("/account/conflicts")
 @in_transaction
 @login_required

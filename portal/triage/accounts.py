@@ -24,6 +24,7 @@ from portal.crypto.envelope import open_with_key, seal_with_key
 from portal.crypto.keys import RecipientPrivateKey, change_passphrase, lock_private_key, unwrap_dek, wrap_dek
 from portal.crypto.receipt import wordlist
 from portal.reports.models import KeyWrap, Report
+from portal.sessions import end_reviewer_sessions
 from portal.triage import audit
 from portal.triage.context import ActionError, Actor, Context, Forbidden, NotFound, require_role
 from portal.triage.models import Conflict, RecoveryKey, Reviewer, Role
@@ -291,6 +292,7 @@ def reset_reviewer_sign_in(ctx: Context, actor: Actor, totp_key: bytes, reviewer
         raise Forbidden("Only an administrator can reset an administrator's sign-in.")
     passphrase = generate_passphrase()
     removed = reset_sign_in(ctx.db, totp_key, target, passphrase)
+    end_reviewer_sessions(ctx.db, target.id)  # whoever holds one of their sessions is out, not only the old key
     audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "reviewer.sign-in-reset", reviewer=target.login,
                  access_removed=removed)
     return target, passphrase, removed
@@ -309,3 +311,15 @@ def deactivate_reviewer(ctx: Context, actor: Actor, reviewer_id: int) -> None:
     ctx.db.execute(Report.__table__.update().where(Report.assignee_id == target.id).values(assignee_id=None))
     audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "reviewer.deactivated", None,
                  reviewer=target.login, wraps_removed=removed)
+
+
+def end_sessions_of(ctx: Context, actor: Actor, reviewer_id: int) -> tuple[Reviewer, int]:
+    """A lead ends every session of another reviewer (a lost laptop, a suspicion); audited."""
+    target = reviewer_to_manage(ctx, actor, reviewer_id)
+    if target.id == actor.reviewer.id:
+        raise ActionError("Use \"Sign out everywhere\" on your account page to end your own sessions.")
+    if target.role == Role.ADMINISTRATOR and actor.role != Role.ADMINISTRATOR:
+        raise Forbidden("Only an administrator can end an administrator's sessions.")
+    ended = end_reviewer_sessions(ctx.db, target.id)
+    audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "reviewer.sessions-ended", reviewer=target.login, sessions=ended)
+    return target, ended

@@ -75,6 +75,21 @@ def reset_sign_in(reviewer_id: int):
     return _reviewers_page(NewReviewerForm(formdata=None), reset=reset)
 
 
+@bp.post("/<int(max=999999999):reviewer_id>/sessions/end")
+@in_transaction
+@login_required
+@role_required(Role.LEAD)
+def end_sessions(reviewer_id: int):
+    """Sign a reviewer out on every computer (a lost laptop, a cookie that may have been copied)."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    on_refusal(flash_and_redirect(url_for("admin.reviewers")))
+    target, ended = accounts.end_sessions_of(auth.request_context(), auth.current_actor(), reviewer_id)
+    flash(f"{target.display_name} ({target.login}) is signed out everywhere: "
+          f"{ended} session{'' if ended == 1 else 's'} ended. They can sign in again with their passphrase and code.")
+    return redirect(url_for("admin.reviewers"))
+
+
 @bp.post("/<int(max=999999999):reviewer_id>/deactivate")
 @in_transaction
 @login_required

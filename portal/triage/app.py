@@ -19,9 +19,11 @@ from portal.instance import read_secret
 from portal.limits import install_limiter
 from portal.sessions import SessionStore
 from portal.triage import account, admin, auth, listing, quarantine, queue, reports, screening, signin, themes
+from portal.triage.checkpoints import Checkpointer
 from portal.triage.context import ActionError, Forbidden, NotFound
 from portal.triage.decorators import refusal_page, run_in_transaction
 from portal.triage.models import Role
+from portal.triage.throttle import Backoff
 
 BLUEPRINTS = (signin.bp, queue.bp, reports.bp, account.bp, admin.bp, themes.bp, quarantine.bp)
 
@@ -57,7 +59,9 @@ def configure(app: Flask, settings: Settings) -> None:
             audit_key=read_secret(settings.instance_dir, "audit_key"),
         ),
     )
+    Checkpointer.from_settings(settings).install(state.DATABASE.get(app))
     install_limiter(app, settings.redis_url, secret_key, prefix="triage")
+    state.SIGN_IN_BACKOFF.install(app, Backoff(settings.redis_url, settings.login_free_attempts, settings.login_backoff_max))
     state.SESSIONS.install(app, SessionStore("reviewer", settings.reviewer_idle_timeout, settings.reviewer_absolute_timeout))
     app.session_interface = _CsrfCookieInterface()
     CSRFProtect(app)

@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import DateTime, Integer, LargeBinary, String, Text, select, text
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from portal.db import Base
 
 GENESIS = b"\x00" * 32
+HEAD_INFO = "portal.audit_head"  # Session.info: the head this transaction appended, checkpointed after commit
 
 
 class AuditEntry(Base):
@@ -79,8 +81,8 @@ def record(db: Session, key: bytes, actor: str, action: str, report_ref: str | N
         driver = db.connection().connection.driver_connection
         if not driver.in_transaction:
             driver.execute("BEGIN IMMEDIATE")
-    last = db.execute(select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)).first()
-    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    last_seq, prev = head(db)
+    seq = last_seq + 1
     occurred_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     detail_json = json.dumps(detail, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     body = _canonical(seq, occurred_at, actor, action, report_ref, detail_json)
@@ -88,7 +90,14 @@ def record(db: Session, key: bytes, actor: str, action: str, report_ref: str | N
                        detail=detail_json, prev_hash=prev, entry_hash=_hash(key, prev, body))
     db.add(entry)
     db.flush()
+    db.info[HEAD_INFO] = (seq, entry.entry_hash)  # portal.triage.checkpoints signs it once committed
     return entry
+
+
+def head(db: Session) -> tuple[int, bytes]:
+    """The chain's newest (seq, entry_hash), or (0, GENESIS) for an empty log."""
+    last = db.execute(select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)).first()
+    return (last[0], last[1]) if last else (0, GENESIS)
 
 
 @dataclass
@@ -96,9 +105,14 @@ class Verification:
     ok: bool
     entries: int
     problem: str = ""
+    head_seq: int = 0
+    head_hash: bytes = GENESIS
 
 
-def verify_chain(db: Session, key: bytes) -> Verification:
+def verify_chain(db: Session, key: bytes, expected: Mapping[int, bytes] | None = None) -> Verification:
+    """Walk the chain from entry 1; `expected` maps sequence numbers to the hashes that a
+    checkpoint (or an operator's record) says those entries had."""
+    expected = expected or {}
     prev = GENESIS
     expected_seq = 1
     count = 0
@@ -111,9 +125,18 @@ def verify_chain(db: Session, key: bytes) -> Verification:
         body = _canonical(entry.seq, entry.occurred_at, entry.actor, entry.action, entry.report_ref, entry.detail)
         if not hmac.compare_digest(entry.entry_hash, _hash(key, prev, body)):
             return Verification(False, count, f"entry {entry.seq} was altered")
+        if entry.seq in expected and not hmac.compare_digest(entry.entry_hash, expected[entry.seq]):
+            return Verification(False, count, f"entry {entry.seq} is not the entry {entry.seq} that was checkpointed: "
+                                "the log was rewritten or the database replaced")
         prev = entry.entry_hash
         expected_seq += 1
-    return Verification(True, count)
+    head_seq = expected_seq - 1
+    beyond = [seq for seq in expected if seq > head_seq]
+    if beyond:
+        return Verification(False, count, f"the log ends at entry {head_seq}, but entry {max(beyond)} was checkpointed: "
+                            "entries were deleted from the end or the database was rolled back to an older copy",
+                            head_seq, prev)
+    return Verification(True, count, "", head_seq, prev)
 
 
 def history(db: Session, report_ref: str) -> list[AuditEntry]:

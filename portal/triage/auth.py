@@ -20,19 +20,19 @@ import time
 
 import pyotp
 from flask import Response, current_app, g
-from limits import RateLimitItem
-from limits import parse as parse_limit
 from sqlalchemy import select, update
 
 from portal import limits, state
 from portal.crypto import CryptoError
 from portal.crypto.keys import RecipientPrivateKey, unlock_private_key
-from portal.triage import audit
+from portal.triage import audit, throttle
 from portal.triage.accounts import open_totp_secret, passphrase_problem, set_own_passphrase, verify_passphrase
 from portal.triage.context import ActionError, Actor, Context
 from portal.triage.models import Reviewer
 
-LOGIN_FAILED = "Sign-in failed. Check your login, passphrase and code, and try again. After several failures you must wait 15 minutes."
+LOGIN_FAILED = "Sign-in failed. Check your login, passphrase and code, and try again."
+THROTTLED = ("Too many sign-in attempts for this login from this computer. Wait a minute, then try again: "
+             "each further failure makes the wait longer.")
 STAGE_PENDING = "second-factor"
 STAGE_FULL = "signed-in"
 
@@ -52,37 +52,28 @@ def set_session_cookie(response: Response, value: str) -> Response:
     return _store().set_cookie(response, value)  # Secure over HTTPS or with the `https` setting
 
 
-def _limit() -> str:
-    return state.settings().reviewer_login_limit
-
-
-def _attempt_counters(login: str) -> list[tuple[RateLimitItem, str, str]]:
-    """The two counters a sign-in attempt counts against: its account and its client (HMAC keys)."""
-    item = parse_limit(_limit())
-    return [
-        (item, "triage-login-account", limits.opaque_key("account", login.strip().lower())),
-        (item, "triage-login-client", limits.client_key()),
-    ]
+def _keys(login: str) -> throttle.Keys:
+    """The counters a sign-in attempt counts against (HMACs: no login or address in clear)."""
+    name = login.strip().lower()
+    client = limits.client_key()
+    return throttle.Keys(pair=limits.opaque_key("login-pair", name, client), client=limits.opaque_key("login-client", client),
+                         account=limits.opaque_key("login-account", name))
 
 
 def throttled(login: str) -> bool:
-    """Count this attempt, on the way in, and say whether the account or the client is over the limit.
+    """Count this attempt, on the way in, or say it must wait (portal.triage.throttle).
 
-    Each counter is checked and incremented in one atomic step (the `limits` library's
-    moving-window hit: a Lua script in Redis, a lock in memory), before the passphrase or
-    code is looked at, so concurrent attempts cannot all slip in under the limit. A
-    complete sign-in or a passphrase change forgives the counted attempts (`forgive`).
+    Checked and counted in one atomic step before the passphrase or code is looked at, so
+    concurrent attempts cannot slip in together. A complete sign-in or a passphrase change
+    forgives what this client and the account counted (`forgive`).
     """
-    strategy = limits.limiter().limiter
-    allowed = [strategy.hit(item, scope, key) for item, scope, key in _attempt_counters(login)]
-    return not all(allowed)
+    return state.SIGN_IN_BACKOFF.get().attempt(_keys(login)) > 0
 
 
 def forgive(login: str) -> None:
-    """Clear the attempts counted for this account and this client after a success."""
-    strategy = limits.limiter().limiter
-    for item, scope, key in _attempt_counters(login):
-        strategy.clear(item, scope, key)
+    """Clear the attempts counted for this login from this client, and for the login as a whole
+    (and take them off the client's count over every login)."""
+    state.SIGN_IN_BACKOFF.get().forgive(_keys(login))
 
 
 def check_passphrase(login: str, passphrase: str) -> tuple[Reviewer, RecipientPrivateKey] | None:
@@ -97,7 +88,7 @@ def check_passphrase(login: str, passphrase: str) -> tuple[Reviewer, RecipientPr
 
 def start_session(reviewer: Reviewer, private: RecipientPrivateKey, stage: str) -> str:
     return _store().create(state.db_session(), {"reviewer": reviewer.id, "stage": stage, "key": private.to_bytes().hex(),
-                                   "fingerprint": reviewer.key_fingerprint})
+                                   "fingerprint": reviewer.key_fingerprint}, reviewer_id=reviewer.id)
 
 
 def session_payload() -> dict | None:
@@ -123,7 +114,7 @@ def complete_sign_in(reviewer: Reviewer) -> str:
     store = _store()
     store.destroy(state.db_session(), store.cookie())
     reviewer.totp_enrolled = True
-    cookie = store.create(state.db_session(), {**payload, "stage": STAGE_FULL})
+    cookie = store.create(state.db_session(), {**payload, "stage": STAGE_FULL}, reviewer_id=reviewer.id)
     audit.record(state.db_session(), state.triage_secrets().audit_key, reviewer.login, "reviewer.signed-in")
     forgive(reviewer.login)
     return cookie
@@ -150,10 +141,26 @@ def change_passphrase(actor: Actor, current: str, new: str) -> str | None:
         raise ActionError("Your current passphrase is not right.")
     forgive(reviewer.login)
     private = set_own_passphrase(request_context(), actor, current, new)
+    store, db = _store(), state.db_session()
     if private is None:
-        return None
-    _store().destroy(state.db_session(), _store().cookie())
-    return start_session(reviewer, private, STAGE_FULL)
+        ended = store.end_others(db, reviewer.id, keep=store.cookie())
+        cookie = None
+    else:
+        store.destroy(db, store.cookie())
+        cookie = start_session(reviewer, private, STAGE_FULL)
+        ended = store.end_others(db, reviewer.id, keep=cookie)
+    if ended:  # whoever else held a session (a stolen cookie, a forgotten browser) is signed out now
+        audit.record(db, state.triage_secrets().audit_key, reviewer.login, "reviewer.other-sessions-ended", sessions=ended)
+    return cookie
+
+
+def sign_out_everywhere(response: Response) -> Response:
+    """End every session of the signed-in reviewer, this one included (audited), and clear the cookies."""
+    actor = current_actor()
+    store, db = _store(), state.db_session()
+    ended = store.end_others(db, actor.reviewer.id, keep=None)
+    audit.record(db, state.triage_secrets().audit_key, actor.reviewer.login, "reviewer.signed-out-everywhere", sessions=ended)
+    return store.sign_out(db, response, current_app.config["SESSION_COOKIE_NAME"])
 
 
 def totp_secret(reviewer: Reviewer) -> str:

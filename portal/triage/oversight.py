@@ -40,6 +40,7 @@ class Digest:
     assigned_open: int
     awaiting_approval: int
     purge_soon: int
+    footer: str | None = None
 
     def text(self) -> str:
         lines = [
@@ -54,6 +55,8 @@ class Digest:
         if self.purge_soon:
             lines.append(f"Your closed reports to be deleted within 30 days: {self.purge_soon}")
         lines += ["", "Sign in to the triage interface on the internal network to see them. This message holds no report content."]
+        if self.footer:
+            lines += ["", self.footer]
         return "\n".join(lines)
 
 
@@ -76,10 +79,13 @@ def digests(db: Session, settings: Settings) -> list[Digest]:
     return out
 
 
-def send_digests(db: Session, settings: Settings, echo) -> int:
-    """E-mail each reviewer who has an address when SMTP is configured; otherwise print."""
+def send_digests(db: Session, settings: Settings, echo, footer: str | None = None) -> int:
+    """E-mail each reviewer who has an address when SMTP is configured; otherwise print.
+    `footer` (the audit log's signed checkpoint) ends every message: each inbox keeps a copy."""
     sent = 0
     items = digests(db, settings)
+    for item in items:
+        item.footer = footer
     if not settings.smtp_host:
         for item in items:
             echo(item.text())

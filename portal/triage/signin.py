@@ -36,7 +36,7 @@ def login():
     if form.validate_on_submit():
         login_name = form.login.data
         if auth.throttled(login_name):
-            error, status = auth.LOGIN_FAILED, 429
+            error, status = auth.THROTTLED, 429
         else:
             result = auth.check_passphrase(login_name, form.passphrase.data)
             if result is None:
@@ -62,7 +62,7 @@ def second_factor():
     status = 200
     if form.validate_on_submit():
         if auth.throttled(reviewer.login):
-            error, status = auth.LOGIN_FAILED, 429
+            error, status = auth.THROTTLED, 429
         elif auth.verify_totp(reviewer, form.code.data):
             cookie = auth.complete_sign_in(reviewer)
             if reviewer.must_change_passphrase:  # someone else chose it: replace it before anything else

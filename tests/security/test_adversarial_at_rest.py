@@ -95,11 +95,17 @@ def test_full_journey_leaves_nothing_readable(apps, database, instance_dir, lead
     assert MARK.encode() in reviewer.get(f"/reports/{reference}/files/{file_id}").data
 
     # Reporter: back with the code hyphenated, reads, replies with a file, a wrong code, signs out.
+    # Follow-up sign-in refuses another site's Referer (issue 13): a browser on the sign-in page sends
+    # this site's. The refused post logs nothing of the foreign one either (checked below).
     token = csrf_from(client.get("/follow-up").data)
-    wrong = client.post("/follow-up", data={"csrf_token": token, "receipt_code": "able " * 8})
+    assert client.post("/follow-up", data={"csrf_token": token, "receipt_code": code}).status_code == 403
+    here = {"Referer": "http://localhost/follow-up"}
+    token = csrf_from(client.get("/follow-up").data)
+    wrong = client.post("/follow-up", data={"csrf_token": token, "receipt_code": "able " * 8}, headers=here)
     assert wrong.status_code == 400
     token = csrf_from(client.get("/follow-up").data)
-    assert client.post("/follow-up", data={"csrf_token": token, "receipt_code": code.replace(" ", "-").upper()}).status_code == 302
+    assert client.post("/follow-up", data={"csrf_token": token, "receipt_code": code.replace(" ", "-").upper()},
+                       headers=here).status_code == 302
     case = client.get("/follow-up/case")
     assert f"{MARK}-QUESTION" in case.data.decode()
     for found in re.findall(r"/follow-up/files/([0-9a-f]{32})", case.data.decode()):

@@ -25,7 +25,7 @@ import pytest
 from markupsafe import escape
 from support import csrf_from, receipt_from
 from test_adversarial_common import build_app, post_multipart, reporter_token
-from triage_support import LOGIN_FAILED, enter_code, enter_passphrase, fresh_code
+from triage_support import LOGIN_FAILED, THROTTLED, enter_code, enter_passphrase, fresh_code
 
 from portal.crypto.receipt import generate_receipt_code
 
@@ -137,7 +137,7 @@ def test_receipt_guessing_costs_argon2id_only_for_well_formed_codes_and_never_lo
 def test_every_reviewer_sign_in_failure_gets_the_same_page(make_app, lead, make_reviewer, database):
     from portal.triage.models import Reviewer
 
-    app = make_app("triage", reviewer_login_limit="1000 per hour")
+    app = make_app("triage", login_free_attempts=1000)
     gone = make_reviewer("gone", "reviewer")
     with database.transaction() as session:
         session.get(Reviewer, gone.id).active = False
@@ -170,12 +170,12 @@ def test_every_reviewer_sign_in_failure_gets_the_same_page(make_app, lead, make_
 
 
 def test_reviewer_guessing_hits_the_limit_and_then_refuses_the_right_passphrase(make_app, lead):
-    app = make_app("triage", reviewer_login_limit="5 per 15 minutes")
+    app = make_app("triage", login_free_attempts=5)
     client = app.test_client()
     statuses = [enter_passphrase(client, lead.login, f"guess-{i}").status_code for i in range(6)]
     assert statuses == [400] * 5 + [429]
     response = enter_passphrase(client, lead.login, lead.passphrase)
-    assert response.status_code == 429 and LOGIN_FAILED in response.data.decode()
+    assert response.status_code == 429 and THROTTLED in response.data.decode()
     assert client.get_cookie("portal_reviewer") is None
 
 

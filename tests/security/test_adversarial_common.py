@@ -37,7 +37,7 @@ FUZZ = settings(
 )
 
 GENEROUS_LIMITS = {
-    "reviewer_login_limit": "100000 per hour",
+    "login_free_attempts": 100000,
 }
 
 # Values that have broken web applications before: SQL and template syntax, Unicode digits

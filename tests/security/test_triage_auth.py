@@ -18,6 +18,7 @@ from support import csrf_from, sign_in
 from triage_support import (
     LOGIN_FAILED,
     REVIEWER_COOKIE,
+    THROTTLED,
     enter_code,
     enter_passphrase,
     fresh_code,
@@ -174,19 +175,19 @@ def test_login_form_needs_both_fields(triage_client, lead):
 
 
 def test_throttling_refuses_even_the_right_passphrase(build_triage, lead):
-    app = build_triage(reviewer_login_limit="3 per minute")
+    app = build_triage(login_free_attempts=3)
     client = app.test_client()
     for _ in range(3):
         assert enter_passphrase(client, lead.login, "wrong-passphrase-guess").status_code == 400
     response = enter_passphrase(client, lead.login, lead.passphrase)
     assert response.status_code == 429
-    assert LOGIN_FAILED in page_text(response)
+    assert THROTTLED in page_text(response)
     assert reviewer_cookie(client) is None
     assert is_login_redirect(client.get("/"))
 
 
 def test_throttling_counts_wrong_codes(build_triage, lead):
-    app = build_triage(reviewer_login_limit="3 per minute")
+    app = build_triage(login_free_attempts=3)
     client = app.test_client()
     assert enter_passphrase(client, lead.login, lead.passphrase).status_code == 302  # attempt 1 of 3
     wrong = "000000" if pyotp.TOTP(lead.totp_secret).now() != "000000" else "111111"
@@ -204,7 +205,7 @@ def test_concurrent_wrong_passphrases_cannot_exceed_the_limit(build_triage, lead
 
     from portal.triage import auth
 
-    app = build_triage(reviewer_login_limit="5 per minute")
+    app = build_triage(login_free_attempts=5)
     checks = []
     real_check = auth.check_passphrase
     barrier = threading.Barrier(12)
@@ -228,30 +229,28 @@ def test_concurrent_wrong_passphrases_cannot_exceed_the_limit(build_triage, lead
         thread.start()
     for thread in threads:
         thread.join()
-    assert len(checks) <= 5
+    assert len(checks) == 5  # counted exactly: never more, and no honest attempt lost either
     assert sorted(statuses) == [400] * len(checks) + [429] * (12 - len(checks))
 
 
-def test_throttling_is_per_account_as_well_as_per_client(build_triage, lead, make_reviewer):
-    other = make_reviewer("other", "reviewer")
-    app = build_triage(reviewer_login_limit="3 per minute")
-    for n in range(3):  # three different "clients", same account
-        client = app.test_client()
-        environ = {"REMOTE_ADDR": f"10.0.0.{n + 1}"}
-        token = csrf_from(client.get("/login", environ_base=environ).data)
-        client.post("/login", data={"csrf_token": token, "login": lead.login, "passphrase": "wrong-guess-here"},
-                    environ_base=environ)
-    client = app.test_client()
-    environ = {"REMOTE_ADDR": "10.0.0.99"}
+def test_guesses_from_other_clients_never_keep_the_holder_out(build_triage, lead, make_reviewer):
+    """Issue 13: ten wrong passphrases from another address locked `lead` out for 15 minutes, from every
+    address. Now each guessing client is slowed down; the holder's own computer is not refused."""
+    app = build_triage(login_free_attempts=3)
+    attacker = app.test_client()
+    statuses = [_attempt(attacker, "10.0.0.66", lead.login, "wrong-guess-here").status_code for _ in range(10)]
+    assert statuses == [400] * 3 + [429] * 7  # the guesser is slowed down after its free attempts
+    for n in range(3):  # and more guessers, each with a few guesses
+        for _ in range(2):
+            _attempt(app.test_client(), f"10.0.1.{n}", lead.login, "wrong-guess-here")
+    response = _attempt(app.test_client(), "10.0.0.99", lead.login, lead.passphrase)
+    assert response.status_code == 302  # the holder, from their own computer, is let in at once
+
+
+def _attempt(client, address: str, login: str, passphrase: str):
+    environ = {"REMOTE_ADDR": address}
     token = csrf_from(client.get("/login", environ_base=environ).data)
-    response = client.post("/login", data={"csrf_token": token, "login": lead.login, "passphrase": lead.passphrase},
-                           environ_base=environ)
-    assert response.status_code == 429
-    # Another account from a fresh address is unaffected.
-    token = csrf_from(client.get("/login", environ_base=environ).data)
-    response = client.post("/login", data={"csrf_token": token, "login": other.login, "passphrase": other.passphrase},
-                           environ_base=environ)
-    assert response.status_code == 302
+    return client.post("/login", data={"csrf_token": token, "login": login, "passphrase": passphrase}, environ_base=environ)
 
 
 # -- half signed in ----------------------------------------------------------------------

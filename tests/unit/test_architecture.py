@@ -56,6 +56,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "portal.reports.upload",
             "portal.reports.recovery",
             "portal.triage.audit",
+            "portal.triage.checkpoints",
+            "portal.triage.throttle",
             "portal.triage.subjects",
             "portal.triage.linking",
             "portal.triage.conflicts",

@@ -25,7 +25,7 @@ def test_defaults_load_with_their_types(tmp_path):
     settings = load_settings({"instance_dir": str(tmp_path)}, environ={})
     assert settings.instance_dir == tmp_path.resolve()
     assert settings.max_file_bytes == 52428800 and settings.https is False and settings.smtp_starttls is True
-    assert settings.reviewer_login_limit == "10 per 15 minutes"
+    assert settings.login_free_attempts == 5 and settings.login_backoff_max == 900
     assert settings.database_url == f"sqlite:///{tmp_path.resolve() / 'portal.sqlite3'}"  # empty: SQLite in the instance
     assert settings.taxonomy.categories
     with pytest.raises(dataclasses.FrozenInstanceError):

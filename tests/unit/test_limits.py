@@ -116,7 +116,7 @@ def test_limit_keys_are_hmacs_never_addresses_or_logins(build):
 
 
 def test_over_limit_answers_carry_no_limit_headers_and_keep_the_security_headers(build, lead):
-    triage = build("triage", reviewer_login_limit="1 per minute")
+    triage = build("triage", login_free_attempts=1)
     client = triage.test_client()
     response = enter_passphrase(client, lead.login, "wrong-guess")
     assert response.status_code == 400
@@ -141,7 +141,7 @@ def test_the_reporter_app_never_answers_429(build):
 
 def test_a_complete_sign_in_forgives_the_attempts_counted_before_it(build, lead):
     """Every attempt counts on the way in (passphrase and code steps alike); a complete sign-in clears them."""
-    app = build("triage", reviewer_login_limit="3 per minute")
+    app = build("triage", login_free_attempts=3)
     client = app.test_client()
     assert enter_passphrase(client, lead.login, "wrong-guess").status_code == 400  # 1
     sign_in_reviewer(client, lead)  # 2 and 3, then forgiven (asserts success)
@@ -150,7 +150,7 @@ def test_a_complete_sign_in_forgives_the_attempts_counted_before_it(build, lead)
 
 
 def test_sign_in_attempts_never_log_the_address(build, lead, caplog):
-    app = build("triage", reviewer_login_limit="1 per minute")
+    app = build("triage", login_free_attempts=1)
     address = "203.0.113.77"
     caplog.set_level(logging.DEBUG)
     client = app.test_client()
@@ -167,7 +167,7 @@ def test_sign_in_attempts_never_log_the_address(build, lead, caplog):
 
 
 def test_without_redis_each_worker_counts_alone(build, lead):
-    worker_a, worker_b = (build("triage", reviewer_login_limit="1 per minute") for _ in range(2))
+    worker_a, worker_b = (build("triage", login_free_attempts=1) for _ in range(2))
     assert enter_passphrase(worker_a.test_client(), lead.login, "wrong-guess").status_code == 400
     assert enter_passphrase(worker_a.test_client(), lead.login, "wrong-guess").status_code == 429
     assert enter_passphrase(worker_b.test_client(), lead.login, "wrong-guess").status_code == 400  # its own memory
@@ -176,7 +176,7 @@ def test_without_redis_each_worker_counts_alone(build, lead):
 def test_two_workers_share_reviewer_sign_in_failures_through_redis(build, lead, make_reviewer):
     require_redis()
     other = make_reviewer("other", "reviewer")
-    worker_a, worker_b = (build("triage", redis_url=REDIS_URL, reviewer_login_limit="3 per minute") for _ in range(2))
+    worker_a, worker_b = (build("triage", redis_url=REDIS_URL, login_free_attempts=3) for _ in range(2))
     for worker in (worker_a, worker_b, worker_a):
         assert enter_passphrase(worker.test_client(), lead.login, "wrong-guess").status_code == 400
     assert enter_passphrase(worker_b.test_client(), lead.login, lead.passphrase).status_code == 429

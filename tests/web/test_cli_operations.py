@@ -150,6 +150,12 @@ def test_init_for_one_host_creates_only_its_secrets(cli, tmp_path, app_kind):
     # Run again (the guide's hint for nothing; a re-run is harmless): still only this host's secrets.
     assert cli("init", "--instance", str(instance), "--app", app_kind, instance=False).exit_code == 0
     assert len(list((instance / "secrets").iterdir())) == sum(1 for k in SECRETS.values() if k == app_kind)
+    # The triage host gets the (empty) audit checkpoint file its service may write; the reporter host none.
+    checkpoints = instance / "audit-checkpoints.jsonl"
+    if app_kind == "triage":
+        assert checkpoints.read_bytes() == b"" and checkpoints.stat().st_mode & 0o777 == 0o600
+    else:
+        assert not checkpoints.exists()
 
 
 def test_version_comes_from_the_package_metadata():

@@ -171,3 +171,24 @@ def test_upgrade_to_screening_keeps_existing_reports_readable(database_url, inst
         assert diff == []
     finally:
         db.dispose()
+
+
+
+def test_upgrade_from_0004_ends_reviewer_sessions_and_keeps_the_reporters(database_url, instance_dir):
+    """Release 0.3.0 (revision 0004) with sessions in it, upgraded to 0008: reviewer sessions cannot be
+    attributed to a reviewer, so they end (reviewers sign in again); reporters' sessions stay, unattributed."""
+    upgrade(database_url, "0004")
+    db = Database(database_url)
+    try:
+        with db.engine.begin() as connection:
+            for n, kind in enumerate(("reviewer", "reviewer", "reporter")):
+                connection.execute(
+                    text("INSERT INTO server_sessions (id_hash, kind, sealed_payload, idle_expires_at, absolute_expires_at) "
+                         "VALUES (:id, :kind, :payload, :t, :t)"),
+                    {"id": bytes([n]) * 32, "kind": kind, "payload": b"sealed", "t": dt.datetime(2030, 1, 1)})
+        upgrade(database_url, "0008")
+        with db.engine.connect() as connection:
+            left = [tuple(r) for r in connection.execute(text("SELECT kind, reviewer_id FROM server_sessions"))]
+        assert left == [("reporter", None)]
+    finally:
+        db.dispose()

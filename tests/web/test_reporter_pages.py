@@ -36,7 +36,11 @@ def assert_security_headers(response) -> None:
     assert directives.get("frame-ancestors") == "frame-ancestors 'none'", (where, csp)
     assert "unsafe-inline" not in csp and "unsafe-eval'" not in csp.replace("wasm-unsafe-eval'", ""), (where, csp)
     assert "*" not in csp and "http:" not in csp and "https:" not in csp and "data:" not in csp, (where, csp)
-    assert h.get("Referrer-Policy") == "no-referrer", where
+    # The follow-up sign-in page sends same-origin, so that its form post carries the real Origin
+    # (portal.reports.sign_in_form); nothing leaves for another site either way.
+    pages_with_form = response.request.path == "/follow-up" and response.mimetype == "text/html"
+    expected = "same-origin" if pages_with_form and response.status_code != 302 else "no-referrer"
+    assert h.get("Referrer-Policy") == expected, where
     assert h.get("X-Content-Type-Options") == "nosniff", where
     assert h.get("Cross-Origin-Opener-Policy") == "same-origin", where
     assert h.get("Cross-Origin-Resource-Policy") == "same-origin", where
@@ -179,7 +183,14 @@ def test_headers_on_pages_json_and_static(reporter_client):
         response = reporter_client.get(path)
         assert response.status_code == 200, path
         assert_security_headers(response)
-        assert_no_cookie(response)
+        if path.startswith("/follow-up"):
+            # The one cookie before signing in, for someone who chose to follow up: the sign-in form's
+            # binding (portal.reports.sign_in_form), random, for this path only, gone with the browser.
+            (cookie,) = response.headers.getlist("Set-Cookie")
+            assert re.fullmatch(r"portal_followup_form=[A-Za-z0-9_-]{43}; HttpOnly; Path=/follow-up; SameSite=Strict", cookie)
+            reporter_client.delete_cookie("portal_followup_form", path="/follow-up")
+        else:
+            assert_no_cookie(response)
     assert "script-src 'self'" in reporter_client.get("/").headers["Content-Security-Policy"]
 
 
@@ -294,7 +305,9 @@ def test_headers_on_signed_in_pages_and_downloads(reporter_client):
 
 
 def test_no_cookie_before_sign_in(reporter_client):
-    for path in ("/", "/report", "/follow-up", "/keys.json", "/signed-out"):
+    """No cookie until the reporter chooses to follow up: then only the sign-in form's binding
+    (test_headers_on_pages_json_and_static checks it), never on the way to a report."""
+    for path in ("/", "/report", "/keys.json", "/signed-out"):
         assert_no_cookie(reporter_client.get(path))
 
     # a report: the validation error, then the success
@@ -316,9 +329,11 @@ def test_no_cookie_before_sign_in(reporter_client):
     assert_no_cookie(wrong)
     assert_no_cookie(sign_in(reporter_client, "??"))
     assert reporter_client.get_cookie("portal_followup") is None
-    assert list(reporter_client._cookies) == []  # noqa: SLF001 (the test client's jar is empty)
+    # the test client's jar holds the sign-in form's binding only
+    assert [name for _, _, name in reporter_client._cookies] == ["portal_followup_form"]  # noqa: SLF001
 
     # only now, with the right code
     response = sign_in(reporter_client, code)
     assert response.status_code == 302
-    assert [c.split("=", 1)[0] for c in response.headers.getlist("Set-Cookie")] == ["portal_followup"]
+    # the session cookie, and the form's binding removed
+    assert [c.split("=", 1)[0] for c in response.headers.getlist("Set-Cookie")] == ["portal_followup", "portal_followup_form"]

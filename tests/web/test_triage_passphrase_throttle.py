@@ -9,7 +9,7 @@ from portal.app import create_app
 
 
 def test_passphrase_change_is_throttled(settings_overrides, database, lead):
-    app = create_app("triage", {**settings_overrides, "reviewer_login_limit": "3 per minute"})
+    app = create_app("triage", {**settings_overrides, "login_free_attempts": 3})
     client = signed_in_client(app, lead)
     statuses = []
     for attempt in range(5):
