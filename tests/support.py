@@ -76,15 +76,22 @@ def json_log_lines(text: str) -> list[dict]:
     return lines
 
 
-def case_key(client) -> tuple[bytes, bytes]:
-    """(report id, case key) as the signed-in case page hands them to reply.js (data-report-id, data-key)."""
-    page = client.get("/follow-up/case").data
-    match = re.search(rb'data-report-id="([0-9a-f]{32})" data-key="([0-9a-f]{64})"', page)
-    assert match, "the case page gives the script no key"
-    return bytes.fromhex(match.group(1).decode()), bytes.fromhex(match.group(2).decode())
+def case_key(client, code: str) -> tuple[bytes, bytes]:
+    """(report id, case key) as case.js opens them: the sealed case from /follow-up/case.json and
+    the reporter root derived from the receipt code (the server never hands out the key)."""
+    import base64
+
+    from portal.crypto.keys import unwrap_dek_for_reporter_root
+    from portal.crypto.receipt import receipt_secret, reporter_root
+
+    install_salt = bytes.fromhex(client.get("/keys.json").get_json()["install_salt"])
+    sealed = client.get("/follow-up/case.json").get_json()
+    report_id = bytes.fromhex(sealed["report_id"])
+    root = reporter_root(receipt_secret(code, install_salt))
+    return report_id, unwrap_dek_for_reporter_root(base64.b64decode(sealed["reporter_wrap"]), root, report_id)
 
 
-def browser_reply(client, text: str = "Sealed in the browser", files=(), *, key: bytes | None = None,
+def browser_reply(client, text: str = "Sealed in the browser", files=(), *, code: str, key: bytes | None = None,
                   meta_key: bytes | None = None, sealed_message: bytes | None = None):
     """POST /follow-up/reply as reply.js does, on a signed-in client: the message and each file's
     details sealed under the case key (or `key` / `meta_key` instead, to send what does not open),
@@ -97,7 +104,7 @@ def browser_reply(client, text: str = "Sealed in the browser", files=(), *, key:
     from portal.crypto.stream import StreamEncryptor
     from portal.reports.answers import AttachmentMeta, MessageBody
 
-    report_id, dek = case_key(client)
+    report_id, dek = case_key(client, code)
     token = csrf_from(client.get("/follow-up/case").data)
     message_id = os.urandom(16)
     if sealed_message is None:

@@ -58,7 +58,10 @@ class Report(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     public_id: Mapped[bytes] = mapped_column(LargeBinary(16), unique=True)  # bound into every ciphertext
     reference: Mapped[str] = mapped_column(String(16), unique=True)  # shown to reviewers
-    lookup_id: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)  # HMAC(pepper, receipt secret)
+    lookup_id: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)  # HMAC(pepper, lookup token), v1: of the secret
+    # 1: lookup id and reporter wrap keyed on the receipt secret; 2: on the lookup token and reporter
+    # root (docs/crypto.md, "Receipt format v2"). A format 1 report is upgraded at its next sign-in.
+    receipt_format: Mapped[int] = mapped_column(SmallInteger, default=2, server_default="1", index=True)
     received_on: Mapped[dt.date] = mapped_column(Date, default=today)  # indexed with id, below
     reporter_urgent: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     encrypted_in_browser: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -54,6 +54,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "portal.reports.service",
             "portal.reports.upload",
             "portal.reports.recovery",
+            "portal.reports.receipts",
+            "portal.reports.sealed",
             "portal.triage.audit",
             "portal.triage.subjects",
             "portal.triage.linking",

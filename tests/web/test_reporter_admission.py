@@ -22,8 +22,8 @@ from support import csrf_from, receipt_from, sign_in, submit_report, work_fields
 from portal.blobs import Blob
 from portal.crypto import receipt as receipt_module
 from portal.crypto.envelope import new_data_key, seal_record
-from portal.crypto.keys import reporter_public_key, seal_inner
-from portal.crypto.receipt import generate_receipt_code, receipt_secret
+from portal.crypto.keys import seal_inner, wrap_dek_for_reporter_root
+from portal.crypto.receipt import generate_receipt_code, lookup_token, receipt_secret, reporter_root
 from portal.reports.models import Report
 
 
@@ -46,9 +46,9 @@ def browser_report(client, secret: bytes, text: str = "Sealed in the browser") -
     document = {"v": 1, "what_happened": text, "people": [], "when": "", "where": "", "risk_now": "", "vulnerable_person": "",
                 "witnesses": "", "how_known": "", "category": ""}
     b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
-    fields = [("mode", "browser"), ("report_id", report_id.hex()), ("receipt_secret", secret.hex()), ("urgent", "no"),
+    fields = [("mode", "browser"), ("report_id", report_id.hex()), ("lookup_token", lookup_token(secret).hex()), ("urgent", "no"),
               ("sealed_report", b64(seal_record(dek, report_id, "report", json.dumps(document).encode()))),
-              ("reporter_inner", b64(seal_inner(dek, reporter_public_key(secret), report_id)))]
+              ("reporter_wrap", b64(wrap_dek_for_reporter_root(dek, reporter_root(secret), report_id)))]
     for recipient in keys["recipients"]:
         inner = seal_inner(dek, bytes.fromhex(recipient["intake_x25519"]), report_id)
         fields.append((f"recipient_inner.{recipient['fingerprint']}", b64(inner)))
@@ -67,8 +67,10 @@ def post_browser_report(client, fields, work: dict | None, files=()):
 
 
 def browser_sign_in(client, secret: bytes, work: dict | None):
+    """What sign-in.js posts: the lookup token of the receipt secret (a malformed `secret` is posted as it is)."""
     token = csrf_from(client.get("/follow-up").data)
-    return client.post("/follow-up", data={"csrf_token": token, "mode": "browser", "receipt_secret": secret.hex(), **(work or {})})
+    lookup = lookup_token(secret) if len(secret) == 32 else secret
+    return client.post("/follow-up", data={"csrf_token": token, "mode": "browser", "lookup_token": lookup.hex(), **(work or {})})
 
 
 def report_count(database) -> int:
