@@ -128,6 +128,9 @@ class KeyWrap(Base):
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
     recipient_fingerprint: Mapped[str] = mapped_column(String(32), index=True)
     wrap: Mapped[bytes] = mapped_column(LargeBinary)
+    # The report's internal key (notes, reviewer-added labels) for the same recipient; never the
+    # reporter's. NULL until a reviewer's session first needs it (portal.triage.internal).
+    internal_wrap: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
     report: Mapped[Report] = relationship(back_populates="wraps")
 

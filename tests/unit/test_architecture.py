@@ -58,6 +58,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "portal.reports.sealed",
             "portal.triage.audit",
             "portal.triage.subjects",
+            "portal.triage.internal",
             "portal.triage.linking",
             "portal.triage.conflicts",
             "portal.triage.rules",
