@@ -186,7 +186,8 @@ class SafeCopy(Base):
 
 
 class InternalNote(Base):
-    """A reviewer's note on a report: sealed like everything else, never shown to the reporter."""
+    """A reviewer's note on a report: sealed under the report's internal key, which is never wrapped
+    to the reporter (portal.triage.internal); never shown to the reporter."""
 
     __tablename__ = "internal_notes"
 
@@ -204,7 +205,8 @@ class SubjectIndex(Base):
     """Keyed blind index of a subject identifier (HMAC; never the name itself).
 
     Rows from the reporter's answers have no label; a reviewer's additions carry
-    the identifier as they typed it, sealed under the report's DEK. A removed
+    the identifier as they typed it, sealed under the report's internal key (never
+    the DEK, which the reporter's code opens: portal.triage.internal). A removed
     identifier stays as a row with `removed` set, so re-indexing does not bring it back.
     """
 

@@ -69,6 +69,10 @@ def _public_keys(db: Session, fingerprints: list[str]) -> dict[str, RecipientPub
 def internal_key(db: Session, report: Report, fingerprint: str, private: RecipientPrivateKey, dek: bytes) -> bytes:
     """This recipient's internal key to `report`, made (and older items moved under it) if the
     report has none yet. LookupError: the report has one, but not for this recipient."""
+    mine = db.scalar(select(KeyWrap.internal_wrap).where(KeyWrap.report_id == report.id, KeyWrap.recipient_fingerprint == fingerprint))
+    if mine is not None:  # the usual case: no lock taken
+        return unwrap_dek(mine, private, _bound_id(report))
+    # None yet for this key: lock the report's wraps, so that two sessions do not each make one.
     wraps = list(db.scalars(select(KeyWrap).where(KeyWrap.report_id == report.id).order_by(KeyWrap.id).with_for_update()))
     mine = next((w for w in wraps if w.recipient_fingerprint == fingerprint), None)
     if mine is None:
