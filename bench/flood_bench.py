@@ -23,7 +23,7 @@ the attacker keeps flooding until the last honest round has ended. Phases:
             browser-mode reports without proof of work;
   b-nojs    wrong receipt codes without JavaScript (valid form token, well-formed wrong code:
             one server Argon2id each);
-  b-js      wrong secrets on the JavaScript path, each with a solved sign-in challenge;
+  b-js      wrong lookup tokens on the JavaScript path, each with a solved sign-in challenge;
   c         valid no-JavaScript reports, as fast as N connections get answers;
   d, d50    N (and 50) connections that announce a 10 MiB multipart POST to /report and send
             3 bytes a second, reopened as soon as the server cuts one.
@@ -33,7 +33,7 @@ GET /report (form token), GET /keys.json, a new receipt code, Argon2id on the "d
 (portal.crypto.receipt.receipt_secret, the published install salt), GET /challenge/report and
 portal.crypto.puzzle.solve, the sealed report (as tests/web/test_reporter_admission.browser_report)
 POSTed with Accept: application/json; then GET /follow-up, Argon2id again from the typed code,
-GET /challenge/sign-in, solve, POST mode=browser with the secret, GET /follow-up/case with the
+GET /challenge/sign-in, solve, POST mode=browser with the lookup token, GET /follow-up/case with the
 cookie. `retry: "work"` is honoured once, as the JavaScript does. A round succeeds when every
 step does; its latency is the wall time including the client's own work (what the reporter
 waits), and the server part (the HTTP requests) is shown beside it.
@@ -272,8 +272,8 @@ class JsClient:
     def _seal_and_send(self, token: str, keys: dict) -> tuple[int, dict | None, str]:
         """report-form.js's sealAndSend: work, a new code, Argon2id, seal, POST."""
         from portal.crypto.envelope import new_data_key, seal_record
-        from portal.crypto.keys import reporter_public_key, seal_inner
-        from portal.crypto.receipt import generate_receipt_code
+        from portal.crypto.keys import seal_inner, wrap_dek_for_reporter_root
+        from portal.crypto.receipt import generate_receipt_code, lookup_token, reporter_root
 
         work = self._work("report")
         if work is None:
@@ -285,9 +285,9 @@ class JsClient:
                     "where": "", "risk_now": "", "vulnerable_person": "", "witnesses": "", "how_known": "", "category": ""}
         b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
         fields = [("csrf_token", token), ("mode", "browser"), *work.items(), ("report_id", report_id.hex()),
-                  ("receipt_secret", secret.hex()), ("urgent", "no"),
+                  ("lookup_token", lookup_token(secret).hex()), ("urgent", "no"),
                   ("sealed_report", b64(seal_record(dek, report_id, "report", json.dumps(document).encode()))),
-                  ("reporter_inner", b64(seal_inner(dek, reporter_public_key(secret), report_id)))]
+                  ("reporter_wrap", b64(wrap_dek_for_reporter_root(dek, reporter_root(secret), report_id)))]
         for recipient in keys["recipients"]:
             inner = seal_inner(dek, bytes.fromhex(recipient["intake_x25519"]), report_id)
             fields.append((f"recipient_inner.{recipient['fingerprint']}", b64(inner)))
@@ -299,7 +299,10 @@ class JsClient:
         work = self._work("sign-in")
         if work is None:
             return 0, None, {}
-        body, ctype = multipart([("csrf_token", token), ("mode", "browser"), ("receipt_secret", secret.hex()), *work.items()])
+        from portal.crypto.receipt import lookup_token
+
+        body, ctype = multipart([("csrf_token", token), ("mode", "browser"), ("lookup_token", lookup_token(secret).hex()),
+                                 *work.items()])
         status, hdrs, data = self._req("POST", "/follow-up", body, {"Content-Type": ctype, "Accept": "application/json"})
         return status, json_of(data), hdrs
 
@@ -525,7 +528,7 @@ def attack_a(http: Http, i: int) -> list[tuple[str, int]]:
     else:
         status, _, page, _ = http.request("GET", "/report")
         body, ctype = multipart([("csrf_token", token_of(page) or ""), ("mode", "browser"), ("pow_challenge", "forged"),
-                                 ("pow_solution", "7"), ("report_id", os.urandom(16).hex()), ("receipt_secret", os.urandom(32).hex()),
+                                 ("pow_solution", "7"), ("report_id", os.urandom(16).hex()), ("lookup_token", os.urandom(32).hex()),
                                  ("sealed_report", base64.b64encode(os.urandom(300)).decode())])
         out.append(("browser report, no work", http.request("POST", "/report", body,
                                                             {"Content-Type": ctype, "Accept": "application/json"})[0]))
@@ -547,9 +550,9 @@ def attack_b_js(http: Http, i: int) -> list[tuple[str, int]]:
     if not challenge:
         return [("challenge", status)]
     number = puzzle.solve(challenge["salt"], bytes.fromhex(challenge["target"]), int(challenge["max"]))
-    body, ctype = multipart([("csrf_token", token_of(page) or ""), ("mode", "browser"), ("receipt_secret", os.urandom(32).hex()),
+    body, ctype = multipart([("csrf_token", token_of(page) or ""), ("mode", "browser"), ("lookup_token", os.urandom(32).hex()),
                              ("pow_challenge", challenge["challenge"]), ("pow_solution", str(number))])
-    return [("wrong secret + solved work", http.request("POST", "/follow-up", body,
+    return [("wrong token + solved work", http.request("POST", "/follow-up", body,
                                                          {"Content-Type": ctype, "Accept": "application/json"})[0])]
 
 

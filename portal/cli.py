@@ -44,6 +44,7 @@ from portal.triage import screener
 from portal.triage.accounts import AccountError, create_reviewer, generate_passphrase, register_recovery_key
 from portal.triage.checkpoints import SIGNING_SECRET, Checkpointer, checkpoint_footer, prepare_checkpoint_file
 from portal.triage.checkpoints import verify as verify_audit
+from portal.triage.internal import upgrade_with_recovery_key
 from portal.triage.models import RecoveryKey, Reviewer, Role
 from portal.triage.oversight import purge_due, send_digests
 
@@ -501,6 +502,23 @@ def recover(instance: Instance, key_file: Path, reference: str) -> None:
     else:
         click.echo("No audit entry written (no audit_key in this instance: an offline recovery). Record it on the live "
                    "triage host as docs/operations.md, Break-glass recovery, says.", err=True)
+
+
+@keys.command("upgrade-internal")
+@click.option("--key-file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_instance
+def upgrade_internal(instance: Instance, key_file: Path) -> None:
+    """Give every report its internal key, moving older notes and labels under it (recovery key)."""
+    settings = instance.settings
+    with instance_database(settings) as database:
+        try:
+            private = import_recovery_private_key(key_file.read_text("utf-8"))
+            with database.transaction() as session:
+                done = upgrade_with_recovery_key(session, private)
+                _audit(session, settings, "internal-keys.upgraded", fingerprint=private.public_key().fingerprint, reports=done)
+        except (CryptoError, ValueError) as exc:
+            raise click.ClickException(f"upgrade failed: {exc}") from exc
+    click.echo(f"{done} report(s) given an internal key; notes and reviewer labels are no longer under the reporter's key.")
 
 
 # -- reviewers ------------------------------------------------------------------------------------

@@ -63,7 +63,8 @@ def browser_report(client, secret: bytes, text: str = "Sealed in the browser", p
     import os
 
     from portal.crypto.envelope import new_data_key, seal_record
-    from portal.crypto.keys import reporter_public_key, seal_inner
+    from portal.crypto.keys import seal_inner, wrap_dek_for_reporter_root
+    from portal.crypto.receipt import lookup_token, reporter_root
     from portal.crypto.screening import seal_subjects_inner
     from portal.reports.answers import Person, subject_document
 
@@ -74,9 +75,9 @@ def browser_report(client, secret: bytes, text: str = "Sealed in the browser", p
                                                             for p in persons],
                 "when": "", "where": "", "risk_now": "", "vulnerable_person": "", "witnesses": "", "how_known": "", "category": ""}
     b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
-    fields = [("mode", "browser"), ("report_id", report_id.hex()), ("receipt_secret", secret.hex()), ("urgent", "no"),
+    fields = [("mode", "browser"), ("report_id", report_id.hex()), ("lookup_token", lookup_token(secret).hex()), ("urgent", "no"),
               ("sealed_report", b64(seal_record(dek, report_id, "report", json.dumps(document).encode()))),
-              ("reporter_inner", b64(seal_inner(dek, reporter_public_key(secret), report_id)))]
+              ("reporter_wrap", b64(wrap_dek_for_reporter_root(dek, reporter_root(secret), report_id)))]
     for recipient in keys["recipients"]:
         inner = seal_inner(dek, bytes.fromhex(recipient["intake_x25519"]), report_id)
         fields.append((f"recipient_inner.{recipient['fingerprint']}", b64(inner)))
@@ -130,15 +131,22 @@ def json_log_lines(text: str) -> list[dict]:
     return lines
 
 
-def case_key(client) -> tuple[bytes, bytes]:
-    """(report id, case key) as the signed-in case page hands them to reply.js (data-report-id, data-key)."""
-    page = client.get("/follow-up/case").data
-    match = re.search(rb'data-report-id="([0-9a-f]{32})" data-key="([0-9a-f]{64})"', page)
-    assert match, "the case page gives the script no key"
-    return bytes.fromhex(match.group(1).decode()), bytes.fromhex(match.group(2).decode())
+def case_key(client, code: str) -> tuple[bytes, bytes]:
+    """(report id, case key) as case.js opens them: the sealed case from /follow-up/case.json and
+    the reporter root derived from the receipt code (the server never hands out the key)."""
+    import base64
+
+    from portal.crypto.keys import unwrap_dek_for_reporter_root
+    from portal.crypto.receipt import receipt_secret, reporter_root
+
+    install_salt = bytes.fromhex(client.get("/keys.json").get_json()["install_salt"])
+    sealed = client.get("/follow-up/case.json").get_json()
+    report_id = bytes.fromhex(sealed["report_id"])
+    root = reporter_root(receipt_secret(code, install_salt))
+    return report_id, unwrap_dek_for_reporter_root(base64.b64decode(sealed["reporter_wrap"]), root, report_id)
 
 
-def browser_reply(client, text: str = "Sealed in the browser", files=(), *, key: bytes | None = None,
+def browser_reply(client, text: str = "Sealed in the browser", files=(), *, code: str, key: bytes | None = None,
                   meta_key: bytes | None = None, sealed_message: bytes | None = None):
     """POST /follow-up/reply as reply.js does, on a signed-in client: the message and each file's
     details sealed under the case key (or `key` / `meta_key` instead, to send what does not open),
@@ -151,7 +159,7 @@ def browser_reply(client, text: str = "Sealed in the browser", files=(), *, key:
     from portal.crypto.stream import StreamEncryptor
     from portal.reports.answers import AttachmentMeta, MessageBody
 
-    report_id, dek = case_key(client)
+    report_id, dek = case_key(client, code)
     token = csrf_from(client.get("/follow-up/case").data)
     message_id = os.urandom(16)
     if sealed_message is None:

@@ -31,7 +31,8 @@ HEADER_LEN = 2
 OVERHEAD = HEADER_LEN + NONCE_LEN + TAG_LEN
 REPORT_ID_LEN = 16
 
-PURPOSES = frozenset({"report", "message", "note", "attachment-meta", "subject", "safe-copy-meta"})
+PURPOSES = frozenset({"report", "message", "note", "attachment-meta", "subject", "safe-copy-meta",
+                      "internal-note", "internal-subject"})  # internal-*: under the internal key (portal.triage.internal)
 
 
 def new_data_key() -> bytes:

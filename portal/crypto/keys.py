@@ -34,10 +34,17 @@ from portal.crypto import kdf
 from portal.crypto.envelope import REPORT_ID_LEN, VERSION, open_with_key, seal_with_key
 from portal.crypto.errors import CryptoError, FormatError, IntegrityError
 from portal.crypto.kdf import KEY_LEN, Argon2Params, argon2id
-from portal.crypto.receipt import reporter_private_key, reporter_wrap_key
+from portal.crypto.receipt import (
+    reporter_private_key,
+    reporter_private_key_v2,
+    reporter_root,
+    reporter_wrap_key,
+    reporter_wrap_key_v2,
+)
 
 ALG_WRAP_RECIPIENT = 0x11
 ALG_WRAP_REPORTER = 0x12
+ALG_WRAP_REPORTER_V2 = 0x15
 ALG_LOCKED_KEY = 0x21
 KEY_FORMAT = 0x01
 
@@ -227,6 +234,9 @@ def wrap_dek_for_reporter(dek: bytes, receipt_secret: bytes, report_id: bytes) -
 
 
 def unwrap_dek_for_reporter(wrap: bytes, receipt_secret: bytes, report_id: bytes) -> bytes:
+    """Open a reporter wrap of either format with the receipt secret (the no-JavaScript path)."""
+    if len(wrap) >= 2 and wrap[1] == ALG_WRAP_REPORTER_V2:
+        return unwrap_dek_for_reporter_root(wrap, reporter_root(receipt_secret), report_id)
     _check_report_id(report_id)
     if len(wrap) < 2 or wrap[0] != VERSION:
         raise FormatError("unknown wrap version")
@@ -234,6 +244,42 @@ def unwrap_dek_for_reporter(wrap: bytes, receipt_secret: bytes, report_id: bytes
         raise FormatError("unexpected wrap algorithm")
     inner = open_with_key(reporter_wrap_key(receipt_secret), wrap[2:], bytes([ALG_WRAP_REPORTER]) + report_id)
     return open_inner(inner, reporter_private_key(receipt_secret), report_id)
+
+
+# -- the reporter, receipt format v2: keys derived from the reporter root ---------------
+
+
+def reporter_public_key_v2(root: bytes) -> bytes:
+    return _x25519_raw(reporter_private_key_v2(root).public_key())
+
+
+def wrap_dek_for_reporter_root(dek: bytes, root: bytes, report_id: bytes) -> bytes:
+    """version | 0x15 | DIRECT seal under the v2 wrap key of the inner wrap to the v2 X25519 key (112 bytes)."""
+    return wrap_inner_for_reporter_root(seal_inner(dek, reporter_public_key_v2(root), report_id), root, report_id)
+
+
+def wrap_inner_for_reporter_root(inner: bytes, root: bytes, report_id: bytes) -> bytes:
+    _check_report_id(report_id)
+    if len(inner) != INNER_WRAP_LEN:
+        raise FormatError("inner wrap has the wrong length")
+    sealed = seal_with_key(reporter_wrap_key_v2(root), inner, bytes([ALG_WRAP_REPORTER_V2]) + report_id)
+    return bytes([VERSION, ALG_WRAP_REPORTER_V2]) + sealed
+
+
+def check_reporter_wrap_v2(wrap: bytes) -> None:
+    """What the reporter host can check of a v2 wrap it cannot open: its header and length."""
+    if len(wrap) != 2 + 2 + 12 + INNER_WRAP_LEN + 16 or wrap[:4] != bytes([VERSION, ALG_WRAP_REPORTER_V2, VERSION, 0x02]):
+        raise FormatError("malformed reporter wrap")
+
+
+def unwrap_dek_for_reporter_root(wrap: bytes, root: bytes, report_id: bytes) -> bytes:
+    _check_report_id(report_id)
+    if len(wrap) < 2 or wrap[0] != VERSION:
+        raise FormatError("unknown wrap version")
+    if wrap[1] != ALG_WRAP_REPORTER_V2:
+        raise FormatError("unexpected wrap algorithm")
+    inner = open_with_key(reporter_wrap_key_v2(root), wrap[2:], bytes([ALG_WRAP_REPORTER_V2]) + report_id)
+    return open_inner(inner, reporter_private_key_v2(root), report_id)
 
 
 # -- reviewer private keys at rest and in a session ------------------------------

@@ -6,9 +6,11 @@ hyphens, dots, commas and a trailing newline do not matter.
 
 From a code the portal derives one 32-byte *receipt secret*
 (Argon2id over the canonical code with the install salt). Everything else comes
-from that secret with HKDF or HMAC: the lookup id (HMAC with the server pepper),
-the reporter's X25519 key pair and the reporter's symmetric wrap key. The code
-itself is never stored; the browser can compute the same secret and send only it.
+from that secret with HKDF or HMAC. Format v2 (every new report): a lookup token
+(all a browser sends; the server keeps HMAC(pepper, token) as the lookup id) and,
+separately, the reporter root behind the reporter's X25519 key and wrap key.
+Format v1 (older reports, until their first follow-up upgrades them) keyed all
+three on the secret itself. The code itself is never stored.
 """
 
 from __future__ import annotations
@@ -100,3 +102,48 @@ def reporter_wrap_key(secret: bytes) -> bytes:
     """Symmetric key for the outer layer of the reporter's DEK wrap (quantum-safe)."""
     _check(secret)
     return hkdf(bytes(secret), b"portal/v1/reporter-wrap")
+
+
+# -- receipt format v2: the server gets a lookup token, never the receipt secret ------
+#
+# The browser derives two independent values from the receipt secret (docs/crypto.md,
+# "Receipt format v2"): the lookup token, which is all it ever sends, and the reporter
+# root, from which the reporter's X25519 key and wrap key come. HKDF is one-way, so the
+# holder of a lookup token (the reporter host) cannot compute the reporter root.
+
+RECEIPT_FORMAT_V1 = 1
+RECEIPT_FORMAT_V2 = 2
+LOOKUP_TOKEN_LEN = 32
+
+
+def lookup_token(secret: bytes) -> bytes:
+    """HKDF(receipt secret, info "portal/v2/lookup-token"): what the browser sends to sign in."""
+    _check(secret)
+    return hkdf(bytes(secret), b"portal/v2/lookup-token")
+
+
+def reporter_root(secret: bytes) -> bytes:
+    """HKDF(receipt secret, info "portal/v2/reporter-root"): everything the reporter's keys need."""
+    _check(secret)
+    return hkdf(bytes(secret), b"portal/v2/reporter-root")
+
+
+def check_lookup_token(token: bytes) -> None:
+    if not isinstance(token, (bytes, bytearray)) or len(token) != LOOKUP_TOKEN_LEN:
+        raise ReceiptCodeError("lookup token must be 32 bytes")
+
+
+def lookup_id_v2(token: bytes, pepper: bytes) -> bytes:
+    """HMAC-SHA256(pepper, "portal/v2/lookup:" || lookup token): the stored lookup id of a v2 report."""
+    check_lookup_token(token)
+    return hmac_sha256(pepper, b"portal/v2/lookup:" + bytes(token))
+
+
+def reporter_private_key_v2(root: bytes) -> x25519.X25519PrivateKey:
+    _check(root)
+    return x25519.X25519PrivateKey.from_private_bytes(hkdf(bytes(root), b"portal/v2/reporter-x25519"))
+
+
+def reporter_wrap_key_v2(root: bytes) -> bytes:
+    _check(root)
+    return hkdf(bytes(root), b"portal/v2/reporter-wrap")

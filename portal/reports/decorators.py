@@ -16,7 +16,7 @@ from typing import Any
 from flask import redirect, url_for
 
 from portal import state
-from portal.reports.service import SignedInCase
+from portal.reports.receipts import SignedInCase
 
 
 def case_required(view: Callable[..., Any]) -> Callable[..., Any]:

@@ -133,9 +133,12 @@ class ReplyUpload(Upload):
 
     action = "reply"
 
-    def __init__(self, db: Session, dek: bytes, report_id: bytes) -> None:
+    def __init__(self, db: Session, dek: bytes | None, report_id: bytes) -> None:
         super().__init__(db)
-        self.dek, self._report_id = dek, report_id
+        self.dek, self._report_id = dek, report_id  # no key: a JavaScript session, files arrive sealed
+
+    def accepts_files(self, fields: MultiDict) -> bool:
+        return self.dek is not None
 
     def encrypt_for(self, fields: MultiDict) -> tuple[bytes, bytes]:
         return self.dek, self._report_id

@@ -60,7 +60,10 @@ class Report(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     public_id: Mapped[bytes] = mapped_column(LargeBinary(16), unique=True)  # bound into every ciphertext
     reference: Mapped[str] = mapped_column(String(16), unique=True)  # shown to reviewers
-    lookup_id: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)  # HMAC(pepper, receipt secret)
+    lookup_id: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)  # HMAC(pepper, lookup token), v1: of the secret
+    # 1: lookup id and reporter wrap keyed on the receipt secret; 2: on the lookup token and reporter
+    # root (docs/crypto.md, "Receipt format v2"). A format 1 report is upgraded at its next sign-in.
+    receipt_format: Mapped[int] = mapped_column(SmallInteger, default=2, server_default="1", index=True)
     received_on: Mapped[dt.date] = mapped_column(Date, default=today)  # indexed with id, below
     reporter_urgent: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     encrypted_in_browser: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -135,6 +138,9 @@ class KeyWrap(Base):
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
     recipient_fingerprint: Mapped[str] = mapped_column(String(32), index=True)
     wrap: Mapped[bytes] = mapped_column(LargeBinary)
+    # The report's internal key (notes, reviewer-added labels) for the same recipient; never the
+    # reporter's. NULL until a reviewer's session first needs it (portal.triage.internal).
+    internal_wrap: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
     report: Mapped[Report] = relationship(back_populates="wraps")
 
@@ -205,7 +211,8 @@ class SafeCopy(Base):
 
 
 class InternalNote(Base):
-    """A reviewer's note on a report: sealed like everything else, never shown to the reporter."""
+    """A reviewer's note on a report: sealed under the report's internal key, which is never wrapped
+    to the reporter (portal.triage.internal); never shown to the reporter."""
 
     __tablename__ = "internal_notes"
 
@@ -223,7 +230,8 @@ class SubjectIndex(Base):
     """Keyed blind index of a subject identifier (HMAC; never the name itself).
 
     Rows from the reporter's answers have no label; a reviewer's additions carry
-    the identifier as they typed it, sealed under the report's DEK. A removed
+    the identifier as they typed it, sealed under the report's internal key (never
+    the DEK, which the reporter's code opens: portal.triage.internal). A removed
     identifier stays as a row with `removed` set, so re-indexing does not bring it back.
     """
 

@@ -26,13 +26,21 @@ from portal.crypto.envelope import new_data_key, open_record, open_with_key, sea
 from portal.crypto.kdf import hkdf
 from portal.crypto.keys import (
     INNER_WRAP_LEN,
-    reporter_public_key,
+    check_reporter_wrap_v2,
     seal_inner,
     unwrap_dek_for_reporter,
+    wrap_dek_for_reporter_root,
     wrap_inner_for_recipient,
-    wrap_inner_for_reporter,
 )
-from portal.crypto.receipt import generate_receipt_code, lookup_id, receipt_secret
+from portal.crypto.receipt import (
+    LOOKUP_TOKEN_LEN,
+    RECEIPT_FORMAT_V2,
+    generate_receipt_code,
+    lookup_id_v2,
+    lookup_token,
+    receipt_secret,
+    reporter_root,
+)
 from portal.crypto.screening import MAX_SUBJECTS_BYTES, hold_wrap, seal_subjects_inner, seal_subjects_outer
 from portal.crypto.stream import iter_decrypt_unverified, verify_stream
 from portal.deadlines import Deadlines
@@ -126,9 +134,9 @@ def _store_report(
     keys: ReporterKeys,
     *,
     report_id: bytes,
-    secret: bytes,
+    token: bytes,
     sealed_report: bytes,
-    reporter_inner: bytes,
+    reporter_wrap: bytes,
     recipient_inners: dict[str, bytes],
     subjects_inner: bytes | None,
     attachments: list[StagedAttachment],
@@ -143,18 +151,19 @@ def _store_report(
     missing = [r.fingerprint for r in recipients if r.fingerprint not in recipient_inners]
     if missing:
         raise SubmissionError("The portal's keys have changed since this page was loaded. Reload the page and send again.")
-    lookup = lookup_id(secret, keys.pepper)
+    lookup = lookup_id_v2(token, keys.pepper)
     if db.scalar(select(Report.id).where((Report.lookup_id == lookup) | (Report.public_id == report_id))) is not None:
         raise SubmissionError("This report has already been received.")
     report = Report(
         public_id=report_id,
         reference=new_reference(),
         lookup_id=lookup,
+        receipt_format=RECEIPT_FORMAT_V2,
         received_on=today(),
         reporter_urgent=urgent,
         encrypted_in_browser=in_browser,
         sealed_report=sealed_report,
-        reporter_wrap=wrap_inner_for_reporter(reporter_inner, secret, report_id),
+        reporter_wrap=reporter_wrap,
         screening="pending",
         # No subject list (a browser that sent none): screening quarantines the report.
         sealed_subjects=None if subjects_inner is None else seal_subjects_outer(subjects_inner, screening.public_key, report_id),
@@ -192,9 +201,9 @@ def submit_from_server(
         db,
         keys,
         report_id=draft.report_id,
-        secret=secret,
+        token=lookup_token(secret),
         sealed_report=seal_record(draft.dek, draft.report_id, "report", answers.to_json()),
-        reporter_inner=seal_inner(draft.dek, reporter_public_key(secret), draft.report_id),
+        reporter_wrap=wrap_dek_for_reporter_root(draft.dek, reporter_root(secret), draft.report_id),
         recipient_inners=inners,
         subjects_inner=subjects,
         attachments=draft.staged,
@@ -208,9 +217,9 @@ def submit_from_server(
 @dataclass
 class BrowserSubmission:
     report_id: bytes
-    secret: bytes
+    token: bytes  # the lookup token: the receipt secret never leaves the browser
     sealed_report: bytes
-    reporter_inner: bytes
+    reporter_wrap: bytes  # complete (alg 0x15): made in the browser from the reporter root
     recipient_inners: dict[str, bytes]
     subjects_inner: bytes | None
     attachments: list[StagedAttachment]
@@ -247,14 +256,14 @@ def browser_submission(parsed: ParsedUpload) -> BrowserSubmission:
     fields = parsed.fields
     try:
         report_id = bytes.fromhex(fields.get("report_id", ""))
-        secret = bytes.fromhex(fields.get("receipt_secret", ""))
+        token = bytes.fromhex(fields.get("lookup_token", ""))
     except ValueError:
         raise SubmissionError("The encrypted report was incomplete. Please send it again.") from None
     return BrowserSubmission(
         report_id=report_id,
-        secret=secret,
+        token=token,
         sealed_report=sealed_field(fields.get("sealed_report")),
-        reporter_inner=sealed_field(fields.get("reporter_inner")),
+        reporter_wrap=sealed_field(fields.get("reporter_wrap")),
         recipient_inners={k.removeprefix("recipient_inner."): sealed_field(v) for k, v in fields.items()
                           if k.startswith("recipient_inner.")},
         # None (not sent): stored without a subject list, and screening quarantines it.
@@ -266,10 +275,15 @@ def browser_submission(parsed: ParsedUpload) -> BrowserSubmission:
 
 
 def submit_from_browser(db: Session, keys: ReporterKeys, sub: BrowserSubmission, deadlines: Deadlines) -> Report:
-    """JavaScript path: content arrived sealed; the server adds outer wraps and the lookup id."""
-    if len(sub.report_id) != 16 or len(sub.secret) != 32:
+    """JavaScript path: content arrived sealed; the server adds recipients' outer wraps and the lookup id.
+    It is given the lookup token and the reporter's finished wrap, never anything that opens it."""
+    if len(sub.report_id) != 16 or len(sub.token) != LOOKUP_TOKEN_LEN:
         raise SubmissionError("The encrypted report was incomplete. Please send it again.")
-    if len(sub.reporter_inner) != INNER_WRAP_LEN or any(len(v) != INNER_WRAP_LEN for v in sub.recipient_inners.values()):
+    try:
+        check_reporter_wrap_v2(sub.reporter_wrap)
+    except CryptoError:
+        raise SubmissionError("The encrypted report was incomplete. Please send it again.") from None
+    if any(len(v) != INNER_WRAP_LEN for v in sub.recipient_inners.values()):
         raise SubmissionError("The encrypted report was incomplete. Please send it again.")
     if len(sub.sealed_report) < 30 or sub.sealed_report[:2] != b"\x01\x01":
         raise SubmissionError("The encrypted report was incomplete. Please send it again.")
@@ -282,9 +296,9 @@ def submit_from_browser(db: Session, keys: ReporterKeys, sub: BrowserSubmission,
         db,
         keys,
         report_id=sub.report_id,
-        secret=sub.secret,
+        token=sub.token,
         sealed_report=sub.sealed_report,
-        reporter_inner=sub.reporter_inner,
+        reporter_wrap=sub.reporter_wrap,
         recipient_inners=sub.recipient_inners,
         subjects_inner=sub.subjects_inner,
         attachments=sub.attachments,
@@ -295,39 +309,6 @@ def submit_from_browser(db: Session, keys: ReporterKeys, sub: BrowserSubmission,
 
 
 # -- following up -----------------------------------------------------------------
-
-
-def find_report(db: Session, keys: ReporterKeys, secret: bytes) -> Report | None:
-    """The report whose lookup id matches and whose reporter wrap opens with this secret."""
-    report = db.scalar(select(Report).where(Report.lookup_id == lookup_id(secret, keys.pepper)))
-    if report is None:
-        return None
-    try:
-        unwrap_dek_for_reporter(report.reporter_wrap, secret, report.public_id)
-    except CryptoError:
-        return None
-    return report
-
-
-@dataclass(frozen=True)
-class SignedInCase:
-    """The report a reporter signed in to, and the receipt secret that opens it."""
-
-    report: Report
-    secret: bytes
-
-    @property
-    def dek(self) -> bytes:
-        return reporter_dek(self.report, self.secret)
-
-    def session_payload(self) -> dict:
-        """What the reporter's server-side session holds (portal.sessions seals it)."""
-        return {"report": self.report.public_id.hex(), "secret": self.secret.hex()}
-
-    @classmethod
-    def from_session(cls, db: Session, payload: dict) -> SignedInCase | None:
-        report = db.scalar(select(Report).where(Report.public_id == bytes.fromhex(payload["report"])))
-        return None if report is None else cls(report, bytes.fromhex(payload["secret"]))
 
 
 @dataclass
@@ -466,11 +447,12 @@ def store_sealed_message(
 
 
 def store_browser_reply(
-    db: Session, report: Report, dek: bytes, parsed: ParsedUpload, max_text_chars: int
+    db: Session, report: Report, dek: bytes | None, parsed: ParsedUpload, max_text_chars: int
 ) -> list[StagedAttachment]:
-    """A reply sealed in the reporter's browser, stored as it arrived once it is known to open
-    under the case's key (the signed-in session holds it): a reply that does not open, or a file
-    whose details do not, is refused here instead of reaching a reviewer. Returns the files."""
+    """A reply sealed in the reporter's browser, stored as it arrived. With the case's key (a
+    no-JavaScript session that later ran the script) a reply or file details that do not open are
+    refused here; a JavaScript session holds no key, so the browser checks its own seal before
+    sending and the server checks only the format. Returns the files."""
     attachments = browser_attachments(parsed)
     try:
         message_id = bytes.fromhex(parsed.fields.get("message_id", ""))
@@ -479,9 +461,9 @@ def store_browser_reply(
     sealed = sealed_field(parsed.fields.get("sealed_message"))
     if len(sealed) > 4 * max_text_chars + 64:
         raise SubmissionError("Your message is too long.")
-    if open_text(dek, report, "message", sealed, message_id) is None or any(
+    if dek is not None and (open_text(dek, report, "message", sealed, message_id) is None or any(
         not _meta_opens(dek, report.public_id, staged) for staged in attachments
-    ):
+    )):
         raise SubmissionError("Your message could not be read after encryption. Reload the page and send it again.")
     store_sealed_message(db, report, message_id, sealed, from_reporter=True, attachments=attachments)
     return attachments

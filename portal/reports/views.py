@@ -23,16 +23,16 @@ from portal.reports import sign_in_form
 from portal.reports.decorators import Discard, case_required, discards
 from portal.reports.forms import ReplyForm, ReportForm, SignInForm
 from portal.reports.intake import ReplyUpload, ReportUpload, count_files, work_done
+from portal.reports.receipts import SignedInCase, browser_sign_in, find_with_secret
 from portal.reports.recipients import intake_recipients, screening_key
+from portal.reports.sealed import ciphertext_chunks, sealed_case
 from portal.reports.service import (
     Draft,
-    SignedInCase,
     SubmissionError,
     add_message,
     browser_submission,
     decrypt_attachment,
     find_attachment,
-    find_report,
     open_attachment_meta,
     reporter_case,
     store_browser_reply,
@@ -142,8 +142,9 @@ def submit_report():
     return jsonify(ok=True)
 
 
-def _json_errors(errors: list[tuple[str, str]], status: int, token: str | None = None) -> Response:
-    body = {"ok": False, "errors": [{"field": f, "message": m} for f, m in errors], "csrf_token": token or form_tokens().issue()}
+def _json_errors(errors: list[tuple[str, str]], status: int, token: str | None = None, **extra) -> Response:
+    body = {"ok": False, "errors": [{"field": f, "message": m} for f, m in errors], "csrf_token": token or form_tokens().issue(),
+            **extra}
     if any(m == PUZZLE_FAILED for _, m in errors):
         body["retry"] = "work"  # the browser fetches a new challenge and sends once more by itself
     response = jsonify(body)
@@ -194,12 +195,13 @@ def follow_up():
 
 @bp.post("/follow-up")
 def sign_in():
-    """Sign in with a receipt code (no JavaScript) or with the secret the browser derived from it.
+    """Sign in with a receipt code (no JavaScript) or with the lookup token the browser derived from it.
 
-    With JavaScript the browser runs the Argon2id derivation and sends the secret with a
-    solved challenge: the server does one HMAC and one lookup. Without, the server derives
-    the secret from the code, inside the gate (portal.admission.gate). A malformed code
-    fails before any derivation: the word list is public, so that reveals nothing.
+    With JavaScript the browser runs the Argon2id derivation and sends only the lookup token
+    with a solved challenge: the server does one HMAC and one lookup, and holds nothing that
+    opens the case (portal.reports.receipts). Without, the server derives the secret from the
+    code, inside the gate (portal.admission.gate). A malformed code fails before any
+    derivation: the word list is public, so that reveals nothing.
     A request from another site is refused outright, and a token not issued to this browser
     is answered without the code that was sent (portal.reports.sign_in_form).
     """
@@ -223,7 +225,8 @@ def sign_in():
             secret = receipt_secret(code, state.REPORTER_KEYS.get().install_salt)
     except GateBusy:
         return _sign_in_page(form, BUSY, 503)
-    report = find_report(state.db_session(), state.REPORTER_KEYS.get(), secret)
+    with state.database().transaction() as db:  # a format 1 report is upgraded here (portal.reports.receipts)
+        report = find_with_secret(db, state.REPORTER_KEYS.get().pepper, secret)
     if report is None:
         form.receipt_code.errors = [WRONG_CODE]
         return _sign_in_page(form, None, 400)
@@ -240,14 +243,21 @@ def _sign_in_from_browser():
         return sign_in_form.finish(_json_errors([("", SIGN_IN_EXPIRED)], 403, sign_in_form.issue()))
     if not work_done(request.form, "sign-in"):
         return sign_in_form.finish(_json_errors([("", PUZZLE_FAILED)], 400, sign_in_form.issue()))
-    try:
-        secret = bytes.fromhex(request.form.get("receipt_secret", ""))
-    except ValueError:
-        secret = b""
-    report = find_report(state.db_session(), state.REPORTER_KEYS.get(), secret) if len(secret) == 32 else None
+    token, secret = _hex_field("lookup_token"), _hex_field("receipt_secret")  # the secret: format 1 upgrade only
+    with state.database().transaction() as db:
+        report, ask_for_secret = browser_sign_in(db, state.REPORTER_KEYS.get().pepper, token, secret or None)
     if report is None:
-        return sign_in_form.finish(_json_errors([("receipt_code", WRONG_CODE)], 400, sign_in_form.issue()))
-    return _start_follow_up(SignedInCase(report, secret), jsonify(ok=True, next=url_for("reporter.case")))
+        # legacy: the browser may send the receipt secret once (sign-in.js), for a format 1 report
+        return sign_in_form.finish(_json_errors([("receipt_code", WRONG_CODE)], 400, sign_in_form.issue(),
+                                                **({"legacy": True} if ask_for_secret else {})))
+    return _start_follow_up(SignedInCase(report, None), jsonify(ok=True, next=url_for("reporter.case")))
+
+
+def _hex_field(name: str) -> bytes:
+    try:
+        return bytes.fromhex(request.form.get(name, ""))
+    except ValueError:
+        return b""
 
 
 def _start_follow_up(signed_in: SignedInCase, response: Response) -> Response:
@@ -260,10 +270,33 @@ def _start_follow_up(signed_in: SignedInCase, response: Response) -> Response:
 @bp.get("/follow-up/case")
 @case_required
 def case(signed_in: SignedInCase):
-    report = signed_in.report
-    return render_template("reporter/case.html", case=reporter_case(state.db_session(), report, signed_in.secret),
-                           form=ReplyForm(formdata=None), errors=[], settings=state.settings(), report_id=report.public_id.hex(),
-                           data_key=signed_in.dek.hex())
+    if signed_in.in_browser:
+        return _sealed_case_page(signed_in, [])
+    return render_template("reporter/case.html", case=reporter_case(state.db_session(), signed_in.report, signed_in.secret),
+                           form=ReplyForm(formdata=None), errors=[], settings=state.settings())
+
+
+def _sealed_case_page(signed_in: SignedInCase, errors: list[tuple[str, str]], status: int = 200):
+    """The case page of a JavaScript session: a frame that static/js/case.js fills in on the device."""
+    return render_template("reporter/case_sealed.html", report=signed_in.report, form=ReplyForm(formdata=None),
+                           errors=errors, settings=state.settings()), status
+
+
+@bp.get("/follow-up/case.json")
+@case_required
+def case_records(signed_in: SignedInCase):
+    """The case as sealed records, for the browser to open (portal.reports.sealed)."""
+    return jsonify(sealed_case(signed_in.report))
+
+
+@bp.get("/follow-up/files/<attachment_hex>/sealed")
+@case_required
+def sealed_file(attachment_hex: str, signed_in: SignedInCase):
+    """An attachment's ciphertext as stored: case.js checks every chunk before offering the file."""
+    attachment = find_attachment(signed_in.report, attachment_hex)
+    if attachment is None:
+        abort(404)
+    return download_response(ciphertext_chunks(state.db_session(), attachment.public_id), "encrypted.bin")
 
 
 @bp.post("/follow-up/reply")
@@ -271,7 +304,7 @@ def case(signed_in: SignedInCase):
 @discards
 def reply(signed_in: SignedInCase):
     report = signed_in.report
-    upload = ReplyUpload(state.db_session(), signed_in.dek, report.public_id)
+    upload = ReplyUpload(state.db_session(), None if signed_in.in_browser else signed_in.dek, report.public_id)
     with state.database().transaction() as db:
         parsed = upload.receive(request.stream, request.content_type or "", _limits())
         if parsed.fields.get("mode") == "browser":
@@ -284,6 +317,8 @@ def reply(signed_in: SignedInCase):
             except SubmissionError as exc:
                 raise Discard(_json_errors, [("", str(exc))], 400) from None
             response = jsonify(ok=True, next=url_for("reporter.case", sent=1) + "#conversation")
+        elif signed_in.in_browser:  # this session holds no key to seal with: nothing is kept
+            raise Discard(_sealed_case_page, signed_in, [("", NO_KEY_HERE)], 400)
         else:
             form = ReplyForm(formdata=parsed.fields)
             stored = [f.result for f in parsed.files if isinstance(f.result, StagedAttachment)]
@@ -308,11 +343,15 @@ def _reply_errors(form: ReplyForm, parsed, staged: list[StagedAttachment], token
 
 
 def _reply_page(signed_in: SignedInCase, form: ReplyForm, errors: list[tuple[str, str]]):
+    if signed_in.in_browser:
+        return _sealed_case_page(signed_in, errors, 400)
     case_view = reporter_case(state.db_session(), signed_in.report, signed_in.secret)
     return render_template("reporter/case.html", case=case_view, form=form, errors=errors, settings=state.settings()), 400
 
 
 UNREADABLE_FILE = "That file could not be decrypted: it was damaged after it was sent. Nothing was downloaded."
+NO_KEY_HERE = ("You signed in with JavaScript, so your case is decrypted only on your device and this server cannot "
+               "open it. Turn JavaScript back on, or sign out and sign in again with your code.")
 
 
 @bp.get("/follow-up/files/<attachment_hex>")
@@ -322,6 +361,8 @@ def download(attachment_hex: str, signed_in: SignedInCase):
     attachment = find_attachment(report, attachment_hex)
     if attachment is None:
         abort(404)
+    if signed_in.in_browser:
+        return _sealed_case_page(signed_in, [("", NO_KEY_HERE)], 400)
     dek = signed_in.dek
     meta = open_attachment_meta(dek, report, attachment)
     try:

@@ -27,6 +27,7 @@ from portal.reports.models import KeyWrap, Report
 from portal.sessions import end_reviewer_sessions
 from portal.triage import audit
 from portal.triage.context import ActionError, Actor, Context, Forbidden, NotFound, require_role
+from portal.triage.internal import rewrap_internal_key
 from portal.triage.models import Conflict, RecoveryKey, Reviewer, Role
 from portal.triage.subjects import subject_values
 
@@ -194,6 +195,8 @@ def replace_key_pair(db: Session, reviewer: Reviewer, old_private: RecipientPriv
     for wrap, report_public_id in rows:
         dek = unwrap_dek(wrap.wrap, old_private, report_public_id)
         wrap.wrap = wrap_dek(dek, public, report_public_id)
+        if wrap.internal_wrap is not None:
+            wrap.internal_wrap = rewrap_internal_key(wrap.internal_wrap, old_private, public, report_public_id)
         wrap.recipient_fingerprint = public.fingerprint
     db.flush()
     return private

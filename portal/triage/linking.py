@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from sqlalchemy import Select, and_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from portal.crypto.envelope import open_record, seal_record
+from portal.crypto import CryptoError
 from portal.reports.answers import ReportAnswers
 from portal.reports.models import Report, SubjectIndex
 from portal.triage import audit
 from portal.triage.conflicts import enforce_exclusions
 from portal.triage.context import ActionError, Actor, Context
+from portal.triage.internal import open_internal, seal_internal
 from portal.triage.rules import refresh_flags
 from portal.triage.subjects import linked_report_ids, subject_values
 
@@ -88,8 +89,9 @@ class SubjectLabel:
     added_by_reviewer: bool
 
 
-def subject_labels(ctx: Context, report: Report, dek: bytes, answers: ReportAnswers) -> list[SubjectLabel]:
-    """The identifiers used for linking, with the text they came from (in this session only)."""
+def subject_labels(ctx: Context, report: Report, internal_key: bytes, answers: ReportAnswers) -> list[SubjectLabel]:
+    """The identifiers used for linking, with the text they came from (in this session only); a
+    reviewer's additions are sealed under the report's internal key (portal.triage.internal)."""
     from_answers: dict[bytes, str] = {}
     for person in answers.people:
         for kind, value in subject_values(ctx.blind_index_key, person.name, person.identifier):
@@ -98,14 +100,17 @@ def subject_labels(ctx: Context, report: Report, dek: bytes, answers: ReportAnsw
     for row in ctx.db.scalars(select(SubjectIndex).where(SubjectIndex.report_id == report.id, SubjectIndex.removed.is_(False))
                               .order_by(SubjectIndex.id)):
         if row.sealed_label is not None:
-            text = open_record(dek, report.public_id, "subject", row.sealed_label, row.value[:16]).decode("utf-8")
+            try:
+                text = open_internal(internal_key, report, "subject", row.sealed_label, row.value[:16]).decode("utf-8")
+            except (CryptoError, UnicodeDecodeError):
+                text = "(a label that could not be decrypted)"
         else:
             text = from_answers.get(row.value, "(from the report)")
         labels.append(SubjectLabel(row.id, row.kind, text, row.sealed_label is not None))
     return labels
 
 
-def add_subject(ctx: Context, actor: Actor, report: Report, dek: bytes, name: str, identifier: str) -> int:
+def add_subject(ctx: Context, actor: Actor, report: Report, internal_key: bytes, name: str, identifier: str) -> int:
     name, identifier = (name or "").strip()[:200], (identifier or "").strip()[:200]
     values = subject_values(ctx.blind_index_key, name, identifier)
     if not values:
@@ -114,7 +119,7 @@ def add_subject(ctx: Context, actor: Actor, report: Report, dek: bytes, name: st
     for kind, value in values:
         row = ctx.db.scalar(select(SubjectIndex).where(SubjectIndex.report_id == report.id, SubjectIndex.kind == kind,
                                                        SubjectIndex.value == value))
-        label = seal_record(dek, report.public_id, "subject", (name if kind == "name" else identifier).encode("utf-8"), value[:16])
+        label = seal_internal(internal_key, report, "subject", (name if kind == "name" else identifier).encode("utf-8"), value[:16])
         if row is None:
             ctx.db.add(SubjectIndex(report_id=report.id, kind=kind, value=value, sealed_label=label))
             added += 1

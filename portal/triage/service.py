@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from sqlalchemy import Select, delete, exists, select
 
 from portal.clock import today
-from portal.crypto.envelope import open_record, seal_record
+from portal.crypto import CryptoError
+from portal.crypto.envelope import open_record
 from portal.crypto.keys import RecipientPublicKey, unwrap_dek, wrap_dek
 from portal.deadlines import Deadlines
 from portal.reports.answers import AttachmentMeta, MessageBody, ReportAnswers
@@ -28,9 +29,8 @@ from portal.reports.service import (
     find_attachment,
     open_attachment_meta,
     open_report,
-    open_text,
 )
-from portal.triage import audit, conflicts, linking, safe_copies
+from portal.triage import audit, conflicts, internal, linking, safe_copies
 from portal.triage.context import ActionError, Actor, Context, Forbidden, NotFound, require_role
 from portal.triage.models import Reviewer, Role
 from portal.triage.rules import refresh_flags
@@ -71,6 +71,22 @@ def report_dek(ctx: Context, actor: Actor, report: Report) -> bytes:
     return unwrap_dek(wrap, actor.private_key, report.public_id)
 
 
+def report_internal_key(ctx: Context, actor: Actor, report: Report, dek: bytes) -> bytes:
+    """The report's internal key in this reviewer's session (made, and older notes moved under it,
+    the first time: portal.triage.internal)."""
+    try:
+        return internal.internal_key(ctx.db, report, actor.reviewer.key_fingerprint, actor.private_key, dek)
+    except LookupError:
+        raise NotFound from None
+
+
+def _note_text(key: bytes, report: Report, note: InternalNote) -> str | None:
+    try:
+        return MessageBody.from_json(internal.open_internal(key, report, "note", note.sealed_body, note.public_id)).text
+    except (CryptoError, ValueError):
+        return None
+
+
 @dataclass
 class NoteItem:
     author: str
@@ -104,14 +120,9 @@ def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase:
             raise NotFound(keep_changes=True)  # keep the index: the report is now hidden from this reviewer
     names = dict(ctx.db.execute(select(Reviewer.id, Reviewer.display_name)).all())
     opened = open_report(report, dek, names)
-    notes = [
-        NoteItem(
-            author=names.get(n.author_id, "Reviewer"),
-            written_on=n.written_on,
-            text=open_text(dek, report, "note", n.sealed_body, n.public_id),
-        )
-        for n in report.notes
-    ]
+    internal_key = report_internal_key(ctx, actor, report, dek)
+    notes = [NoteItem(author=names.get(n.author_id, "Reviewer"), written_on=n.written_on, text=_note_text(internal_key, report, n))
+             for n in report.notes]
     audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "report.viewed", report.reference)
     return TriageCase(
         report=report,
@@ -121,7 +132,7 @@ def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase:
         notes=notes,
         history=audit.history(ctx.db, report.reference),
         linked=linking.linked_reports(ctx.db, readable(actor), report),
-        subjects=linking.subject_labels(ctx, report, dek, answers),
+        subjects=linking.subject_labels(ctx, report, internal_key, answers),
         status=report.coarse_status,
         deadline=Deadlines.from_settings(ctx.settings).state(report),
         safe_copies=safe_copies.infos(report, dek),
@@ -174,13 +185,15 @@ def _log(ctx: Context, actor: Actor, action: str, report: Report | None = None, 
 
 
 def seal_note(ctx: Context, actor: Actor, report: Report, dek: bytes, text: str) -> None:
+    """An internal note, sealed under the report's internal key (never the DEK the reporter holds)."""
+    key = report_internal_key(ctx, actor, report, dek)
     public_id = os.urandom(16)
     report.notes.append(
         InternalNote(
             public_id=public_id,
             author_id=actor.reviewer.id,
             written_on=today(),
-            sealed_body=seal_record(dek, report.public_id, "note", MessageBody(text).to_json(), public_id),
+            sealed_body=internal.seal_internal(key, report, "note", MessageBody(text).to_json(), public_id),
         )
     )
     ctx.db.flush()
@@ -383,8 +396,10 @@ def grant_access(ctx: Context, actor: Actor, reference: str, reviewer_id: int) -
     if ctx.db.scalar(select(exists(conflicts.excluded_reviewers(ctx.db, report).where(Reviewer.id == target.id)))):
         raise ActionError(f"{target.display_name} cannot be given this report: a conflict of interest applies.")
     dek = report_dek(ctx, actor, report)
+    public = RecipientPublicKey.from_bytes(target.public_key)
+    internal_wrap = internal.wrap_internal_key(report_internal_key(ctx, actor, report, dek), public, report)
     ctx.db.add(KeyWrap(report_id=report.id, recipient_fingerprint=target.key_fingerprint,
-                       wrap=wrap_dek(dek, RecipientPublicKey.from_bytes(target.public_key), report.public_id)))
+                       wrap=wrap_dek(dek, public, report.public_id), internal_wrap=internal_wrap))
     _log(ctx, actor, "access.granted", report, reviewer=target.login)
 
 
@@ -411,7 +426,7 @@ def active_reviewers(ctx: Context) -> list[Reviewer]:
 
 def add_subject(ctx: Context, actor: Actor, reference: str, name: str, identifier: str) -> None:
     report = get_report(ctx, actor, reference)
-    linking.add_subject(ctx, actor, report, report_dek(ctx, actor, report), name, identifier)
+    linking.add_subject(ctx, actor, report, report_internal_key(ctx, actor, report, report_dek(ctx, actor, report)), name, identifier)
 
 
 def remove_subject(ctx: Context, actor: Actor, reference: str, subject_id: int) -> None:

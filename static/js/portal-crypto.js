@@ -9,6 +9,8 @@
 //   hpkeSealX25519 / hpkeOpenX25519   RFC 9180 base mode, DHKEM(X25519) / HKDF-SHA256 / AES-256-GCM
 //   innerWrap                         keys.py seal_inner
 //   generateReceiptCode, normaliseReceiptCode, receiptSecret, reporterPublicKey   receipt.py
+//   lookupToken, reporterRoot, wrapForReporterRoot, unwrapForReporterRoot   receipt format v2
+//   sealWithKey / openWithKey          envelope.py  (alg 0x02, caller's key)
 //   puzzleHash / solvePuzzle          puzzle.py    (proof of work, SHA-256)
 
 import { argon2id } from '../vendor/hash-wasm/argon2.js';
@@ -19,6 +21,8 @@ const encoder = new TextEncoder();
 
 export const VERSION = 0x01;
 export const ALG_RECORD = 0x01;
+export const ALG_DIRECT = 0x02;
+export const ALG_WRAP_REPORTER_V2 = 0x15;
 export const ALG_STREAM = 0x03;
 export const KEY_LEN = 32;
 export const NONCE_LEN = 12;
@@ -316,6 +320,25 @@ export async function openRecord(dek, reportId, purpose, sealed, recordId = EMPT
   return gcmOpen(key, sealed.subarray(2, 14), sealed.subarray(14), concat(sealed.subarray(0, 2), context), 'record');
 }
 
+/** envelope.py seal_with_key: version | 0x02 | nonce | ciphertext || tag, AAD = header || context. */
+export async function sealWithKey(key, plaintext, context, options = {}) {
+  checkLen(bytesOf(key), KEY_LEN, 'key');
+  const header = Uint8Array.of(VERSION, ALG_DIRECT);
+  const nonce = options.nonce ? bytesOf(options.nonce) : randomBytes(NONCE_LEN);
+  checkLen(nonce, NONCE_LEN, 'nonce');
+  const k = await aesKey(bytesOf(key), 'encrypt');
+  return concat(header, nonce, await gcmSeal(k, nonce, bytesOf(plaintext), concat(header, bytesOf(context))));
+}
+
+export async function openWithKey(key, sealed, context) {
+  checkLen(bytesOf(key), KEY_LEN, 'key');
+  sealed = bytesOf(sealed);
+  if (sealed.length < 2 + NONCE_LEN + TAG_LEN) throw new CryptoError('sealed record too short');
+  if (sealed[0] !== VERSION || sealed[1] !== ALG_DIRECT) throw new CryptoError('unexpected record algorithm');
+  const k = await aesKey(bytesOf(key), 'decrypt');
+  return gcmOpen(k, sealed.subarray(2, 14), sealed.subarray(14), concat(sealed.subarray(0, 2), bytesOf(context)), 'record');
+}
+
 // -- attachment streams (stream.py) ----------------------------------------------
 
 function streamNonce(index, final) {
@@ -484,6 +507,53 @@ export async function reporterPrivateKey(secret) {
 
 export async function reporterPublicKey(secret) {
   return x25519PublicFromPrivate(await reporterPrivateKey(secret));
+}
+
+// -- receipt format v2 (docs/crypto.md "Receipt format v2") -----------------------------
+// Only the lookup token leaves the device; the reporter root stays here and opens the case.
+
+/** HKDF(receipt secret, info "portal/v2/lookup-token"): the only value the sign-in posts. */
+export async function lookupToken(secret) {
+  checkLen(bytesOf(secret), 32, 'receipt secret');
+  return hkdf(bytesOf(secret), utf8('portal/v2/lookup-token'));
+}
+
+/** HKDF(receipt secret, info "portal/v2/reporter-root"): the reporter's key material, never sent. */
+export async function reporterRoot(secret) {
+  checkLen(bytesOf(secret), 32, 'receipt secret');
+  return hkdf(bytesOf(secret), utf8('portal/v2/reporter-root'));
+}
+
+async function reporterKeysV2(root) {
+  checkLen(bytesOf(root), 32, 'reporter root');
+  return {
+    x25519Private: await hkdf(bytesOf(root), utf8('portal/v2/reporter-x25519')),
+    wrapKey: await hkdf(bytesOf(root), utf8('portal/v2/reporter-wrap')),
+  };
+}
+
+export async function reporterPublicKeyV2(root) {
+  return x25519PublicFromPrivate((await reporterKeysV2(root)).x25519Private);
+}
+
+/** keys.py wrap_dek_for_reporter_root: version | 0x15 | sealWithKey(wrap key, inner wrap, 0x15 || report id). */
+export async function wrapForReporterRoot(dek, root, reportId, options = {}) {
+  const { x25519Private, wrapKey } = await reporterKeysV2(root);
+  const inner = await innerWrap(dek, await x25519PublicFromPrivate(x25519Private), reportId, { ephemeralPrivate: options.ephemeralPrivate });
+  const context = concat(Uint8Array.of(ALG_WRAP_REPORTER_V2), bytesOf(reportId));
+  return concat(Uint8Array.of(VERSION, ALG_WRAP_REPORTER_V2), await sealWithKey(wrapKey, inner, context, { nonce: options.nonce }));
+}
+
+/** Open a v2 reporter wrap with the reporter root: the report's data key, on this device only. */
+export async function unwrapForReporterRoot(wrap, root, reportId) {
+  wrap = bytesOf(wrap);
+  if (wrap.length < 2 || wrap[0] !== VERSION || wrap[1] !== ALG_WRAP_REPORTER_V2) throw new CryptoError('unexpected wrap algorithm');
+  checkLen(bytesOf(reportId), ID_LEN, 'report id');
+  const { x25519Private, wrapKey } = await reporterKeysV2(root);
+  const inner = await openWithKey(wrapKey, wrap.subarray(2), concat(Uint8Array.of(ALG_WRAP_REPORTER_V2), bytesOf(reportId)));
+  const dek = await openInnerWrap(inner, x25519Private, reportId);
+  checkLen(dek, KEY_LEN, 'wrapped DEK');
+  return dek;
 }
 
 // -- proof of work (puzzle.py) -------------------------------------------------------

@@ -1,37 +1,30 @@
 // The follow-up reply, encrypted on this device before it is sent.
 //
-// The case page carries the report's id and data key (the server already holds
-// them in this reporter's session, to show the page). With them the message and
-// any files are sealed here exactly as the server would seal them, so the reply
-// never reaches the server in clear. Without JavaScript, or where this browser
-// lacks WebCrypto X25519 / AES-GCM, the form posts normally and the server seals it.
+// case.js calls enableSealedReply() once it has opened the case key on this device
+// (the server never has it). The message and any files are then sealed here exactly
+// as the server would seal them, and the reply never reaches the server in clear.
+// The page case.js runs on belongs to a JavaScript session, which holds no key: a
+// form posted without this script is refused there, and nothing is kept.
 //
-// Markup contract (templates/reporter/case.html):
+// Markup contract (templates/reporter/_reply_form.html):
 //   <form id="reply-form" method="post" enctype="multipart/form-data" action="/follow-up/reply"
-//         data-report-id="<hex>" data-key="<hex>" data-file-limit="<bytes>" data-files="<n>"
-//         data-challenge-url="/challenge/reply">
+//         data-file-limit="<bytes>" data-files="<n>" data-challenge-url="/challenge/reply">
 // A sealed reply carries a solved proof-of-work challenge (work.js), ahead of its files.
 
 import { showErrors } from './form-errors.js';
 import * as pc from './portal-crypto.js';
 import { appendWork, proofOfWork } from './work.js';
 
-const form = document.getElementById('reply-form');
-
-function showError(message) {
-  showErrors(form, [{ field: '', message }]);
-}
-
-async function seal(text, files) {
-  const reportId = pc.fromHex(form.dataset.reportId);
-  const dek = pc.fromHex(form.dataset.key);
+async function seal(form, reportId, dek, text, files) {
   const messageId = pc.randomBytes(pc.ID_LEN);
   const body = new FormData();
   body.append('csrf_token', form.elements.namedItem('csrf_token').value);
   body.append('mode', 'browser');
   appendWork(body, await proofOfWork(form.dataset.challengeUrl));
   body.append('message_id', pc.toHex(messageId));
-  body.append('sealed_message', pc.toBase64(await pc.sealRecord(dek, reportId, 'message', pc.utf8(JSON.stringify({ v: 1, text })), messageId)));
+  const sealed = await pc.sealRecord(dek, reportId, 'message', pc.utf8(JSON.stringify({ v: 1, text })), messageId);
+  await pc.openRecord(dek, reportId, 'message', sealed, messageId); // the server cannot check it: check here
+  body.append('sealed_message', pc.toBase64(sealed));
   for (const file of files) {
     const attachmentId = pc.randomBytes(pc.ID_LEN);
     const idHex = pc.toHex(attachmentId);
@@ -42,55 +35,51 @@ async function seal(text, files) {
   return body;
 }
 
-const supported = form && form.dataset.key ? pc.isSupported() : Promise.resolve(false);
-
-async function onSubmit(event) {
-  event.preventDefault();
-  if (!(await supported)) {
-    form.submit(); // this browser cannot seal it: the server does, as without JavaScript
-    return;
-  }
-  const text = form.elements.namedItem('message').value.trim();
-  const files = Array.from(form.elements.namedItem('evidence').files || []);
-  if (!text && !files.length) {
-    showError('Write a message or attach a file.');
-    return;
-  }
-  const limit = Number(form.dataset.fileLimit || 0);
-  const tooBig = files.find((f) => limit && pc.streamCiphertextSize(f.size) > limit);
-  if (tooBig) {
-    showError(`${tooBig.name} is too large. Attach a smaller copy, or split it into parts.`);
-    return;
-  }
-  if (files.length > Number(form.dataset.files || 20)) {
-    showError(`You can attach up to ${form.dataset.files} files at a time.`);
-    return;
-  }
-  const button = form.querySelector('[type="submit"]');
-  button.setAttribute('disabled', '');
-  try {
-    const send = async () => {
-      const response = await fetch(form.action, {
-        method: 'POST', body: await seal(text, files), headers: { Accept: 'application/json' }, credentials: 'same-origin',
-      });
-      return { response, result: await response.json().catch(() => null) };
-    };
-    let { response, result } = await send();
-    if (result && result.retry === 'work') {
-      if (result.csrf_token) form.elements.namedItem('csrf_token').value = result.csrf_token;
-      ({ response, result } = await send()); // the check ran out of time: once more
-    }
-    if (response.ok && result && result.ok) {
-      window.location.assign(result.next || '/follow-up/case?sent=1#conversation');
+/** Seal every reply posted from `form` under `dek` (the case key, opened on this device). */
+export function enableSealedReply(form, reportId, dek) {
+  const showError = (message) => showErrors(form, [{ field: '', message }]);
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const text = form.elements.namedItem('message').value.trim();
+    const files = Array.from(form.elements.namedItem('evidence').files || []);
+    if (!text && !files.length) {
+      showError('Write a message or attach a file.');
       return;
     }
-    if (result && result.csrf_token) form.elements.namedItem('csrf_token').value = result.csrf_token;
-    showError((result && result.errors && result.errors[0] && result.errors[0].message) || 'Your message was not sent. Try again in a few minutes; nothing you wrote has been lost.');
-  } catch {
-    showError('Your message could not be sent because of a connection problem. Nothing you wrote has been lost.');
-  } finally {
-    button.removeAttribute('disabled');
-  }
+    const limit = Number(form.dataset.fileLimit || 0);
+    const tooBig = files.find((f) => limit && pc.streamCiphertextSize(f.size) > limit);
+    if (tooBig) {
+      showError(`${tooBig.name} is too large. Attach a smaller copy, or split it into parts.`);
+      return;
+    }
+    if (files.length > Number(form.dataset.files || 20)) {
+      showError(`You can attach up to ${form.dataset.files} files at a time.`);
+      return;
+    }
+    const button = form.querySelector('[type="submit"]');
+    button.setAttribute('disabled', '');
+    try {
+      const send = async () => {
+        const response = await fetch(form.action, {
+          method: 'POST', body: await seal(form, reportId, dek, text, files), headers: { Accept: 'application/json' }, credentials: 'same-origin',
+        });
+        return { response, result: await response.json().catch(() => null) };
+      };
+      let { response, result } = await send();
+      if (result && result.retry === 'work') {
+        if (result.csrf_token) form.elements.namedItem('csrf_token').value = result.csrf_token;
+        ({ response, result } = await send()); // the check ran out of time: once more
+      }
+      if (response.ok && result && result.ok) {
+        window.location.assign(result.next || '/follow-up/case?sent=1#conversation');
+        return;
+      }
+      if (result && result.csrf_token) form.elements.namedItem('csrf_token').value = result.csrf_token;
+      showError((result && result.errors && result.errors[0] && result.errors[0].message) || 'Your message was not sent. Try again in a few minutes; nothing you wrote has been lost.');
+    } catch {
+      showError('Your message could not be sent because of a connection problem. Nothing you wrote has been lost.');
+    } finally {
+      button.removeAttribute('disabled');
+    }
+  });
 }
-
-if (form && form.dataset.key) form.addEventListener('submit', onSubmit);

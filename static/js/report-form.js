@@ -3,7 +3,7 @@
 // Without JavaScript (or where this browser lacks X25519 / WebAssembly) the form
 // posts normally and the server encrypts on receipt. With it, the answers and
 // every file are sealed here (portal-crypto.js) and only ciphertext, key wraps
-// and the Argon2id output of a receipt code generated here are posted.
+// and the lookup token derived from a receipt code generated here are posted.
 // Nothing typed, no file and no file name is sent in clear, and nothing is logged.
 //
 // Markup contract (templates/reporter/report_form.html):
@@ -215,11 +215,11 @@ async function sealAndSend(keys, words, doc, files) {
   body.append('mode', 'browser');
   appendWork(body, work); // before the files: the server takes no file without it
   body.append('report_id', pc.toHex(reportId));
-  body.append('receipt_secret', pc.toHex(secret));
+  body.append('lookup_token', pc.toHex(await pc.lookupToken(secret))); // never the secret (docs/crypto.md, format v2)
   // The server flags urgent reports for triage from this one answer, as it does on the no-JavaScript path.
   body.append('urgent', doc.risk_now === 'yes' ? 'yes' : 'no');
   body.append('sealed_report', pc.toBase64(await pc.sealRecord(dek, reportId, 'report', pc.utf8(JSON.stringify(doc)))));
-  body.append('reporter_inner', pc.toBase64(await pc.innerWrap(dek, await pc.reporterPublicKey(secret), reportId)));
+  body.append('reporter_wrap', pc.toBase64(await pc.wrapForReporterRoot(dek, await pc.reporterRoot(secret), reportId)));
   for (const r of keys.recipients) {
     body.append(`recipient_inner.${r.fingerprint}`, pc.toBase64(await pc.innerWrap(dek, pc.fromHex(r.intake_x25519), reportId)));
   }

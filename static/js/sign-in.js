@@ -1,9 +1,13 @@
 // Follow-up sign-in: with JavaScript the receipt code never leaves this device.
 //
 // The code is checked against the word list and turned into the receipt secret
-// here (Argon2id in WebAssembly, the derivation the server would otherwise run:
-// portal/crypto/receipt.py), and only that secret is posted, with a solved
-// proof-of-work challenge (work.js). The server then does one HMAC and one lookup.
+// here (Argon2id in WebAssembly: portal/crypto/receipt.py), and the secret into
+// the lookup token and the reporter root (receipt format v2, docs/crypto.md). Only
+// the lookup token is posted, with a solved proof-of-work challenge (work.js); the
+// reporter root stays in this tab's sessionStorage, where case.js uses it to open
+// the case. If the token finds nothing while reports of the older format 1 remain,
+// the server answers `legacy` and the secret is sent once, so that such a report
+// is found and upgraded (after which only the token is ever sent).
 // Without WebAssembly or /keys.json the form posts the code the ordinary way, with
 // proof of work where this browser can solve it, and the server derives the secret.
 //
@@ -16,6 +20,7 @@
 import { clearErrors, renewToken, serverErrors, showErrors } from './form-errors.js';
 import * as pc from './portal-crypto.js';
 import { Fallback, loadKeys, loadWords } from './published.js';
+import { keepRoot } from './reporter-root.js';
 import { proofOfWork, tryAddWorkInputs } from './work.js';
 
 const form = document.getElementById('sign-in-form');
@@ -49,12 +54,13 @@ function prepare() {
   return prepared;
 }
 
-async function postSecret(secret) {
+async function postToken(token, secret = null) {
   const work = await proofOfWork(form.dataset.challengeUrl);
   const body = new FormData();
   body.append('csrf_token', form.elements.namedItem('csrf_token').value);
   body.append('mode', 'browser');
-  body.append('receipt_secret', pc.toHex(secret));
+  body.append('lookup_token', pc.toHex(token));
+  if (secret) body.append('receipt_secret', pc.toHex(secret)); // format 1 upgrade only
   body.append('pow_challenge', work.pow_challenge);
   body.append('pow_solution', work.pow_solution);
   const response = await fetch(form.action, { method: 'POST', body, headers: { Accept: 'application/json' }, credentials: 'same-origin' });
@@ -95,13 +101,19 @@ async function onSubmit(event) {
     progress('Checking your code on this device…');
     const { keys } = ready;
     const secret = await pc.receiptSecret(canonical, pc.fromHex(keys.install_salt), keys.argon2);
+    const token = await pc.lookupToken(secret);
     progress('Signing in…');
-    let { response, result } = await postSecret(secret);
+    let { response, result } = await postToken(token);
     if (result && result.retry === 'work') {
       renewToken(form, result);
-      ({ response, result } = await postSecret(secret));
+      ({ response, result } = await postToken(token));
+    }
+    if (result && result.legacy === true) {
+      renewToken(form, result); // a report from before format 2: found (and upgraded) only with the secret
+      ({ response, result } = await postToken(token, secret));
     }
     if (response.ok && result && result.ok === true && typeof result.next === 'string' && result.next.startsWith('/')) {
+      keepRoot(pc.toHex(await pc.reporterRoot(secret)));
       window.location.assign(result.next);
       return;
     }

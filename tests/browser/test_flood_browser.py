@@ -54,7 +54,7 @@ class Flood:
                     challenge = json.loads(response.read())
                 number = puzzle.solve(challenge["salt"], bytes.fromhex(challenge["target"]), challenge["max"])
                 status = _post(self.base + "/follow-up", {"csrf_token": _token(self.base), "mode": "browser",
-                                                          "receipt_secret": "ab" * 32, "pow_challenge": challenge["challenge"],
+                                                          "lookup_token": "ab" * 32, "pow_challenge": challenge["challenge"],
                                                           "pow_solution": str(number)})
             self.statuses.append(status)
 

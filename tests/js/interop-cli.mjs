@@ -33,4 +33,8 @@ out.receipt_secret = pc.toHex(secret);
 const reporterPublic = await pc.reporterPublicKey(secret);
 out.reporter_public = pc.toHex(reporterPublic);
 out.reporter_inner = pc.toBase64(await pc.innerWrap(h(req.dek), reporterPublic, h(req.report_id)));
+// Receipt format v2: what report-form.js and sign-in.js send, and the wrap they make.
+out.lookup_token = pc.toHex(await pc.lookupToken(secret));
+out.reporter_root = pc.toHex(await pc.reporterRoot(secret));
+out.reporter_wrap_v2 = pc.toBase64(await pc.wrapForReporterRoot(h(req.dek), await pc.reporterRoot(secret), h(req.report_id)));
 process.stdout.write(JSON.stringify(out));

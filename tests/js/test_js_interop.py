@@ -116,6 +116,13 @@ def test_python_opens_what_javascript_sealed(size: int) -> None:
     # What the server then does with the browser's reporter wrap.
     wrap = keys.wrap_inner_for_reporter(reporter_inner, secret, report_id)
     assert keys.unwrap_dek_for_reporter(wrap, secret, report_id) == dek
+    # Receipt format v2: the token the browser sends, and its wrap opened here (fresh randomness).
+    assert out["lookup_token"] == receipt.lookup_token(secret).hex()
+    assert out["reporter_root"] == receipt.reporter_root(secret).hex()
+    wrap_v2 = base64.b64decode(out["reporter_wrap_v2"])
+    keys.check_reporter_wrap_v2(wrap_v2)
+    assert keys.unwrap_dek_for_reporter_root(wrap_v2, receipt.reporter_root(secret), report_id) == dek
+    assert keys.unwrap_dek_for_reporter(wrap_v2, secret, report_id) == dek  # the no-JavaScript path opens it too
 
     assert out["normalised"][:4] == [code] * 4  # case, tabs, 4-letter prefixes, mixed separators
     for raw, js in zip(_messy_inputs(code), out["normalised"], strict=True):

@@ -32,7 +32,8 @@ from triage_support import attachment_ids, references, reporter_keys, sign_in_re
 from portal.blobs import Blob
 from portal.crypto.receipt import receipt_secret
 from portal.reports.models import Attachment, Message, SafeCopy
-from portal.reports.service import find_report, open_attachment_meta, reporter_dek
+from portal.reports.receipts import find_with_secret
+from portal.reports.service import open_attachment_meta, reporter_dek
 
 # An ASCII filename, and the made-safe UTF-8 name percent-encoded beside it when they differ (RFC 6266).
 SAFE_DISPOSITION = re.compile(r"""attachment; filename="[A-Za-z0-9._-]{1,100}"(; filename\*=UTF-8''[A-Za-z0-9._~%-]{1,600})?""")
@@ -68,7 +69,7 @@ def _stored_metas(database, instance_dir, code: str):
     keys = reporter_keys(instance_dir)
     session = database.session
     session.expire_all()
-    report = find_report(session, keys, receipt_secret(code, keys.install_salt))
+    report = find_with_secret(session, keys.pepper, receipt_secret(code, keys.install_salt))
     dek = reporter_dek(report, receipt_secret(code, keys.install_salt))
     metas = [open_attachment_meta(dek, report, a) for a in report.attachments]
     session.rollback()

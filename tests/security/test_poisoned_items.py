@@ -253,7 +253,8 @@ def test_a_browser_reply_that_does_not_open_is_refused_and_nothing_stored(case, 
     other_key = new_data_key()
     kwargs = {"message under another key": {"key": other_key},
               "file details under another key": {"meta_key": other_key}}[broken]
-    response = browser_reply(client, "This reply is broken", files=[("evidence.txt", "text/plain", b"some evidence")], **kwargs)
+    response = browser_reply(client, "This reply is broken", files=[("evidence.txt", "text/plain", b"some evidence")],
+                             code=case["code"], **kwargs)
     assert response.status_code == 400, response.data
     body = response.get_json()
     assert body["ok"] is False
@@ -263,6 +264,6 @@ def test_a_browser_reply_that_does_not_open_is_refused_and_nothing_stored(case, 
     triage, reporter = _pages(case)
     assert "could not be decrypted" not in triage and "could not be decrypted" not in reporter
     # control: the same reply, sealed properly, is stored and shown
-    response = browser_reply(client, "This reply is fine", files=[("evidence.txt", "text/plain", b"some evidence")])
+    response = browser_reply(client, "This reply is fine", files=[("evidence.txt", "text/plain", b"some evidence")], code=case["code"])
     assert response.status_code == 200 and response.get_json()["ok"] is True
     assert "This reply is fine" in _pages(case)[0]

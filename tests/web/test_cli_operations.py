@@ -87,6 +87,38 @@ def test_keys_recover_offline_with_only_backup_key(cli, reporter_client, recover
     assert sorted(p.name for p in (offline / "secrets").iterdir()) == ["backup_key"]  # nothing was created there
 
 
+def test_keys_upgrade_internal_moves_old_notes_off_the_reporters_key_and_is_audited(cli, reporter_client, recovery_key, lead,
+                                                                                    database, instance_dir, tmp_path):
+    import os
+
+    from sqlalchemy import select
+
+    from portal.crypto import CryptoError
+    from portal.crypto.envelope import open_record, seal_record
+    from portal.crypto.keys import unwrap_dek
+    from portal.reports.models import InternalNote, KeyWrap, Report
+
+    submit_report(reporter_client, what_happened="UPGRADE-INTERNAL")
+    with database.transaction() as session:  # a note as the previous version sealed it: under the DEK
+        report = session.scalars(select(Report)).one()
+        wrap = session.scalar(select(KeyWrap.wrap).where(KeyWrap.recipient_fingerprint == recovery_key.public_key().fingerprint))
+        dek = unwrap_dek(wrap, recovery_key, report.public_id)
+        note_id = os.urandom(16)
+        report.notes.append(InternalNote(public_id=note_id, author_id=lead.id,
+                                         sealed_body=seal_record(dek, report.public_id, "note", b'{"v":1,"text":"old"}', note_id)))
+    result = cli("keys", "upgrade-internal", "--key-file", str(_key_file(tmp_path, recovery_key)))
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "1 report(s) given an internal key" in result.output
+    with database.transaction() as session:
+        session.expire_all()  # what the command wrote, not this session's copy
+        note = session.scalars(select(InternalNote)).one()
+        with pytest.raises(CryptoError):
+            open_record(dek, note.report.public_id, "note", note.sealed_body, note.public_id)
+    assert ("cli", "internal-keys.upgraded", None, {"fingerprint": recovery_key.public_key().fingerprint, "reports": 1}) in _entries(database)
+    again = cli("keys", "upgrade-internal", "--key-file", str(_key_file(tmp_path, recovery_key)))
+    assert again.exit_code == 0 and "0 report(s)" in again.output
+
+
 def test_keys_ceremony_is_audited(cli, database, instance_dir, tmp_path):
     out = tmp_path / "media" / "portal-recovery.key"
     out.parent.mkdir()

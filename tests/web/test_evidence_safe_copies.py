@@ -195,7 +195,7 @@ def test_a_right_to_left_override_in_a_name_is_never_shown_or_sent(triage_app, r
                                             evidence=[(io.BytesIO(b"form file"), f"Statement_{RLO}fdp.exe", "application/pdf")])
     assert sign_in(reporter_client, code).status_code == 302
     sent = browser_reply(reporter_client, "A file from the browser",
-                         files=[(f"Reply_{RLO}fdp.exe", "application/pdf", b"browser file")])
+                         files=[(f"Reply_{RLO}fdp.exe", "application/pdf", b"browser file")], code=code)
     assert sent.status_code == 200 and sent.get_json()["ok"] is True, sent.data
 
     reviewer = sign_in_reviewer(triage_app.test_client(), lead)

@@ -192,3 +192,31 @@ def test_upgrade_from_0004_ends_reviewer_sessions_and_keeps_the_reporters(databa
         assert left == [("reporter", None)]
     finally:
         db.dispose()
+
+
+
+def test_upgrade_from_0004_marks_every_stored_report_receipt_format_1(database_url, instance_dir):
+    """Release 0.3.0 (revision 0004) with a report in it, upgraded to head: the report is marked
+    receipt format 1 (its lookup id and wrap are keyed on the secret) until its next sign-in
+    rewrites it; a report the new code stores is format 2."""
+    upgrade(database_url, "0004")
+    db = Database(database_url)
+    insert = text("INSERT INTO reports (public_id, reference, lookup_id, received_on, reporter_urgent, encrypted_in_browser, "
+                  "sealed_report, reporter_wrap, stage, risk_flags, priority, priority_rank, subjects_indexed, "
+                  "names_reviewer, rule_reasons, junk) VALUES (:p, :r, :l, :d, false, false, :s, :w, 'new', '', 'normal', 0, "
+                  "false, false, '', false)")
+    try:
+        with db.engine.begin() as connection:
+            connection.execute(insert, {"p": b"\x04" * 16, "r": "R-FOUR-OLD-01", "l": b"\x04" * 32, "d": dt.date(2026, 3, 1),
+                                        "s": b"\x01\x01sealed", "w": b"\x01\x12wrap"})
+        upgrade(database_url)
+        with db.engine.connect() as connection:
+            row = connection.execute(text("SELECT receipt_format, lookup_id, reporter_wrap FROM reports")).one()
+            diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
+        assert (row.receipt_format, bytes(row.lookup_id), bytes(row.reporter_wrap)) == (1, b"\x04" * 32, b"\x01\x12wrap")
+        assert diff == []
+        from portal.reports.models import Report
+
+        assert Report.__table__.c.receipt_format.default.arg == 2  # what the application writes from now on
+    finally:
+        db.dispose()

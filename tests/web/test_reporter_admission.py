@@ -19,7 +19,7 @@ from support import browser_report, csrf_from, post_browser_report, receipt_from
 
 from portal.blobs import Blob
 from portal.crypto import receipt as receipt_module
-from portal.crypto.receipt import generate_receipt_code, receipt_secret
+from portal.crypto.receipt import generate_receipt_code, lookup_token, receipt_secret
 from portal.reports.models import Report
 
 
@@ -36,8 +36,10 @@ def install_salt(client) -> bytes:
 
 
 def browser_sign_in(client, secret: bytes, work: dict | None):
+    """What sign-in.js posts: the lookup token of the receipt secret (a malformed `secret` is posted as it is)."""
     token = csrf_from(client.get("/follow-up").data)
-    return client.post("/follow-up", data={"csrf_token": token, "mode": "browser", "receipt_secret": secret.hex(), **(work or {})})
+    lookup = lookup_token(secret) if len(secret) == 32 else secret
+    return client.post("/follow-up", data={"csrf_token": token, "mode": "browser", "lookup_token": lookup.hex(), **(work or {})})
 
 
 def report_count(database) -> int:

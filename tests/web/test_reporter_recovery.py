@@ -11,8 +11,9 @@ from triage_support import reporter_keys, seed_report
 from portal.crypto.keys import RecipientPrivateKey
 from portal.crypto.receipt import normalise_receipt_code, receipt_secret
 from portal.reports.answers import Person
+from portal.reports.receipts import find_with_secret
 from portal.reports.recovery import recover_report, recovery_dek
-from portal.reports.service import add_message, find_report, reporter_dek
+from portal.reports.service import add_message, reporter_dek
 from portal.reports.upload import EncryptingSink
 from portal.triage.models import RecoveryKey
 
@@ -32,7 +33,7 @@ def test_the_recovery_key_alone_reads_a_report_its_files_and_its_conversation(da
     keys = reporter_keys(instance_dir)
     secret = receipt_secret(normalise_receipt_code(code), keys.install_salt)
     with database.transaction() as session:  # the reporter follows up with a message and a file
-        report = find_report(session, keys, secret)
+        report = find_with_secret(session, keys.pepper, secret)
         dek = reporter_dek(report, secret)
         sink = EncryptingSink(session, dek, report.public_id, "RECOVER-FILE.txt", "text/plain")
         sink.write(b"evidence bytes")
@@ -48,7 +49,7 @@ def test_the_recovery_key_alone_reads_a_report_its_files_and_its_conversation(da
     assert "Attachment: RECOVER-FILE.txt (text/plain, 14 bytes)" in text
     assert "] Reporter: RECOVER-REPLY" in text
     with database.transaction() as session:  # the same data key the reporter's own code opens
-        report = find_report(session, keys, secret)
+        report = find_with_secret(session, keys.pepper, secret)
         assert recovery_dek(session, recovery, report) == reporter_dek(report, secret)
 
 
