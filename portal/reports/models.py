@@ -86,6 +86,20 @@ class Report(Base):
     junk: Mapped[bool] = mapped_column(Boolean, default=False)
     junk_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     junk_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # Sticky: set the first time anyone (the reporter's answers, a reviewer's category or risk flag)
+    # makes the report high-risk, and never cleared, so that recategorising it first cannot take it
+    # out of the second-approval rule (portal.triage.closure).
+    ever_high_risk: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The proposed closure awaiting approval: who proposed it, and the structured reason (a key of
+    # portal.triage.closure.CLOSURE_BASES; the free-text reason is an encrypted note).
+    closure_proposer_id: Mapped[int | None] = mapped_column(ForeignKey("reviewers.id"), nullable=True)
+    closure_basis: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # The reporter wrote and the reviewer handling it (the assignee, or anyone while unassigned)
+    # has not opened the report since.
+    reporter_unread: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    # The reporter wrote after the report was closed: it needs a decision (reopen, or record
+    # that it changes nothing) and stays visible until someone makes it.
+    new_information: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
 
     wraps: Mapped[list[KeyWrap]] = relationship(back_populates="report", cascade="all, delete-orphan")
     messages: Mapped[list[Message]] = relationship(

@@ -117,19 +117,21 @@ def _action_refused(exc: ActionError):
 # -- the header's counts -----------------------------------------------------------------------
 
 _BADGE_SECONDS = 30
-_badges: dict[tuple[int, int], tuple[float, int, int]] = {}  # (app, reviewer) -> (expires, overdue, approvals)
+_badges: dict[tuple[int, int], tuple[float, int, int, tuple[int, int]]] = {}  # (app, reviewer) -> (expires, overdue, approvals, (unread, new information))
 
 
 def _layout_values() -> dict:
     actor = auth.current_actor() if request.endpoint not in (None, "static") else None
     if actor is None:
         return {"actor": None}
-    # The header's two counts scan every readable report: refreshed every 30 s per process, not per page.
+    # The header's counts scan every readable report: refreshed every 30 s per process, not per page.
     key = (id(current_app._get_current_object()), actor.reviewer.id)
     now = time.monotonic()
     cached = _badges.get(key)
     if cached is None or cached[0] < now:
         ctx = auth.request_context()
-        cached = (now + _BADGE_SECONDS, listing.overdue_count(ctx, actor), listing.pending_approvals(ctx, actor))
+        cached = (now + _BADGE_SECONDS, listing.overdue_count(ctx, actor), listing.pending_approvals(ctx, actor),
+                  listing.attention_counts(ctx, actor))
         _badges[key] = cached
-    return {"actor": actor, "overdue_total": cached[1], "approvals_total": cached[2], "Role": Role}
+    return {"actor": actor, "overdue_total": cached[1], "approvals_total": cached[2],
+            "unread_total": cached[3][0], "new_information_total": cached[3][1], "Role": Role}

@@ -1,5 +1,5 @@
 """The queue: one page of the reports a reviewer may read, from indexed metadata only, and the
-header's two counts. Nothing here is decrypted except reports no session has indexed yet."""
+header's counts. Nothing here is decrypted except reports no session has indexed yet."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from portal.clock import today
 from portal.deadlines import Deadlines
 from portal.reports.models import Report
 from portal.triage import linking
+from portal.triage.closure import can_approve
 from portal.triage.context import Actor, Context, small_int
 from portal.triage.models import Reviewer
 from portal.triage.service import readable
@@ -29,6 +30,7 @@ class QueueFilters:
     risk: str = ""  # a priority key
     assignee: str = ""  # "me", "none" or a reviewer id
     overdue: bool = False
+    attention: str = ""  # "unread" (the reporter wrote), "new-information" (after closure), "approval" (awaiting mine)
     junk: bool = False  # the Junk view instead of the queue (each reads its own index range)
     sort: str = "received"  # received | deadline | priority
     descending: bool = True
@@ -54,6 +56,10 @@ class QueueRow:
     deadline: str
     due_on: dt.date | None
     linked: int
+    deadline_label: str = ""  # "Acknowledge by" until acknowledged, then "Feedback by"
+    reporter_unread: bool = False
+    new_information: bool = False
+    awaiting_my_approval: bool = False
     junk_on: dt.date | None = None
     junk_reason: str = ""  # a key of portal.triage.junk.JUNK_REASONS
 
@@ -129,6 +135,12 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
         query = query.where(Report.assignee_id == assignee_id)
     if filters.overdue:
         query = query.where(deadlines.overdue_clause(on))
+    if filters.attention == "unread":
+        query = query.where(Report.reporter_unread.is_(True))
+    elif filters.attention == "new-information":
+        query = query.where(Report.new_information.is_(True))
+    elif filters.attention == "approval":
+        query = query.where(_awaiting_approval(actor))
     if filters.sort == "deadline":  # closed reports have no deadline: this order lists open reports
         query = query.where(Report.due_on.is_not(None))
     ids = query.with_only_columns(Report.id)
@@ -166,6 +178,7 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
     names = dict(ctx.db.execute(select(Reviewer.id, Reviewer.display_name)).all())
     taxonomy = ctx.settings.taxonomy
     rules = Deadlines.from_settings(ctx.settings)
+    approvable = {r.id for r in reports if r.stage == Stage.CLOSURE_PENDING and can_approve(ctx, actor, r)}
     rows = [
         QueueRow(
             reference=r.reference,
@@ -181,6 +194,10 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
             deadline=rules.state(r, on),
             due_on=rules.due_on(r),
             linked=linked.get(r.id, 0),
+            deadline_label="Acknowledge by" if r.acknowledged_on is None else "Feedback by",
+            reporter_unread=r.reporter_unread,
+            new_information=r.new_information,
+            awaiting_my_approval=r.stage == Stage.CLOSURE_PENDING and r.id in approvable,
             junk_on=r.junk_on,
             junk_reason=r.junk_reason or "",
         )
@@ -204,8 +221,22 @@ def overdue_count(ctx: Context, actor: Actor) -> int:
     return ctx.db.scalar(select(func.count()).select_from(query.with_only_columns(Report.id).subquery())) or 0
 
 
+def _awaiting_approval(actor: Actor):
+    """Closures someone else proposed (whether this lead is independent enough is checked per report)."""
+    return (Report.stage == Stage.CLOSURE_PENDING) & (Report.closure_proposer_id.is_distinct_from(actor.reviewer.id))
+
+
 def pending_approvals(ctx: Context, actor: Actor) -> int:
+    """Closures awaiting this lead's approval: proposed by someone else, and this lead independent of them."""
     if not actor.is_lead:
         return 0
-    query = readable(actor).where(Report.junk.is_(False), Report.stage == Stage.CLOSURE_PENDING)
-    return ctx.db.scalar(select(func.count()).select_from(query.with_only_columns(Report.id).subquery())) or 0
+    query = readable(actor).where(Report.junk.is_(False), _awaiting_approval(actor)).limit(500)
+    return sum(1 for report in ctx.db.scalars(query) if can_approve(ctx, actor, report))
+
+
+def attention_counts(ctx: Context, actor: Actor) -> tuple[int, int]:
+    """(reports with an unread message from the reporter, reports with new information after closure)."""
+    base = readable(actor).where(Report.junk.is_(False)).with_only_columns(Report.id)
+    unread = ctx.db.scalar(select(func.count()).select_from(base.where(Report.reporter_unread.is_(True)).subquery())) or 0
+    new = ctx.db.scalar(select(func.count()).select_from(base.where(Report.new_information.is_(True)).subquery())) or 0
+    return unread, new
