@@ -57,10 +57,12 @@ def _ignorable(c: str) -> bool:
 def comparable(text: str) -> str:
     """What two names are compared by: the skeleton, case-folded, with no spaces, punctuation,
     combining marks or invisible characters, and the skeleton taken again after folding (so
-    that "A" and "а" (Cyrillic) meet whichever case they were typed in)."""
+    that "A" and "а" (Cyrillic) meet whichever case they were typed in). A capital I is the
+    prototype of a small l, so after folding "i" and "l" count as one letter: "Ivan" and "lvan"
+    are one name however they were typed (stricter than UTS #39, never looser)."""
     folded = skeleton(unicodedata.normalize("NFKC", text)).casefold()
     kept = "".join(c for c in skeleton(folded) if not _ignorable(c))
-    return kept[:255]
+    return kept.replace("i", "l")[:255]
 
 
 def normalise_login(login: str) -> str:
@@ -73,10 +75,9 @@ def normalise_login(login: str) -> str:
 
 def normalise_display_name(name: str) -> str:
     """NFC, inner white space collapsed, no control or format characters (bidi overrides); or ValueError."""
-    name = unicodedata.normalize("NFC", name or "")
+    name = " ".join(unicodedata.normalize("NFC", name or "").split())  # tabs and line breaks become one space
     if any(unicodedata.category(c) in ("Cc", "Cf", "Co", "Cs") for c in name):
         raise ValueError("A display name cannot contain control or invisible formatting characters.")
-    name = " ".join(name.split())
     if not name or len(name) > MAX_DISPLAY_NAME:
         raise ValueError(f"A display name is 1 to {MAX_DISPLAY_NAME} characters.")
     if not comparable(name):
