@@ -92,14 +92,17 @@ class Report(Base):
     ever_high_risk: Mapped[bool] = mapped_column(Boolean, default=False)
     # The proposed closure awaiting approval: who proposed it, and the structured reason (a key of
     # portal.triage.closure.CLOSURE_BASES; the free-text reason is an encrypted note).
-    closure_proposer_id: Mapped[int | None] = mapped_column(ForeignKey("reviewers.id"), nullable=True)
+    # (No foreign key, like messages.reviewer_id: adding one would make SQLite rebuild `reports`,
+    # and dropping the old table would cascade to every message and key wrap. Reviewers are never
+    # deleted, only deactivated.)
+    closure_proposer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     closure_basis: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    # The reporter wrote and the reviewer handling it (the assignee, or anyone while unassigned)
-    # has not opened the report since.
-    reporter_unread: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
-    # The reporter wrote after the report was closed: it needs a decision (reopen, or record
-    # that it changes nothing) and stays visible until someone makes it.
-    new_information: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    # Signals from the reporter, derived from the messages so that the reporter host (which may
+    # only insert rows) never writes them and cannot clear them: the newest reporter message the
+    # reviewer handling it has opened, and the newest message considered when it was closed (or
+    # when someone decided that a later one changes nothing). See the properties below.
+    reporter_seen_through: Mapped[int] = mapped_column(Integer, default=0)
+    closed_through: Mapped[int] = mapped_column(Integer, default=0)
 
     wraps: Mapped[list[KeyWrap]] = relationship(back_populates="report", cascade="all, delete-orphan")
     messages: Mapped[list[Message]] = relationship(
@@ -116,6 +119,21 @@ class Report(Base):
     def _rank_priority(self, _key: str, priority: str) -> str:
         self.priority_rank = PRIORITY_RANK.get(priority, 0)
         return priority
+
+    @property
+    def latest_reporter_message(self) -> int:
+        """Id of the reporter's newest message (0: none)."""
+        return max((m.id for m in self.messages if m.from_reporter), default=0)
+
+    @property
+    def reporter_unread(self) -> bool:
+        """The reporter wrote and the reviewer handling it has not opened the report since."""
+        return self.latest_reporter_message > (self.reporter_seen_through or 0)
+
+    @property
+    def new_information(self) -> bool:
+        """The reporter wrote after the report was closed: it needs a decision."""
+        return self.stage == Stage.CLOSED and self.latest_reporter_message > (self.closed_through or 0)
 
     @property
     def coarse_status(self) -> ReportStatus:

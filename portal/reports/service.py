@@ -40,7 +40,6 @@ from portal.reports.answers import AttachmentMeta, MessageBody, ReportAnswers
 from portal.reports.models import Attachment, KeyWrap, Message, Report
 from portal.reports.upload import ParsedUpload, StagedAttachment
 from portal.triage.models import RecoveryKey, Reviewer
-from portal.triage.vocabulary import Stage
 
 _REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U
 
@@ -445,10 +444,6 @@ def store_sealed_message(
     message = Message(public_id=public_id, from_reporter=from_reporter, reviewer_id=reviewer_id, sent_on=today(),
                       sealed_body=sealed_body)
     report.messages.append(message)
-    if from_reporter:  # a signal on the reviewers' queue, until the reviewer handling it opens the report
-        report.reporter_unread = True
-        if report.stage == Stage.CLOSED:
-            report.new_information = True  # needs a decision: reopen, or record that it changes nothing
     db.flush()
     for staged in attachments:
         report.attachments.append(

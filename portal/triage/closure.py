@@ -143,7 +143,6 @@ def close(ctx: Context, actor: Actor, reference: str, outcome: str, basis: str, 
               f"Closure proposed: {OUTCOMES[outcome]}.\nBasis: {CLOSURE_BASES[basis]}.\nReason: {reason}")
     report.outcome = outcome
     report.closure_basis = basis
-    report.new_information = False
     if high_risk:
         report.stage = Stage.CLOSURE_PENDING
         report.closure_proposer_id = actor.reviewer.id
@@ -153,6 +152,7 @@ def close(ctx: Context, actor: Actor, reference: str, outcome: str, basis: str, 
         return approvers
     report.stage = Stage.CLOSED
     report.closed_on = today()
+    report.closed_through = report.latest_reporter_message
     log_action(ctx, actor, "report.closed", report, outcome=outcome, basis=basis)
     return None
 
@@ -179,6 +179,7 @@ def approve(ctx: Context, actor: Actor, reference: str, approve: bool, reason: s
     if approve:
         report.stage = Stage.CLOSED
         report.closed_on = today()
+        report.closed_through = report.latest_reporter_message
         log_action(ctx, actor, "report.closure-approved", report, outcome=report.outcome, proposer=proposed_by)
         return
     reason = check_reason(reason)
@@ -199,7 +200,6 @@ def reopen(ctx: Context, actor: Actor, reference: str, reason: str) -> None:
     report.closed_on = None
     report.outcome = None
     report.closure_basis = None
-    report.new_information = False
     log_action(ctx, actor, "report.reopened", report)
 
 
@@ -211,5 +211,5 @@ def keep_closed(ctx: Context, actor: Actor, reference: str, reason: str) -> None
     reason = check_reason(reason)
     seal_note(ctx, actor, report, report_dek(ctx, actor, report),
               f"New information after closure reviewed: it does not change the outcome.\nReason: {reason}")
-    report.new_information = False
+    report.closed_through = report.latest_reporter_message
     log_action(ctx, actor, "report.new-information-reviewed", report, decision="stays-closed")

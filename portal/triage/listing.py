@@ -6,12 +6,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import Date, func, select, tuple_
+from sqlalchemy import ColumnElement, Date, exists, func, select, tuple_
 
 from portal import deadlines
 from portal.clock import today
 from portal.deadlines import Deadlines
-from portal.reports.models import Report
+from portal.reports.models import Message, Report
 from portal.triage import linking
 from portal.triage.closure import can_approve
 from portal.triage.context import Actor, Context, small_int
@@ -136,9 +136,9 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
     if filters.overdue:
         query = query.where(deadlines.overdue_clause(on))
     if filters.attention == "unread":
-        query = query.where(Report.reporter_unread.is_(True))
+        query = query.where(unread_clause())
     elif filters.attention == "new-information":
-        query = query.where(Report.new_information.is_(True))
+        query = query.where(new_information_clause())
     elif filters.attention == "approval":
         query = query.where(_awaiting_approval(actor))
     if filters.sort == "deadline":  # closed reports have no deadline: this order lists open reports
@@ -178,6 +178,8 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
     names = dict(ctx.db.execute(select(Reviewer.id, Reviewer.display_name)).all())
     taxonomy = ctx.settings.taxonomy
     rules = Deadlines.from_settings(ctx.settings)
+    latest = dict(ctx.db.execute(select(Message.report_id, func.max(Message.id)).where(
+        Message.report_id.in_(page_ids), Message.from_reporter.is_(True)).group_by(Message.report_id)).all())
     approvable = {r.id for r in reports if r.stage == Stage.CLOSURE_PENDING and can_approve(ctx, actor, r)}
     rows = [
         QueueRow(
@@ -195,8 +197,8 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
             due_on=rules.due_on(r),
             linked=linked.get(r.id, 0),
             deadline_label="Acknowledge by" if r.acknowledged_on is None else "Feedback by",
-            reporter_unread=r.reporter_unread,
-            new_information=r.new_information,
+            reporter_unread=latest.get(r.id, 0) > (r.reporter_seen_through or 0),
+            new_information=r.stage == Stage.CLOSED and latest.get(r.id, 0) > (r.closed_through or 0),
             awaiting_my_approval=r.stage == Stage.CLOSURE_PENDING and r.id in approvable,
             junk_on=r.junk_on,
             junk_reason=r.junk_reason or "",
@@ -221,6 +223,20 @@ def overdue_count(ctx: Context, actor: Actor) -> int:
     return ctx.db.scalar(select(func.count()).select_from(query.with_only_columns(Report.id).subquery())) or 0
 
 
+def _reporter_wrote_after(mark) -> ColumnElement[bool]:
+    return exists(select(Message.id).where(Message.report_id == Report.id, Message.from_reporter.is_(True), Message.id > mark))
+
+
+def unread_clause() -> ColumnElement[bool]:
+    """The reporter wrote after the newest message the handler opened (Report.reporter_unread, in SQL)."""
+    return _reporter_wrote_after(Report.reporter_seen_through)
+
+
+def new_information_clause() -> ColumnElement[bool]:
+    """Closed, and the reporter wrote since (Report.new_information, in SQL)."""
+    return (Report.stage == Stage.CLOSED) & _reporter_wrote_after(Report.closed_through)
+
+
 def _awaiting_approval(actor: Actor):
     """Closures someone else proposed (whether this lead is independent enough is checked per report)."""
     return (Report.stage == Stage.CLOSURE_PENDING) & (Report.closure_proposer_id.is_distinct_from(actor.reviewer.id))
@@ -237,6 +253,6 @@ def pending_approvals(ctx: Context, actor: Actor) -> int:
 def attention_counts(ctx: Context, actor: Actor) -> tuple[int, int]:
     """(reports with an unread message from the reporter, reports with new information after closure)."""
     base = readable(actor).where(Report.junk.is_(False)).with_only_columns(Report.id)
-    unread = ctx.db.scalar(select(func.count()).select_from(base.where(Report.reporter_unread.is_(True)).subquery())) or 0
-    new = ctx.db.scalar(select(func.count()).select_from(base.where(Report.new_information.is_(True)).subquery())) or 0
+    unread = ctx.db.scalar(select(func.count()).select_from(base.where(unread_clause()).subquery())) or 0
+    new = ctx.db.scalar(select(func.count()).select_from(base.where(new_information_clause()).subquery())) or 0
     return unread, new

@@ -104,7 +104,7 @@ def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase:
             raise NotFound(keep_changes=True)  # keep the index: the report is now hidden from this reviewer
     note_high_risk(ctx.settings.taxonomy, report, answers)
     if report.reporter_unread and report.assignee_id in (None, actor.reviewer.id):
-        report.reporter_unread = False  # the reviewer handling it has now seen what the reporter wrote
+        report.reporter_seen_through = report.latest_reporter_message  # the handler has seen what the reporter wrote
     names = dict(ctx.db.execute(select(Reviewer.id, Reviewer.display_name)).all())
     opened = open_report(report, dek, names)
     notes = [

@@ -1,4 +1,4 @@
-"""reports: sticky high-risk flag, the proposed closure, unread and new-information signals;
+"""reports: sticky high-risk flag, the proposed closure, marks for the unread and new-information signals;
 reviewers: UTS #39 skeletons of login and display name
 
 Revision ID: 0007
@@ -28,20 +28,17 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("reports", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("ever_high_risk", sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch_op.add_column(sa.Column("closure_proposer_id", sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column("closure_basis", sa.String(length=32), nullable=True))
-        batch_op.add_column(sa.Column("reporter_unread", sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch_op.add_column(sa.Column("new_information", sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch_op.create_index("ix_reports_reporter_unread", ["reporter_unread"], unique=False)
-        batch_op.create_index("ix_reports_new_information", ["new_information"], unique=False)
-        batch_op.create_foreign_key("fk_reports_closure_proposer", "reviewers", ["closure_proposer_id"], ["id"])
-    with op.batch_alter_table("reviewers", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("login_skeleton", sa.String(length=255), nullable=False, server_default=""))
-        batch_op.add_column(sa.Column("name_skeleton", sa.String(length=255), nullable=False, server_default=""))
-        batch_op.create_index("ix_reviewers_login_skeleton", ["login_skeleton"], unique=False)
-        batch_op.create_index("ix_reviewers_name_skeleton", ["name_skeleton"], unique=False)
+    # Plain ADD COLUMN, never a batch "move and copy": on SQLite, rebuilding `reports` drops the old
+    # table, and with foreign keys on that cascades to every message, key wrap, attachment and note.
+    op.add_column("reports", sa.Column("ever_high_risk", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column("reports", sa.Column("closure_proposer_id", sa.Integer(), nullable=True))
+    op.add_column("reports", sa.Column("closure_basis", sa.String(length=32), nullable=True))
+    op.add_column("reports", sa.Column("reporter_seen_through", sa.Integer(), nullable=False, server_default="0"))
+    op.add_column("reports", sa.Column("closed_through", sa.Integer(), nullable=False, server_default="0"))
+    op.add_column("reviewers", sa.Column("login_skeleton", sa.String(length=255), nullable=False, server_default=""))
+    op.add_column("reviewers", sa.Column("name_skeleton", sa.String(length=255), nullable=False, server_default=""))
+    op.create_index("ix_reviewers_login_skeleton", "reviewers", ["login_skeleton"], unique=False)
+    op.create_index("ix_reviewers_name_skeleton", "reviewers", ["name_skeleton"], unique=False)
     _backfill(op.get_bind())
 
 
@@ -50,7 +47,7 @@ def _backfill(connection) -> None:
     categories, flags = taxonomy.high_risk_categories, taxonomy.high_risk_flags
     reports = sa.table("reports", sa.column("id"), sa.column("reference"), sa.column("category"), sa.column("risk_flags"),
                        sa.column("reporter_urgent"), sa.column("stage"), sa.column("ever_high_risk"),
-                       sa.column("closure_proposer_id"))
+                       sa.column("closure_proposer_id"), sa.column("reporter_seen_through"), sa.column("closed_through"))
     audit = sa.table("audit_log", sa.column("seq"), sa.column("actor"), sa.column("action"), sa.column("report_ref"),
                      sa.column("detail"))
     reviewers = sa.table("reviewers", sa.column("id"), sa.column("login"), sa.column("display_name"),
@@ -75,23 +72,23 @@ def _backfill(connection) -> None:
         if proposers.get(reference) in logins:
             connection.execute(reports.update().where(reports.c.reference == reference)
                                .values(closure_proposer_id=logins[proposers[reference]]))
+    # Messages received before the upgrade count as read and as considered at closure: the signals
+    # start with the first message after it.
+    messages = sa.table("messages", sa.column("id"), sa.column("report_id"), sa.column("from_reporter"))
+    newest = (sa.select(sa.func.max(messages.c.id)).where(messages.c.report_id == reports.c.id,
+                                                          messages.c.from_reporter.is_(True)).scalar_subquery())
+    connection.execute(reports.update().values(reporter_seen_through=sa.func.coalesce(newest, 0),
+                                               closed_through=sa.func.coalesce(newest, 0)))
     for row in connection.execute(sa.select(reviewers.c.id, reviewers.c.login, reviewers.c.display_name)).all():
         connection.execute(reviewers.update().where(reviewers.c.id == row.id).values(
             login_skeleton=comparable(row.login), name_skeleton=comparable(row.display_name)))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("reviewers", schema=None) as batch_op:
-        batch_op.drop_index("ix_reviewers_name_skeleton")
-        batch_op.drop_index("ix_reviewers_login_skeleton")
-        batch_op.drop_column("name_skeleton")
-        batch_op.drop_column("login_skeleton")
-    with op.batch_alter_table("reports", schema=None) as batch_op:
-        batch_op.drop_constraint("fk_reports_closure_proposer", type_="foreignkey")
-        batch_op.drop_index("ix_reports_new_information")
-        batch_op.drop_index("ix_reports_reporter_unread")
-        batch_op.drop_column("new_information")
-        batch_op.drop_column("reporter_unread")
-        batch_op.drop_column("closure_basis")
-        batch_op.drop_column("closure_proposer_id")
-        batch_op.drop_column("ever_high_risk")
+    # Plain DROP COLUMN (SQLite 3.35+), for the reason given in upgrade().
+    op.drop_index("ix_reviewers_name_skeleton", table_name="reviewers")
+    op.drop_index("ix_reviewers_login_skeleton", table_name="reviewers")
+    for column in ("name_skeleton", "login_skeleton"):
+        op.drop_column("reviewers", column)
+    for column in ("closed_through", "reporter_seen_through", "closure_basis", "closure_proposer_id", "ever_high_risk"):
+        op.drop_column("reports", column)
