@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from portal.clock import today
@@ -97,13 +97,6 @@ class Report(Base):
     # deleted, only deactivated.)
     closure_proposer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     closure_basis: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    # Signals from the reporter, derived from the messages so that the reporter host (which may
-    # only insert rows) never writes them and cannot clear them: the newest reporter message the
-    # reviewer handling it has opened, and the newest message considered when it was closed (or
-    # when someone decided that a later one changes nothing). See the properties below.
-    reporter_seen_through: Mapped[int] = mapped_column(Integer, default=0)
-    closed_through: Mapped[int] = mapped_column(Integer, default=0)
-
     wraps: Mapped[list[KeyWrap]] = relationship(back_populates="report", cascade="all, delete-orphan")
     messages: Mapped[list[Message]] = relationship(
         back_populates="report", cascade="all, delete-orphan", order_by="Message.id"
@@ -121,19 +114,14 @@ class Report(Base):
         return priority
 
     @property
-    def latest_reporter_message(self) -> int:
-        """Id of the reporter's newest message (0: none)."""
-        return max((m.id for m in self.messages if m.from_reporter), default=0)
-
-    @property
     def reporter_unread(self) -> bool:
         """The reporter wrote and the reviewer handling it has not opened the report since."""
-        return self.latest_reporter_message > (self.reporter_seen_through or 0)
+        return any(m.unread for m in self.messages)
 
     @property
     def new_information(self) -> bool:
-        """The reporter wrote after the report was closed: it needs a decision."""
-        return self.stage == Stage.CLOSED and self.latest_reporter_message > (self.closed_through or 0)
+        """The reporter wrote after the report was closed, and nobody has decided on it yet."""
+        return self.stage == Stage.CLOSED and any(m.after_closure for m in self.messages)
 
     @property
     def coarse_status(self) -> ReportStatus:
@@ -162,9 +150,21 @@ class KeyWrap(Base):
 
 
 class Message(Base):
-    """One message in the anonymous conversation (reporter <-> reviewers)."""
+    """One message in the anonymous conversation (reporter <-> reviewers).
+
+    `unread` and `after_closure` are the queue's signals, set when a reporter's message is
+    inserted (the reporter host may only insert, so it cannot clear them) and cleared by the
+    triage host: `unread` when the reviewer handling the report opens it, `after_closure` when
+    someone reopens the report or records that the message changes nothing. Partial indexes
+    keep the few flagged rows apart, so the header's counts never scan the conversation.
+    """
 
     __tablename__ = "messages"
+    __table_args__ = (
+        Index("ix_messages_unread", "report_id", postgresql_where=text("unread"), sqlite_where=text("unread")),
+        Index("ix_messages_after_closure", "report_id", postgresql_where=text("after_closure"),
+              sqlite_where=text("after_closure")),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
@@ -173,6 +173,8 @@ class Message(Base):
     reviewer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     sent_on: Mapped[dt.date] = mapped_column(Date, default=today)
     sealed_body: Mapped[bytes] = mapped_column(LargeBinary)
+    unread: Mapped[bool] = mapped_column(Boolean, default=False)
+    after_closure: Mapped[bool] = mapped_column(Boolean, default=False)
 
     report: Mapped[Report] = relationship(back_populates="messages")
 

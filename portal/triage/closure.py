@@ -65,14 +65,21 @@ def needs_approval(ctx: Context, report: Report, answers: ReportAnswers | None) 
     return False
 
 
-def made_by(ctx: Context, proposer_login: str, target: Reviewer) -> bool:
-    """True when `proposer_login` created `target`'s account or reset its sign-in within the period."""
+def makers_of(ctx: Context, target: Reviewer) -> set[int]:
+    """Ids of the reviewers who created `target`'s account or reset its sign-in within the period
+    (from the audit log: `reviewer.created`, `reviewer.sign-in-reset`)."""
     since = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=ctx.settings.approver_independence_days)
-    entries = ctx.db.scalars(select(audit.AuditEntry.detail).where(
-        audit.AuditEntry.actor == proposer_login,
+    rows = ctx.db.execute(select(audit.AuditEntry.actor, audit.AuditEntry.detail).where(
         audit.AuditEntry.action.in_(("reviewer.created", "reviewer.sign-in-reset")),
-        audit.AuditEntry.occurred_at >= since))
-    return any(json.loads(detail or "{}").get("reviewer") == target.login for detail in entries)
+        audit.AuditEntry.occurred_at >= since,
+        audit.AuditEntry.detail.contains(f'"reviewer":"{target.login}"', autoescape=True)))
+    logins = {actor for actor, detail in rows if json.loads(detail or "{}").get("reviewer") == target.login}
+    return set(ctx.db.scalars(select(Reviewer.id).where(Reviewer.login.in_(logins)))) if logins else set()
+
+
+def not_approvable_by(ctx: Context, approver: Reviewer) -> set[int]:
+    """Proposers whose closures `approver` may not approve: themselves, and whoever made or reset them."""
+    return makers_of(ctx, approver) | {approver.id}
 
 
 def independence_problem(ctx: Context, report: Report, proposer: Reviewer | None, approver: Reviewer) -> str | None:
@@ -81,7 +88,7 @@ def independence_problem(ctx: Context, report: Report, proposer: Reviewer | None
         return "Only a lead can approve this closure."
     if proposer is not None and approver.id == proposer.id:
         return "An independent lead must approve: you proposed this closure."
-    if proposer is not None and made_by(ctx, proposer.login, approver):
+    if proposer is not None and proposer.id in makers_of(ctx, approver):
         return (f"An independent lead must approve: {proposer.display_name} ({proposer.login}) created or reset "
                 f"your account within the last {ctx.settings.approver_independence_days} days.")
     if ctx.db.scalar(select(exists(conflicts.excluded_reviewers(ctx.db, report).where(Reviewer.id == approver.id)))):
@@ -152,7 +159,6 @@ def close(ctx: Context, actor: Actor, reference: str, outcome: str, basis: str, 
         return approvers
     report.stage = Stage.CLOSED
     report.closed_on = today()
-    report.closed_through = report.latest_reporter_message
     log_action(ctx, actor, "report.closed", report, outcome=outcome, basis=basis)
     return None
 
@@ -179,7 +185,6 @@ def approve(ctx: Context, actor: Actor, reference: str, approve: bool, reason: s
     if approve:
         report.stage = Stage.CLOSED
         report.closed_on = today()
-        report.closed_through = report.latest_reporter_message
         log_action(ctx, actor, "report.closure-approved", report, outcome=report.outcome, proposer=proposed_by)
         return
     reason = check_reason(reason)
@@ -200,7 +205,14 @@ def reopen(ctx: Context, actor: Actor, reference: str, reason: str) -> None:
     report.closed_on = None
     report.outcome = None
     report.closure_basis = None
+    _decided(report)
     log_action(ctx, actor, "report.reopened", report)
+
+
+def _decided(report: Report) -> None:
+    """The reporter's messages after closure have been decided on."""
+    for message in report.messages:
+        message.after_closure = False
 
 
 def keep_closed(ctx: Context, actor: Actor, reference: str, reason: str) -> None:
@@ -211,5 +223,5 @@ def keep_closed(ctx: Context, actor: Actor, reference: str, reason: str) -> None
     reason = check_reason(reason)
     seal_note(ctx, actor, report, report_dek(ctx, actor, report),
               f"New information after closure reviewed: it does not change the outcome.\nReason: {reason}")
-    report.closed_through = report.latest_reporter_message
+    _decided(report)
     log_action(ctx, actor, "report.new-information-reviewed", report, decision="stays-closed")

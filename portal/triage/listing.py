@@ -6,14 +6,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, Date, exists, func, select, tuple_
+from sqlalchemy import ColumnElement, Date, exists, false, func, select, tuple_
 
 from portal import deadlines
 from portal.clock import today
 from portal.deadlines import Deadlines
 from portal.reports.models import Message, Report
 from portal.triage import linking
-from portal.triage.closure import can_approve
+from portal.triage.closure import not_approvable_by
 from portal.triage.context import Actor, Context, small_int
 from portal.triage.models import Reviewer
 from portal.triage.service import readable
@@ -140,7 +140,7 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
     elif filters.attention == "new-information":
         query = query.where(new_information_clause())
     elif filters.attention == "approval":
-        query = query.where(_awaiting_approval(actor))
+        query = query.where(_awaiting_approval(not_approvable_by(ctx, actor.reviewer) if actor.is_lead else None))
     if filters.sort == "deadline":  # closed reports have no deadline: this order lists open reports
         query = query.where(Report.due_on.is_not(None))
     ids = query.with_only_columns(Report.id)
@@ -178,9 +178,13 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
     names = dict(ctx.db.execute(select(Reviewer.id, Reviewer.display_name)).all())
     taxonomy = ctx.settings.taxonomy
     rules = Deadlines.from_settings(ctx.settings)
-    latest = dict(ctx.db.execute(select(Message.report_id, func.max(Message.id)).where(
-        Message.report_id.in_(page_ids), Message.from_reporter.is_(True)).group_by(Message.report_id)).all())
-    approvable = {r.id for r in reports if r.stage == Stage.CLOSURE_PENDING and can_approve(ctx, actor, r)}
+    unread = set(ctx.db.scalars(select(Message.report_id).where(Message.report_id.in_(page_ids), Message.unread.is_(True))))
+    after_closure = set(ctx.db.scalars(select(Message.report_id).where(Message.report_id.in_(page_ids),
+                                                                      Message.after_closure.is_(True))))
+    excluded = not_approvable_by(ctx, actor.reviewer) if actor.is_lead and any(
+        r.stage == Stage.CLOSURE_PENDING for r in reports) else None
+    approvable = {r.id for r in reports if excluded is not None and r.stage == Stage.CLOSURE_PENDING
+                  and r.closure_proposer_id not in excluded}
     rows = [
         QueueRow(
             reference=r.reference,
@@ -197,8 +201,8 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
             due_on=rules.due_on(r),
             linked=linked.get(r.id, 0),
             deadline_label="Acknowledge by" if r.acknowledged_on is None else "Feedback by",
-            reporter_unread=latest.get(r.id, 0) > (r.reporter_seen_through or 0),
-            new_information=r.stage == Stage.CLOSED and latest.get(r.id, 0) > (r.closed_through or 0),
+            reporter_unread=r.id in unread,
+            new_information=r.stage == Stage.CLOSED and r.id in after_closure,
             awaiting_my_approval=r.stage == Stage.CLOSURE_PENDING and r.id in approvable,
             junk_on=r.junk_on,
             junk_reason=r.junk_reason or "",
@@ -223,31 +227,32 @@ def overdue_count(ctx: Context, actor: Actor) -> int:
     return ctx.db.scalar(select(func.count()).select_from(query.with_only_columns(Report.id).subquery())) or 0
 
 
-def _reporter_wrote_after(mark) -> ColumnElement[bool]:
-    return exists(select(Message.id).where(Message.report_id == Report.id, Message.from_reporter.is_(True), Message.id > mark))
-
-
 def unread_clause() -> ColumnElement[bool]:
-    """The reporter wrote after the newest message the handler opened (Report.reporter_unread, in SQL)."""
-    return _reporter_wrote_after(Report.reporter_seen_through)
+    """A message from the reporter the handler has not opened (Report.reporter_unread, in SQL)."""
+    return exists(select(Message.id).where(Message.report_id == Report.id, Message.unread.is_(True)))
 
 
 def new_information_clause() -> ColumnElement[bool]:
-    """Closed, and the reporter wrote since (Report.new_information, in SQL)."""
-    return (Report.stage == Stage.CLOSED) & _reporter_wrote_after(Report.closed_through)
+    """Closed, with a message from after closure nobody has decided on (Report.new_information, in SQL)."""
+    return (Report.stage == Stage.CLOSED) & exists(
+        select(Message.id).where(Message.report_id == Report.id, Message.after_closure.is_(True)))
 
 
-def _awaiting_approval(actor: Actor):
-    """Closures someone else proposed (whether this lead is independent enough is checked per report)."""
-    return (Report.stage == Stage.CLOSURE_PENDING) & (Report.closure_proposer_id.is_distinct_from(actor.reviewer.id))
+def _awaiting_approval(excluded: set[int] | None) -> ColumnElement[bool]:
+    """Pending closures proposed by someone this lead is independent of (`excluded`: the proposers
+    they are not; None: not a lead). Conflicted reports are already out of `readable`."""
+    if excluded is None:
+        return false()
+    return (Report.stage == Stage.CLOSURE_PENDING) & (
+        Report.closure_proposer_id.is_(None) | Report.closure_proposer_id.not_in(excluded))
 
 
 def pending_approvals(ctx: Context, actor: Actor) -> int:
-    """Closures awaiting this lead's approval: proposed by someone else, and this lead independent of them."""
+    """Closures awaiting this lead's approval (closure.can_approve, for every readable report at once)."""
     if not actor.is_lead:
         return 0
-    query = readable(actor).where(Report.junk.is_(False), _awaiting_approval(actor)).limit(500)
-    return sum(1 for report in ctx.db.scalars(query) if can_approve(ctx, actor, report))
+    query = readable(actor).where(Report.junk.is_(False), _awaiting_approval(not_approvable_by(ctx, actor.reviewer)))
+    return ctx.db.scalar(select(func.count()).select_from(query.with_only_columns(Report.id).subquery())) or 0
 
 
 def attention_counts(ctx: Context, actor: Actor) -> tuple[int, int]:

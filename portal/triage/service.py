@@ -103,8 +103,9 @@ def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase:
         if ctx.db.scalar(readable(actor).where(Report.id == report.id)) is None:
             raise NotFound(keep_changes=True)  # keep the index: the report is now hidden from this reviewer
     note_high_risk(ctx.settings.taxonomy, report, answers)
-    if report.reporter_unread and report.assignee_id in (None, actor.reviewer.id):
-        report.reporter_seen_through = report.latest_reporter_message  # the handler has seen what the reporter wrote
+    if report.assignee_id in (None, actor.reviewer.id):  # the handler has now seen what the reporter wrote
+        for message in report.messages:
+            message.unread = False
     names = dict(ctx.db.execute(select(Reviewer.id, Reviewer.display_name)).all())
     opened = open_report(report, dek, names)
     notes = [

@@ -105,3 +105,49 @@ def test_a_second_lead_approves_a_closure_proposed_by_the_first(browsing, triage
     expect(history.locator("tr", has_text="closure approved")).to_contain_text("Dev Rao (approvelead)")
     second.locator("#history").scroll_into_view_if_needed()
     shoot(second, screenshots, "33-history-both-logins")
+
+
+def test_a_reply_after_closure_comes_back_to_the_queue_until_someone_decides(browsing, reporter, triage, instance, leads,
+                                                                             screenshots):
+    from journeys import reply, sign_in_with_code
+
+    from portal.db import Database
+
+    db = Database(instance.database_url)
+    try:
+        reference, code = seed_report(db, instance.directory, "The duty inspector ignores complaints about one PC.")
+    finally:
+        db.dispose()
+    page = browsing.new_page()
+    sign_in(page, triage.url, "closelead", PROPOSER_PASSPHRASE, leads["proposer"])
+    page.goto(f"{triage.url}/reports/{reference}")
+    page.get_by_label("Category").select_option(label="Failure to report or cover-up")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_label("No further action").check()
+    page.get_by_label("Not enough information to act on, and the reporter cannot add more").check()
+    page.locator("#close-reason").fill("No names, dates or places, and the reporter did not answer our two questions.")
+    page.get_by_role("button", name="Close report").click()
+    expect(page.get_by_text("Report closed.")).to_be_visible()
+
+    # The reporter comes back with their code and adds what was missing.
+    reporter_page = browsing.new_page()
+    sign_in_with_code(reporter_page, reporter.url, code)
+    reply(reporter_page, "It is PC Example at the central station; it happened again on Friday night.")
+
+    # On the next queue load the report is back in front of the lead, marked and counted.
+    page.goto(triage.url + "/?attention=new-information")
+    row = page.locator("tr.portal-queue__row", has=page.get_by_role("link", name=reference, exact=True))
+    expect(row).to_contain_text("New information after closure")
+    expect(row).to_contain_text("Reporter replied: unread")
+    shoot(page, screenshots, "34-queue-new-information")
+    row.get_by_role("link", name=reference, exact=True).click()
+    banner = page.locator("#new-information")
+    expect(banner).to_contain_text("The reporter wrote after this report was closed")
+    page.get_by_label("Reopen the report").check()
+    page.locator("#new-information-reason").fill("A name and a date: enough to make enquiries.")
+    assert_unique_ids(page)
+    shoot(page, screenshots, "35-new-information-decision")
+    page.get_by_role("button", name="Record decision").click()
+    expect(page.get_by_text("Report reopened because of the reporter's new information.")).to_be_visible()
+    expect(page.locator("#new-information")).to_have_count(0)
+    expect(page.locator(".portal-statusline")).to_contain_text("Being assessed")

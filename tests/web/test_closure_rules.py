@@ -372,3 +372,20 @@ def test_look_alike_logins_and_display_names_are_refused(triage_app, team, datab
         assert response.status_code == 400 and message in page_text(response), page_text(response)[-600:]
         assert count == 3
         assert name in page_text(response)  # what the lead typed is kept
+
+
+def test_the_digest_counts_replies_and_new_information(triage_app, reporter_client, team, database, instance_dir):
+    from portal.config import load_settings
+    from portal.triage.oversight import digests
+
+    reference, code = seed_report(database, instance_dir, "A concern")
+    rev = sign_in_reviewer(triage_app.test_client(), team["rev"])
+    act_ok(rev, reference, "categorise", {"category": "vetting-concern", "priority": "normal"})
+    act_ok(rev, reference, "close", closing("no-further-action"))
+    _reply(reporter_client, code, "There is more: he did it again.")
+    settings = load_settings({"instance_dir": str(instance_dir), "database_url": database.engine.url.render_as_string(False)})
+    with database.transaction() as session:
+        by_login = {d.reviewer.login: d.text() for d in digests(session, settings)}
+    assert "Closed reports with new information from the reporter, awaiting a decision: 1" in by_login["rev"]
+    assert "Reports with a reply from the reporter not yet read: 1" in by_login["rev"]  # assigned to rev
+    assert "reply from the reporter" not in by_login["lead"]  # not the lead's to read

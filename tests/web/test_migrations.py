@@ -180,16 +180,16 @@ def test_upgrade_from_0004_backfills_who_ever_flagged_a_report_high_risk(databas
         upgrade(database_url)
         with db.engine.connect() as connection:
             found = {r.reference: r for r in connection.execute(text(
-                "SELECT reference, ever_high_risk, closure_proposer_id, reporter_seen_through, closed_through FROM reports"))}
+                "SELECT reference, ever_high_risk, closure_proposer_id FROM reports"))}
+            flags = connection.execute(text("SELECT unread, after_closure FROM messages")).one()
             lead = connection.execute(text("SELECT id, login_skeleton, name_skeleton FROM reviewers")).one()
             # On SQLite a rebuilt `reports` table would have cascaded to its messages: they are all still there.
             assert connection.scalar(text("SELECT count(*) FROM messages")) == 1
             diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
         for reference, *_, high in rows:
             assert bool(found[reference].ever_high_risk) is high, reference
-            marks = (found[reference].reporter_seen_through, found[reference].closed_through)
-            # A message from before the upgrade counts as read and as considered at closure: no signal.
-            assert marks == ((message, message) if reference == "R-PLAIN-0001" else (0, 0)), reference
+        # A message from before the upgrade counts as read and as decided on: no signal.
+        assert (bool(flags.unread), bool(flags.after_closure)) == (False, False) and message
         assert found["R-PENDING-01"].closure_proposer_id == lead.id
         assert found["R-RECAT-0001"].closure_proposer_id is None
         assert (lead.login_skeleton, lead.name_skeleton) == ("lead", "leadperson")  # the Cyrillic е folded too

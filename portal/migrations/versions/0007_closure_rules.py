@@ -1,5 +1,5 @@
-"""reports: sticky high-risk flag, the proposed closure, marks for the unread and new-information signals;
-reviewers: UTS #39 skeletons of login and display name
+"""reports: sticky high-risk flag, the proposed closure; messages: the unread and
+new-information signals; reviewers: UTS #39 skeletons of login and display name
 
 Revision ID: 0007
 Revises: 0004
@@ -33,8 +33,13 @@ def upgrade() -> None:
     op.add_column("reports", sa.Column("ever_high_risk", sa.Boolean(), nullable=False, server_default=sa.false()))
     op.add_column("reports", sa.Column("closure_proposer_id", sa.Integer(), nullable=True))
     op.add_column("reports", sa.Column("closure_basis", sa.String(length=32), nullable=True))
-    op.add_column("reports", sa.Column("reporter_seen_through", sa.Integer(), nullable=False, server_default="0"))
-    op.add_column("reports", sa.Column("closed_through", sa.Integer(), nullable=False, server_default="0"))
+    # Messages already received count as read and decided on: the signals start after the upgrade.
+    op.add_column("messages", sa.Column("unread", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column("messages", sa.Column("after_closure", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.create_index("ix_messages_unread", "messages", ["report_id"], unique=False,
+                    postgresql_where=sa.text("unread"), sqlite_where=sa.text("unread"))
+    op.create_index("ix_messages_after_closure", "messages", ["report_id"], unique=False,
+                    postgresql_where=sa.text("after_closure"), sqlite_where=sa.text("after_closure"))
     op.add_column("reviewers", sa.Column("login_skeleton", sa.String(length=255), nullable=False, server_default=""))
     op.add_column("reviewers", sa.Column("name_skeleton", sa.String(length=255), nullable=False, server_default=""))
     op.create_index("ix_reviewers_login_skeleton", "reviewers", ["login_skeleton"], unique=False)
@@ -47,7 +52,7 @@ def _backfill(connection) -> None:
     categories, flags = taxonomy.high_risk_categories, taxonomy.high_risk_flags
     reports = sa.table("reports", sa.column("id"), sa.column("reference"), sa.column("category"), sa.column("risk_flags"),
                        sa.column("reporter_urgent"), sa.column("stage"), sa.column("ever_high_risk"),
-                       sa.column("closure_proposer_id"), sa.column("reporter_seen_through"), sa.column("closed_through"))
+                       sa.column("closure_proposer_id"))
     audit = sa.table("audit_log", sa.column("seq"), sa.column("actor"), sa.column("action"), sa.column("report_ref"),
                      sa.column("detail"))
     reviewers = sa.table("reviewers", sa.column("id"), sa.column("login"), sa.column("display_name"),
@@ -72,13 +77,6 @@ def _backfill(connection) -> None:
         if proposers.get(reference) in logins:
             connection.execute(reports.update().where(reports.c.reference == reference)
                                .values(closure_proposer_id=logins[proposers[reference]]))
-    # Messages received before the upgrade count as read and as considered at closure: the signals
-    # start with the first message after it.
-    messages = sa.table("messages", sa.column("id"), sa.column("report_id"), sa.column("from_reporter"))
-    newest = (sa.select(sa.func.max(messages.c.id)).where(messages.c.report_id == reports.c.id,
-                                                          messages.c.from_reporter.is_(True)).scalar_subquery())
-    connection.execute(reports.update().values(reporter_seen_through=sa.func.coalesce(newest, 0),
-                                               closed_through=sa.func.coalesce(newest, 0)))
     for row in connection.execute(sa.select(reviewers.c.id, reviewers.c.login, reviewers.c.display_name)).all():
         connection.execute(reviewers.update().where(reviewers.c.id == row.id).values(
             login_skeleton=comparable(row.login), name_skeleton=comparable(row.display_name)))
@@ -90,5 +88,9 @@ def downgrade() -> None:
     op.drop_index("ix_reviewers_login_skeleton", table_name="reviewers")
     for column in ("name_skeleton", "login_skeleton"):
         op.drop_column("reviewers", column)
-    for column in ("closed_through", "reporter_seen_through", "closure_basis", "closure_proposer_id", "ever_high_risk"):
+    op.drop_index("ix_messages_after_closure", table_name="messages")
+    op.drop_index("ix_messages_unread", table_name="messages")
+    for column in ("after_closure", "unread"):
+        op.drop_column("messages", column)
+    for column in ("closure_basis", "closure_proposer_id", "ever_high_risk"):
         op.drop_column("reports", column)
