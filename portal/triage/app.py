@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Flask, abort, current_app, request
+from flask import Flask, abort, current_app, g, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf import CSRFProtect
 from werkzeug import exceptions as http
@@ -87,6 +87,7 @@ def configure(app: Flask, settings: Settings) -> None:
     app.register_error_handler(Forbidden, _forbidden)
     app.register_error_handler(ActionError, _action_refused)
     app.context_processor(_layout_values)
+    app.after_request(_forget_own_counts)
 
 
 # -- the services' exceptions, answered (after the view's transaction was rolled back) ----------
@@ -118,6 +119,16 @@ def _action_refused(exc: ActionError):
 
 _BADGE_SECONDS = 30
 _badges: dict[tuple[int, int], tuple[float, int, int, tuple[int, int]]] = {}  # (app, reviewer) -> (expires, overdue, approvals, (unread, new information))
+
+
+def _forget_own_counts(response):
+    """After a reviewer's own action (a POST), their header counts are worked out afresh on the next
+    page: an approval just given must not still say "Awaiting your approval 1" for 30 seconds."""
+    if request.method == "POST":
+        actor = g.get("actor")  # only as the view found it: nothing is looked up here
+        if actor is not None:
+            _badges.pop((id(current_app._get_current_object()), actor.reviewer.id), None)
+    return response
 
 
 def _layout_values() -> dict:

@@ -178,9 +178,9 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
     names = dict(ctx.db.execute(select(Reviewer.id, Reviewer.display_name)).all())
     taxonomy = ctx.settings.taxonomy
     rules = Deadlines.from_settings(ctx.settings)
-    unread = set(ctx.db.scalars(select(Message.report_id).where(Message.report_id.in_(page_ids), Message.unread.is_(True))))
+    unread = set(ctx.db.scalars(select(Message.report_id).where(Message.report_id.in_(page_ids), Message.unread)))
     after_closure = set(ctx.db.scalars(select(Message.report_id).where(Message.report_id.in_(page_ids),
-                                                                      Message.after_closure.is_(True))))
+                                                                      Message.after_closure)))
     excluded = not_approvable_by(ctx, actor.reviewer) if actor.is_lead and any(
         r.stage == Stage.CLOSURE_PENDING for r in reports) else None
     approvable = {r.id for r in reports if excluded is not None and r.stage == Stage.CLOSURE_PENDING
@@ -229,13 +229,13 @@ def overdue_count(ctx: Context, actor: Actor) -> int:
 
 def unread_clause() -> ColumnElement[bool]:
     """A message from the reporter the handler has not opened (Report.reporter_unread, in SQL)."""
-    return exists(select(Message.id).where(Message.report_id == Report.id, Message.unread.is_(True)))
+    return exists(select(Message.id).where(Message.report_id == Report.id, Message.unread))
 
 
 def new_information_clause() -> ColumnElement[bool]:
     """Closed, with a message from after closure nobody has decided on (Report.new_information, in SQL)."""
     return (Report.stage == Stage.CLOSED) & exists(
-        select(Message.id).where(Message.report_id == Report.id, Message.after_closure.is_(True)))
+        select(Message.id).where(Message.report_id == Report.id, Message.after_closure))
 
 
 def _awaiting_approval(excluded: set[int] | None) -> ColumnElement[bool]:

@@ -20,7 +20,7 @@ REASON = ("The other force's professional standards department has taken the mat
           "investigation; we have sent them everything we hold.")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def leads(instance):
     """The proposer (in the intake pool) and an approver who receives no new reports."""
     from portal.instance import read_secret
@@ -98,6 +98,7 @@ def test_a_second_lead_approves_a_closure_proposed_by_the_first(browsing, triage
     second.get_by_role("button", name="Record decision").click()
     expect(second.get_by_text("Closure approved: the report is closed.")).to_be_visible()
     expect(second.locator(".portal-statusline")).to_contain_text("Closed")
+    expect(second.locator("#approvals-link")).to_have_count(0)  # the header's count follows at once
 
     # The history names both, by display name and login.
     history = second.locator("table.portal-history")
