@@ -9,8 +9,10 @@ is at risk now" (`reporter_urgent`), the current category and risk flags, and ev
 in the audit log (so a report recategorised to "other" before this release stays high-risk). What
 only the sealed answers know (the reporter's own category, "vulnerable person involved") is added
 when a reviewer's session next opens or closes the report. A pending closure's proposer is taken
-from the audit log. Skeletons are computed for existing accounts; duplicates that already exist
-are kept (and listed by `portal reviewer list`), new ones are refused.
+from the audit log. Skeletons are computed for existing accounts; look-alikes that already exist
+are kept (compare the Admin -> Reviewers list), new ones are refused. Every column is added with a
+plain ADD COLUMN: a batch rebuild of `reports` on SQLite would drop the old table, and with foreign
+keys on that deletes every message, key wrap, attachment and note.
 """
 
 import json
