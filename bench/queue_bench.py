@@ -98,7 +98,7 @@ def populate(database_url: str, n: int, seed: int, log) -> dict:
     from portal.config import load_taxonomy
     from portal.db import make_engine
     from portal.deadlines import Deadlines
-    from portal.reports.models import KeyWrap, Report, SubjectIndex
+    from portal.reports.models import KeyWrap, Message, Report, SubjectIndex
     from portal.triage.models import Conflict, RecoveryKey, Reviewer
     from portal.triage.vocabulary import PRIORITY_RANK
 
@@ -124,9 +124,10 @@ def populate(database_url: str, n: int, seed: int, log) -> dict:
     cold = [os.urandom(32) for _ in range(20_000)]
     start = time.perf_counter()
     counts = defaultdict(int)
+    message_id = [0]
     with engine.begin() as conn:
         for base in range(0, n, BATCH):
-            reports, wraps, subjects = [], [], []
+            reports, wraps, subjects, messages = [], [], [], []
             for i in range(base + 1, min(n, base + BATCH) + 1):
                 age = rng.randint(0, 3 * 365)
                 received = today - dt.timedelta(days=age)
@@ -139,7 +140,7 @@ def populate(database_url: str, n: int, seed: int, log) -> dict:
                 assignee = None if stage == "new" else weighted(rng, [(a, w) for a, w in assignees])
                 counts[stage] += 1
                 priority = weighted(rng, [("normal", 75), ("high", 18), ("urgent", 7)])
-                due = deadlines.due_on(SimpleNamespace(stage=stage, acknowledged_on=acknowledged, received_on=received))
+                due = deadlines.due_on(SimpleNamespace(stage=stage, acknowledged_on=acknowledged, received_on=received, junk=False))
                 reports.append({
                     "id": i, "public_id": os.urandom(16), "reference": reference(i), "lookup_id": os.urandom(32),
                     "received_on": received, "reporter_urgent": rng.random() < 0.05,
@@ -156,6 +157,17 @@ def populate(database_url: str, n: int, seed: int, log) -> dict:
                     "closed_on": closed, "subjects_indexed": True, "names_reviewer": rng.random() < 0.001,
                     "rule_reasons": "",
                 })
+                # The conversation: half the reports have 1-4 messages; 5% of the reporter's are unread,
+                # 2% of those on closed reports came after closure (the queue's signals).
+                if stage != "new" and rng.random() < 0.5:
+                    for _ in range(rng.randint(1, 4)):
+                        message_id[0] += 1
+                        from_reporter = rng.random() < 0.5
+                        messages.append({"id": message_id[0], "report_id": i, "public_id": os.urandom(16),
+                                         "from_reporter": from_reporter, "reviewer_id": None if from_reporter else lead.id,
+                                         "sent_on": acknowledged or received, "sealed_body": os.urandom(rng.randint(60, 400)),
+                                         "unread": from_reporter and rng.random() < 0.05,
+                                         "after_closure": from_reporter and stage == "closed" and rng.random() < 0.02})
                 wraps.append({"report_id": i, "recipient_fingerprint": lead.key_fingerprint, "wrap": os.urandom(WRAP_BYTES)})
                 wraps.append({"report_id": i, "recipient_fingerprint": recovery_fp, "wrap": os.urandom(WRAP_BYTES)})
                 if rng.random() < 0.3:
@@ -170,6 +182,8 @@ def populate(database_url: str, n: int, seed: int, log) -> dict:
                                          "removed": rng.random() < 0.02})
             conn.execute(insert(Report), reports)
             conn.execute(insert(KeyWrap), wraps)
+            if messages:
+                conn.execute(insert(Message), messages)
             if subjects:
                 conn.execute(insert(SubjectIndex), subjects)
             if (base // BATCH) % 4 == 3:
@@ -182,6 +196,8 @@ def populate(database_url: str, n: int, seed: int, log) -> dict:
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT setval(pg_get_serial_sequence('reports', 'id'), (SELECT max(id) FROM reports))"))
             conn.execute(text("SELECT setval(pg_get_serial_sequence('key_wraps', 'id'), (SELECT max(id) FROM key_wraps))"))
+            if message_id[0]:
+                conn.execute(text("SELECT setval(pg_get_serial_sequence('messages', 'id'), (SELECT max(id) FROM messages))"))
         subject_rows = conn.scalar(select(func.count()).select_from(SubjectIndex))
     load_seconds = time.perf_counter() - start
     engine.dispose()
@@ -199,7 +215,7 @@ def analyze(database_url: str) -> float:
     if engine.dialect.name == "postgresql":
         # Only the tables loaded here: a database-wide VACUUM waits on whatever else uses the database.
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE reports, key_wraps, subject_index, reviewer_conflicts, reviewers"))
+            conn.execute(text("VACUUM ANALYZE reports, key_wraps, subject_index, reviewer_conflicts, reviewers, messages"))
     else:
         with engine.begin() as conn:
             conn.execute(text("ANALYZE"))
@@ -363,10 +379,11 @@ def explain(instance: Path, database_url: str, mix: list[tuple[str, str, tuple[s
             listing.queue(ctx, actor, filters)
             listing.overdue_count(ctx, actor)
             listing.pending_approvals(ctx, actor)
+            listing.attention_counts(ctx, actor)
             service.active_reviewers(ctx)
             per_kind[kind].append(time.perf_counter() - start)
             session.rollback()
-    print("\nIn-process service time (queue() + the layout's two counts, no HTTP, no template):")
+    print("\nIn-process service time (queue() + the layout's counts, no HTTP, no template):")
     for kind, values in sorted(per_kind.items(), key=lambda kv: -Summary.of(kv[1]).p95):
         s = Summary.of(values)
         print(f"  {kind:<22} n={s.n:<4} median {ms(s.median):>10}  p95 {ms(s.p95):>10}")

@@ -34,6 +34,11 @@ class Category:
 class Taxonomy:
     categories: tuple[Category, ...]
     risk_flags: tuple[tuple[str, str], ...]
+    high_risk_flags: frozenset[str] = frozenset()  # risk flags that make a report high-risk (second approval to close)
+
+    @property
+    def high_risk_categories(self) -> frozenset[str]:
+        return frozenset(c.key for c in self.categories if c.high_risk)
 
     def label(self, key: str | None) -> str:
         for category in self.categories:
@@ -49,7 +54,8 @@ def load_taxonomy(path: Path | None = None) -> Taxonomy:
     data = tomllib.loads((path or CONFIG_DIR / "taxonomy.toml").read_text("utf-8"))
     categories = tuple(Category(c["key"], c["label"], bool(c.get("high_risk", False))) for c in data.get("category", []))
     flags = tuple((f["key"], f["label"]) for f in data.get("risk_flag", []))
-    return Taxonomy(categories, flags)
+    high_risk_flags = frozenset(f["key"] for f in data.get("risk_flag", []) if f.get("high_risk", False))
+    return Taxonomy(categories, flags, high_risk_flags)
 
 
 class SettingsError(ValueError):
@@ -94,6 +100,7 @@ class Settings:
     triage_port: int
     acknowledge_days: int
     feedback_days: int
+    approver_independence_days: int
     retention_days: int
     theme_min_count: int
     audit_checkpoint_entries: int

@@ -115,6 +115,14 @@ def act_ok(client, reference: str, action: str, data: dict | None = None):
     return response
 
 
+CLOSE_REASON = "Enquiries with the unit found nothing more that professional standards could act on."
+
+
+def closing(outcome: str, reason: str = CLOSE_REASON, basis: str = "not-substantiated") -> dict:
+    """The close form: an outcome, a basis from the list, and a reason of at least 40 characters."""
+    return {"outcome": outcome, "basis": basis, "reason": reason}
+
+
 def error_text(page: bytes) -> str:
     match = re.search(rb'govuk-error-summary__list.*?</ul>', page, re.S)
     return re.sub(r"<[^>]+>", " ", match.group(0).decode()) if match else ""

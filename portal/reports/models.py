@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from portal.clock import today
@@ -98,7 +98,17 @@ class Report(Base):
     junk: Mapped[bool] = mapped_column(Boolean, default=False)
     junk_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     junk_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
-
+    # Sticky: set the first time anyone (the reporter's answers, a reviewer's category or risk flag)
+    # makes the report high-risk, and never cleared, so that recategorising it first cannot take it
+    # out of the second-approval rule (portal.triage.closure).
+    ever_high_risk: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The proposed closure awaiting approval: who proposed it, and the structured reason (a key of
+    # portal.triage.closure.CLOSURE_BASES; the free-text reason is an encrypted note).
+    # (No foreign key, like messages.reviewer_id: adding one would make SQLite rebuild `reports`,
+    # and dropping the old table would cascade to every message and key wrap. Reviewers are never
+    # deleted, only deactivated.)
+    closure_proposer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    closure_basis: Mapped[str | None] = mapped_column(String(32), nullable=True)
     wraps: Mapped[list[KeyWrap]] = relationship(back_populates="report", cascade="all, delete-orphan")
     held_wraps: Mapped[list[HeldWrap]] = relationship(back_populates="report", cascade="all, delete-orphan")
     messages: Mapped[list[Message]] = relationship(
@@ -115,6 +125,16 @@ class Report(Base):
     def _rank_priority(self, _key: str, priority: str) -> str:
         self.priority_rank = PRIORITY_RANK.get(priority, 0)
         return priority
+
+    @property
+    def reporter_unread(self) -> bool:
+        """The reporter wrote and the reviewer handling it has not opened the report since."""
+        return any(m.unread for m in self.messages)
+
+    @property
+    def new_information(self) -> bool:
+        """The reporter wrote after the report was closed, and nobody has decided on it yet."""
+        return self.stage == Stage.CLOSED and any(m.after_closure for m in self.messages)
 
     @property
     def coarse_status(self) -> ReportStatus:
@@ -161,9 +181,21 @@ class HeldWrap(Base):
 
 
 class Message(Base):
-    """One message in the anonymous conversation (reporter <-> reviewers)."""
+    """One message in the anonymous conversation (reporter <-> reviewers).
+
+    `unread` and `after_closure` are the queue's signals, set when a reporter's message is
+    inserted (the reporter host may only insert, so it cannot clear them) and cleared by the
+    triage host: `unread` when the reviewer handling the report opens it, `after_closure` when
+    someone reopens the report or records that the message changes nothing. Partial indexes
+    keep the few flagged rows apart, so the header's counts never scan the conversation.
+    """
 
     __tablename__ = "messages"
+    __table_args__ = (
+        Index("ix_messages_unread", "report_id", postgresql_where=text("unread"), sqlite_where=text("unread")),
+        Index("ix_messages_after_closure", "report_id", postgresql_where=text("after_closure"),
+              sqlite_where=text("after_closure")),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
@@ -172,6 +204,8 @@ class Message(Base):
     reviewer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     sent_on: Mapped[dt.date] = mapped_column(Date, default=today)
     sealed_body: Mapped[bytes] = mapped_column(LargeBinary)
+    unread: Mapped[bool] = mapped_column(Boolean, default=False)
+    after_closure: Mapped[bool] = mapped_column(Boolean, default=False)
 
     report: Mapped[Report] = relationship(back_populates="messages")
 

@@ -48,6 +48,7 @@ from portal.reports.answers import AttachmentMeta, MessageBody, ReportAnswers, s
 from portal.reports.models import Attachment, HeldWrap, KeyWrap, Message, Report
 from portal.reports.recipients import intake_recipients, screening_key
 from portal.reports.upload import ParsedUpload, StagedAttachment
+from portal.triage.vocabulary import Stage
 
 _REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U
 
@@ -427,8 +428,9 @@ def store_sealed_message(
         raise SubmissionError("The encrypted message was incomplete. Please send it again.")
     if db.scalar(select(Message.id).where(Message.public_id == public_id)) is not None:
         raise SubmissionError("This message has already been received.")
+    # The queue's signals (Message): unread until the handler opens it; after closure until someone decides.
     message = Message(public_id=public_id, from_reporter=from_reporter, reviewer_id=reviewer_id, sent_on=today(),
-                      sealed_body=sealed_body)
+                      sealed_body=sealed_body, unread=from_reporter, after_closure=from_reporter and report.stage == Stage.CLOSED)
     report.messages.append(message)
     db.flush()
     for staged in attachments:

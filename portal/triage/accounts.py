@@ -27,6 +27,7 @@ from portal.reports.models import KeyWrap, Report
 from portal.sessions import end_reviewer_sessions
 from portal.triage import audit
 from portal.triage.context import ActionError, Actor, Context, Forbidden, NotFound, require_role
+from portal.triage.identities import comparable, normalise_display_name, normalise_login
 from portal.triage.internal import rewrap_internal_key
 from portal.triage.models import Conflict, RecoveryKey, Reviewer, Role
 from portal.triage.subjects import subject_values
@@ -107,18 +108,21 @@ def create_reviewer(
     blind_index_key: bytes | None = None,
     must_change_passphrase: bool = False,
 ) -> NewReviewer:
-    login = login.strip().lower()
-    if not login or len(login) > 64 or not all(c.isalnum() or c in "._-" for c in login):
-        raise AccountError("A login is 1 to 64 letters, digits, dots, hyphens or underscores.")
-    if db.scalar(select(Reviewer.id).where(Reviewer.login == login)) is not None:
-        raise AccountError("That login is already in use.")
+    try:
+        login = normalise_login(login)
+        display_name = normalise_display_name(display_name or login)
+    except ValueError as exc:
+        raise AccountError(str(exc)) from None
+    check_distinct(db, login, display_name)
     problem = passphrase_problem(passphrase, (login, display_name))
     if problem:
         raise AccountError(problem)
     totp_secret = pyotp.random_base32()
     reviewer = Reviewer(
         login=login,
-        display_name=display_name.strip()[:120] or login,
+        display_name=display_name,
+        login_skeleton=comparable(login),
+        name_skeleton=comparable(display_name),
         role=role.value,
         active=True,
         receives_new_reports=receives_new_reports and role != Role.ADMINISTRATOR,
@@ -137,6 +141,24 @@ def create_reviewer(
             db.add(Conflict(reviewer_id=reviewer.id, kind=kind, value=value, own_identity=True))
         db.flush()
     return NewReviewer(reviewer, totp_secret)
+
+
+def check_distinct(db: Session, login: str, display_name: str) -> None:
+    """Refuse a login or display name that is, or looks like, another account's (UTS #39 skeletons;
+    deactivated accounts count too: their names are in the history)."""
+    if db.scalar(select(Reviewer.id).where(Reviewer.login == login)) is not None:
+        raise AccountError("That login is already in use.")
+    login_skeleton = comparable(login)
+    taken = db.scalar(select(Reviewer.login).where(
+        (Reviewer.login_skeleton == login_skeleton) | (Reviewer.name_skeleton == login_skeleton)).limit(1))
+    if taken is not None:
+        raise AccountError(f"That login looks too much like the existing account {taken}. Choose a clearly different one.")
+    name_skeleton = comparable(display_name)
+    taken = db.scalar(select(Reviewer.login).where(
+        (Reviewer.name_skeleton == name_skeleton) | (Reviewer.login_skeleton == name_skeleton)).limit(1))
+    if taken is not None:
+        raise AccountError(f"That name is the same as, or looks like, the name of the existing account {taken}. "
+                           "Add a middle initial or a unit to tell them apart.")
 
 
 EMAIL_SHAPE = re.compile(r"[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,63}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Flask, abort, current_app, request
+from flask import Flask, abort, current_app, g, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf import CSRFProtect
 from werkzeug import exceptions as http
@@ -91,6 +91,7 @@ def configure(app: Flask, settings: Settings) -> None:
     app.register_error_handler(Forbidden, _forbidden)
     app.register_error_handler(ActionError, _action_refused)
     app.context_processor(_layout_values)
+    app.after_request(_forget_own_counts)
 
 
 # -- the services' exceptions, answered (after the view's transaction was rolled back) ----------
@@ -121,20 +122,31 @@ def _action_refused(exc: ActionError):
 # -- the header's counts -----------------------------------------------------------------------
 
 _BADGE_SECONDS = 30
-_badges: dict[tuple[int, int], tuple[float, int, int, int]] = {}  # (app, reviewer) -> (expires, overdue, approvals, quarantined)
+_badges: dict[tuple[int, int], tuple[float, int, int, tuple[int, int], int]] = {}  # (app, reviewer) -> (expires, overdue, approvals, (unread, new information), quarantined)
+
+
+def _forget_own_counts(response):
+    """After a reviewer's own action (a POST), their header counts are worked out afresh on the next
+    page: an approval just given must not still say "Awaiting your approval 1" for 30 seconds."""
+    if request.method == "POST":
+        actor = g.get("actor")  # only as the view found it: nothing is looked up here
+        if actor is not None:
+            _badges.pop((id(current_app._get_current_object()), actor.reviewer.id), None)
+    return response
 
 
 def _layout_values() -> dict:
     actor = auth.current_actor() if request.endpoint not in (None, "static") else None
     if actor is None:
         return {"actor": None}
-    # The header's two counts scan every readable report: refreshed every 30 s per process, not per page.
+    # The header's counts scan every readable report: refreshed every 30 s per process, not per page.
     key = (id(current_app._get_current_object()), actor.reviewer.id)
     now = time.monotonic()
     cached = _badges.get(key)
     if cached is None or cached[0] < now:
         ctx = auth.request_context()
         cached = (now + _BADGE_SECONDS, listing.overdue_count(ctx, actor), listing.pending_approvals(ctx, actor),
-                  screening.quarantined_count(ctx, actor))
+                  listing.attention_counts(ctx, actor), screening.quarantined_count(ctx, actor))
         _badges[key] = cached
-    return {"actor": actor, "overdue_total": cached[1], "approvals_total": cached[2], "quarantined_total": cached[3], "Role": Role}
+    return {"actor": actor, "overdue_total": cached[1], "approvals_total": cached[2],
+            "unread_total": cached[3][0], "new_information_total": cached[3][1], "quarantined_total": cached[4], "Role": Role}

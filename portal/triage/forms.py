@@ -7,6 +7,7 @@ from wtforms import BooleanField, PasswordField, RadioField, SelectField, Select
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from portal.triage.closure import CLOSURE_BASES, MIN_REASON_CHARS
 from portal.triage.junk import JUNK_REASONS, MAX_DETAILS
 from portal.triage.vocabulary import OUTCOMES, PRIORITIES, ROUTES
 
@@ -66,14 +67,28 @@ class EscalateForm(FlaskForm):
 
 class CloseForm(FlaskForm):
     outcome = RadioField("Outcome", choices=list(OUTCOMES.items()), validators=[DataRequired(message="Choose an outcome.")])
-    reason = _reason("close-reason")
+    basis = RadioField("Basis for closing", id="close-basis", choices=list(CLOSURE_BASES.items()),
+                       validators=[DataRequired(message="Choose the basis for closing from the list.")])
+    reason = TextAreaField("Reason", id="close-reason", validators=[
+        DataRequired(message="Give a reason."),
+        Length(min=MIN_REASON_CHARS, max=5000, message=f"Explain the closure in at least {MIN_REASON_CHARS} characters: "
+               "what was done, and why nothing more will be.")])
 
 
 class ApprovalForm(FlaskForm):
-    decision = RadioField("Decision", choices=[("approve", "Approve closing with no further action"),
+    decision = RadioField("Decision", choices=[("approve", "Approve the closure as proposed"),
                                                ("refuse", "Do not approve: keep it open")],
                           validators=[DataRequired(message="Choose approve or do not approve.")])
     reason = TextAreaField("Reason (needed if you do not approve)", id="approval-reason", validators=[Optional(), Length(max=5000)])
+
+
+class NewInformationForm(FlaskForm):
+    """The decision on a reporter's message after closure: reopen, or record that it changes nothing."""
+
+    decision = RadioField("Decision", id="new-information-decision",
+                          choices=[("reopen", "Reopen the report"), ("stays-closed", "It does not change the outcome: keep it closed")],
+                          validators=[DataRequired(message="Choose whether to reopen the report.")])
+    reason = _reason("new-information-reason")
 
 
 class ReopenForm(FlaskForm):

@@ -1,18 +1,19 @@
 """The queue: one page of the reports a reviewer may read, from indexed metadata only, and the
-header's two counts. Nothing here is decrypted except reports no session has indexed yet."""
+header's counts. Nothing here is decrypted except reports no session has indexed yet."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
 
-from sqlalchemy import Date, func, select, tuple_
+from sqlalchemy import ColumnElement, Date, exists, false, func, select, tuple_
 
 from portal import deadlines
 from portal.clock import today
 from portal.deadlines import Deadlines
-from portal.reports.models import Report
+from portal.reports.models import Message, Report
 from portal.triage import linking
+from portal.triage.closure import not_approvable_by
 from portal.triage.context import Actor, Context, small_int
 from portal.triage.models import Reviewer
 from portal.triage.service import readable
@@ -29,6 +30,7 @@ class QueueFilters:
     risk: str = ""  # a priority key
     assignee: str = ""  # "me", "none" or a reviewer id
     overdue: bool = False
+    attention: str = ""  # "unread" (the reporter wrote), "new-information" (after closure), "approval" (awaiting mine)
     junk: bool = False  # the Junk view instead of the queue (each reads its own index range)
     sort: str = "received"  # received | deadline | priority
     descending: bool = True
@@ -54,6 +56,10 @@ class QueueRow:
     deadline: str
     due_on: dt.date | None
     linked: int
+    deadline_label: str = ""  # "Acknowledge by" until acknowledged, then "Feedback by"
+    reporter_unread: bool = False
+    new_information: bool = False
+    awaiting_my_approval: bool = False
     junk_on: dt.date | None = None
     junk_reason: str = ""  # a key of portal.triage.junk.JUNK_REASONS
 
@@ -128,6 +134,12 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
         query = query.where(Report.assignee_id == assignee_id)
     if filters.overdue:
         query = query.where(deadlines.overdue_clause(on))
+    if filters.attention == "unread":
+        query = query.where(unread_clause())
+    elif filters.attention == "new-information":
+        query = query.where(new_information_clause())
+    elif filters.attention == "approval":
+        query = query.where(_awaiting_approval(not_approvable_by(ctx, actor.reviewer) if actor.is_lead else None))
     if filters.sort == "deadline":  # closed reports have no deadline: this order lists open reports
         query = query.where(Report.due_on.is_not(None))
     ids = query.with_only_columns(Report.id)
@@ -165,6 +177,13 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
     names = dict(ctx.db.execute(select(Reviewer.id, Reviewer.display_name)).all())
     taxonomy = ctx.settings.taxonomy
     rules = Deadlines.from_settings(ctx.settings)
+    unread = set(ctx.db.scalars(select(Message.report_id).where(Message.report_id.in_(page_ids), Message.unread)))
+    after_closure = set(ctx.db.scalars(select(Message.report_id).where(Message.report_id.in_(page_ids),
+                                                                      Message.after_closure)))
+    excluded = not_approvable_by(ctx, actor.reviewer) if actor.is_lead and any(
+        r.stage == Stage.CLOSURE_PENDING for r in reports) else None
+    approvable = {r.id for r in reports if excluded is not None and r.stage == Stage.CLOSURE_PENDING
+                  and r.closure_proposer_id not in excluded}
     rows = [
         QueueRow(
             reference=r.reference,
@@ -180,6 +199,10 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
             deadline=rules.state(r, on),
             due_on=rules.due_on(r),
             linked=linked.get(r.id, 0),
+            deadline_label="Acknowledge by" if r.acknowledged_on is None else "Feedback by",
+            reporter_unread=r.id in unread,
+            new_information=r.stage == Stage.CLOSED and r.id in after_closure,
+            awaiting_my_approval=r.stage == Stage.CLOSURE_PENDING and r.id in approvable,
             junk_on=r.junk_on,
             junk_reason=r.junk_reason or "",
         )
@@ -203,8 +226,37 @@ def overdue_count(ctx: Context, actor: Actor) -> int:
     return ctx.db.scalar(select(func.count()).select_from(query.with_only_columns(Report.id).subquery())) or 0
 
 
+def unread_clause() -> ColumnElement[bool]:
+    """A message from the reporter the handler has not opened (Report.reporter_unread, in SQL)."""
+    return exists(select(Message.id).where(Message.report_id == Report.id, Message.unread))
+
+
+def new_information_clause() -> ColumnElement[bool]:
+    """Closed, with a message from after closure nobody has decided on (Report.new_information, in SQL)."""
+    return (Report.stage == Stage.CLOSED) & exists(
+        select(Message.id).where(Message.report_id == Report.id, Message.after_closure))
+
+
+def _awaiting_approval(excluded: set[int] | None) -> ColumnElement[bool]:
+    """Pending closures proposed by someone this lead is independent of (`excluded`: the proposers
+    they are not; None: not a lead). Conflicted reports are already out of `readable`."""
+    if excluded is None:
+        return false()
+    return (Report.stage == Stage.CLOSURE_PENDING) & (
+        Report.closure_proposer_id.is_(None) | Report.closure_proposer_id.not_in(excluded))
+
+
 def pending_approvals(ctx: Context, actor: Actor) -> int:
+    """Closures awaiting this lead's approval (closure.can_approve, for every readable report at once)."""
     if not actor.is_lead:
         return 0
-    query = readable(actor).where(Report.junk.is_(False), Report.stage == Stage.CLOSURE_PENDING)
+    query = readable(actor).where(Report.junk.is_(False), _awaiting_approval(not_approvable_by(ctx, actor.reviewer)))
     return ctx.db.scalar(select(func.count()).select_from(query.with_only_columns(Report.id).subquery())) or 0
+
+
+def attention_counts(ctx: Context, actor: Actor) -> tuple[int, int]:
+    """(reports with an unread message from the reporter, reports with new information after closure)."""
+    base = readable(actor).where(Report.junk.is_(False)).with_only_columns(Report.id)
+    unread = ctx.db.scalar(select(func.count()).select_from(base.where(unread_clause()).subquery())) or 0
+    new = ctx.db.scalar(select(func.count()).select_from(base.where(new_information_clause()).subquery())) or 0
+    return unread, new

@@ -24,6 +24,10 @@ class Reviewer(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     login: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(120))
+    # UTS #39 skeletons (portal.triage.identities.comparable): no two accounts may share one, so
+    # that a look-alike login or a copied display name cannot pass for another person.
+    login_skeleton: Mapped[str] = mapped_column(String(255), index=True, default="")
+    name_skeleton: Mapped[str] = mapped_column(String(255), index=True, default="")
     email: Mapped[str | None] = mapped_column(String(254), nullable=True)  # for the content-free digest only
     role: Mapped[str] = mapped_column(String(16), default=Role.REVIEWER.value)
     active: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -23,6 +23,7 @@ from portal.config import Settings
 from portal.deadlines import overdue_clause
 from portal.reports.models import Attachment, KeyWrap, Report, SafeCopy
 from portal.triage import audit
+from portal.triage.listing import new_information_clause, unread_clause
 from portal.triage.models import Reviewer
 from portal.triage.vocabulary import ROUTES, Stage
 
@@ -41,6 +42,8 @@ class Digest:
     awaiting_approval: int
     purge_soon: int
     footer: str | None = None
+    unread: int = 0
+    new_information: int = 0
 
     def text(self) -> str:
         lines = [
@@ -51,7 +54,11 @@ class Digest:
             f"Open reports assigned to you: {self.assigned_open}",
         ]
         if self.awaiting_approval:
-            lines.append(f"Closures awaiting a lead's approval: {self.awaiting_approval}")
+            lines.append(f"Closures proposed by someone else, awaiting a lead's approval: {self.awaiting_approval}")
+        if self.unread:
+            lines.append(f"Reports with a reply from the reporter not yet read: {self.unread}")
+        if self.new_information:
+            lines.append(f"Closed reports with new information from the reporter, awaiting a decision: {self.new_information}")
         if self.purge_soon:
             lines.append(f"Your closed reports to be deleted within 30 days: {self.purge_soon}")
         lines += ["", "Sign in to the triage interface on the internal network to see them. This message holds no report content."]
@@ -72,7 +79,11 @@ def digests(db: Session, settings: Settings) -> list[Digest]:
             unacknowledged=db.scalar(base.where(Report.acknowledged_on.is_(None), Report.stage != Stage.CLOSED)) or 0,
             overdue=db.scalar(base.where(overdue_clause(on))) or 0,
             assigned_open=db.scalar(base.where(Report.assignee_id == reviewer.id, Report.stage != Stage.CLOSED)) or 0,
-            awaiting_approval=(db.scalar(base.where(Report.stage == Stage.CLOSURE_PENDING)) or 0) if reviewer.role != "reviewer" else 0,
+            awaiting_approval=(db.scalar(base.where(Report.stage == Stage.CLOSURE_PENDING,
+                                                    Report.closure_proposer_id.is_distinct_from(reviewer.id))) or 0)
+            if reviewer.role != "reviewer" else 0,
+            unread=db.scalar(base.where(unread_clause(), Report.assignee_id.is_(None) | (Report.assignee_id == reviewer.id))) or 0,
+            new_information=db.scalar(base.where(new_information_clause())) or 0,
             purge_soon=db.scalar(base.where(Report.assignee_id == reviewer.id, Report.stage == Stage.CLOSED,
                                             Report.closed_on <= purge_cutoff)) or 0,
         ))

@@ -19,7 +19,7 @@ from portal.crypto import CryptoError
 from portal.evidence import SUPPORTED, Refused
 from portal.evidence.slots import conversion_slot
 from portal.forms import first_error
-from portal.triage import auth, junk, rules, service
+from portal.triage import auth, closure, junk, rules, service
 from portal.triage.context import ActionError, Actor, Context, NotFound, small_int
 from portal.triage.decorators import in_transaction, login_required, on_refusal
 from portal.triage.forms import (
@@ -32,6 +32,7 @@ from portal.triage.forms import (
     EscalateForm,
     JunkForm,
     MessageForm,
+    NewInformationForm,
     NoteForm,
     ReopenForm,
     SubjectForm,
@@ -56,6 +57,8 @@ def _report_forms(ctx: Context, report) -> dict:
     return {"categorise": categorise, "assign": assign, "message": MessageForm(formdata=None), "note": NoteForm(formdata=None),
             "escalate": EscalateForm(formdata=None), "close": CloseForm(formdata=None), "approval": ApprovalForm(formdata=None),
             "reopen": ReopenForm(formdata=None), "junk": JunkForm(formdata=None), "access": access,
+            "new_information": NewInformationForm(formdata=None), "can_approve": closure.can_approve(ctx, auth.current_actor(), report),
+            "closure_proposer": ctx.db.get(Reviewer, report.closure_proposer_id) if report.closure_proposer_id else None,
             "subject": SubjectForm(formdata=None), "confirm": ConfirmForm(formdata=None), "readers": readers}
 
 
@@ -69,6 +72,7 @@ def _render_report(reference: str, replace: dict | None = None, error: str | Non
                            safe_copy_types=SUPPORTED,
                            rules_fired=rules.rule_explanations(case.report), junk_reasons=junk.JUNK_REASONS,
                            junk_blocked_stages=junk.NOT_JUNK_STAGES,
+                           closure_bases=closure.CLOSURE_BASES,
                            reviewer_names=dict(ctx.db.execute(select(Reviewer.login, Reviewer.display_name)).all())), status
 
 
@@ -160,11 +164,13 @@ def escalate(reference: str):
 def close(reference: str):
     form = CloseForm()
     ctx, actor = _acting_on(reference, "close", form)
-    closed = service.close(ctx, actor, reference, form.outcome.data, form.reason.data)
-    response = _done(reference, "Closure recorded.")
-    if not closed:
-        flash("This is a high-risk category: a lead must approve closing it with no further action.")
-    return response
+    approvers = closure.close(ctx, actor, reference, form.outcome.data, form.basis.data, form.reason.data)
+    if approvers is None:
+        return _done(reference, "Report closed.")
+    names = ", ".join(f"{a.display_name} ({a.login})" for a in approvers)
+    flash("Closure proposed, not yet closed. This report was flagged high-risk, so an independent lead must approve "
+          f"the closure. It is waiting in the queue of: {names}. Each of them can now read it.", "warning")
+    return redirect(url_for("reports.report", reference=reference))
 
 
 @bp.post("/reports/<reference>/approval")
@@ -173,8 +179,10 @@ def close(reference: str):
 def approval(reference: str):
     form = ApprovalForm()
     ctx, actor = _acting_on(reference, "approval", form)
-    service.approve_closure(ctx, actor, reference, form.decision.data == "approve", form.reason.data or "")
-    return _done(reference, "Decision recorded.")
+    approved = form.decision.data == "approve"
+    closure.approve(ctx, actor, reference, approved, form.reason.data or "")
+    return _done(reference, "Closure approved: the report is closed." if approved
+                 else "Closure not approved: the report is open again, and your reason is in the notes.")
 
 
 @bp.post("/reports/<reference>/reopen")
@@ -183,8 +191,22 @@ def approval(reference: str):
 def reopen(reference: str):
     form = ReopenForm()
     ctx, actor = _acting_on(reference, "reopen", form)
-    service.reopen(ctx, actor, reference, form.reason.data)
+    closure.reopen(ctx, actor, reference, form.reason.data)
     return _done(reference, "Report reopened.")
+
+
+@bp.post("/reports/<reference>/new-information")
+@in_transaction
+@login_required
+def new_information(reference: str):
+    """The reporter wrote after closure: reopen, or record (audited) that it changes nothing."""
+    form = NewInformationForm()
+    ctx, actor = _acting_on(reference, "new_information", form)
+    if form.decision.data == "reopen":
+        closure.reopen(ctx, actor, reference, form.reason.data)
+        return _done(reference, "Report reopened because of the reporter's new information.")
+    closure.keep_closed(ctx, actor, reference, form.reason.data)
+    return _done(reference, "Recorded: the new information does not change the outcome. The report stays closed.")
 
 
 @bp.post("/reports/<reference>/junk")

@@ -9,7 +9,6 @@ exactly as a report that does not exist. Every action appends an audit entry.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from dataclasses import dataclass
 
@@ -31,10 +30,11 @@ from portal.reports.service import (
     open_report,
 )
 from portal.triage import audit, conflicts, internal, linking, safe_copies
-from portal.triage.context import ActionError, Actor, Context, Forbidden, NotFound, require_role
+from portal.triage.context import ActionError, Actor, Context, NotFound, require_role
 from portal.triage.models import Reviewer, Role
+from portal.triage.risk import note_high_risk
 from portal.triage.rules import refresh_flags
-from portal.triage.vocabulary import OUTCOMES, PRIORITIES, ROUTES, Outcome, Stage
+from portal.triage.vocabulary import PRIORITIES, ROUTES, Stage
 
 ACKNOWLEDGEMENT = (
     "Thank you for your report. It has been received by the professional standards reviewers and is being assessed. "
@@ -118,6 +118,10 @@ def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase:
         ctx.db.flush()
         if ctx.db.scalar(readable(actor).where(Report.id == report.id)) is None:
             raise NotFound(keep_changes=True)  # keep the index: the report is now hidden from this reviewer
+    note_high_risk(ctx.settings.taxonomy, report, answers)
+    if report.assignee_id in (None, actor.reviewer.id):  # the handler has now seen what the reporter wrote
+        for message in report.messages:
+            message.unread = False
     names = dict(ctx.db.execute(select(Reviewer.id, Reviewer.display_name)).all())
     opened = open_report(report, dek, names)
     internal_key = report_internal_key(ctx, actor, report, dek)
@@ -177,7 +181,7 @@ def download(ctx: Context, actor: Actor, reference: str, attachment_hex: str) ->
 # -- acting -----------------------------------------------------------------------
 
 
-def _log(ctx: Context, actor: Actor, action: str, report: Report | None = None, **detail) -> None:
+def log_action(ctx: Context, actor: Actor, action: str, report: Report | None = None, **detail) -> None:
     """Audit an action; every action on a report ends here, so its stored deadline is brought up to date here too."""
     if report is not None:
         Deadlines.from_settings(ctx.settings).apply(report)
@@ -199,7 +203,7 @@ def seal_note(ctx: Context, actor: Actor, report: Report, dek: bytes, text: str)
     ctx.db.flush()
 
 
-def _reason(reason: str) -> str:
+def check_reason(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
         raise ActionError("Give a reason. It is kept as an encrypted internal note.")
@@ -213,14 +217,18 @@ def acknowledge(ctx: Context, actor: Actor, reference: str) -> None:
     report = get_report(ctx, actor, reference)
     if report.acknowledged_on is not None:
         raise ActionError("This report has already been acknowledged.")
-    dek = report_dek(ctx, actor, report)
+    send_acknowledgement(ctx, actor, report, report_dek(ctx, actor, report))
+
+
+def send_acknowledgement(ctx: Context, actor: Actor, report: Report, dek: bytes) -> None:
+    """The standard acknowledgement to the reporter, and the report marked acknowledged (audited)."""
     add_message(ctx.db, report, dek, ACKNOWLEDGEMENT, from_reporter=False, reviewer_id=actor.reviewer.id)
     report.acknowledged_on = today()
     if report.stage == Stage.NEW:
         report.stage = Stage.ASSESSING
     if report.assignee_id is None:
         report.assignee_id = actor.reviewer.id
-    _log(ctx, actor, "report.acknowledged", report)
+    log_action(ctx, actor, "report.acknowledged", report)
 
 
 def categorise(ctx: Context, actor: Actor, reference: str, category: str, flags: list[str], priority: str) -> None:
@@ -239,8 +247,10 @@ def categorise(ctx: Context, actor: Actor, reference: str, category: str, flags:
     if report.stage == Stage.NEW:
         report.stage = Stage.ASSESSING
     dek = report_dek(ctx, actor, report)
-    refresh_flags(ctx, report, ReportAnswers.from_json(open_record(dek, report.public_id, "report", report.sealed_report)))
-    _log(ctx, actor, "report.categorised", report, category=category, flags=sorted(set(flags)), priority=priority)
+    answers = ReportAnswers.from_json(open_record(dek, report.public_id, "report", report.sealed_report))
+    refresh_flags(ctx, report, answers)
+    note_high_risk(taxonomy, report, answers)  # sticky: a later recategorisation does not clear it
+    log_action(ctx, actor, "report.categorised", report, category=category, flags=sorted(set(flags)), priority=priority)
 
 
 def assign(ctx: Context, actor: Actor, reference: str, assignee_id: int | None) -> None:
@@ -255,7 +265,7 @@ def assign(ctx: Context, actor: Actor, reference: str, assignee_id: int | None) 
         if assignee is None or not assignee.active or has_wrap is None:
             raise ActionError("That reviewer cannot read this report. Grant them access first.")
     report.assignee_id = assignee_id
-    _log(ctx, actor, "report.assigned", report, assignee=assignee_id)
+    log_action(ctx, actor, "report.assigned", report, assignee=assignee_id)
 
 
 def message_reporter(ctx: Context, actor: Actor, reference: str, text: str) -> None:
@@ -271,7 +281,7 @@ def message_reporter(ctx: Context, actor: Actor, reference: str, text: str) -> N
         report.acknowledged_on = today()
         if report.stage == Stage.NEW:
             report.stage = Stage.ASSESSING
-    _log(ctx, actor, "report.messaged", report)
+    log_action(ctx, actor, "report.messaged", report)
 
 
 def add_note(ctx: Context, actor: Actor, reference: str, text: str) -> None:
@@ -282,7 +292,7 @@ def add_note(ctx: Context, actor: Actor, reference: str, text: str) -> None:
     if len(text) > int(ctx.settings.max_text_chars):
         raise ActionError(f"A note must be {int(ctx.settings.max_text_chars):,} characters or fewer.")
     seal_note(ctx, actor, report, report_dek(ctx, actor, report), text)
-    _log(ctx, actor, "report.note-added", report)
+    log_action(ctx, actor, "report.note-added", report)
 
 
 def escalate(ctx: Context, actor: Actor, reference: str, route: str, reason: str) -> None:
@@ -291,93 +301,13 @@ def escalate(ctx: Context, actor: Actor, reference: str, route: str, reason: str
         raise ActionError("Choose an escalation route.")
     if report.stage in (Stage.CLOSED, Stage.CLOSURE_PENDING):
         raise ActionError("Reopen the report, or decide the pending closure, before escalating it.")
-    reason = _reason(reason)
+    reason = check_reason(reason)
     seal_note(ctx, actor, report, report_dek(ctx, actor, report), f"Escalated: {ROUTES[route]}.\nReason: {reason}")
     report.stage = Stage.ESCALATED
     report.escalation_route = route
     if report.acknowledged_on is None:
         report.acknowledged_on = today()
-    _log(ctx, actor, "report.escalated", report, route=route)
-
-
-def needs_second_approval(ctx: Context, report: Report, outcome: str) -> bool:
-    """No further action on a report that is, or ever was, in a high-risk category.
-
-    "Ever": otherwise recategorising to a low-risk category just before closing would
-    side-step the second reviewer (the audit log holds every categorisation).
-    """
-    if outcome != Outcome.NO_FURTHER_ACTION:
-        return False
-    high_risk = {c.key for c in ctx.settings.taxonomy.categories if c.high_risk}
-    if report.category in high_risk:
-        return True
-    earlier = ctx.db.scalars(
-        select(audit.AuditEntry.detail)
-        .where(audit.AuditEntry.report_ref == report.reference, audit.AuditEntry.action == "report.categorised")
-    )
-    return any(json.loads(detail).get("category") in high_risk for detail in earlier)
-
-
-def close(ctx: Context, actor: Actor, reference: str, outcome: str, reason: str) -> bool:
-    """Close, or ask for a lead's approval first (no further action in a high-risk category).
-
-    Returns True when the report is closed now, False when it awaits approval.
-    """
-    report = get_report(ctx, actor, reference)
-    if outcome not in OUTCOMES:
-        raise ActionError("Choose an outcome.")
-    if report.stage in (Stage.CLOSED, Stage.CLOSURE_PENDING):
-        raise ActionError("This report is already closed or awaiting approval to close.")
-    if not report.category:
-        raise ActionError("Categorise the report before closing it.")
-    reason = _reason(reason)
-    seal_note(ctx, actor, report, report_dek(ctx, actor, report), f"Closure proposed: {OUTCOMES[outcome]}.\nReason: {reason}")
-    report.outcome = outcome
-    if needs_second_approval(ctx, report, outcome):
-        report.stage = Stage.CLOSURE_PENDING
-        _log(ctx, actor, "report.closure-requested", report, outcome=outcome)
-        return False
-    report.stage = Stage.CLOSED
-    report.closed_on = today()
-    _log(ctx, actor, "report.closed", report, outcome=outcome)
-    return True
-
-
-def approve_closure(ctx: Context, actor: Actor, reference: str, approve: bool, reason: str = "") -> None:
-    report = get_report(ctx, actor, reference)
-    require_role(actor, Role.LEAD, "Only a lead can approve closing a high-risk report with no further action.")
-    if report.stage != Stage.CLOSURE_PENDING:
-        raise ActionError("This report is not awaiting approval.")
-    requested = ctx.db.scalar(
-        select(audit.AuditEntry.actor)
-        .where(audit.AuditEntry.report_ref == report.reference, audit.AuditEntry.action == "report.closure-requested")
-        .order_by(audit.AuditEntry.seq.desc())
-        .limit(1)
-    )
-    if requested == actor.reviewer.login:
-        raise Forbidden("A second reviewer must approve: you proposed this closure.")
-    if approve:
-        report.stage = Stage.CLOSED
-        report.closed_on = today()
-        _log(ctx, actor, "report.closure-approved", report, outcome=report.outcome)
-    else:
-        reason = _reason(reason)
-        seal_note(ctx, actor, report, report_dek(ctx, actor, report), f"Closure not approved.\nReason: {reason}")
-        report.stage = Stage.ASSESSING
-        report.outcome = None
-        _log(ctx, actor, "report.closure-refused", report)
-
-
-def reopen(ctx: Context, actor: Actor, reference: str, reason: str) -> None:
-    report = get_report(ctx, actor, reference)
-    if report.stage != Stage.CLOSED:
-        raise ActionError("Only a closed report can be reopened.")
-    reason = _reason(reason)
-    seal_note(ctx, actor, report, report_dek(ctx, actor, report), f"Reopened.\nReason: {reason}")
-    report.stage = Stage.ASSESSING
-    report.closed_on = None
-    report.outcome = None
-    _log(ctx, actor, "report.reopened", report)
+    log_action(ctx, actor, "report.escalated", report, route=route)
 
 
 # -- access -----------------------------------------------------------------------
@@ -400,7 +330,7 @@ def grant_access(ctx: Context, actor: Actor, reference: str, reviewer_id: int) -
     internal_wrap = internal.wrap_internal_key(report_internal_key(ctx, actor, report, dek), public, report)
     ctx.db.add(KeyWrap(report_id=report.id, recipient_fingerprint=target.key_fingerprint,
                        wrap=wrap_dek(dek, public, report.public_id), internal_wrap=internal_wrap))
-    _log(ctx, actor, "access.granted", report, reviewer=target.login)
+    log_action(ctx, actor, "access.granted", report, reviewer=target.login)
 
 
 def revoke_access(ctx: Context, actor: Actor, reference: str, reviewer_id: int) -> None:
@@ -412,7 +342,7 @@ def revoke_access(ctx: Context, actor: Actor, reference: str, reviewer_id: int) 
     ctx.db.execute(delete(KeyWrap).where(KeyWrap.report_id == report.id, KeyWrap.recipient_fingerprint == target.key_fingerprint))
     if report.assignee_id == target.id:
         report.assignee_id = None
-    _log(ctx, actor, "access.revoked", report, reviewer=target.login)
+    log_action(ctx, actor, "access.revoked", report, reviewer=target.login)
 
 
 def readers(ctx: Context, report: Report) -> list[Reviewer]:

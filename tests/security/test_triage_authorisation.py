@@ -19,6 +19,7 @@ from support import csrf_from
 from triage_support import (
     STRONG_PASSPHRASE,
     attachment_ids,
+    closing,
     enter_code,
     enter_passphrase,
     is_login_redirect,
@@ -110,9 +111,11 @@ def test_role_matrix(role, triage_app, reporter_client, database, people):
     if role == "administrator":
         for reference in (main, pending):
             _grant(lead_client, reference, me)
+    elif role == "reviewer":  # an independent approver for the lead's proposal (leads: only "lead")
+        _grant(lead_client, pending, people["administrator"])
     proposer_client = lead_client if proposer is people["lead"] else sign_in_reviewer(triage_app.test_client(), proposer)
     for action, data in (("categorise", {"category": "sexual-harassment", "priority": "high"}),
-                         ("close", {"outcome": "no-further-action", "reason": "Not substantiated"})):
+                         ("close", closing("no-further-action"))):
         assert post_action(proposer_client, pending, action, data).status_code == 302
     assert report_by_reference(database, pending).stage == "closure-pending"
 
@@ -137,7 +140,7 @@ def test_role_matrix(role, triage_app, reporter_client, database, people):
     record("message", post_action(client, main, "message", {"text": "A question for you"}))
     record("note", post_action(client, main, "note", {"text": "An internal note"}))
     record("escalate", post_action(client, main, "escalate", {"route": "management-action", "reason": "Words of advice"}))
-    record("close", post_action(client, main, "close", {"outcome": "action-taken", "reason": "Advice given"}))
+    record("close", post_action(client, main, "close", closing("action-taken", "Advice given by the inspector, recorded on the subject's file.", "action-completed")))
     assert report_by_reference(database, main).stage == "closed"
     record("reopen", post_action(client, main, "reopen", {"reason": "New information"}))
     assert report_by_reference(database, main).stage == "assessing"

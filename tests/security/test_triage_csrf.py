@@ -10,6 +10,7 @@ from sqlalchemy import select
 from support import csrf_from
 from triage_support import (
     STRONG_PASSPHRASE,
+    closing,
     enter_passphrase,
     is_login_redirect,
     reviewer_cookie,
@@ -45,7 +46,7 @@ def world(triage_app, reporter_client, database, lead, make_reviewer):
     client = sign_in_reviewer(triage_app.test_client(), lead)
     # A closed report (for reopen) and a pending closure (for approval), made with valid tokens.
     for data, action in (({"category": "other", "priority": "normal"}, "categorise"),
-                         ({"outcome": "action-taken", "reason": "done"}, "close")):
+                         (closing("action-taken"), "close")):
         response = client.post(f"/reports/{closed}/{action}", data={"csrf_token": token_for(client), **data})
         assert response.status_code == 302
     return {"client": client, "reference": reference, "closed": closed, "lead": lead, "lead2": lead2, "other": other}
@@ -59,9 +60,11 @@ PAYLOADS = {
     "reports.message": {"text": "A message sent by a forged request"},
     "reports.note": {"text": "A note added by a forged request"},
     "reports.escalate": {"route": "safeguarding", "reason": "forged"},
-    "reports.close": {"outcome": "action-taken", "reason": "forged"},
+    "reports.close": {"outcome": "action-taken", "basis": "action-completed",
+                      "reason": "A forged closure with a reason long enough to pass the form's own checks."},
     "reports.approval": {"decision": "approve"},
     "reports.reopen": {"reason": "forged"},
+    "reports.new_information": {"decision": "reopen", "reason": "forged"},
     "reports.grant": {"reviewer": "{other}"},
     "reports.revoke": {},
     "account.account": {"current": "correct-horse-battery-staple-orbit", "new": STRONG_PASSPHRASE, "confirm": STRONG_PASSPHRASE},

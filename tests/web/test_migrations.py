@@ -220,3 +220,70 @@ def test_upgrade_from_0004_marks_every_stored_report_receipt_format_1(database_u
         assert Report.__table__.c.receipt_format.default.arg == 2  # what the application writes from now on
     finally:
         db.dispose()
+
+
+
+def test_upgrade_from_0004_backfills_who_ever_flagged_a_report_high_risk(database_url, instance_dir):
+    """Release 0.3 (revision 0004) upgraded to head: a report recategorised "other" before the upgrade
+    stays high-risk (from the audit log), so do the reporter's "at risk now" and a high-risk flag; a
+    pending closure gets its proposer; existing accounts get their skeletons."""
+    upgrade(database_url, "0004")
+    db = Database(database_url)
+    rows = [  # reference, category, risk_flags, reporter_urgent, stage -> ever_high_risk
+        ("R-RECAT-0001", "other", "", False, "assessing", True),
+        ("R-URGENT-001", None, "", True, "new", True),
+        ("R-SENIOR-001", "vetting-concern", "on-duty,senior-subject", False, "assessing", True),
+        ("R-PENDING-01", "sexual-assault", "", False, "closure-pending", True),
+        ("R-PLAIN-0001", "vetting-concern", "on-duty", False, "closed", False),
+    ]
+    audit = [("lead", "report.categorised", "R-RECAT-0001", '{"category":"sexual-assault","flags":[],"priority":"high"}'),
+             ("lead", "report.categorised", "R-RECAT-0001", '{"category":"other","flags":[],"priority":"normal"}'),
+             ("lead", "report.closure-requested", "R-PENDING-01", '{"outcome":"no-further-action"}')]
+    try:
+        with db.engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO reviewers (login, display_name, role, active, receives_new_reports, passphrase_hash, "
+                "locked_private_key, public_key, key_fingerprint, sealed_totp_secret, totp_enrolled, last_totp_step, "
+                "must_change_passphrase, created_on) VALUES ('lead', 'Lеad Person', 'lead', true, true, 'x', :k, :k, "
+                "'fp', :k, true, 0, false, :d)"), {"k": b"k", "d": dt.date(2026, 1, 1)})
+            for n, (reference, category, flags, urgent, stage, _) in enumerate(rows):
+                connection.execute(
+                    text("INSERT INTO reports (public_id, reference, lookup_id, received_on, reporter_urgent, "
+                         "encrypted_in_browser, sealed_report, reporter_wrap, stage, category, risk_flags, priority, "
+                         "priority_rank, subjects_indexed, names_reviewer, rule_reasons, junk) VALUES (:public_id, "
+                         ":reference, :lookup_id, :received, :urgent, false, :sealed, :wrap, :stage, :category, :flags, "
+                         "'normal', 0, true, false, '', false)"),
+                    {"public_id": bytes([n]) * 16, "reference": reference, "lookup_id": bytes([n]) * 32,
+                     "received": dt.date(2026, 1, 1), "urgent": urgent, "sealed": b"\x01\x01sealed", "wrap": b"wrap",
+                     "stage": stage, "category": category, "flags": flags})
+            for seq, (actor, action, reference, detail) in enumerate(audit, start=1):
+                connection.execute(text(
+                    "INSERT INTO audit_log (seq, occurred_at, actor, action, report_ref, detail, prev_hash, entry_hash) "
+                    "VALUES (:seq, :at, :actor, :action, :ref, :detail, :h, :h)"),
+                    {"seq": seq, "at": dt.datetime(2026, 1, 2), "actor": actor, "action": action, "ref": reference,
+                     "detail": detail, "h": b"\x00" * 32})
+            plain = connection.scalar(text("SELECT id FROM reports WHERE reference = 'R-PLAIN-0001'"))
+            connection.execute(text("INSERT INTO messages (report_id, public_id, from_reporter, sent_on, sealed_body) "
+                                    "VALUES (:r, :p, true, :d, :b)"), {"r": plain, "p": b"\x07" * 16, "d": dt.date(2026, 1, 3),
+                                                                        "b": b"\x01\x01message"})
+            message = connection.scalar(text("SELECT id FROM messages"))
+        upgrade(database_url)
+        with db.engine.connect() as connection:
+            found = {r.reference: r for r in connection.execute(text(
+                "SELECT reference, ever_high_risk, closure_proposer_id FROM reports"))}
+            flags = connection.execute(text("SELECT unread, after_closure FROM messages")).one()
+            lead = connection.execute(text("SELECT id, login_skeleton, name_skeleton FROM reviewers")).one()
+            # On SQLite a rebuilt `reports` table would have cascaded to its messages: they are all still there.
+            assert connection.scalar(text("SELECT count(*) FROM messages")) == 1
+            diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
+        for reference, *_, high in rows:
+            assert bool(found[reference].ever_high_risk) is high, reference
+        # A message from before the upgrade counts as read and as decided on: no signal.
+        assert (bool(flags.unread), bool(flags.after_closure)) == (False, False) and message
+        assert found["R-PENDING-01"].closure_proposer_id == lead.id
+        assert found["R-RECAT-0001"].closure_proposer_id is None
+        assert (lead.login_skeleton, lead.name_skeleton) == ("lead", "leadperson")  # the Cyrillic е folded too
+        assert diff == []
+    finally:
+        db.dispose()
+

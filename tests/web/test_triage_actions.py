@@ -7,6 +7,7 @@ import pytest
 from triage_support import (
     act_ok,
     clear_header_counts,
+    closing,
     page_text,
     post_action,
     queue_row,
@@ -81,7 +82,7 @@ def test_internal_note_is_never_shown_to_the_reporter(case, reporter_client):
 def test_escalation_and_closure_reasons_stay_internal(case, reporter_client):
     act_ok(case["client"], case["reference"], "categorise", {"category": "other", "priority": "normal"})
     act_ok(case["client"], case["reference"], "escalate", {"route": "safeguarding", "reason": "ESCALATION-REASON-MARKER"})
-    act_ok(case["client"], case["reference"], "close", {"outcome": "action-taken", "reason": "CLOSURE-REASON-MARKER"})
+    act_ok(case["client"], case["reference"], "close", closing("action-taken", "CLOSURE-REASON-MARKER: the subject was given written advice by his superintendent."))
     triage = page_text(case["client"].get(f"/reports/{case['reference']}"))
     assert "ESCALATION-REASON-MARKER" in triage and "CLOSURE-REASON-MARKER" in triage
     page = reporter_page(reporter_client, case["code"])
@@ -135,20 +136,21 @@ def test_escalate_needs_a_route_and_a_reason(case, database):
 
 
 def test_close_requires_a_category_and_a_reason(case, reporter_client, database):
-    response = post_action(case["client"], case["reference"], "close", {"outcome": "action-taken", "reason": "Dealt with"})
+    response = post_action(case["client"], case["reference"], "close", closing("action-taken"))
     assert response.status_code == 400 and "Categorise the report before closing it." in page_text(response)
     act_ok(case["client"], case["reference"], "categorise", {"category": "discrimination-bullying", "priority": "normal"})
-    response = post_action(case["client"], case["reference"], "close", {"outcome": "action-taken", "reason": ""})
+    response = post_action(case["client"], case["reference"], "close", closing("action-taken", ""))
     assert response.status_code == 400 and "Give a reason." in page_text(response)
-    response = post_action(case["client"], case["reference"], "close", {"outcome": "", "reason": "Dealt with"})
+    response = post_action(case["client"], case["reference"], "close", closing("", "Dealt with"))
     assert response.status_code == 400
     assert report_by_reference(database, case["reference"]).stage == "assessing"
 
-    act_ok(case["client"], case["reference"], "close", {"outcome": "no-further-action", "reason": "No evidence"})
+    act_ok(case["client"], case["reference"], "close", closing("no-further-action", "No evidence beyond the one account: " * 2))
     report = report_by_reference(database, case["reference"])
-    assert (report.stage, report.outcome) == ("closed", "no-further-action") and report.closed_on is not None
+    assert (report.stage, report.outcome, report.closure_basis) == ("closed", "no-further-action", "not-substantiated")
+    assert report.closed_on is not None
     assert reporter_status(reporter_client, case["code"]) == "Closed"
-    assert "No evidence" in page_text(case["client"].get(f"/reports/{case['reference']}"))
+    assert "No evidence beyond the one account" in page_text(case["client"].get(f"/reports/{case['reference']}"))
 
 
 def test_high_risk_no_further_action_needs_a_different_lead(case, triage_app, reporter_client, database, make_reviewer):
@@ -156,21 +158,20 @@ def test_high_risk_no_further_action_needs_a_different_lead(case, triage_app, re
     client = case["client"]
     reference = case["reference"]
     act_ok(client, reference, "categorise", {"category": "sexual-harassment", "priority": "high"})
-    response = act_ok(client, reference, "close", {"outcome": "no-further-action", "reason": "Words against words"})
+    response = act_ok(client, reference, "close", closing("no-further-action"))
     follow = client.get(response.headers["Location"])
-    assert "a lead must approve" in page_text(follow)
+    assert "an independent lead must approve" in page_text(follow)
     assert report_by_reference(database, reference).stage == "closure-pending"
     assert reporter_status(reporter_client, case["code"]) == "Being assessed"
     clear_header_counts()
-    assert 'href="/?status=closure-pending"' in page_text(client.get("/"))  # the approvals link
+    assert 'id="approvals-link"' not in page_text(client.get("/"))  # nothing awaits the proposer's own approval
 
     response = post_action(client, reference, "approval", {"decision": "approve"})
     assert response.status_code == 403 and "you proposed this closure" in page_text(response)
     assert report_by_reference(database, reference).stage == "closure-pending"
     # Nor can the proposer get round it by closing again.
-    assert post_action(client, reference, "close", {"outcome": "action-taken", "reason": "x"}).status_code == 400
+    assert post_action(client, reference, "close", closing("action-taken")).status_code == 400
 
-    act_ok(client, reference, "access/grant", {"reviewer": str(other_lead.id)})
     second = sign_in_reviewer(triage_app.test_client(), other_lead)
     act_ok(second, reference, "approval", {"decision": "approve"})
     report = report_by_reference(database, reference)
@@ -183,8 +184,7 @@ def test_a_second_lead_can_refuse_the_closure(case, triage_app, database, make_r
     client = case["client"]
     reference = case["reference"]
     act_ok(client, reference, "categorise", {"category": "sexual-assault", "priority": "high"})
-    act_ok(client, reference, "close", {"outcome": "no-further-action", "reason": "Not enough"})
-    act_ok(client, reference, "access/grant", {"reviewer": str(other_lead.id)})
+    act_ok(client, reference, "close", closing("no-further-action"))
     second = sign_in_reviewer(triage_app.test_client(), other_lead)
     response = post_action(second, reference, "approval", {"decision": "refuse", "reason": ""})
     assert response.status_code == 400  # a refusal needs a reason
@@ -196,7 +196,7 @@ def test_a_second_lead_can_refuse_the_closure(case, triage_app, database, make_r
 
 def test_no_further_action_in_a_low_risk_category_closes_at_once(case, database):
     act_ok(case["client"], case["reference"], "categorise", {"category": "vetting-concern", "priority": "normal"})
-    act_ok(case["client"], case["reference"], "close", {"outcome": "no-further-action", "reason": "Already known"})
+    act_ok(case["client"], case["reference"], "close", closing("no-further-action"))
     assert report_by_reference(database, case["reference"]).stage == "closed"
 
 
@@ -204,14 +204,9 @@ def test_recategorising_to_low_risk_does_not_side_step_the_second_reviewer(case,
     client, reference = case["client"], case["reference"]
     act_ok(client, reference, "categorise", {"category": "sexual-harassment", "priority": "high"})
     act_ok(client, reference, "categorise", {"category": "vetting-concern", "priority": "normal"})
-    act_ok(client, reference, "close", {"outcome": "no-further-action", "reason": "Nothing in it"})
-    assert report_by_reference(database, reference).stage == "closure-pending"
-
-
-def test_high_risk_with_action_taken_closes_at_once(case, database):
-    act_ok(case["client"], case["reference"], "categorise", {"category": "sexual-assault", "priority": "urgent"})
-    act_ok(case["client"], case["reference"], "close", {"outcome": "action-taken", "reason": "Charged"})
-    assert report_by_reference(database, case["reference"]).stage == "closed"
+    response = post_action(client, reference, "close", closing("no-further-action"))
+    assert response.status_code == 400 and "no lead is eligible" in page_text(response)  # the only lead proposed it
+    assert report_by_reference(database, reference).stage == "assessing"
 
 
 def test_reopen(case, reporter_client, database):
@@ -219,7 +214,7 @@ def test_reopen(case, reporter_client, database):
     response = post_action(client, reference, "reopen", {"reason": "x"})
     assert response.status_code == 400 and "Only a closed report can be reopened." in page_text(response)
     act_ok(client, reference, "categorise", {"category": "other", "priority": "normal"})
-    act_ok(client, reference, "close", {"outcome": "referred-elsewhere", "reason": "Another force leads"})
+    act_ok(client, reference, "close", closing("referred-elsewhere", "Another force leads: their professional standards department has it.", "referred-body-leads"))
     assert reporter_status(reporter_client, case["code"]) == "Closed"
     assert post_action(client, reference, "escalate", {"route": "safeguarding", "reason": "x"}).status_code == 400
     assert post_action(client, reference, "reopen", {"reason": ""}).status_code == 400

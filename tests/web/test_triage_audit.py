@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 from triage_support import (
     STRONG_PASSPHRASE,
     attachment_ids,
+    closing,
     post_action,
     read,
     sign_in_reviewer,
@@ -72,13 +73,13 @@ def journey(triage_app, reporter_client, database, instance_dir, lead, make_revi
     step("report.escalated", reference,
          lambda: post_action(client, reference, "escalate", {"route": "anti-corruption", "reason": "Covert"}))
     step("report.closed", reference,
-         lambda: post_action(client, reference, "close", {"outcome": "action-taken", "reason": "Done"}))
+         lambda: post_action(client, reference, "close", closing("action-taken")))
     step("report.reopened", reference, lambda: post_action(client, reference, "reopen", {"reason": "More"}))
     step("access.granted", reference, lambda: post_action(client, reference, "access/grant", {"reviewer": str(spare.id)}))
     step("access.revoked", reference, lambda: post_action(client, reference, f"access/{spare.id}/revoke"))
     post_action(client, pending, "categorise", {"category": "sexual-assault", "priority": "high"})
     step("report.closure-requested", pending,
-         lambda: post_action(client, pending, "close", {"outcome": "no-further-action", "reason": "None"}))
+         lambda: post_action(client, pending, "close", closing("no-further-action")))
     step("reviewer.created", None, lambda: client.post("/admin/reviewers", data={
         "csrf_token": token_for(client, "/admin/reviewers"), "login": "newbie", "display_name": "New Person",
         "role": "reviewer", "passphrase": STRONG_PASSPHRASE}))

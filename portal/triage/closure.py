@@ -1,0 +1,240 @@
+"""Closing a report, and the independent lead's approval it needs when it was ever high-risk.
+
+The rule rests on history, not on labels a handler can change: a report that anyone ever flagged
+high-risk (portal.triage.risk: the reporter's answers, any reviewer's category or risk flag, at
+any time) needs the approval of an independent lead to close, whatever the outcome. Independent
+means: a lead, not the proposer, not an account the proposer created or whose sign-in the proposer
+reset within `approver_independence_days`, and not excluded from the report by a conflict of
+interest. When a closure is proposed, the report key is wrapped (in the proposer's session) to
+every such lead, so that they can read it and see it waiting in their queue.
+
+Every closure takes an outcome, a structured basis (CLOSURE_BASES) and a written reason of at
+least MIN_REASON_CHARS characters (kept as an encrypted note). Closing a report that was never
+acknowledged sends the reporter the standard acknowledgement first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from sqlalchemy import exists, select
+
+from portal.clock import today
+from portal.crypto.envelope import open_record
+from portal.crypto.keys import RecipientPublicKey, wrap_dek
+from portal.reports.answers import ReportAnswers
+from portal.reports.models import KeyWrap, Report
+from portal.triage import audit, conflicts, internal
+from portal.triage.context import ActionError, Actor, Context, Forbidden, require_role
+from portal.triage.models import Reviewer, Role
+from portal.triage.risk import note_high_risk
+from portal.triage.service import (
+    check_reason,
+    get_report,
+    log_action,
+    report_dek,
+    report_internal_key,
+    seal_note,
+    send_acknowledgement,
+)
+from portal.triage.vocabulary import OUTCOMES, Stage
+
+MIN_REASON_CHARS = 40
+
+# Why a report is closed, as a choice a reviewer must make (the written reason explains it).
+CLOSURE_BASES = {
+    "action-completed": "The action decided on has been completed",
+    "referred-body-leads": "Another body has taken it on and now leads",
+    "not-substantiated": "Enquiries found no evidence to support it",
+    "insufficient-information": "Not enough information to act on, and the reporter cannot add more",
+    "not-conduct-matter": "Not a conduct matter for professional standards",
+    "duplicate": "The same matter is handled under a linked report",
+}
+
+
+def _answers(report: Report, dek: bytes) -> ReportAnswers:
+    return ReportAnswers.from_json(open_record(dek, report.public_id, "report", report.sealed_report))
+
+
+def needs_approval(ctx: Context, report: Report, answers: ReportAnswers | None) -> bool:
+    """True when anyone ever flagged the report high-risk: now, before (the sticky flag), or in the
+    audit log (categorisations recorded before the flag existed)."""
+    if note_high_risk(ctx.settings.taxonomy, report, answers):
+        return True
+    taxonomy = ctx.settings.taxonomy
+    earlier = ctx.db.scalars(select(audit.AuditEntry.detail).where(
+        audit.AuditEntry.report_ref == report.reference, audit.AuditEntry.action == "report.categorised"))
+    for detail in earlier:
+        data = json.loads(detail or "{}")
+        if data.get("category") in taxonomy.high_risk_categories or taxonomy.high_risk_flags & set(data.get("flags") or []):
+            report.ever_high_risk = True
+            return True
+    return False
+
+
+def makers_of(ctx: Context, target: Reviewer) -> set[int]:
+    """Ids of the reviewers who created `target`'s account or reset its sign-in within the period
+    (from the audit log: `reviewer.created`, `reviewer.sign-in-reset`)."""
+    since = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=ctx.settings.approver_independence_days)
+    rows = ctx.db.execute(select(audit.AuditEntry.actor, audit.AuditEntry.detail).where(
+        audit.AuditEntry.action.in_(("reviewer.created", "reviewer.sign-in-reset")),
+        audit.AuditEntry.occurred_at >= since,
+        audit.AuditEntry.detail.contains(f'"reviewer":"{target.login}"', autoescape=True)))
+    logins = {actor for actor, detail in rows if json.loads(detail or "{}").get("reviewer") == target.login}
+    return set(ctx.db.scalars(select(Reviewer.id).where(Reviewer.login.in_(logins)))) if logins else set()
+
+
+def not_approvable_by(ctx: Context, approver: Reviewer) -> set[int]:
+    """Proposers whose closures `approver` may not approve: themselves, and whoever made or reset them."""
+    return makers_of(ctx, approver) | {approver.id}
+
+
+def independence_problem(ctx: Context, report: Report, proposer: Reviewer | None, approver: Reviewer) -> str | None:
+    """Why `approver` may not approve this closure, or None."""
+    if approver.role not in (Role.LEAD, Role.ADMINISTRATOR):
+        return "Only a lead can approve this closure."
+    if proposer is not None and approver.id == proposer.id:
+        return "An independent lead must approve: you proposed this closure."
+    if proposer is not None and proposer.id in makers_of(ctx, approver):
+        return (f"An independent lead must approve: {proposer.display_name} ({proposer.login}) created or reset "
+                f"your account within the last {ctx.settings.approver_independence_days} days.")
+    if ctx.db.scalar(select(exists(conflicts.excluded_reviewers(ctx.db, report).where(Reviewer.id == approver.id)))):
+        return "You cannot approve this closure: a conflict of interest applies."
+    return None
+
+
+def eligible_approvers(ctx: Context, report: Report, proposer: Reviewer) -> list[Reviewer]:
+    """Every active lead, and every administrator who can already read the report (administrators
+    never receive reports: they are not given one to approve), minus those not independent."""
+    readers = select(KeyWrap.recipient_fingerprint).where(KeyWrap.report_id == report.id)
+    candidates = ctx.db.scalars(select(Reviewer).where(
+        Reviewer.active.is_(True),
+        (Reviewer.role == Role.LEAD) | ((Reviewer.role == Role.ADMINISTRATOR) & Reviewer.key_fingerprint.in_(readers)),
+    ).order_by(Reviewer.display_name))
+    return [person for person in candidates if independence_problem(ctx, report, proposer, person) is None]
+
+
+def _wrap_to(ctx: Context, actor: Actor, report: Report, dek: bytes, people: list[Reviewer]) -> list[str]:
+    """Wrap the report key, and its internal key (notes), to each of `people` who cannot read it
+    yet, from the proposer's session; returns their logins."""
+    have = set(ctx.db.scalars(select(KeyWrap.recipient_fingerprint).where(KeyWrap.report_id == report.id)))
+    granted = []
+    internal_key = None
+    for person in people:
+        if person.key_fingerprint not in have:
+            internal_key = internal_key or report_internal_key(ctx, actor, report, dek)
+            public = RecipientPublicKey.from_bytes(person.public_key)
+            ctx.db.add(KeyWrap(report_id=report.id, recipient_fingerprint=person.key_fingerprint,
+                               wrap=wrap_dek(dek, public, report.public_id),
+                               internal_wrap=internal.wrap_internal_key(internal_key, public, report)))
+            granted.append(person.login)
+    return granted
+
+
+def close(ctx: Context, actor: Actor, reference: str, outcome: str, basis: str, reason: str) -> list[Reviewer] | None:
+    """Close the report, or propose its closure to independent leads.
+
+    Returns None when it is closed now, or the leads who may approve it (each can now read it).
+    """
+    report = get_report(ctx, actor, reference)
+    if outcome not in OUTCOMES:
+        raise ActionError("Choose an outcome.")
+    if basis not in CLOSURE_BASES:
+        raise ActionError("Choose the basis for closing from the list.")
+    if report.stage in (Stage.CLOSED, Stage.CLOSURE_PENDING):
+        raise ActionError("This report is already closed or awaiting approval to close.")
+    if not report.category:
+        raise ActionError("Categorise the report before closing it.")
+    reason = check_reason(reason)
+    if len(reason) < MIN_REASON_CHARS:
+        raise ActionError(f"Explain the closure in at least {MIN_REASON_CHARS} characters: what was done, "
+                          "and why nothing more will be.")
+    dek = report_dek(ctx, actor, report)
+    high_risk = needs_approval(ctx, report, _answers(report, dek))
+    approvers = eligible_approvers(ctx, report, actor.reviewer) if high_risk else []
+    if high_risk and not approvers:
+        raise ActionError("This report was flagged high-risk, so an independent lead must approve closing it, and no "
+                          "lead is eligible (not you, not an account you created or reset, not conflicted). "
+                          "Ask an administrator to add one.")
+    if report.acknowledged_on is None:
+        send_acknowledgement(ctx, actor, report, dek)
+    seal_note(ctx, actor, report, dek,
+              f"Closure proposed: {OUTCOMES[outcome]}.\nBasis: {CLOSURE_BASES[basis]}.\nReason: {reason}")
+    report.outcome = outcome
+    report.closure_basis = basis
+    if high_risk:
+        report.stage = Stage.CLOSURE_PENDING
+        report.closure_proposer_id = actor.reviewer.id
+        granted = _wrap_to(ctx, actor, report, dek, approvers)
+        log_action(ctx, actor, "report.closure-requested", report, outcome=outcome, basis=basis,
+                   approvers=[a.login for a in approvers], access_granted=granted)
+        return approvers
+    report.stage = Stage.CLOSED
+    report.closed_on = today()
+    log_action(ctx, actor, "report.closed", report, outcome=outcome, basis=basis)
+    return None
+
+
+def can_approve(ctx: Context, actor: Actor, report: Report) -> bool:
+    """Whether the actor sees the approval form: a pending closure they may decide."""
+    if report.stage != Stage.CLOSURE_PENDING or not actor.is_lead:
+        return False
+    proposer = ctx.db.get(Reviewer, report.closure_proposer_id) if report.closure_proposer_id else None
+    return independence_problem(ctx, report, proposer, actor.reviewer) is None
+
+
+def approve(ctx: Context, actor: Actor, reference: str, approve: bool, reason: str = "") -> None:
+    report = get_report(ctx, actor, reference)
+    require_role(actor, Role.LEAD, "Only a lead can approve closing a high-risk report.")
+    if report.stage != Stage.CLOSURE_PENDING:
+        raise ActionError("This report is not awaiting approval.")
+    proposer = ctx.db.get(Reviewer, report.closure_proposer_id) if report.closure_proposer_id else None
+    problem = independence_problem(ctx, report, proposer, actor.reviewer)
+    if problem:
+        raise Forbidden(problem)
+    proposed_by = proposer.login if proposer else None
+    report.closure_proposer_id = None
+    if approve:
+        report.stage = Stage.CLOSED
+        report.closed_on = today()
+        log_action(ctx, actor, "report.closure-approved", report, outcome=report.outcome, proposer=proposed_by)
+        return
+    reason = check_reason(reason)
+    seal_note(ctx, actor, report, report_dek(ctx, actor, report), f"Closure not approved.\nReason: {reason}")
+    report.stage = Stage.ASSESSING
+    report.outcome = None
+    report.closure_basis = None
+    log_action(ctx, actor, "report.closure-refused", report, proposer=proposed_by)
+
+
+def reopen(ctx: Context, actor: Actor, reference: str, reason: str) -> None:
+    report = get_report(ctx, actor, reference)
+    if report.stage != Stage.CLOSED:
+        raise ActionError("Only a closed report can be reopened.")
+    reason = check_reason(reason)
+    seal_note(ctx, actor, report, report_dek(ctx, actor, report), f"Reopened.\nReason: {reason}")
+    report.stage = Stage.ASSESSING
+    report.closed_on = None
+    report.outcome = None
+    report.closure_basis = None
+    _decided(report)
+    log_action(ctx, actor, "report.reopened", report)
+
+
+def _decided(report: Report) -> None:
+    """The reporter's messages after closure have been decided on."""
+    for message in report.messages:
+        message.after_closure = False
+
+
+def keep_closed(ctx: Context, actor: Actor, reference: str, reason: str) -> None:
+    """The reporter wrote after closure and it changes nothing: say why (an encrypted note), audited."""
+    report = get_report(ctx, actor, reference)
+    if not report.new_information:
+        raise ActionError("There is no new information from the reporter to decide on.")
+    reason = check_reason(reason)
+    seal_note(ctx, actor, report, report_dek(ctx, actor, report),
+              f"New information after closure reviewed: it does not change the outcome.\nReason: {reason}")
+    _decided(report)
+    log_action(ctx, actor, "report.new-information-reviewed", report, decision="stays-closed")
