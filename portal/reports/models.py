@@ -51,6 +51,8 @@ class Report(Base):
         Index("ix_reports_queue_stage", "junk", "stage", "received_on", "id"),
         Index("ix_reports_queue_category", "junk", "category", "received_on", "id"),
         Index("ix_reports_queue_assignee", "junk", "assignee_id", "received_on", "id"),
+        # "Mine + overdue, by deadline": one range of the reviewer's open reports in deadline order.
+        Index("ix_reports_queue_assignee_due", "junk", "assignee_id", "due_on", "id"),
         # Reports waiting to be subject-indexed (portal.triage.linking.index_pending), junk excluded.
         Index("ix_reports_index_pending", "junk", "subjects_indexed"),
     )
@@ -207,7 +209,7 @@ class SubjectIndex(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # name | identifier
+    kind: Mapped[str] = mapped_column(String(16))  # a kind of portal.triage.subjects.KIND_STRENGTH
     value: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
     sealed_label: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     removed: Mapped[bool] = mapped_column(Boolean, default=False)

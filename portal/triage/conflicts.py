@@ -101,10 +101,13 @@ def declare_conflict(ctx: Context, actor: Actor, name: str, identifier: str, own
     ctx.db.flush()
     label = (name or identifier).encode("utf-8")
     actor.reviewer.sealed_conflict_labels = _append_label(key, actor, label, [v for _, v in values])
-    for report in ctx.db.scalars(select(Report).where(Report.id.in_(
-            select(SubjectIndex.report_id).where(SubjectIndex.value.in_([v for _, v in values]))))):
+    affected = list(ctx.db.scalars(select(Report).where(Report.id.in_(
+        select(SubjectIndex.report_id).where(SubjectIndex.value.in_([v for _, v in values]))))))
+    for report in affected:  # names_reviewer first: it decides who is excluded
         refresh_flags(ctx, report, None)
         enforce_exclusions(ctx, report)
+    for report in affected:  # then the rules again, now that who may read what is settled
+        refresh_flags(ctx, report, None)
     audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "conflict.declared", None, own_identity=own_identity)
     return added
 

@@ -12,18 +12,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import Select, and_, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from portal.crypto import CryptoError
 from portal.crypto.envelope import open_record, seal_record
 from portal.crypto.keys import unwrap_dek
 from portal.reports.answers import ReportAnswers
 from portal.reports.models import KeyWrap, Report, SubjectIndex
-from portal.triage import audit
+from portal.triage import audit, links
 from portal.triage.conflicts import enforce_exclusions
 from portal.triage.context import ActionError, Actor, Context
+from portal.triage.models import LinkDecision
 from portal.triage.rules import refresh_flags
-from portal.triage.subjects import linked_report_ids, subject_values
+from portal.triage.subjects import NAME_KINDS, linked_report_ids, subject_values
 
 INDEX_BATCH = 25
 
@@ -77,8 +78,14 @@ def index_pending(ctx: Context, actor: Actor) -> int:
 # -- links ------------------------------------------------------------------------------
 
 
-def linked_counts(db: Session, readable: Select, report_ids: list[int]) -> dict[int, int]:
-    """For each report, how many OTHER reports the reviewer may read name the same person.
+@dataclass
+class LinkCounts:
+    linked: int = 0  # same person, or a possible link a reviewer confirmed
+    possible: int = 0  # possible links waiting for a reviewer
+
+
+def linked_counts(db: Session, readable: Select, report_ids: list[int]) -> dict[int, LinkCounts]:
+    """For each report, how many OTHER reports the reviewer may read are linked to it.
 
     Two small queries rather than one join: the planners turned "is the linked report
     readable" into a scan of every report the reviewer can read (PostgreSQL, 30 ms a page at
@@ -86,27 +93,75 @@ def linked_counts(db: Session, readable: Select, report_ids: list[int]) -> dict[
     """
     if not report_ids:
         return {}
-    mine = aliased(SubjectIndex)
-    other = aliased(SubjectIndex)
-    pairs = db.execute(
-        select(mine.report_id, other.report_id).distinct()
-        .join(other, and_(other.kind == mine.kind, other.value == mine.value, other.report_id != mine.report_id))
-        .where(mine.report_id.in_(report_ids), mine.removed.is_(False), other.removed.is_(False))
-    ).all()
-    candidates = sorted({linked for _, linked in pairs})
-    readable_ids: set[int] = set()
-    for start in range(0, len(candidates), 500):
-        chunk = candidates[start:start + 500]
-        readable_ids.update(db.scalars(readable.with_only_columns(Report.id).where(Report.id.in_(chunk))))
-    counts: dict[int, int] = {}
-    for report_id, linked in set(pairs):
-        if linked in readable_ids:
-            counts[report_id] = counts.get(report_id, 0) + 1
+    found = links.links_of_many(db, report_ids)
+    readable_ids = _readable_among(db, readable, {o for others in found.values() for o in others})
+    counts: dict[int, LinkCounts] = {}
+    for report_id, others in found.items():
+        for other_id, state in others.items():
+            if other_id in readable_ids:
+                c = counts.setdefault(report_id, LinkCounts())
+                if state == links.POSSIBLE:
+                    c.possible += 1
+                else:
+                    c.linked += 1
     return counts
 
 
+def _readable_among(db: Session, readable: Select, candidates: set[int]) -> set[int]:
+    ordered, out = sorted(candidates), set()
+    for start in range(0, len(ordered), 500):
+        out.update(db.scalars(readable.with_only_columns(Report.id).where(Report.id.in_(ordered[start:start + 500]))))
+    return out
+
+
 def linked_reports(db: Session, readable: Select, report: Report) -> list[Report]:
+    """Reports linked to this one at any strength (junk excluded) among `readable`."""
     return list(db.scalars(readable.where(Report.id.in_(linked_report_ids(report.id))).order_by(Report.received_on)))
+
+
+@dataclass
+class CaseLink:
+    report: Report
+    state: str  # links.SAME | links.CONFIRMED | links.POSSIBLE
+
+
+@dataclass
+class CaseLinks:
+    shown: list[CaseLink]  # only reports this reviewer may read
+    hidden: int  # for leads: linked reports they may not read (a count, nothing else); 0 for others
+
+    @property
+    def same(self) -> list[CaseLink]:
+        return [link for link in self.shown if link.state != links.POSSIBLE]
+
+    @property
+    def possible(self) -> list[CaseLink]:
+        return [link for link in self.shown if link.state == links.POSSIBLE]
+
+
+def case_links(db: Session, readable: Select, actor: Actor, report: Report) -> CaseLinks:
+    """The links on a report's page. A reviewer learns nothing of reports they may not read;
+    a lead sees how many such reports are linked, without references or content."""
+    found = links.links_of(db, report.id)
+    readable_ids = _readable_among(db, readable, set(found))
+    shown = [CaseLink(r, found[r.id]) for r in db.scalars(select(Report).where(Report.id.in_(readable_ids))
+                                                          .order_by(Report.received_on, Report.id))]
+    return CaseLinks(shown, len(set(found) - readable_ids) if actor.is_lead else 0)
+
+
+def decide_link(ctx: Context, actor: Actor, readable: Select, report: Report, other_reference: str, decision: str) -> None:
+    """Confirm or reject a possible link between two reports the reviewer may read (audited on both)."""
+    if decision not in links.DECISIONS:
+        raise ActionError("Choose whether the two reports are about the same person.")
+    other = ctx.db.scalar(readable.where(Report.reference == other_reference[:16]))
+    if other is None or other.id == report.id or links.links_of(ctx.db, report.id).get(other.id) != links.POSSIBLE:
+        raise ActionError("That link is not waiting for a decision (it may have been decided already).")
+    first, second = links.pair(report.id, other.id)
+    ctx.db.add(LinkDecision(first_report_id=first, second_report_id=second, decision=decision, decided_by=actor.reviewer.id))
+    ctx.db.flush()
+    for one, two in ((report, other), (other, report)):
+        refresh_flags(ctx, one, None)
+        audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, f"link.{decision}", one.reference, linked=two.reference)
 
 
 # -- subjects on one report -------------------------------------------------------------
@@ -114,27 +169,39 @@ def linked_reports(db: Session, readable: Select, report: Report) -> list[Report
 
 @dataclass
 class SubjectLabel:
-    id: int
-    kind: str
+    """One person or number as a reviewer reads it, and the blind-index rows it stands for."""
+
+    ids: list[int]
+    kind: str  # "name" or "number"
     label: str
     added_by_reviewer: bool
 
+    @property
+    def id(self) -> int:
+        return self.ids[0]
+
+
+def _label_for(kind: str, name: str, identifier: str) -> str:
+    return name if kind in NAME_KINDS or not identifier else identifier
+
 
 def subject_labels(ctx: Context, report: Report, dek: bytes, answers: ReportAnswers) -> list[SubjectLabel]:
-    """The identifiers used for linking, with the text they came from (in this session only)."""
-    from_answers: dict[bytes, str] = {}
+    """The names and numbers used for linking, with the text they came from (in this session only),
+    one entry per text: each stands for several blind-index values (one per kind)."""
+    from_answers: dict[tuple[str, bytes], str] = {}
     for person in answers.people:
         for kind, value in subject_values(ctx.blind_index_key, person.name, person.identifier):
-            from_answers[value] = person.name if kind == "name" else person.identifier
-    labels = []
+            from_answers[(kind, value)] = _label_for(kind, person.name, person.identifier)
+    grouped: dict[tuple[str, str, bool], SubjectLabel] = {}
     for row in ctx.db.scalars(select(SubjectIndex).where(SubjectIndex.report_id == report.id, SubjectIndex.removed.is_(False))
                               .order_by(SubjectIndex.id)):
         if row.sealed_label is not None:
             text = open_record(dek, report.public_id, "subject", row.sealed_label, row.value[:16]).decode("utf-8")
         else:
-            text = from_answers.get(row.value, "(from the report)")
-        labels.append(SubjectLabel(row.id, row.kind, text, row.sealed_label is not None))
-    return labels
+            text = from_answers.get((row.kind, row.value), "(from the report)")
+        group = ("name" if row.kind in NAME_KINDS else "number", text, row.sealed_label is not None)
+        grouped.setdefault(group, SubjectLabel([], group[0], text, group[2])).ids.append(row.id)
+    return list(grouped.values())
 
 
 def add_subject(ctx: Context, actor: Actor, report: Report, dek: bytes, name: str, identifier: str) -> int:
@@ -146,7 +213,7 @@ def add_subject(ctx: Context, actor: Actor, report: Report, dek: bytes, name: st
     for kind, value in values:
         row = ctx.db.scalar(select(SubjectIndex).where(SubjectIndex.report_id == report.id, SubjectIndex.kind == kind,
                                                        SubjectIndex.value == value))
-        label = seal_record(dek, report.public_id, "subject", (name if kind == "name" else identifier).encode("utf-8"), value[:16])
+        label = seal_record(dek, report.public_id, "subject", _label_for(kind, name, identifier).encode("utf-8"), value[:16])
         if row is None:
             ctx.db.add(SubjectIndex(report_id=report.id, kind=kind, value=value, sealed_label=label))
             added += 1
@@ -162,12 +229,14 @@ def add_subject(ctx: Context, actor: Actor, report: Report, dek: bytes, name: st
     return added
 
 
-def remove_subject(ctx: Context, actor: Actor, report: Report, subject_id: int) -> None:
-    linked_before = list(ctx.db.scalars(select(Report).where(Report.id.in_(linked_report_ids(report.id)))))
-    result = ctx.db.execute(update(SubjectIndex).where(SubjectIndex.id == subject_id, SubjectIndex.report_id == report.id)
-                            .values(removed=True))
-    if not result.rowcount:
+def remove_subject(ctx: Context, actor: Actor, report: Report, dek: bytes, answers: ReportAnswers, subject_id: int) -> None:
+    """Remove a name or number from linking: every blind-index value it stands for."""
+    group = next((s for s in subject_labels(ctx, report, dek, answers) if subject_id in s.ids), None)
+    if group is None:
         raise ActionError("That identifier is not on this report.")
+    linked_before = list(ctx.db.scalars(select(Report).where(Report.id.in_(linked_report_ids(report.id)))))
+    ctx.db.execute(update(SubjectIndex).where(SubjectIndex.id.in_(group.ids), SubjectIndex.report_id == report.id)
+                   .values(removed=True))
     ctx.db.flush()
     for other in [report, *linked_before]:
         refresh_flags(ctx, other, None)

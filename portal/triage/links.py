@@ -1,0 +1,128 @@
+"""Links between reports that name one person, with their strength and reviewers' decisions.
+
+Two reports link when they share a blind-index value (portal.triage.subjects). The kinds they
+share give the strength: SAME (an exact number or full name) or POSSIBLE (sounds alike, same
+initial and surname, same digits under another prefix). A reviewer who may read both reports
+confirms or rejects a possible link (LinkDecision, per pair of reports): a confirmed one counts
+like a same-person link, a rejected one is gone for good, whatever is re-indexed later.
+
+Nothing here filters by reader: callers pass in what the reviewer may read (service.readable),
+and pattern_links() counts only links every reader of the report may also read, so that what a
+stored flag says (the repeat-subject rule) cannot reveal a report hidden from one of them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from sqlalchemy import and_, select, tuple_
+from sqlalchemy.orm import Session, aliased
+
+from portal.reports.models import KeyWrap, Report, SubjectIndex
+from portal.triage.models import Conflict, LinkDecision, Reviewer
+from portal.triage.subjects import POSSIBLE, SAME, strength
+
+CONFIRMED, REJECTED = "confirmed", "rejected"
+DECISIONS = (CONFIRMED, REJECTED)
+
+
+def pair(a: int, b: int) -> tuple[int, int]:
+    return (a, b) if a < b else (b, a)
+
+
+def shared_kinds(db: Session, report_ids: Iterable[int]) -> dict[int, dict[int, set[str]]]:
+    """For each report: the other (non-junk) reports sharing a value with it, and the kinds shared."""
+    ids = list(report_ids)
+    if not ids:
+        return {}
+    mine, other = aliased(SubjectIndex), aliased(SubjectIndex)
+    linked = aliased(Report)
+    rows = db.execute(
+        select(mine.report_id, other.report_id, other.kind).distinct()
+        .join(other, and_(other.kind == mine.kind, other.value == mine.value, other.report_id != mine.report_id))
+        .join(linked, and_(linked.id == other.report_id, linked.junk.is_(False)))
+        .where(mine.report_id.in_(ids), mine.removed.is_(False), other.removed.is_(False))
+    ).all()
+    out: dict[int, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for report_id, other_id, kind in rows:
+        out[report_id][other_id].add(kind)
+    return out
+
+
+def decisions(db: Session, pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], str]:
+    wanted = sorted({pair(a, b) for a, b in pairs})
+    out: dict[tuple[int, int], str] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        out.update({(a, b): d for a, b, d in db.execute(
+            select(LinkDecision.first_report_id, LinkDecision.second_report_id, LinkDecision.decision)
+            .where(tuple_(LinkDecision.first_report_id, LinkDecision.second_report_id).in_(chunk)))})
+    return out
+
+
+def effective(found: str | None, decision: str | None) -> str | None:
+    """What a link is now: SAME, CONFIRMED, POSSIBLE (waiting for a reviewer), or None (rejected or none)."""
+    if found == SAME:
+        return SAME  # an exact number or full name is not put to a reviewer (remove the identifier instead)
+    if found == POSSIBLE:
+        return {CONFIRMED: CONFIRMED, REJECTED: None}.get(decision or "", POSSIBLE)
+    return None
+
+
+def links_of_many(db: Session, report_ids: Iterable[int]) -> dict[int, dict[int, str]]:
+    """report id -> {other report id: SAME | CONFIRMED | POSSIBLE}, rejected links left out."""
+    kinds = shared_kinds(db, report_ids)
+    decided = decisions(db, [(r, o) for r, others in kinds.items() for o in others])
+    out: dict[int, dict[int, str]] = {}
+    for report_id, others in kinds.items():
+        out[report_id] = {}
+        for other_id, shared in others.items():
+            if (state := effective(strength(shared), decided.get(pair(report_id, other_id)))) is not None:
+                out[report_id][other_id] = state
+    return out
+
+
+def links_of(db: Session, report_id: int) -> dict[int, str]:
+    return links_of_many(db, [report_id]).get(report_id, {})
+
+
+# -- who may read what, for stored flags -------------------------------------------------------
+
+
+def _excluded(db: Session, report_id: int) -> set[int]:
+    """Reviewers a declared conflict hides this report from (conflicts.visible, per report)."""
+    return set(db.scalars(
+        select(Conflict.reviewer_id).join(SubjectIndex, and_(SubjectIndex.kind == Conflict.kind,
+                                                             SubjectIndex.value == Conflict.value))
+        .where(SubjectIndex.report_id == report_id, SubjectIndex.removed.is_(False))))
+
+
+def _wrapped_to(db: Session, report_id: int) -> set[str]:
+    """Whose keys open this report; before any wrap exists (a report still being screened), the
+    reviewers it will be wrapped to: every active reviewer who receives new reports."""
+    wrapped = set(db.scalars(select(KeyWrap.recipient_fingerprint).where(KeyWrap.report_id == report_id)))
+    return wrapped or set(db.scalars(select(Reviewer.key_fingerprint).where(
+        Reviewer.active.is_(True), Reviewer.receives_new_reports.is_(True))))
+
+
+def pattern_links(db: Session, report: Report) -> int:
+    """Same-person and confirmed links that every reader of `report` may also read.
+
+    The repeat-subject rule stores its result on the report (its priority and the reason shown),
+    so it may count a linked report only when nobody who can read this one is kept from that one:
+    not by a conflict, not by "names a reviewer" (leads only), not by holding no key to it.
+    Otherwise adding a name by hand to a readable report would reveal, through the flag, that a
+    report hidden from the reviewer names that person.
+    """
+    strong = [o for o, state in links_of(db, report.id).items() if state in (SAME, CONFIRMED)]
+    if not strong:
+        return 0
+    excluded, wrapped = _excluded(db, report.id), _wrapped_to(db, report.id)
+    count = 0
+    for other in db.scalars(select(Report).where(Report.id.in_(strong))):
+        if other.names_reviewer and not report.names_reviewer:
+            continue
+        if _excluded(db, other.id) <= excluded and wrapped <= _wrapped_to(db, other.id):
+            count += 1
+    return count
