@@ -4,6 +4,8 @@
     .venv/bin/python bench/queue_bench.py --database-url postgresql:///test # PostgreSQL (schema reset first)
     .venv/bin/python bench/queue_bench.py --reports 20000 --requests 100    # quicker
     .venv/bin/python bench/queue_bench.py --explain                         # also: which statements cost what
+    .venv/bin/python bench/queue_bench.py --database-url postgresql:///bench --sizes 10000,100000,1000000
+                                                # one fresh load per size, then one table comparing them
 
 1. A fresh instance (`portal init --dev`: the lead reviewer and the recovery key), four more
    reviewer rows, then N reports inserted straight into the database with SQLAlchemy Core:
@@ -25,7 +27,10 @@
    counts the page layout shows) with every SQL statement timed; the slowest are printed
    with their query plan.
 
-On PostgreSQL the script drops and recreates --pg-schema (default `public`, like the test
+On PostgreSQL the reports are generated inside the database (populate_pg_bulk: generate_series,
+one INSERT ... SELECT per table), so 1,000,000 reports load in minutes; every person named gets
+one blind-index value of each kind linking uses (name, name in any order, numbers, phonetic,
+initial), the coarser "possible" kinds shared by a few people each. On PostgreSQL the script drops and recreates --pg-schema (default `public`, like the test
 suite does; pass e.g. `--pg-schema portal_bench` to leave a concurrent test run alone:
 connections then use that schema through search_path). It runs VACUUM ANALYZE on the loaded tables, as
 autovacuum would soon after such a bulk insert; SQLite gets no ANALYZE (nothing in the
@@ -189,6 +194,111 @@ def populate(database_url: str, n: int, seed: int, log) -> dict:
             "subject_rows": subject_rows, "load_seconds": load_seconds}
 
 
+# Kinds of blind-index values a person gets (portal.triage.subjects.KIND_STRENGTH), and how many
+# people share one value of each kind here: a "possible" kind is coarser (sounds alike, same initial).
+BULK_KINDS = {"name": 1, "name-set": 1, "identifier": 1, "id-number": 1, "phonetic": 2, "initial": 5, "id-digits": 2}
+
+
+def populate_pg_bulk(database_url: str, n: int, seed: int, log) -> dict:
+    """The same population as populate(), generated inside PostgreSQL (generate_series, one
+    INSERT ... SELECT per table): a million reports load in minutes, not hours. Blobs are filler
+    bytes of the real sizes (nothing reads them); every person gets one value per BULK_KINDS kind."""
+    from sqlalchemy import func, insert, select, text
+
+    import portal.models  # noqa: F401
+    from portal.config import load_taxonomy
+    from portal.db import make_engine
+    from portal.reports.models import SubjectIndex
+    from portal.triage.models import Conflict, RecoveryKey, Reviewer
+
+    engine = make_engine(database_url)
+    categories = [c.key for c in load_taxonomy().categories]
+    flags = [k for k, _ in load_taxonomy().risk_flags]
+    start = time.perf_counter()
+    with engine.begin() as conn:
+        lead = conn.execute(select(Reviewer.id, Reviewer.key_fingerprint)).first()
+        recovery_fp = conn.scalar(select(RecoveryKey.fingerprint))
+        template = conn.execute(select(Reviewer.__table__).where(Reviewer.id == lead.id)).mappings().first()
+        others = []
+        for k in range(4):
+            row = {c: template[c] for c in template.keys() if c != "id"}
+            row.update(login=f"reviewer{k + 2}", display_name=f"Reviewer {k + 2}", role="reviewer",
+                       key_fingerprint=os.urandom(16).hex(), public_key=os.urandom(len(template["public_key"])))
+            others.append(conn.execute(insert(Reviewer).values(**row).returning(Reviewer.id)).scalar_one())
+        params = {"n": n, "lead": lead.id, "o1": others[0], "o2": others[1], "o3": others[2], "o4": others[3],
+                  "cats": categories, "flags": flags, "lead_fp": lead.key_fingerprint, "recovery_fp": recovery_fp,
+                  "cold": max(20_000, n // 5), "wrap_md5s": WRAP_BYTES // 16}
+        conn.execute(text("SELECT setseed(:s)"), {"s": (seed % 1000) / 1000})
+        conn.execute(text("""
+            CREATE TEMP TABLE draws ON COMMIT DROP AS
+            SELECT i, floor(random() * 1096)::int AS age, random() AS st, random() AS ack, random() AS clo, random() AS asg,
+                   random() AS pri, random() AS cat, random() AS fl, random() AS subj, random() AS misc
+            FROM generate_series(1, :n) AS i"""), params)
+        conn.execute(text("""
+            CREATE TEMP TABLE shaped ON COMMIT DROP AS
+            SELECT d.*, current_date - d.age AS received,
+              CASE WHEN d.age <= 30 THEN CASE WHEN st < .35 THEN 'new' WHEN st < .80 THEN 'assessing' WHEN st < .90 THEN 'escalated'
+                                              WHEN st < .98 THEN 'closed' ELSE 'closure-pending' END
+                   WHEN d.age <= 180 THEN CASE WHEN st < .03 THEN 'new' WHEN st < .28 THEN 'assessing' WHEN st < .43 THEN 'escalated'
+                                              WHEN st < .95 THEN 'closed' ELSE 'closure-pending' END
+                   ELSE CASE WHEN st < .03 THEN 'assessing' WHEN st < .08 THEN 'escalated' WHEN st < .99 THEN 'closed'
+                             ELSE 'closure-pending' END END AS stage,
+              CASE WHEN pri < .75 THEN 'normal' WHEN pri < .93 THEN 'high' ELSE 'urgent' END AS priority
+            FROM draws d"""))
+        log("  reports ...")
+        conn.execute(text("""
+            INSERT INTO reports (id, public_id, reference, lookup_id, received_on, reporter_urgent, encrypted_in_browser,
+                sealed_report, reporter_wrap, stage, category, risk_flags, priority, priority_rank, due_on, assignee_id,
+                acknowledged_on, escalation_route, outcome, closed_on, subjects_indexed, names_reviewer, rule_reasons, junk)
+            SELECT i, decode(md5(i::text || 'p'), 'hex'), 'R-' || upper(substr(md5(i::text), 1, 4)) || '-' || lpad(i::text, 7, '0'),
+                sha256(convert_to(i::text, 'UTF8')), received, misc < .05, misc > .4,
+                decode('0101' || repeat(md5(i::text || 's'), 19 + (i % 19)), 'hex'), decode(repeat(md5(i::text || 'w'), 7), 'hex'),
+                stage, CASE WHEN stage = 'new' AND cat < .5 THEN NULL ELSE (CAST(:cats AS text[]))[1 + floor(cat * cardinality(CAST(:cats AS text[])))::int] END,
+                CASE WHEN fl < .5 THEN '' ELSE (CAST(:flags AS text[]))[1 + floor(fl * 100)::int % cardinality(CAST(:flags AS text[]))] END,
+                priority, CASE priority WHEN 'urgent' THEN 2 WHEN 'high' THEN 1 ELSE 0 END,
+                CASE WHEN stage = 'closed' THEN NULL WHEN stage = 'new' THEN received + 7 ELSE received + 90 END,
+                CASE WHEN stage = 'new' OR asg < .20 THEN NULL WHEN asg < .45 THEN :lead WHEN asg < .5875 THEN :o1
+                     WHEN asg < .725 THEN :o2 WHEN asg < .8625 THEN :o3 ELSE :o4 END,
+                CASE WHEN stage = 'new' THEN NULL ELSE least(current_date, received + floor(ack * 11)::int) END,
+                CASE WHEN stage = 'escalated' OR (stage = 'closed' AND clo < .3) THEN 'professional-standards' END,
+                CASE WHEN stage IN ('closed', 'closure-pending') THEN 'no-further-action' END,
+                CASE WHEN stage = 'closed' THEN least(current_date, received + 10 + floor(clo * 191)::int) END,
+                true, misc < .001, '', false
+            FROM shaped"""), params)
+        log("  key wraps ...")
+        conn.execute(text("""
+            INSERT INTO key_wraps (report_id, recipient_fingerprint, wrap)
+            SELECT i, fp, decode(repeat(md5(i::text || fp), :wrap_md5s), 'hex')
+            FROM generate_series(1, :n) AS i CROSS JOIN (VALUES (CAST(:lead_fp AS varchar)), (CAST(:recovery_fp AS varchar))) AS f(fp)"""),
+                     params)
+        log("  subjects ...")
+        conn.execute(text("""
+            CREATE TEMP TABLE named ON COMMIT DROP AS
+            SELECT DISTINCT d.i AS report_id,
+                   CASE WHEN random() < .1 THEN floor(random() * 200)::int ELSE 200 + floor(random() * :cold)::int END AS person
+            FROM draws d CROSS JOIN LATERAL generate_series(1, 1 + (d.misc * 1000)::int % 3) AS k
+            WHERE d.subj < .3"""), params)
+        kinds = ", ".join(f"('{kind}', {share})" for kind, share in BULK_KINDS.items())
+        conn.execute(text(f"""
+            INSERT INTO subject_index (report_id, kind, value, sealed_label, removed)
+            SELECT DISTINCT ON (report_id, kind, value) report_id, kind, value, NULL, random() < .02 FROM (
+              SELECT report_id, k.kind, sha256(convert_to(k.kind || ':' || (person / k.share)::text, 'UTF8')) AS value
+              FROM named CROSS JOIN (VALUES {kinds}) AS k(kind, share)) AS v"""))  # noqa: S608 (constants above)
+        for person in range(3):  # the lead declared three of the most named people
+            for kind in ("name", "identifier"):
+                value = conn.scalar(text("SELECT sha256(convert_to(:v, 'UTF8'))"), {"v": f"{kind}:{person}"})
+                conn.execute(insert(Conflict).values(reviewer_id=lead.id, kind=kind, value=value, own_identity=False,
+                                                     declared_on=dt.date.today()))
+        conn.execute(text("SELECT setval(pg_get_serial_sequence('reports', 'id'), (SELECT max(id) FROM reports))"))
+        conn.execute(text("SELECT setval(pg_get_serial_sequence('key_wraps', 'id'), (SELECT max(id) FROM key_wraps))"))
+        stages = dict(conn.execute(text("SELECT stage, count(*) FROM reports GROUP BY stage")).all())
+        subject_rows = conn.scalar(select(func.count()).select_from(SubjectIndex))
+    load_seconds = time.perf_counter() - start
+    engine.dispose()
+    return {"lead_id": lead.id, "other_ids": others, "categories": categories, "stages": stages,
+            "subject_rows": subject_rows, "load_seconds": load_seconds}
+
+
 def analyze(database_url: str) -> float:
     from sqlalchemy import text
 
@@ -224,6 +334,15 @@ def request_mix(count: int, facts: dict, seed: int) -> list[tuple[str, str, tupl
     def nexts(*choices: int) -> tuple[str, ...]:
         return (NEXT,) * rng.choice(choices)
 
+    def combination() -> dict[str, object]:
+        """Any of the queue page's filters together, in any of its orders."""
+        query: dict[str, object] = {"sort": rng.choice(["received", "deadline", "priority"]), "order": rng.choice(["asc", "desc"])}
+        for name, values in (("status", ["new", "assessing", "escalated", "closure-pending", "closed"]), ("category", cats),
+                             ("priority", ["urgent", "high", "normal"]), ("assignee", ["me", "none"]), ("overdue", [1])):
+            if rng.random() < 0.4:
+                query[name] = rng.choice(values)
+        return query
+
     kinds = [
         ("page 1 (newest)", 22, lambda: ({}, ())),
         ("pages 2-5", 10, lambda: ({}, nexts(1, 2, 3, 4))),
@@ -236,7 +355,9 @@ def request_mix(count: int, facts: dict, seed: int) -> list[tuple[str, str, tupl
         ("priority filter", 4, lambda: ({"priority": rng.choice(["urgent", "high"])}, ())),
         ("sort=deadline", 6, lambda: ({"sort": "deadline", "order": rng.choice(["asc", "desc"])}, nexts(0, 0, 4))),
         ("sort=priority", 4, lambda: ({"sort": "priority"}, rng.choice([(), (), (NEXT,) * 9, (LAST,)]))),
-        ("overdue+me+deadline", 2, lambda: ({"overdue": 1, "assignee": "me", "sort": "deadline", "order": "asc"}, ())),
+        ("overdue+me+deadline", 6, lambda: ({"overdue": 1, "assignee": "me", "sort": "deadline", "order": "asc"},
+                                            rng.choice([(), (), (NEXT,), (LAST,)]))),
+        ("filters+sort (any)", 8, lambda: (combination(), rng.choice([(), (NEXT,), (LAST,)]))),
     ]
     out = []
     for _ in range(count):
@@ -392,60 +513,36 @@ def explain(instance: Path, database_url: str, mix: list[tuple[str, str, tuple[s
 # -- main -------------------------------------------------------------------------------------
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--reports", type=int, default=100_000)
-    ap.add_argument("--requests", type=int, default=200, help="timed queue requests (default 200)")
-    ap.add_argument("--warmup", type=int, default=10)
-    ap.add_argument("--database-url", default="", help="PostgreSQL URL (default: SQLite in the temporary instance)")
-    ap.add_argument("--pg-schema", default="public", help="schema to drop, recreate and use on PostgreSQL (default public)")
-    ap.add_argument("--sqlite-analyze", action="store_true", help="run ANALYZE on SQLite after loading")
-    ap.add_argument("--explain", action="store_true", help="also time every SQL statement in-process and show plans")
-    ap.add_argument("--top", type=int, default=6, help="statements shown by --explain")
-    ap.add_argument("--seed", type=int, default=20240501)
-    ap.add_argument("--instance", type=Path, help="reuse this populated instance (made with --keep) instead of loading")
-    ap.add_argument("--keep", action="store_true", help="keep the temporary instance (path printed)")
-    args = ap.parse_args()
-
-    log = benchlib.log
-    url, kind = benchlib.database_choice(args.database_url, args.pg_schema)
-    machine = benchlib.machine_line()
-    tmp = None
-    if args.instance:
-        instance = args.instance.resolve()
-        facts_file = instance / "bench-facts.txt"
-        facts = eval(facts_file.read_text())  # noqa: S307 (our own repr, written below)
-        creds = benchlib.Credentials(*facts.pop("credentials"))
-        url = facts.pop("database_url")
-        kind = "PostgreSQL" if url else "SQLite"
-    else:
-        tmp = Path(tempfile.mkdtemp(prefix="portal-queue-bench-"))
-        instance = tmp / "instance"
-        if url:
-            log(f"Resetting PostgreSQL schema {args.pg_schema} ...")
-            benchlib.reset_postgres_schema(args.database_url, args.pg_schema)
-        log(f"Initialising {instance} ({kind}) ...")
-        creds = benchlib.init_instance(instance, url or None)
-        db_url = url or f"sqlite:///{instance / 'portal.sqlite3'}"
-        log(f"Loading {args.reports:,} reports ...")
-        facts = populate(db_url, args.reports, args.seed, log)
-        if url or args.sqlite_analyze:
-            facts["analyze_seconds"] = analyze(db_url)
-        facts_file = instance / "bench-facts.txt"
-        facts_file.write_text(repr({**facts, "credentials": [creds.login, creds.passphrase, creds.totp_secret],
-                                    "database_url": url, "reports": args.reports}))
-    total_reports = facts.get("reports", args.reports)
+def load(args, n: int, url: str, kind: str, log) -> tuple[Path, Path, dict, benchlib.Credentials]:
+    """A fresh instance with n reports: (temporary directory, instance, facts, credentials)."""
+    tmp = Path(tempfile.mkdtemp(prefix="portal-queue-bench-"))
+    instance = tmp / "instance"
+    if url:
+        log(f"Resetting PostgreSQL schema {args.pg_schema} ...")
+        benchlib.reset_postgres_schema(args.database_url, args.pg_schema)
+    log(f"Initialising {instance} ({kind}) ...")
+    creds = benchlib.init_instance(instance, url or None)
     db_url = url or f"sqlite:///{instance / 'portal.sqlite3'}"
-    mix = request_mix(args.requests + args.warmup, facts, args.seed)
+    log(f"Loading {n:,} reports ...")
+    facts = populate_pg_bulk(db_url, n, args.seed, log) if url else populate(db_url, n, args.seed, log)
+    if url or args.sqlite_analyze:
+        facts["analyze_seconds"] = analyze(db_url)
+    (instance / "bench-facts.txt").write_text(repr({**facts, "credentials": [creds.login, creds.passphrase, creds.totp_secret],
+                                                    "database_url": url, "reports": n}))
+    return tmp, instance, facts, creds
 
+
+def timed(instance: Path, url: str, creds: benchlib.Credentials, mix, warmup: int, requests: int, log) -> dict[str, list[float]]:
     server = benchlib.Gunicorn("triage", instance, url or None)
     try:
         ready = server.wait_ready()
-        log(f"gunicorn triage ready in {ready:.1f} s on port {server.port}; timing {args.requests} queue requests ...")
-        timings = measure_http(server.port, creds, mix, args.warmup)
+        log(f"gunicorn triage ready in {ready:.1f} s on port {server.port}; timing {requests} queue requests ...")
+        return measure_http(server.port, creds, mix, warmup)
     finally:
         server.stop()
 
+
+def print_table(total_reports: int, kind: str, machine: str, facts: dict, timings: dict[str, list[float]]) -> None:
     print(f"\nTriage queue page, {total_reports:,} reports, {kind}, gunicorn 2 sync workers, one client, sequential")
     print(f"Machine: {machine}")
     if "load_seconds" in facts:
@@ -465,14 +562,79 @@ def main() -> int:
     print(f"\nTarget p95 < {TARGET_P95 * 1000:.0f} ms: {verdict} it (p95 {ms(overall.p95)}, "
           f"{overall.p95 / TARGET_P95:.2f}x the target).")
 
-    if args.explain:
-        explain(instance, db_url, mix[args.warmup:], args.top)
 
-    if tmp is not None:
-        if args.keep:
-            print(f"\nInstance kept: {instance}  (rerun with --instance {instance})")
+def print_scaling(kind: str, results: list[tuple[int, dict[str, list[float]]]]) -> None:
+    """One table, one column per size: each request kind's median / p95, and the growth of its p95."""
+    sizes = [n for n, _ in results]
+    names = sorted({k for _, t in results for k in t if k != "all"}) + ["all"]
+    width = 22
+    head = "".join(f"{f'{n:,} median / p95':>26}" for n in sizes)
+    print(f"\nTriage queue page by number of reports ({kind}; ms; one client, sequential)")
+    print(f"{'request kind':<{width}}{head}{'p95 growth':>14}")
+    print("-" * (width + 26 * len(sizes) + 14))
+    for name in names:
+        cells, p95s = "", []
+        for _, timings in results:
+            if timings.get(name):
+                s = Summary.of(timings[name])
+                cells += f"{ms(s.median) + ' / ' + ms(s.p95):>26}"
+                p95s.append(s.p95)
+            else:
+                cells += f"{'-':>26}"
+        growth = f"{p95s[-1] / p95s[0]:.1f}x" if len(p95s) > 1 and p95s[0] else ""
+        print(f"{name.upper() if name == 'all' else name:<{width}}{cells}{growth:>14}")
+    worst = max(Summary.of(t[name]).p95 for _, t in results for name in t if name != "all")
+    print(f"\nSlowest request kind's p95 at any size: {ms(worst)} (target {TARGET_P95 * 1000:.0f} ms: "
+          f"{'met' if worst < TARGET_P95 else 'MISSED'}).")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reports", type=int, default=100_000)
+    ap.add_argument("--sizes", default="", help="comma-separated report counts, one fresh load each, and one table "
+                                                "comparing them (e.g. 10000,100000,1000000)")
+    ap.add_argument("--requests", type=int, default=200, help="timed queue requests (default 200)")
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--database-url", default="", help="PostgreSQL URL (default: SQLite in the temporary instance)")
+    ap.add_argument("--pg-schema", default="public", help="schema to drop, recreate and use on PostgreSQL (default public)")
+    ap.add_argument("--sqlite-analyze", action="store_true", help="run ANALYZE on SQLite after loading")
+    ap.add_argument("--explain", action="store_true", help="also time every SQL statement in-process and show plans")
+    ap.add_argument("--top", type=int, default=6, help="statements shown by --explain")
+    ap.add_argument("--seed", type=int, default=20240501)
+    ap.add_argument("--instance", type=Path, help="reuse this populated instance (made with --keep) instead of loading")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary instance (path printed)")
+    args = ap.parse_args()
+
+    log = benchlib.log
+    url, kind = benchlib.database_choice(args.database_url, args.pg_schema)
+    machine = benchlib.machine_line()
+    sizes = [int(x) for x in args.sizes.split(",") if x.strip()] if args.sizes else [args.reports]
+    results: list[tuple[int, dict[str, list[float]]]] = []
+    for n in sizes:
+        tmp = None
+        if args.instance:
+            instance = args.instance.resolve()
+            facts = eval((instance / "bench-facts.txt").read_text())  # noqa: S307 (our own repr, written by load())
+            creds = benchlib.Credentials(*facts.pop("credentials"))
+            url = facts.pop("database_url")
+            kind = "PostgreSQL" if url else "SQLite"
+            n = facts.get("reports", n)
         else:
-            shutil.rmtree(tmp, ignore_errors=True)
+            tmp, instance, facts, creds = load(args, n, url, kind, log)
+        db_url = url or f"sqlite:///{instance / 'portal.sqlite3'}"
+        mix = request_mix(args.requests + args.warmup, facts, args.seed)
+        timings = timed(instance, url, creds, mix, args.warmup, args.requests, log)
+        print_table(n, kind, machine, facts, timings)
+        results.append((n, timings))
+        if args.explain:
+            explain(instance, db_url, mix[args.warmup:], args.top)
+        if tmp is not None:
+            if args.keep:
+                print(f"\nInstance kept: {instance}  (rerun with --instance {instance})")
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
+    if len(results) > 1:
+        print_scaling(kind, results)
     return 0
 
 
