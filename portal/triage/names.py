@@ -49,6 +49,7 @@ NUMBER_PREFIXES = (RANK_WORDS - {"a", "t", "ch", "mr", "mrs", "ms", "miss", "dr"
     "no", "num", "number", "nr", "collar", "warrant", "badge", "id", "shoulder", "epaulette", "ref",
 }
 APOSTROPHES = re.compile(r"['’‘ʼ`´′]")
+DASHES = re.compile(r"[‐‑‒–—―]")  # "Smith–Jones" is hyphenated however the dash was typed
 
 
 def fold(text: str) -> str:
@@ -84,23 +85,26 @@ class ParsedName:
 def _words(text: str) -> list[tuple[str, bool]]:
     """(folded word, was written in capitals) pairs, rank words, numbers and particles dealt with."""
     words: list[tuple[str, bool]] = []
-    for raw in re.split(r"[^\w'’‘ʼ`´′-]+|_", text):
-        raw = APOSTROPHES.sub("", raw)
+    joinable = False  # the last word is a particle written as one ("O Neill"), not an initial ("O. Smith")
+    for match in re.finditer(r"([^\W_]|['’‘ʼ`´′-])+(\.?)", text):
+        raw, initial = APOSTROPHES.sub("", match.group(0).rstrip(".")), bool(match.group(2))
         for part in (p for p in raw.split("-") if p):
             word = re.sub(r"[^a-z]", "", fold(part))
             if not word or word in RANK_WORDS and not (len(word) == 1 and part.isupper()):
                 continue
             capitals = len(part) > 1 and part.isupper()
-            if words and words[-1][0] in PARTICLES and len(word) > 1:
+            if joinable and len(word) > 1:
                 words[-1] = (words[-1][0] + word, capitals or words[-1][1])
+                joinable = False
             else:
                 words.append((word, capitals))
-    return [(w, c) for w, c in words if w not in PARTICLES or len(words) == 1]
+                joinable = word in PARTICLES and not initial
+    return [(w, c) for w, c in words if w not in PARTICLES or len(words) == 1 or len(w) == 1]
 
 
 def parse_name(raw: str) -> ParsedName:
     """Given names and surname, whichever way round: a comma or a surname in capitals marks it."""
-    raw = raw[:200]
+    raw = DASHES.sub("-", raw[:200])
     if "," in raw:
         surname_part, _, given_part = raw.partition(",")
         surname = [w for w, _ in _words(surname_part)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from portal.triage.names import parse_name
 from portal.triage.subjects import (
     KIND_STRENGTH,
     POSSIBLE,
@@ -163,3 +164,21 @@ def test_name_kind_and_identifier_kind_never_collide():
 def test_every_kind_has_one_strength():
     assert set(KIND_STRENGTH.values()) == {SAME, POSSIBLE}
     assert {k for k, s in KIND_STRENGTH.items() if s == SAME} == {"name", "name-set", "identifier", "id-number"}
+
+
+@pytest.mark.parametrize(
+    "raw, given, surname",
+    [
+        ("O'Neill, John", ("john",), ("oneill",)),
+        ("ONEILL John", ("john",), ("oneill",)),  # a surname in capitals
+        ("John O Neill", ("john",), ("oneill",)),  # a particle joins the next word
+        ("O. Smith", ("o",), ("smith",)),  # ... but an initial does not
+        ("Angus Mc Donald", ("angus",), ("mcdonald",)),
+        ("Sarah Smith–Jones", ("sarah",), ("smith", "jones")),  # an en dash is a hyphen
+        ("Smith-Jones, Sarah", ("sarah",), ("smith", "jones")),
+        ("DS José Núñez", ("jose",), ("nunez",)),
+    ],
+)
+def test_parse_name_finds_the_surname_however_written(raw, given, surname):
+    parsed = parse_name(raw)
+    assert (parsed.given, parsed.surname) == (given, surname)

@@ -5,14 +5,17 @@ count, a flag, a priority, a history entry) may come from a report they may not 
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
 from triage_support import linked_count, page_text, read, report_by_reference, sign_in_reviewer, submit_with_reference, token_for
 
+from portal.instance import read_secret
 from portal.reports.models import Report, SubjectIndex
+from portal.triage.accounts import create_reviewer
 from portal.triage.audit import AuditEntry
-from portal.triage.models import LinkDecision
+from portal.triage.models import LinkDecision, Role
 
 
 def _submit(reporter_client, database, *people: tuple[str, str]) -> str:
@@ -63,7 +66,7 @@ def test_confirming_a_possible_link_makes_it_a_link_and_is_audited(oneill, datab
     page = page_text(client.get(f"/reports/{refs['first']}"))
     assert _listed(page, "same-links") == {refs["surname_first"], refs["initial"]}
     assert _listed(page, "possible-links") == set()
-    assert "Confirmed by a reviewer" in page
+    assert "Confirmed" in page
     assert refs["first"] in _listed(page_text(client.get(f"/reports/{refs['initial']}")), "same-links")  # both ways
     actions = read(database, lambda s: [(e.action, e.report_ref, e.detail) for e in s.scalars(
         select(AuditEntry).where(AuditEntry.action.like("link.%")))])
@@ -184,3 +187,54 @@ def test_a_lead_sees_only_the_count_of_linked_reports_they_may_not_read(hidden_w
     # A reviewer who is not a lead gets no count at all.
     rose_page = page_text(world["rose"].get(f"/reports/{about_him}"))
     assert "you may not read" not in rose_page and world["hidden"] not in rose_page
+
+
+# -- conflicts and possible matches -------------------------------------------------------------
+
+
+def _named_reviewer(database, instance_dir, login: str, display_name: str) -> SimpleNamespace:
+    """A reviewer with a full display name (declared as their own identity when the account is made)."""
+    passphrase = "correct-horse-battery-staple-orbit"
+    with database.transaction() as session:
+        new = create_reviewer(session, read_secret(instance_dir, "totp_key"), login=login, display_name=display_name,
+                              role=Role.REVIEWER, passphrase=passphrase, receives_new_reports=True,
+                              blind_index_key=read_secret(instance_dir, "blind_index_key"))
+        return SimpleNamespace(login=new.reviewer.login, passphrase=passphrase, totp_secret=new.totp_secret)
+
+
+def test_a_declared_conflict_also_hides_possible_matches(triage_app, reporter_client, database, lead, make_reviewer):
+    """Erring on the side of exclusion: "J. ONeil" may be the John O'Neill a reviewer declared."""
+    rose = make_reviewer("rose", "reviewer")
+    client = sign_in_reviewer(triage_app.test_client(), rose)
+    token = token_for(client, "/account")
+    client.post("/account/conflicts", data={"csrf_token": token, "name": "John O'Neill", "identifier": "PC 4471"})
+    initial_only = _submit(reporter_client, database, ("J. ONeil", ""))
+    other_force = _submit(reporter_client, database, ("", "WMP 4471"))
+    unrelated = _submit(reporter_client, database, ("Mary Brown", ""))
+    lead_client = sign_in_reviewer(triage_app.test_client(), lead)
+    for reference in (initial_only, other_force, unrelated):
+        assert lead_client.get(f"/reports/{reference}").status_code == 200
+    for reference in (initial_only, other_force):
+        assert client.get(f"/reports/{reference}").status_code == 404
+        wraps = {w.recipient_fingerprint for w in report_by_reference(database, reference).wraps}
+        assert rose.fingerprint not in wraps  # hidden cryptographically, not only filtered
+    assert client.get(f"/reports/{unrelated}").status_code == 200
+
+
+def test_a_possible_match_to_a_reviewers_own_name_hides_it_from_them_not_from_everyone(
+        triage_app, reporter_client, database, lead, make_reviewer, instance_dir):
+    olive = _named_reviewer(database, instance_dir, "olive", "Olive Otherton")
+    colleague = make_reviewer("colleague", "reviewer")
+    exact = _submit(reporter_client, database, ("Olive Otherton", ""))
+    possible = _submit(reporter_client, database, ("O. Otherton", ""))
+    lead_client = sign_in_reviewer(triage_app.test_client(), lead)
+    for reference in (exact, possible):
+        assert lead_client.get(f"/reports/{reference}").status_code == 200
+    olive_client = sign_in_reviewer(triage_app.test_client(), olive)
+    colleague_client = sign_in_reviewer(triage_app.test_client(), colleague)
+    assert olive_client.get(f"/reports/{exact}").status_code == 404
+    assert olive_client.get(f"/reports/{possible}").status_code == 404
+    assert report_by_reference(database, exact).names_reviewer  # an exact match: leads only
+    assert colleague_client.get(f"/reports/{exact}").status_code == 404
+    assert not report_by_reference(database, possible).names_reviewer  # a possible one: not everyone's business
+    assert colleague_client.get(f"/reports/{possible}").status_code == 200
