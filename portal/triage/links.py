@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import and_, select, tuple_
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, aliased
 
 from portal.reports.models import KeyWrap, Report, SubjectIndex
@@ -50,15 +50,12 @@ def shared_kinds(db: Session, report_ids: Iterable[int]) -> dict[int, dict[int, 
     return out
 
 
-def decisions(db: Session, pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], str]:
-    wanted = sorted({pair(a, b) for a, b in pairs})
-    out: dict[tuple[int, int], str] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start:start + 500]
-        out.update({(a, b): d for a, b, d in db.execute(
-            select(LinkDecision.first_report_id, LinkDecision.second_report_id, LinkDecision.decision)
-            .where(tuple_(LinkDecision.first_report_id, LinkDecision.second_report_id).in_(chunk)))})
-    return out
+def decisions(db: Session, report_ids: list[int]) -> dict[tuple[int, int], str]:
+    """Every decision about a pair that includes one of these reports (two index ranges)."""
+    columns = (LinkDecision.first_report_id, LinkDecision.second_report_id, LinkDecision.decision)
+    rows = [*db.execute(select(*columns).where(LinkDecision.first_report_id.in_(report_ids))),
+            *db.execute(select(*columns).where(LinkDecision.second_report_id.in_(report_ids)))]
+    return {(a, b): d for a, b, d in rows}
 
 
 def effective(found: str | None, decision: str | None) -> str | None:
@@ -72,8 +69,9 @@ def effective(found: str | None, decision: str | None) -> str | None:
 
 def links_of_many(db: Session, report_ids: Iterable[int]) -> dict[int, dict[int, str]]:
     """report id -> {other report id: SAME | CONFIRMED | POSSIBLE}, rejected links left out."""
-    kinds = shared_kinds(db, report_ids)
-    decided = decisions(db, [(r, o) for r, others in kinds.items() for o in others])
+    ids = list(report_ids)
+    kinds = shared_kinds(db, ids)
+    decided = decisions(db, ids) if kinds else {}
     out: dict[int, dict[int, str]] = {}
     for report_id, others in kinds.items():
         out[report_id] = {}
