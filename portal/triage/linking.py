@@ -107,10 +107,14 @@ def linked_counts(db: Session, readable: Select, report_ids: list[int]) -> dict[
     return counts
 
 
+READABLE_CHUNK = 5000  # ids per query: one statement for a whole page's candidates, under SQLite's 32,766 parameters
+
+
 def _readable_among(db: Session, readable: Select, candidates: set[int]) -> set[int]:
     ordered, out = sorted(candidates), set()
-    for start in range(0, len(ordered), 500):
-        out.update(db.scalars(readable.with_only_columns(Report.id).where(Report.id.in_(ordered[start:start + 500]))))
+    for start in range(0, len(ordered), READABLE_CHUNK):
+        chunk = ordered[start:start + READABLE_CHUNK]
+        out.update(db.scalars(readable.with_only_columns(Report.id).where(Report.id.in_(chunk))))
     return out
 
 
