@@ -78,14 +78,9 @@ def index_pending(ctx: Context, actor: Actor) -> int:
 # -- links ------------------------------------------------------------------------------
 
 
-@dataclass
-class LinkCounts:
-    linked: int = 0  # same person, or a possible link a reviewer confirmed
-    possible: int = 0  # possible links waiting for a reviewer
-
-
-def linked_counts(db: Session, readable: Select, report_ids: list[int]) -> dict[int, LinkCounts]:
-    """For each report, how many OTHER reports the reviewer may read are linked to it.
+def linked_counts(db: Session, readable: Select, report_ids: list[int]) -> dict[int, int]:
+    """For each report, how many OTHER reports the reviewer may read name the same person (an exact
+    number or full name, or a possible link a reviewer confirmed; `readable` excludes junk).
 
     Two small queries rather than one join: the planners turned "is the linked report
     readable" into a scan of every report the reviewer can read (PostgreSQL, 30 ms a page at
@@ -93,18 +88,9 @@ def linked_counts(db: Session, readable: Select, report_ids: list[int]) -> dict[
     """
     if not report_ids:
         return {}
-    found = links.links_of_many(db, report_ids)
+    found = links.strong_links_of_many(db, report_ids)
     readable_ids = _readable_among(db, readable, {o for others in found.values() for o in others})
-    counts: dict[int, LinkCounts] = {}
-    for report_id, others in found.items():
-        for other_id, state in others.items():
-            if other_id in readable_ids:
-                c = counts.setdefault(report_id, LinkCounts())
-                if state == links.POSSIBLE:
-                    c.possible += 1
-                else:
-                    c.linked += 1
-    return counts
+    return {report_id: len(others & readable_ids) for report_id, others in found.items() if others & readable_ids}
 
 
 READABLE_CHUNK = 5000  # ids per query: one statement for a whole page's candidates, under SQLite's 32,766 parameters
@@ -147,7 +133,7 @@ def case_links(db: Session, readable: Select, actor: Actor, report: Report) -> C
     """The links on a report's page. A reviewer learns nothing of reports they may not read;
     a lead sees how many such reports are linked, without references or content."""
     found = links.links_of(db, report.id)
-    readable_ids = _readable_among(db, readable, set(found))
+    readable_ids = _readable_among(db, readable.where(Report.junk.is_(False)), set(found))
     shown = [CaseLink(r, found[r.id]) for r in db.scalars(select(Report).where(Report.id.in_(readable_ids))
                                                           .order_by(Report.received_on, Report.id))]
     return CaseLinks(shown, len(set(found) - readable_ids) if actor.is_lead else 0)

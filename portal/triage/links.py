@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, aliased
 
 from portal.reports.models import KeyWrap, Report, SubjectIndex
 from portal.triage.models import Conflict, LinkDecision, Reviewer
-from portal.triage.subjects import POSSIBLE, SAME, strength
+from portal.triage.subjects import POSSIBLE, SAME, SAME_KINDS, strength
 
 CONFIRMED, REJECTED = "confirmed", "rejected"
 DECISIONS = (CONFIRMED, REJECTED)
@@ -31,22 +31,29 @@ def pair(a: int, b: int) -> tuple[int, int]:
     return (a, b) if a < b else (b, a)
 
 
-def shared_kinds(db: Session, report_ids: Iterable[int]) -> dict[int, dict[int, set[str]]]:
-    """For each report: the other (non-junk) reports sharing a value with it, and the kinds shared."""
+def shared_kinds(db: Session, report_ids: Iterable[int], kinds: tuple[str, ...] | None = None) -> dict[int, dict[int, set[str]]]:
+    """For each report: the other reports sharing a value (of these kinds) with it, and the kinds
+    shared. Junk is not filtered here (callers filter it with readability, or junk_among)."""
     ids = list(report_ids)
     if not ids:
         return {}
     mine, other = aliased(SubjectIndex), aliased(SubjectIndex)
-    linked = aliased(Report)
     rows = db.execute(
         select(mine.report_id, other.report_id, other.kind).distinct()
         .join(other, and_(other.kind == mine.kind, other.value == mine.value, other.report_id != mine.report_id))
-        .join(linked, and_(linked.id == other.report_id, linked.junk.is_(False)))
-        .where(mine.report_id.in_(ids), mine.removed.is_(False), other.removed.is_(False))
+        .where(mine.report_id.in_(ids), mine.removed.is_(False), other.removed.is_(False),
+               *([mine.kind.in_(kinds)] if kinds is not None else []))
     ).all()
     out: dict[int, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
     for report_id, other_id, kind in rows:
         out[report_id][other_id].add(kind)
+    return out
+
+
+def junk_among(db: Session, report_ids: set[int]) -> set[int]:
+    ordered, out = sorted(report_ids), set()
+    for start in range(0, len(ordered), 5000):
+        out.update(db.scalars(select(Report.id).where(Report.id.in_(ordered[start:start + 5000]), Report.junk.is_(True))))
     return out
 
 
@@ -68,16 +75,35 @@ def effective(found: str | None, decision: str | None) -> str | None:
 
 
 def links_of_many(db: Session, report_ids: Iterable[int]) -> dict[int, dict[int, str]]:
-    """report id -> {other report id: SAME | CONFIRMED | POSSIBLE}, rejected links left out."""
+    """report id -> {other (non-junk) report id: SAME | CONFIRMED | POSSIBLE}, rejected links left out."""
     ids = list(report_ids)
     kinds = shared_kinds(db, ids)
     decided = decisions(db, ids) if kinds else {}
+    junk = junk_among(db, {o for others in kinds.values() for o in others})
     out: dict[int, dict[int, str]] = {}
     for report_id, others in kinds.items():
         out[report_id] = {}
         for other_id, shared in others.items():
-            if (state := effective(strength(shared), decided.get(pair(report_id, other_id)))) is not None:
+            state = effective(strength(shared), decided.get(pair(report_id, other_id)))
+            if state is not None and other_id not in junk:
                 out[report_id][other_id] = state
+    return out
+
+
+def strong_links_of_many(db: Session, report_ids: list[int]) -> dict[int, set[int]]:
+    """report id -> other reports linked as the same person or by a confirmed decision (junk not
+    filtered). What the queue counts: "same" clusters are small, while a "possible" value such
+    as a common initial and surname sound can join thousands of reports at a million, too many
+    to read for every page (the report page lists them, for one report)."""
+    out: dict[int, set[int]] = defaultdict(set)
+    for report_id, others in shared_kinds(db, report_ids, SAME_KINDS).items():
+        out[report_id].update(others)
+    wanted = set(report_ids)
+    for (first, second), decision in decisions(db, report_ids).items():
+        if decision == CONFIRMED:
+            for mine, other in ((first, second), (second, first)):
+                if mine in wanted:
+                    out[mine].add(other)
     return out
 
 

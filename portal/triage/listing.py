@@ -56,7 +56,6 @@ class QueueRow:
     linked: int  # same person or confirmed, among reports this reviewer may read
     junk_on: dt.date | None = None
     junk_reason: str = ""  # a key of portal.triage.junk.JUNK_REASONS
-    possible_links: int = 0  # possible links waiting for a reviewer, among reports they may read
 
 
 @dataclass
@@ -181,8 +180,7 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
             assignee=names.get(r.assignee_id, "") if r.assignee_id else "",
             deadline=rules.state(r, on),
             due_on=rules.due_on(r),
-            linked=linked.get(r.id, linking.LinkCounts()).linked,
-            possible_links=linked.get(r.id, linking.LinkCounts()).possible,
+            linked=linked.get(r.id, 0),
             junk_on=r.junk_on,
             junk_reason=r.junk_reason or "",
         )
