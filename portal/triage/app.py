@@ -132,4 +132,5 @@ def _layout_values() -> dict:
         ctx = auth.request_context()
         cached = (now + _BADGE_SECONDS, listing.overdue_count(ctx, actor), listing.pending_approvals(ctx, actor))
         _badges[key] = cached
-    return {"actor": actor, "overdue_total": cached[1], "approvals_total": cached[2], "Role": Role}
+    return {"actor": actor, "overdue_total": cached[1], "approvals_total": cached[2], "count_cap": listing.COUNT_CAP,
+            "Role": Role}
