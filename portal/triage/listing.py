@@ -130,8 +130,13 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
         query = query.where(Report.assignee_id.is_(None))
     elif (assignee_id := small_int(filters.assignee)) is not None:
         query = query.where(Report.assignee_id == assignee_id)
+    rules = Deadlines.from_settings(ctx.settings)
     if filters.overdue:
-        query = query.where(deadlines.overdue_clause(on))
+        # Implied by the stored deadline (received_on + one of the two periods), and what lets the
+        # newest-first order start at the first report that can be overdue: without it, at a million
+        # reports, the page skipped ~80,000 recent, not yet overdue rows (~300 ms).
+        earliest_gap = dt.timedelta(days=min(rules.acknowledge_days, rules.feedback_days))
+        query = query.where(deadlines.overdue_clause(on), Report.received_on < on - earliest_gap)
     if filters.sort == "deadline":  # closed reports have no deadline: this order lists open reports
         query = query.where(Report.due_on.is_not(None))
     ids = query.with_only_columns(Report.id)
@@ -168,7 +173,6 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
     linked = linking.linked_counts(ctx.db, readable(actor).where(Report.junk.is_(False)), [r.id for r in reports])
     names = dict(ctx.db.execute(select(Reviewer.id, Reviewer.display_name)).all())
     taxonomy = ctx.settings.taxonomy
-    rules = Deadlines.from_settings(ctx.settings)
     rows = [
         QueueRow(
             reference=r.reference,
