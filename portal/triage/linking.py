@@ -78,9 +78,13 @@ def index_pending(ctx: Context, actor: Actor) -> int:
 # -- links ------------------------------------------------------------------------------
 
 
-def linked_counts(db: Session, readable: Select, report_ids: list[int]) -> dict[int, int]:
+LINKED_SHOWN = 100  # per queue row, linked reports checked for readability ("100+" beyond)
+
+
+def linked_counts(db: Session, readable: Select, report_ids: list[int]) -> dict[int, tuple[int, bool]]:
     """For each report, how many OTHER reports the reviewer may read name the same person (an exact
-    number or full name, or a possible link a reviewer confirmed; `readable` excludes junk).
+    number or full name, or a possible link a reviewer confirmed; `readable` excludes junk), and
+    whether there may be more (True past LINKED_SHOWN candidates: the page shows "100+").
 
     Two small queries rather than one join: the planners turned "is the linked report
     readable" into a scan of every report the reviewer can read (PostgreSQL, 30 ms a page at
@@ -88,9 +92,16 @@ def linked_counts(db: Session, readable: Select, report_ids: list[int]) -> dict[
     """
     if not report_ids:
         return {}
-    found = links.strong_links_of_many(db, report_ids)
-    readable_ids = _readable_among(db, readable, {o for others in found.values() for o in others})
-    return {report_id: len(others & readable_ids) for report_id, others in found.items() if others & readable_ids}
+    found = {r: sorted(others, reverse=True) for r, others in links.strong_links_of_many(db, report_ids).items()}
+    checked = {r: set(others[:LINKED_SHOWN + 1]) for r, others in found.items()}
+    readable_ids = _readable_among(db, readable, set().union(*checked.values()) if checked else set())
+    counts = {}
+    for report_id, others in checked.items():
+        if mine := others & readable_ids:
+            # More candidates than were checked: the count is "at least" (one person named in
+            # hundreds of reports would otherwise cost hundreds of readability checks per row).
+            counts[report_id] = (min(len(mine), LINKED_SHOWN), len(found[report_id]) > LINKED_SHOWN)
+    return counts
 
 
 READABLE_CHUNK = 5000  # ids per query: one statement for a whole page's candidates, under SQLite's 32,766 parameters

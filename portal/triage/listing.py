@@ -59,6 +59,7 @@ class QueueRow:
     linked: int  # same person or confirmed, among reports this reviewer may read
     junk_on: dt.date | None = None
     junk_reason: str = ""  # a key of portal.triage.junk.JUNK_REASONS
+    linked_more: bool = False  # more linked reports than were checked: `linked` is "at least"
 
 
 @dataclass
@@ -187,7 +188,8 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
             assignee=names.get(r.assignee_id, "") if r.assignee_id else "",
             deadline=rules.state(r, on),
             due_on=rules.due_on(r),
-            linked=linked.get(r.id, 0),
+            linked=linked.get(r.id, (0, False))[0],
+            linked_more=linked.get(r.id, (0, False))[1],
             junk_on=r.junk_on,
             junk_reason=r.junk_reason or "",
         )

@@ -9,10 +9,20 @@ from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
-from triage_support import linked_count, page_text, read, report_by_reference, sign_in_reviewer, submit_with_reference, token_for
+from triage_support import (
+    linked_count,
+    page_text,
+    queue_row,
+    read,
+    report_by_reference,
+    sign_in_reviewer,
+    submit_with_reference,
+    token_for,
+)
 
 from portal.instance import read_secret
 from portal.reports.models import Report, SubjectIndex
+from portal.triage import linking
 from portal.triage.accounts import create_reviewer
 from portal.triage.audit import AuditEntry
 from portal.triage.models import LinkDecision, Role
@@ -236,3 +246,16 @@ def test_a_possible_match_to_a_reviewers_own_name_hides_it_from_them_not_from_ev
     assert colleague_client.get(f"/reports/{exact}").status_code == 404
     assert not report_by_reference(database, possible).names_reviewer  # a possible one: not everyone's business
     assert colleague_client.get(f"/reports/{possible}").status_code == 200
+
+
+def test_the_queue_checks_a_bounded_number_of_links_per_row(oneill, reporter_client, database, monkeypatch):
+    """One person named in hundreds of reports must not cost hundreds of readability checks per
+    queue row: past LINKED_SHOWN the count says "at least"."""
+    refs, client = oneill
+    extra = _submit(reporter_client, database, ("", "PC4471"))
+    assert client.get(f"/reports/{extra}").status_code == 200
+    assert linked_count(client.get("/").data, refs["first"]) == 2
+    monkeypatch.setattr(linking, "LINKED_SHOWN", 1)
+    row = re.sub(r"<[^>]+>", "", re.findall(r'<td class="govuk-table__cell govuk-table__cell--numeric">(.*?)</td>',
+                                            queue_row(client.get("/").data, refs["first"]), re.S)[-1]).strip()
+    assert row == "1+"
