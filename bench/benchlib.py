@@ -119,6 +119,7 @@ class Credentials:
 def portal_env(instance: Path, database_url: str | None, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
     env["PORTAL_INSTANCE_DIR"] = str(instance)
+    env["PYTHONPATH"] = str(ROOT)  # the code of this checkout, not whichever one the venv's `portal` was installed from
     if database_url:
         env["PORTAL_DATABASE_URL"] = database_url
     env.update(extra or {})

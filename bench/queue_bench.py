@@ -4,6 +4,8 @@
     .venv/bin/python bench/queue_bench.py --database-url postgresql:///test # PostgreSQL (schema reset first)
     .venv/bin/python bench/queue_bench.py --reports 20000 --requests 100    # quicker
     .venv/bin/python bench/queue_bench.py --explain                         # also: which statements cost what
+    .venv/bin/python bench/queue_bench.py --database-url postgresql:///bench --sizes 10000,100000,1000000
+                                                # one fresh load per size, then one table comparing them
 
 1. A fresh instance (`portal init --dev`: the lead reviewer and the recovery key), four more
    reviewer rows, then N reports inserted straight into the database with SQLAlchemy Core:
@@ -25,7 +27,10 @@
    counts the page layout shows) with every SQL statement timed; the slowest are printed
    with their query plan.
 
-On PostgreSQL the script drops and recreates --pg-schema (default `public`, like the test
+On PostgreSQL the reports are generated inside the database (populate_pg_bulk: generate_series,
+one INSERT ... SELECT per table), so 1,000,000 reports load in minutes; every person named gets
+one blind-index value of each kind linking uses (name, name in any order, numbers, phonetic,
+initial), the coarser "possible" kinds shared by a few people each. On PostgreSQL the script drops and recreates --pg-schema (default `public`, like the test
 suite does; pass e.g. `--pg-schema portal_bench` to leave a concurrent test run alone:
 connections then use that schema through search_path). It runs VACUUM ANALYZE on the loaded tables, as
 autovacuum would soon after such a bulk insert; SQLite gets no ANALYZE (nothing in the
@@ -57,6 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import benchlib  # noqa: E402
 from benchlib import Summary, ms  # noqa: E402
+from queue_pg_load import WRAP_BYTES, populate_pg_bulk  # noqa: E402
 
 TARGET_P95 = 0.150
 STAGE_BY_AGE = [  # (max age in days, [(stage, weight), ...])
@@ -67,7 +73,6 @@ STAGE_BY_AGE = [  # (max age in days, [(stage, weight), ...])
 ROUTES = ["professional-standards", "anti-corruption", "external-oversight", "safeguarding", "management-action"]
 OUTCOMES = ["action-taken", "referred-elsewhere", "no-further-action"]
 REF_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
-WRAP_BYTES = 1218  # nested MLKEM768_X25519 + X25519 HPKE wrap of a DEK (measured)
 REPORTER_WRAP_BYTES = 112
 BATCH = 5000
 
@@ -240,6 +245,15 @@ def request_mix(count: int, facts: dict, seed: int) -> list[tuple[str, str, tupl
     def nexts(*choices: int) -> tuple[str, ...]:
         return (NEXT,) * rng.choice(choices)
 
+    def combination() -> dict[str, object]:
+        """Any of the queue page's filters together, in any of its orders."""
+        query: dict[str, object] = {"sort": rng.choice(["received", "deadline", "priority"]), "order": rng.choice(["asc", "desc"])}
+        for name, values in (("status", ["new", "assessing", "escalated", "closure-pending", "closed"]), ("category", cats),
+                             ("priority", ["urgent", "high", "normal"]), ("assignee", ["me", "none"]), ("overdue", [1])):
+            if rng.random() < 0.4:
+                query[name] = rng.choice(values)
+        return query
+
     kinds = [
         ("page 1 (newest)", 22, lambda: ({}, ())),
         ("pages 2-5", 10, lambda: ({}, nexts(1, 2, 3, 4))),
@@ -252,7 +266,9 @@ def request_mix(count: int, facts: dict, seed: int) -> list[tuple[str, str, tupl
         ("priority filter", 4, lambda: ({"priority": rng.choice(["urgent", "high"])}, ())),
         ("sort=deadline", 6, lambda: ({"sort": "deadline", "order": rng.choice(["asc", "desc"])}, nexts(0, 0, 4))),
         ("sort=priority", 4, lambda: ({"sort": "priority"}, rng.choice([(), (), (NEXT,) * 9, (LAST,)]))),
-        ("overdue+me+deadline", 2, lambda: ({"overdue": 1, "assignee": "me", "sort": "deadline", "order": "asc"}, ())),
+        ("overdue+me+deadline", 6, lambda: ({"overdue": 1, "assignee": "me", "sort": "deadline", "order": "asc"},
+                                            rng.choice([(), (), (NEXT,), (LAST,)]))),
+        ("filters+sort (any)", 8, lambda: (combination(), rng.choice([(), (NEXT,), (LAST,)]))),
     ]
     out = []
     for _ in range(count):
@@ -409,60 +425,36 @@ def explain(instance: Path, database_url: str, mix: list[tuple[str, str, tuple[s
 # -- main -------------------------------------------------------------------------------------
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--reports", type=int, default=100_000)
-    ap.add_argument("--requests", type=int, default=200, help="timed queue requests (default 200)")
-    ap.add_argument("--warmup", type=int, default=10)
-    ap.add_argument("--database-url", default="", help="PostgreSQL URL (default: SQLite in the temporary instance)")
-    ap.add_argument("--pg-schema", default="public", help="schema to drop, recreate and use on PostgreSQL (default public)")
-    ap.add_argument("--sqlite-analyze", action="store_true", help="run ANALYZE on SQLite after loading")
-    ap.add_argument("--explain", action="store_true", help="also time every SQL statement in-process and show plans")
-    ap.add_argument("--top", type=int, default=6, help="statements shown by --explain")
-    ap.add_argument("--seed", type=int, default=20240501)
-    ap.add_argument("--instance", type=Path, help="reuse this populated instance (made with --keep) instead of loading")
-    ap.add_argument("--keep", action="store_true", help="keep the temporary instance (path printed)")
-    args = ap.parse_args()
-
-    log = benchlib.log
-    url, kind = benchlib.database_choice(args.database_url, args.pg_schema)
-    machine = benchlib.machine_line()
-    tmp = None
-    if args.instance:
-        instance = args.instance.resolve()
-        facts_file = instance / "bench-facts.txt"
-        facts = eval(facts_file.read_text())  # noqa: S307 (our own repr, written below)
-        creds = benchlib.Credentials(*facts.pop("credentials"))
-        url = facts.pop("database_url")
-        kind = "PostgreSQL" if url else "SQLite"
-    else:
-        tmp = Path(tempfile.mkdtemp(prefix="portal-queue-bench-"))
-        instance = tmp / "instance"
-        if url:
-            log(f"Resetting PostgreSQL schema {args.pg_schema} ...")
-            benchlib.reset_postgres_schema(args.database_url, args.pg_schema)
-        log(f"Initialising {instance} ({kind}) ...")
-        creds = benchlib.init_instance(instance, url or None)
-        db_url = url or f"sqlite:///{instance / 'portal.sqlite3'}"
-        log(f"Loading {args.reports:,} reports ...")
-        facts = populate(db_url, args.reports, args.seed, log)
-        if url or args.sqlite_analyze:
-            facts["analyze_seconds"] = analyze(db_url)
-        facts_file = instance / "bench-facts.txt"
-        facts_file.write_text(repr({**facts, "credentials": [creds.login, creds.passphrase, creds.totp_secret],
-                                    "database_url": url, "reports": args.reports}))
-    total_reports = facts.get("reports", args.reports)
+def load(args, n: int, url: str, kind: str, log) -> tuple[Path, Path, dict, benchlib.Credentials]:
+    """A fresh instance with n reports: (temporary directory, instance, facts, credentials)."""
+    tmp = Path(tempfile.mkdtemp(prefix="portal-queue-bench-"))
+    instance = tmp / "instance"
+    if url:
+        log(f"Resetting PostgreSQL schema {args.pg_schema} ...")
+        benchlib.reset_postgres_schema(args.database_url, args.pg_schema)
+    log(f"Initialising {instance} ({kind}) ...")
+    creds = benchlib.init_instance(instance, url or None)
     db_url = url or f"sqlite:///{instance / 'portal.sqlite3'}"
-    mix = request_mix(args.requests + args.warmup, facts, args.seed)
+    log(f"Loading {n:,} reports ...")
+    facts = populate_pg_bulk(db_url, n, args.seed, log) if url else populate(db_url, n, args.seed, log)
+    if url or args.sqlite_analyze:
+        facts["analyze_seconds"] = analyze(db_url)
+    (instance / "bench-facts.txt").write_text(repr({**facts, "credentials": [creds.login, creds.passphrase, creds.totp_secret],
+                                                    "database_url": url, "reports": n}))
+    return tmp, instance, facts, creds
 
+
+def timed(instance: Path, url: str, creds: benchlib.Credentials, mix, warmup: int, requests: int, log) -> dict[str, list[float]]:
     server = benchlib.Gunicorn("triage", instance, url or None)
     try:
         ready = server.wait_ready()
-        log(f"gunicorn triage ready in {ready:.1f} s on port {server.port}; timing {args.requests} queue requests ...")
-        timings = measure_http(server.port, creds, mix, args.warmup)
+        log(f"gunicorn triage ready in {ready:.1f} s on port {server.port}; timing {requests} queue requests ...")
+        return measure_http(server.port, creds, mix, warmup)
     finally:
         server.stop()
 
+
+def print_table(total_reports: int, kind: str, machine: str, facts: dict, timings: dict[str, list[float]]) -> None:
     print(f"\nTriage queue page, {total_reports:,} reports, {kind}, gunicorn 2 sync workers, one client, sequential")
     print(f"Machine: {machine}")
     if "load_seconds" in facts:
@@ -482,14 +474,79 @@ def main() -> int:
     print(f"\nTarget p95 < {TARGET_P95 * 1000:.0f} ms: {verdict} it (p95 {ms(overall.p95)}, "
           f"{overall.p95 / TARGET_P95:.2f}x the target).")
 
-    if args.explain:
-        explain(instance, db_url, mix[args.warmup:], args.top)
 
-    if tmp is not None:
-        if args.keep:
-            print(f"\nInstance kept: {instance}  (rerun with --instance {instance})")
+def print_scaling(kind: str, results: list[tuple[int, dict[str, list[float]]]]) -> None:
+    """One table, one column per size: each request kind's median / p95, and the growth of its p95."""
+    sizes = [n for n, _ in results]
+    names = sorted({k for _, t in results for k in t if k != "all"}) + ["all"]
+    width = 22
+    head = "".join(f"{f'{n:,} median / p95':>26}" for n in sizes)
+    print(f"\nTriage queue page by number of reports ({kind}; ms; one client, sequential)")
+    print(f"{'request kind':<{width}}{head}{'p95 growth':>14}")
+    print("-" * (width + 26 * len(sizes) + 14))
+    for name in names:
+        cells, p95s = "", []
+        for _, timings in results:
+            if timings.get(name):
+                s = Summary.of(timings[name])
+                cells += f"{ms(s.median) + ' / ' + ms(s.p95):>26}"
+                p95s.append(s.p95)
+            else:
+                cells += f"{'-':>26}"
+        growth = f"{p95s[-1] / p95s[0]:.1f}x" if len(p95s) > 1 and p95s[0] else ""
+        print(f"{name.upper() if name == 'all' else name:<{width}}{cells}{growth:>14}")
+    worst = max(Summary.of(t[name]).p95 for _, t in results for name in t if name != "all")
+    print(f"\nSlowest request kind's p95 at any size: {ms(worst)} (target {TARGET_P95 * 1000:.0f} ms: "
+          f"{'met' if worst < TARGET_P95 else 'MISSED'}).")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reports", type=int, default=100_000)
+    ap.add_argument("--sizes", default="", help="comma-separated report counts, one fresh load each, and one table "
+                                                "comparing them (e.g. 10000,100000,1000000)")
+    ap.add_argument("--requests", type=int, default=200, help="timed queue requests (default 200)")
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--database-url", default="", help="PostgreSQL URL (default: SQLite in the temporary instance)")
+    ap.add_argument("--pg-schema", default="public", help="schema to drop, recreate and use on PostgreSQL (default public)")
+    ap.add_argument("--sqlite-analyze", action="store_true", help="run ANALYZE on SQLite after loading")
+    ap.add_argument("--explain", action="store_true", help="also time every SQL statement in-process and show plans")
+    ap.add_argument("--top", type=int, default=6, help="statements shown by --explain")
+    ap.add_argument("--seed", type=int, default=20240501)
+    ap.add_argument("--instance", type=Path, help="reuse this populated instance (made with --keep) instead of loading")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary instance (path printed)")
+    args = ap.parse_args()
+
+    log = benchlib.log
+    url, kind = benchlib.database_choice(args.database_url, args.pg_schema)
+    machine = benchlib.machine_line()
+    sizes = [int(x) for x in args.sizes.split(",") if x.strip()] if args.sizes else [args.reports]
+    results: list[tuple[int, dict[str, list[float]]]] = []
+    for n in sizes:
+        tmp = None
+        if args.instance:
+            instance = args.instance.resolve()
+            facts = eval((instance / "bench-facts.txt").read_text())  # noqa: S307 (our own repr, written by load())
+            creds = benchlib.Credentials(*facts.pop("credentials"))
+            url = facts.pop("database_url")
+            kind = "PostgreSQL" if url else "SQLite"
+            n = facts.get("reports", n)
         else:
-            shutil.rmtree(tmp, ignore_errors=True)
+            tmp, instance, facts, creds = load(args, n, url, kind, log)
+        db_url = url or f"sqlite:///{instance / 'portal.sqlite3'}"
+        mix = request_mix(args.requests + args.warmup, facts, args.seed)
+        timings = timed(instance, url, creds, mix, args.warmup, args.requests, log)
+        print_table(n, kind, machine, facts, timings)
+        results.append((n, timings))
+        if args.explain:
+            explain(instance, db_url, mix[args.warmup:], args.top)
+        if tmp is not None:
+            if args.keep:
+                print(f"\nInstance kept: {instance}  (rerun with --instance {instance})")
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
+    if len(results) > 1:
+        print_scaling(kind, results)
     return 0
 
 

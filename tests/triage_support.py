@@ -178,7 +178,7 @@ def queue_row(page: bytes, reference: str) -> str:
 def linked_count(page: bytes, reference: str) -> int:
     row = queue_row(page, reference)
     cell = re.findall(r'<td class="govuk-table__cell govuk-table__cell--numeric">(.*?)</td>', row, re.S)[-1]
-    return int(re.sub(r"<[^>]+>", "", cell).strip())
+    return int(re.sub(r"<[^>]+>", "", cell).strip().rstrip("+"))  # "100+": at least 100
 
 
 # -- reports --------------------------------------------------------------------------

@@ -51,6 +51,8 @@ class Report(Base):
         Index("ix_reports_queue_stage", "junk", "stage", "received_on", "id"),
         Index("ix_reports_queue_category", "junk", "category", "received_on", "id"),
         Index("ix_reports_queue_assignee", "junk", "assignee_id", "received_on", "id"),
+        # "Mine + overdue, by deadline": one range of the reviewer's open reports in deadline order.
+        Index("ix_reports_queue_assignee_due", "junk", "assignee_id", "due_on", "id"),
         # Reports once waiting for a reviewer's session to index them (before screening; kept for old rows).
         Index("ix_reports_index_pending", "junk", "subjects_indexed"),
         # The screening worker's backlog, in order of arrival (portal.triage.screening).
@@ -152,10 +154,12 @@ class KeyWrap(Base):
     """The report's DEK wrapped to one recipient key (reviewer or recovery)."""
 
     __tablename__ = "key_wraps"
+    # The unique (report_id, recipient_fingerprint) index also serves lookups by report: "is this report
+    # wrapped to me" is answered from the index alone, never from the 1.2 kB rows (no second index).
     __table_args__ = (UniqueConstraint("report_id", "recipient_fingerprint"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"))
     recipient_fingerprint: Mapped[str] = mapped_column(String(32), index=True)
     wrap: Mapped[bytes] = mapped_column(LargeBinary)
     # The report's internal key (notes, reviewer-added labels) for the same recipient; never the
@@ -274,7 +278,7 @@ class SubjectIndex(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # name | identifier
+    kind: Mapped[str] = mapped_column(String(16))  # a kind of portal.triage.subjects.KIND_STRENGTH
     value: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
     sealed_label: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     removed: Mapped[bool] = mapped_column(Boolean, default=False)

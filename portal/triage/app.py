@@ -148,5 +148,5 @@ def _layout_values() -> dict:
         cached = (now + _BADGE_SECONDS, listing.overdue_count(ctx, actor), listing.pending_approvals(ctx, actor),
                   listing.attention_counts(ctx, actor), screening.quarantined_count(ctx, actor))
         _badges[key] = cached
-    return {"actor": actor, "overdue_total": cached[1], "approvals_total": cached[2],
+    return {"actor": actor, "overdue_total": cached[1], "approvals_total": cached[2], "count_cap": listing.COUNT_CAP,
             "unread_total": cached[3][0], "new_information_total": cached[3][1], "quarantined_total": cached[4], "Role": Role}

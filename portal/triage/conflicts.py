@@ -1,10 +1,14 @@
 """Conflicts of interest: reports a reviewer must not see.
 
 A reviewer declares people they must not handle (and their own identity), stored as blind-index
-values and a label only they can read. A report matching a declaration is removed from
+values and a label only they can read. A report matching a declaration on ANY kind of value, the
+"possible" ones included (a name that sounds alike, the same initial and surname), is removed from
 everything that reviewer can see (queue, counts, links, URLs: visible()) and its key is unwrapped
-from them (enforce_exclusions), so hiding is cryptographic, not just a filter. A report that names
-any reviewer of the portal is shown to leads only.
+from them (enforce_exclusions), so hiding is cryptographic, not just a filter. Erring towards exclusion is deliberate: a report
+kept from a reviewer needlessly costs another reviewer's time; one about a conflicted reviewer's
+friend, shown to them, can cost a career or a life. A
+report that names any reviewer of the portal by a "same" value is shown to leads only
+(rules.refresh_flags).
 """
 
 from __future__ import annotations
@@ -101,10 +105,13 @@ def declare_conflict(ctx: Context, actor: Actor, name: str, identifier: str, own
     ctx.db.flush()
     label = (name or identifier).encode("utf-8")
     actor.reviewer.sealed_conflict_labels = _append_label(key, actor, label, [v for _, v in values])
-    for report in ctx.db.scalars(select(Report).where(Report.id.in_(
-            select(SubjectIndex.report_id).where(SubjectIndex.value.in_([v for _, v in values]))))):
+    affected = list(ctx.db.scalars(select(Report).where(Report.id.in_(
+        select(SubjectIndex.report_id).where(SubjectIndex.value.in_([v for _, v in values]))))))
+    for report in affected:  # names_reviewer first: it decides who is excluded
         refresh_flags(ctx, report, None)
         enforce_exclusions(ctx, report)
+    for report in affected:  # then the rules again, now that who may read what is settled
+        refresh_flags(ctx, report, None)
     audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "conflict.declared", None, own_identity=own_identity)
     return added
 

@@ -11,18 +11,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Select, and_, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Select, select, update
+from sqlalchemy.orm import Session
 
 from portal.crypto import CryptoError
 from portal.reports.answers import ReportAnswers
 from portal.reports.models import Report, SubjectIndex
-from portal.triage import audit
+from portal.triage import audit, links
 from portal.triage.conflicts import enforce_exclusions
 from portal.triage.context import ActionError, Actor, Context
 from portal.triage.internal import open_internal, seal_internal
+from portal.triage.models import LinkDecision
 from portal.triage.rules import refresh_flags
-from portal.triage.subjects import linked_report_ids, subject_values
+from portal.triage.subjects import NAME_KINDS, linked_report_ids, subject_values
 
 # -- indexing ---------------------------------------------------------------------------
 
@@ -46,8 +47,13 @@ def index_report(ctx: Context, report: Report, answers: ReportAnswers) -> None:
 # -- links ------------------------------------------------------------------------------
 
 
-def linked_counts(db: Session, readable: Select, report_ids: list[int]) -> dict[int, int]:
-    """For each report, how many OTHER reports the reviewer may read name the same person.
+LINKED_SHOWN = 100  # per queue row, linked reports checked for readability ("100+" beyond)
+
+
+def linked_counts(db: Session, readable: Select, report_ids: list[int]) -> dict[int, tuple[int, bool]]:
+    """For each report, how many OTHER reports the reviewer may read name the same person (an exact
+    number or full name, or a possible link a reviewer confirmed; `readable` excludes junk), and
+    whether there may be more (True past LINKED_SHOWN candidates: the page shows "100+").
 
     Two small queries rather than one join: the planners turned "is the linked report
     readable" into a scan of every report the reviewer can read (PostgreSQL, 30 ms a page at
@@ -55,27 +61,77 @@ def linked_counts(db: Session, readable: Select, report_ids: list[int]) -> dict[
     """
     if not report_ids:
         return {}
-    mine = aliased(SubjectIndex)
-    other = aliased(SubjectIndex)
-    pairs = db.execute(
-        select(mine.report_id, other.report_id).distinct()
-        .join(other, and_(other.kind == mine.kind, other.value == mine.value, other.report_id != mine.report_id))
-        .where(mine.report_id.in_(report_ids), mine.removed.is_(False), other.removed.is_(False))
-    ).all()
-    candidates = sorted({linked for _, linked in pairs})
-    readable_ids: set[int] = set()
-    for start in range(0, len(candidates), 500):
-        chunk = candidates[start:start + 500]
-        readable_ids.update(db.scalars(readable.with_only_columns(Report.id).where(Report.id.in_(chunk))))
-    counts: dict[int, int] = {}
-    for report_id, linked in set(pairs):
-        if linked in readable_ids:
-            counts[report_id] = counts.get(report_id, 0) + 1
+    found = {r: sorted(others, reverse=True) for r, others in links.strong_links_of_many(db, report_ids).items()}
+    checked = {r: set(others[:LINKED_SHOWN + 1]) for r, others in found.items()}
+    readable_ids = _readable_among(db, readable, set().union(*checked.values()) if checked else set())
+    counts = {}
+    for report_id, others in checked.items():
+        if mine := others & readable_ids:
+            # More candidates than were checked: the count is "at least" (one person named in
+            # hundreds of reports would otherwise cost hundreds of readability checks per row).
+            counts[report_id] = (min(len(mine), LINKED_SHOWN), len(found[report_id]) > LINKED_SHOWN)
     return counts
 
 
+READABLE_CHUNK = 5000  # ids per query: one statement for a whole page's candidates, under SQLite's 32,766 parameters
+
+
+def _readable_among(db: Session, readable: Select, candidates: set[int]) -> set[int]:
+    ordered, out = sorted(candidates), set()
+    for start in range(0, len(ordered), READABLE_CHUNK):
+        chunk = ordered[start:start + READABLE_CHUNK]
+        out.update(db.scalars(readable.with_only_columns(Report.id).where(Report.id.in_(chunk))))
+    return out
+
+
 def linked_reports(db: Session, readable: Select, report: Report) -> list[Report]:
+    """Reports linked to this one at any strength (junk excluded) among `readable`."""
     return list(db.scalars(readable.where(Report.id.in_(linked_report_ids(report.id))).order_by(Report.received_on)))
+
+
+@dataclass
+class CaseLink:
+    report: Report
+    state: str  # links.SAME | links.CONFIRMED | links.POSSIBLE
+
+
+@dataclass
+class CaseLinks:
+    shown: list[CaseLink]  # only reports this reviewer may read
+    hidden: int  # for leads: linked reports they may not read (a count, nothing else); 0 for others
+
+    @property
+    def same(self) -> list[CaseLink]:
+        return [link for link in self.shown if link.state != links.POSSIBLE]
+
+    @property
+    def possible(self) -> list[CaseLink]:
+        return [link for link in self.shown if link.state == links.POSSIBLE]
+
+
+def case_links(db: Session, readable: Select, actor: Actor, report: Report) -> CaseLinks:
+    """The links on a report's page. A reviewer learns nothing of reports they may not read;
+    a lead sees how many such reports are linked, without references or content."""
+    found = links.links_of(db, report.id)
+    readable_ids = _readable_among(db, readable.where(Report.junk.is_(False)), set(found))
+    shown = [CaseLink(r, found[r.id]) for r in db.scalars(select(Report).where(Report.id.in_(readable_ids))
+                                                          .order_by(Report.received_on, Report.id))]
+    return CaseLinks(shown, len(set(found) - readable_ids) if actor.is_lead else 0)
+
+
+def decide_link(ctx: Context, actor: Actor, readable: Select, report: Report, other_reference: str, decision: str) -> None:
+    """Confirm or reject a possible link between two reports the reviewer may read (audited on both)."""
+    if decision not in links.DECISIONS:
+        raise ActionError("Choose whether the two reports are about the same person.")
+    other = ctx.db.scalar(readable.where(Report.reference == other_reference[:16]))
+    if other is None or other.id == report.id or links.links_of(ctx.db, report.id).get(other.id) != links.POSSIBLE:
+        raise ActionError("That link is not waiting for a decision (it may have been decided already).")
+    first, second = links.pair(report.id, other.id)
+    ctx.db.add(LinkDecision(first_report_id=first, second_report_id=second, decision=decision, decided_by=actor.reviewer.id))
+    ctx.db.flush()
+    for one, two in ((report, other), (other, report)):
+        refresh_flags(ctx, one, None)
+        audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, f"link.{decision}", one.reference, linked=two.reference)
 
 
 # -- subjects on one report -------------------------------------------------------------
@@ -83,20 +139,31 @@ def linked_reports(db: Session, readable: Select, report: Report) -> list[Report
 
 @dataclass
 class SubjectLabel:
-    id: int
-    kind: str
+    """One person or number as a reviewer reads it, and the blind-index rows it stands for."""
+
+    ids: list[int]
+    kind: str  # "name" or "number"
     label: str
     added_by_reviewer: bool
 
+    @property
+    def id(self) -> int:
+        return self.ids[0]
+
+
+def _label_for(kind: str, name: str, identifier: str) -> str:
+    return name if kind in NAME_KINDS or not identifier else identifier
+
 
 def subject_labels(ctx: Context, report: Report, internal_key: bytes, answers: ReportAnswers) -> list[SubjectLabel]:
-    """The identifiers used for linking, with the text they came from (in this session only); a
-    reviewer's additions are sealed under the report's internal key (portal.triage.internal)."""
-    from_answers: dict[bytes, str] = {}
+    """The names and numbers used for linking, with the text they came from (in this session only),
+    one entry per text: each stands for several blind-index values (one per kind). A reviewer's
+    additions are sealed under the report's internal key (portal.triage.internal)."""
+    from_answers: dict[tuple[str, bytes], str] = {}
     for person in answers.people:
         for kind, value in subject_values(ctx.blind_index_key, person.name, person.identifier):
-            from_answers[value] = person.name if kind == "name" else person.identifier
-    labels = []
+            from_answers[(kind, value)] = _label_for(kind, person.name, person.identifier)
+    grouped: dict[tuple[str, str, bool], SubjectLabel] = {}
     for row in ctx.db.scalars(select(SubjectIndex).where(SubjectIndex.report_id == report.id, SubjectIndex.removed.is_(False))
                               .order_by(SubjectIndex.id)):
         if row.sealed_label is not None:
@@ -105,9 +172,10 @@ def subject_labels(ctx: Context, report: Report, internal_key: bytes, answers: R
             except (CryptoError, UnicodeDecodeError):
                 text = "(a label that could not be decrypted)"
         else:
-            text = from_answers.get(row.value, "(from the report)")
-        labels.append(SubjectLabel(row.id, row.kind, text, row.sealed_label is not None))
-    return labels
+            text = from_answers.get((row.kind, row.value), "(from the report)")
+        group = ("name" if row.kind in NAME_KINDS else "number", text, row.sealed_label is not None)
+        grouped.setdefault(group, SubjectLabel([], group[0], text, group[2])).ids.append(row.id)
+    return list(grouped.values())
 
 
 def add_subject(ctx: Context, actor: Actor, report: Report, internal_key: bytes, name: str, identifier: str) -> int:
@@ -119,7 +187,7 @@ def add_subject(ctx: Context, actor: Actor, report: Report, internal_key: bytes,
     for kind, value in values:
         row = ctx.db.scalar(select(SubjectIndex).where(SubjectIndex.report_id == report.id, SubjectIndex.kind == kind,
                                                        SubjectIndex.value == value))
-        label = seal_internal(internal_key, report, "subject", (name if kind == "name" else identifier).encode("utf-8"), value[:16])
+        label = seal_internal(internal_key, report, "subject", _label_for(kind, name, identifier).encode("utf-8"), value[:16])
         if row is None:
             ctx.db.add(SubjectIndex(report_id=report.id, kind=kind, value=value, sealed_label=label))
             added += 1
@@ -135,12 +203,15 @@ def add_subject(ctx: Context, actor: Actor, report: Report, internal_key: bytes,
     return added
 
 
-def remove_subject(ctx: Context, actor: Actor, report: Report, subject_id: int) -> None:
-    linked_before = list(ctx.db.scalars(select(Report).where(Report.id.in_(linked_report_ids(report.id)))))
-    result = ctx.db.execute(update(SubjectIndex).where(SubjectIndex.id == subject_id, SubjectIndex.report_id == report.id)
-                            .values(removed=True))
-    if not result.rowcount:
+def remove_subject(ctx: Context, actor: Actor, report: Report, internal_key: bytes, answers: ReportAnswers,
+                   subject_id: int) -> None:
+    """Remove a name or number from linking: every blind-index value it stands for."""
+    group = next((s for s in subject_labels(ctx, report, internal_key, answers) if subject_id in s.ids), None)
+    if group is None:
         raise ActionError("That identifier is not on this report.")
+    linked_before = list(ctx.db.scalars(select(Report).where(Report.id.in_(linked_report_ids(report.id)))))
+    ctx.db.execute(update(SubjectIndex).where(SubjectIndex.id.in_(group.ids), SubjectIndex.report_id == report.id)
+                   .values(removed=True))
     ctx.db.flush()
     for other in [report, *linked_before]:
         refresh_flags(ctx, other, None)

@@ -82,7 +82,25 @@ class Conflict(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     reviewer_id: Mapped[int] = mapped_column(ForeignKey("reviewers.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # name | identifier
+    kind: Mapped[str] = mapped_column(String(16))  # a kind of portal.triage.subjects.KIND_STRENGTH
     value: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
     own_identity: Mapped[bool] = mapped_column(Boolean, default=False)
     declared_on: Mapped[dt.date] = mapped_column(Date, default=today)
+
+
+class LinkDecision(Base):
+    """A reviewer's decision on a "possible" link between two reports (portal.triage.links).
+
+    Keyed by the pair of reports (first_report_id < second_report_id), not by blind-index
+    values, so re-indexing either report never brings a rejected link back.
+    """
+
+    __tablename__ = "link_decisions"
+    __table_args__ = (UniqueConstraint("first_report_id", "second_report_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"))
+    second_report_id: Mapped[int] = mapped_column(ForeignKey("reports.id", ondelete="CASCADE"), index=True)
+    decision: Mapped[str] = mapped_column(String(16))  # confirmed | rejected
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("reviewers.id", ondelete="SET NULL"), nullable=True)
+    decided_on: Mapped[dt.date] = mapped_column(Date, default=today)

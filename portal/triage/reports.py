@@ -270,6 +270,16 @@ def remove_subject(reference: str, subject_id: int):
     return _done(reference, "Identifier removed from linking.")
 
 
+@bp.post("/reports/<reference>/links/<other>/<any(confirmed, rejected):decision>")
+@in_transaction
+@login_required
+def decide_link(reference: str, other: str, decision: str):
+    ctx, actor = _acting_on(reference, "confirm", ConfirmForm())
+    service.decide_link(ctx, actor, reference, other, decision)
+    flash(f"Link {'confirmed: the reports are treated as being about the same person' if decision == 'confirmed' else 'rejected: it will not be suggested again'}.")
+    return redirect(url_for("reports.report", reference=reference) + "#links")
+
+
 def _to_evidence(reference: str, attachment_hex: str, message: str, warning: bool = True):
     """Back to the file on the report page; a refusal, a damaged file or a busy sandbox is a warning."""
     flash(message, "warning" if warning else "message")

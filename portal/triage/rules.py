@@ -10,14 +10,15 @@ from __future__ import annotations
 import tomllib
 from functools import lru_cache
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, select
 
 from portal.config import CONFIG_DIR
 from portal.reports.answers import ReportAnswers
 from portal.reports.models import Report, SubjectIndex
 from portal.triage.context import Context
+from portal.triage.links import pattern_links
 from portal.triage.models import Conflict
-from portal.triage.subjects import linked_report_ids
+from portal.triage.subjects import SAME_KINDS
 from portal.triage.vocabulary import PRIORITY_RANK, Priority
 
 
@@ -44,6 +45,7 @@ def refresh_flags(ctx: Context, report: Report, answers: ReportAnswers | None) -
     config = rules()
     own = select(Conflict.id).where(
         Conflict.own_identity.is_(True),
+        Conflict.kind.in_(SAME_KINDS),  # a "possible" match hides it from that reviewer only (conflicts.visible)
         exists(select(SubjectIndex.id).where(SubjectIndex.report_id == report.id, SubjectIndex.removed.is_(False),
                                              SubjectIndex.kind == Conflict.kind, SubjectIndex.value == Conflict.value)),
     )
@@ -51,7 +53,7 @@ def refresh_flags(ctx: Context, report: Report, answers: ReportAnswers | None) -
     fired = set(filter(None, report.rule_reasons.split(",")))
     previous = set(fired)
 
-    linked = ctx.db.scalar(select(func.count(func.distinct(linked_report_ids(report.id).subquery().c.report_id)))) or 0
+    linked = pattern_links(ctx.db, report)
     _set(fired, "repeat_subject", linked + 1 >= int(config.get("repeat_subject", {}).get("min_reports", 2)))
     flags = set(filter(None, report.risk_flags.split(",")))
     _set(fired, "risk_now", report.reporter_urgent or "ongoing-risk" in flags)

@@ -118,6 +118,8 @@ def screen_report(ctx: Context, keys: ScreeningSecrets, report_id: int) -> str |
     refresh_flags(ctx, report, None)  # sets names_reviewer, which excluded_reviewers reads
     released, withheld = _release_wraps(ctx.db, keys.private_key, report)
     report.screening, report.screening_problem = SCREENED, None
+    # Again, now that its readers are known: the repeat-subject rule counts only links every reader may read.
+    refresh_flags(ctx, report, None)
     for other in ctx.db.scalars(select(Report).where(Report.id.in_(linked_report_ids(report.id)))):
         refresh_flags(ctx, other, None)
     audit.record(ctx.db, keys.audit_key, "system", "report.screened", report.reference, released=released, withheld=withheld)

@@ -9,6 +9,7 @@ exactly as a report that does not exist. Every action appends an audit entry.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from dataclasses import dataclass
 
@@ -102,7 +103,7 @@ class TriageCase:
     conversation: list[ConversationEntry]
     notes: list[NoteItem]
     history: list[audit.AuditEntry]
-    linked: list[Report]
+    links: linking.CaseLinks
     subjects: list[linking.SubjectLabel]
     status: ReportStatus
     deadline: str
@@ -134,13 +135,21 @@ def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase:
         attachments=opened.attachments,
         conversation=opened.conversation,
         notes=notes,
-        history=audit.history(ctx.db, report.reference),
-        linked=linking.linked_reports(ctx.db, readable(actor), report),
+        history=_history(ctx, actor, report),
+        links=linking.case_links(ctx.db, readable(actor), actor, report),
         subjects=linking.subject_labels(ctx, report, internal_key, answers),
         status=report.coarse_status,
         deadline=Deadlines.from_settings(ctx.settings).state(report),
         safe_copies=safe_copies.infos(report, dek),
     )
+
+
+def _history(ctx: Context, actor: Actor, report: Report) -> list[audit.AuditEntry]:
+    """The report's history, less link decisions naming a report this reviewer may not read."""
+    entries = audit.history(ctx.db, report.reference)
+    named = {json.loads(e.detail).get("linked") for e in entries if e.action.startswith("link.")} - {None}
+    readable_refs = set(ctx.db.scalars(readable(actor).with_only_columns(Report.reference).where(Report.reference.in_(named))))
+    return [e for e in entries if not e.action.startswith("link.") or json.loads(e.detail).get("linked") in readable_refs]
 
 
 def _readable_attachment(ctx: Context, actor: Actor, reference: str, attachment_hex: str):
@@ -361,4 +370,12 @@ def add_subject(ctx: Context, actor: Actor, reference: str, name: str, identifie
 
 def remove_subject(ctx: Context, actor: Actor, reference: str, subject_id: int) -> None:
     report = get_report(ctx, actor, reference)
-    linking.remove_subject(ctx, actor, report, subject_id)
+    dek = report_dek(ctx, actor, report)
+    answers = ReportAnswers.from_json(open_record(dek, report.public_id, "report", report.sealed_report))
+    linking.remove_subject(ctx, actor, report, report_internal_key(ctx, actor, report, dek), answers, subject_id)
+
+
+def decide_link(ctx: Context, actor: Actor, reference: str, other_reference: str, decision: str) -> None:
+    """Confirm or reject a possible link (both reports must be readable: unreadable ones are not found)."""
+    report = get_report(ctx, actor, reference)
+    linking.decide_link(ctx, actor, readable(actor), report, other_reference, decision)

@@ -1,12 +1,12 @@
-"""Keyed blind index of subject identifiers: link reports about one person
-without storing who that person is.
+"""Keyed blind index of the people a report names: link reports about one person without
+storing who that person is.
 
-value = HMAC-SHA256(blind index key, kind || normalised identifier). Names are
-normalised (case, accents, punctuation, spacing, rank words, common short
-forms) so that "Sgt. John O'Neill" and "john oneill" meet; collar and staff
-numbers keep only letters and digits. linked_report_ids() is the one query that
-says which reports share a value: the links reviewers see and the repeat-subject
-rule both count with it.
+value = HMAC-SHA256(blind index key, "portal/v1/subject:" || kind || ":" || normalised form).
+One person yields several values, one per KIND (portal.triage.names makes the forms), and
+KIND_STRENGTH is the one place that says what a shared value of each kind means: "same" (an
+exact identifier or full name: the same person) or "possible" (sounds alike, or the same
+initial and surname: a reviewer confirms or rejects). linked_report_ids() is the query that
+says which reports share a value of the given kinds.
 """
 
 from __future__ import annotations
@@ -14,59 +14,35 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import unicodedata
 
 from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import aliased
 
 from portal.reports.models import Report, SubjectIndex
+from portal.triage.names import (
+    initial_keys,
+    name_set,
+    normalise_identifier,
+    normalise_name,
+    number_core,
+    number_digits,
+    parse_name,
+    phonetic_keys,
+)
 
-RANK_WORDS = {
-    "pc", "psc", "dc", "ds", "di", "dci", "dsi", "dcs", "ps", "sgt", "sergeant", "insp", "inspector", "ch", "chief",
-    "supt", "superintendent", "constable", "detective", "officer", "mr", "mrs", "ms", "miss", "dr", "acting", "a",
-    "temporary", "t", "special", "commander", "cdr", "acc", "dcc", "cc", "police", "staff", "pcso",
+SAME, POSSIBLE = "same", "possible"
+KIND_STRENGTH = {
+    "name": SAME,  # the full name in the order written, short forms expanded (the kind before 0.4.0)
+    "name-set": SAME,  # the full name's tokens in any order ("O'Neill, John")
+    "identifier": SAME,  # the number exactly as written, letters and digits only (the kind before 0.4.0)
+    "id-number": SAME,  # the number without a rank or "No." prefix ("PC 4471" = "4471")
+    "phonetic": POSSIBLE,  # Double Metaphone of the name ("Jon O'Neil" ~ "John O'Neill")
+    "initial": POSSIBLE,  # first initial + how the surname sounds ("J. ONeil")
+    "id-digits": POSSIBLE,  # the number's digits only, across force or letter prefixes ("WMP 4471" ~ "4471")
 }
-# Common short forms of first names, so "Jim Smith" and "James Smith" link.
-NAME_FORMS = {
-    "jim": "james", "jimmy": "james", "jamie": "james", "bob": "robert", "rob": "robert", "bobby": "robert",
-    "robbie": "robert", "bill": "william", "will": "william", "billy": "william", "liam": "william",
-    "mike": "michael", "mick": "michael", "micky": "michael", "dave": "david", "davy": "david",
-    "steve": "stephen", "steven": "stephen", "chris": "christopher", "tom": "thomas", "tommy": "thomas",
-    "tony": "anthony", "andy": "andrew", "drew": "andrew", "rick": "richard", "rich": "richard",
-    "dick": "richard", "ricky": "richard", "pete": "peter", "joe": "joseph", "joey": "joseph",
-    "dan": "daniel", "danny": "daniel", "matt": "matthew", "nick": "nicholas", "sam": "samuel",
-    "ben": "benjamin", "alex": "alexander", "ed": "edward", "eddie": "edward", "ted": "edward",
-    "jon": "jonathan", "johnny": "john", "jack": "john", "greg": "gregory", "phil": "philip",
-    "kate": "katherine", "katie": "katherine", "kathy": "katherine", "cathy": "katherine",
-    "catherine": "katherine", "liz": "elizabeth", "beth": "elizabeth", "lizzie": "elizabeth",
-    "sue": "susan", "suzy": "susan", "jen": "jennifer", "jenny": "jennifer", "becky": "rebecca",
-    "becca": "rebecca", "vicky": "victoria", "vic": "victoria", "mandy": "amanda", "sally": "sarah",
-    "sara": "sarah", "steph": "stephanie", "jo": "joanne", "maggie": "margaret", "meg": "margaret",
-    "debbie": "deborah", "deb": "deborah", "nicky": "nicola", "pat": "patrick", "paddy": "patrick",
-    "gerry": "gerald", "ken": "kenneth", "kenny": "kenneth", "len": "leonard", "ron": "ronald",
-    "don": "donald", "stu": "stuart", "stewart": "stuart", "si": "simon", "tim": "timothy",
-    "ollie": "oliver", "charlie": "charles", "chas": "charles", "fred": "frederick", "harry": "henry",
-}
-
-
-def _fold(text: str) -> str:
-    text = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
-
-
-def normalise_name(raw: str) -> str:
-    """'Sgt. John O'Neill' -> 'john oneill'. Empty when nothing identifying is left."""
-    folded = _fold(raw)
-    folded = re.sub(r"['’`]", "", folded)  # O'Neill -> oneill
-    tokens = [t for t in re.split(r"[^a-z0-9]+", folded) if t]
-    tokens = [t for t in tokens if t not in RANK_WORDS and not t.isdigit()]
-    tokens = [NAME_FORMS.get(t, t) for t in tokens]
-    return " ".join(tokens)
-
-
-def normalise_identifier(raw: str) -> str:
-    """Collar or staff number: letters and digits only, upper case, leading zeros kept."""
-    return re.sub(r"[^A-Z0-9]", "", _fold(raw).upper())
+NUMBER_IN_NAME = re.compile(r"(?<![0-9])\d{3,12}(?![0-9])")
+SAME_KINDS = tuple(k for k, s in KIND_STRENGTH.items() if s == SAME)
+NAME_KINDS = ("name", "name-set", "phonetic", "initial")  # the rest come from the number
 
 
 def blind_index(key: bytes, kind: str, normalised: str) -> bytes:
@@ -74,20 +50,47 @@ def blind_index(key: bytes, kind: str, normalised: str) -> bytes:
 
 
 def subject_values(key: bytes, name: str, identifier: str) -> set[tuple[str, bytes]]:
-    """Blind-index values for one person as entered; a name counts only with at least two parts or an identifier."""
-    values: set[tuple[str, bytes]] = set()
+    """Blind-index values for one person as entered, one or more of each kind of KIND_STRENGTH.
+
+    A name counts with two parts (or an initial and a surname, as a "possible" only); a number
+    with three letters or digits.
+    """
+    forms: set[tuple[str, str]] = set()
     normal_name = normalise_name(name)
-    if normal_name and len(normal_name.split()) >= 2:
-        values.add(("name", blind_index(key, "name", normal_name)))
+    if len([t for t in normal_name.split() if len(t) >= 2]) >= 2:  # "J. Smith" is only a "possible"
+        forms.add(("name", normal_name))
+    parsed = parse_name(name)
+    if together := name_set(parsed):
+        forms.add(("name-set", together))
+    forms |= {("phonetic", k) for k in phonetic_keys(parsed)}
+    forms |= {("initial", k) for k in initial_keys(parsed)}
+    for number in NUMBER_IN_NAME.findall(name[:200]):  # "PC 4471 Jon O'Neill" typed in the name box
+        forms |= {("id-number", number), ("id-digits", number)}
     normal_id = normalise_identifier(identifier)
     if len(normal_id) >= 3:
-        values.add(("identifier", blind_index(key, "identifier", normal_id)))
-    return values
+        forms.add(("identifier", normal_id))
+        if len(core := number_core(identifier)) >= 3:
+            forms.add(("id-number", core))
+        if len(digits := number_digits(identifier)) >= 3:
+            forms.add(("id-digits", digits))
+    return {(kind, blind_index(key, kind, form)) for kind, form in forms}
 
 
-def linked_report_ids(report_id: int) -> Select:
-    """Other reports naming the same person; junk ones do not count (a flood naming a real
-    officer must not raise the priority of, or add links to, the genuine reports about them)."""
+def strength(kinds: set[str] | list[str]) -> str | None:
+    """What sharing values of these kinds means: SAME if any is a "same" kind, else POSSIBLE (None: nothing shared)."""
+    found = {KIND_STRENGTH.get(k, POSSIBLE) for k in kinds}
+    return SAME if SAME in found else POSSIBLE if found else None
+
+
+def link_strength(a: set[tuple[str, bytes]], b: set[tuple[str, bytes]]) -> str | None:
+    """How two people's values link (SAME, POSSIBLE or None)."""
+    return strength([kind for kind, _ in a & b])
+
+
+def linked_report_ids(report_id: int, kinds: tuple[str, ...] | None = None) -> Select:
+    """Other reports sharing a value (of these kinds; default any) with this one; junk ones do not
+    count (a flood naming a real officer must not raise the priority of, or add links to, the
+    genuine reports about them)."""
     mine = aliased(SubjectIndex)
     other = aliased(SubjectIndex)
     linked = aliased(Report)  # an alias: callers nest this in queries over `reports`, which must not correlate
@@ -95,5 +98,6 @@ def linked_report_ids(report_id: int) -> Select:
         select(other.report_id)
         .join(mine, and_(mine.kind == other.kind, mine.value == other.value))
         .join(linked, and_(linked.id == other.report_id, linked.junk.is_(False)))
-        .where(mine.report_id == report_id, other.report_id != report_id, mine.removed.is_(False), other.removed.is_(False))
+        .where(mine.report_id == report_id, other.report_id != report_id, mine.removed.is_(False), other.removed.is_(False),
+               *([mine.kind.in_(kinds)] if kinds is not None else []))
     )

@@ -61,8 +61,8 @@ def test_three_reporters_one_officer_are_linked(browsing, reporter, triage, inst
     shoot(page, screenshots, "11-queue-linked")
 
     page.get_by_role("link", name=first, exact=True).click()
-    warning = page.locator(".portal-linked-warning")
-    expect(warning).to_contain_text("2 other reports")
+    expect(page.locator(".portal-linked-warning")).to_contain_text("2 other reports name the same person")
+    warning = page.locator("#same-links")
     expect(warning.get_by_role("link", name=second, exact=True)).to_be_visible()
     expect(warning.get_by_role("link", name=third, exact=True)).to_be_visible()
     expect(page.locator(".portal-rules")).to_contain_text("Other reports name the same person")

@@ -381,6 +381,8 @@ def test_every_report_route_is_404_without_a_wrap(triage_app, reporter_client, d
                       for arg in rule.arguments}
             if "reviewer_id" in values:
                 values["reviewer_id"] = people["lead"].id
+            if "decision" in values:
+                values["decision"] = "confirmed"
             targets.append((rule, url_for(rule.endpoint, **values)))
     for rule, url in targets:
         for method in ("GET", "POST") if "POST" in rule.methods else ("GET",):

@@ -67,6 +67,7 @@ PAYLOADS = {
     "reports.new_information": {"decision": "reopen", "reason": "forged"},
     "reports.grant": {"reviewer": "{other}"},
     "reports.revoke": {},
+    "reports.decide_link": {},
     "account.account": {"current": "correct-horse-battery-staple-orbit", "new": STRONG_PASSPHRASE, "confirm": STRONG_PASSPHRASE},
     "admin.reviewers": {"login": "mallory", "display_name": "Mallory", "role": "administrator", "passphrase": STRONG_PASSPHRASE},
     "admin.deactivate": {},
@@ -88,6 +89,8 @@ def post_routes(app, world) -> list[tuple[str, str, dict]]:
                     values[arg] = world["closed"] if rule.endpoint == "reports.reopen" else world["reference"]
                 elif arg == "reviewer_id":
                     values[arg] = world["lead2"].id if rule.endpoint == "reports.revoke" else world["other"].id
+                elif arg == "decision":
+                    values[arg] = "confirmed"
                 else:
                     values[arg] = "1"
             data = {k: v.format(lead2=world["lead2"].id, other=world["other"].id)

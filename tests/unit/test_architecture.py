@@ -62,6 +62,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "portal.triage.throttle",
             "portal.triage.subjects",
             "portal.triage.internal",
+            "portal.triage.names",
+            "portal.triage.links",
             "portal.triage.linking",
             "portal.triage.conflicts",
             "portal.triage.rules",

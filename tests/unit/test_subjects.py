@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from portal.triage.subjects import blind_index, normalise_identifier, normalise_name, subject_values
+from portal.triage.names import parse_name
+from portal.triage.subjects import (
+    KIND_STRENGTH,
+    POSSIBLE,
+    SAME,
+    blind_index,
+    link_strength,
+    normalise_identifier,
+    normalise_name,
+    subject_values,
+)
 
 KEY = b"k" * 32
 
@@ -57,16 +67,31 @@ def test_normalise_name(raw, expected):
     ],
 )
 def test_spellings_of_one_person_share_a_value(a, b):
-    assert subject_values(KEY, a, "") == subject_values(KEY, b, "") != set()
+    assert link_strength(subject_values(KEY, a, ""), subject_values(KEY, b, "")) == SAME
 
 
 @pytest.mark.parametrize(
     "a, b",
     [
-        ("John O'Neill", "John O'Neil"),
-        ("John Smith", "Jane Smith"),
-        ("John Smith", "Smith John"),
+        ("John O'Neill", "John O'Neil"),  # sounds alike
+        ("John Smith", "Jane Smith"),  # same initial and surname
         ("Jon Smith", "John Smith"),
+    ],
+)
+def test_similar_names_are_only_possible_links(a, b):
+    assert link_strength(subject_values(KEY, a, ""), subject_values(KEY, b, "")) == POSSIBLE
+
+
+def test_a_name_in_either_order_is_the_same_person():
+    assert link_strength(subject_values(KEY, "John Smith", ""), subject_values(KEY, "Smith John", "")) == SAME
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("John O'Neill", "Sean Walsh"),
+        ("Peter Smith", "Jane Smyth-Jones"),
+        ("Mark Evans", "Martin Owens"),
     ],
 )
 def test_different_people_do_not_share_a_value(a, b):
@@ -92,6 +117,9 @@ def test_normalise_identifier(raw, expected):
 
 def test_collar_numbers_link_however_written():
     assert subject_values(KEY, "", "AB 1234") == subject_values(KEY, "", "ab1234") == subject_values(KEY, "", "a-b 12 34")
+    assert link_strength(subject_values(KEY, "", "PC 1234"), subject_values(KEY, "", "#1234")) == SAME
+    assert link_strength(subject_values(KEY, "", "Sgt No. 1234"), subject_values(KEY, "", "1234")) == SAME
+    assert link_strength(subject_values(KEY, "", "AB 1234"), subject_values(KEY, "", "1234")) == POSSIBLE
     assert subject_values(KEY, "", "AB 1234").isdisjoint(subject_values(KEY, "", "AB 1235"))
     assert subject_values(KEY, "", "0123").isdisjoint(subject_values(KEY, "", "123"))
 
@@ -99,18 +127,20 @@ def test_collar_numbers_link_however_written():
 def test_a_name_counts_only_with_two_parts():
     assert subject_values(KEY, "Smith", "") == set()
     assert subject_values(KEY, "Sgt Smith", "") == set()
-    assert {kind for kind, _ in subject_values(KEY, "John Smith", "")} == {"name"}
+    assert {kind for kind, _ in subject_values(KEY, "John Smith", "")} == {"name", "name-set", "phonetic", "initial"}
+    assert {kind for kind, _ in subject_values(KEY, "J. Smith", "")} == {"initial"}  # a "possible" only
 
 
 def test_short_identifiers_do_not_count():
     assert subject_values(KEY, "", "12") == set()
     assert subject_values(KEY, "", "A-1") == set()
-    assert {kind for kind, _ in subject_values(KEY, "", "123")} == {"identifier"}
+    assert {kind for kind, _ in subject_values(KEY, "", "123")} == {"identifier", "id-number", "id-digits"}
+    assert {kind for kind, _ in subject_values(KEY, "", "PC 12")} == {"identifier"}  # "12" alone is too short
 
 
 def test_name_and_identifier_together():
     values = subject_values(KEY, "Sgt John Smith", "AB 1234")
-    assert sorted(kind for kind, _ in values) == ["identifier", "name"]
+    assert {kind for kind, _ in values} == set(KIND_STRENGTH)
 
 
 def test_values_are_keyed_and_opaque():
@@ -124,7 +154,31 @@ def test_values_are_keyed_and_opaque():
 
 
 def test_name_kind_and_identifier_kind_never_collide():
-    # A "name" that normalises to the same text as an identifier must not link to it.
-    by_name = subject_values(KEY, "ab 1234 cd", "")
-    by_id = subject_values(KEY, "", "ab 1234 cd")
-    assert by_name.isdisjoint(by_id)
+    # A "name" that normalises to the same text as an identifier must not link to it: the kind is in the MAC.
+    assert blind_index(KEY, "name", "ab cd") != blind_index(KEY, "identifier", "ab cd")
+    by_name = {v for k, v in subject_values(KEY, "ab cd", "") if k in ("name", "name-set")}
+    by_id = {v for k, v in subject_values(KEY, "", "ab cd 123")}
+    assert by_name and by_name.isdisjoint(by_id)
+
+
+def test_every_kind_has_one_strength():
+    assert set(KIND_STRENGTH.values()) == {SAME, POSSIBLE}
+    assert {k for k, s in KIND_STRENGTH.items() if s == SAME} == {"name", "name-set", "identifier", "id-number"}
+
+
+@pytest.mark.parametrize(
+    "raw, given, surname",
+    [
+        ("O'Neill, John", ("john",), ("oneill",)),
+        ("ONEILL John", ("john",), ("oneill",)),  # a surname in capitals
+        ("John O Neill", ("john",), ("oneill",)),  # a particle joins the next word
+        ("O. Smith", ("o",), ("smith",)),  # ... but an initial does not
+        ("Angus Mc Donald", ("angus",), ("mcdonald",)),
+        ("Sarah Smith–Jones", ("sarah",), ("smith", "jones")),  # an en dash is a hyphen
+        ("Smith-Jones, Sarah", ("sarah",), ("smith", "jones")),
+        ("DS José Núñez", ("jose",), ("nunez",)),
+    ],
+)
+def test_parse_name_finds_the_surname_however_written(raw, given, surname):
+    parsed = parse_name(raw)
+    assert (parsed.given, parsed.surname) == (given, surname)

@@ -287,3 +287,40 @@ def test_upgrade_from_0004_backfills_who_ever_flagged_a_report_high_risk(databas
     finally:
         db.dispose()
 
+
+
+def test_upgrade_from_0004_keeps_subject_values_that_still_match(database_url, instance_dir):
+    """Release 0.3.0 (revision 0004) with a report and its blind-index rows, upgraded to head: the
+    rows are kept, the kinds written before ("name", "identifier") are still what subject_values
+    computes for the same text (so old links and declared conflicts keep matching), decisions on
+    possible links have their table and the mine + overdue index exists."""
+    from portal.triage.subjects import subject_values
+
+    key = b"\x07" * 32
+    old = {(kind, value) for kind, value in subject_values(key, "Sgt John O'Neill", "PC 4471") if kind in ("name", "identifier")}
+    upgrade(database_url, "0004")
+    db = Database(database_url)
+    try:
+        with db.engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO reports (id, public_id, reference, lookup_id, received_on, reporter_urgent, encrypted_in_browser, "
+                "sealed_report, reporter_wrap, stage, risk_flags, priority, priority_rank, due_on, subjects_indexed, "
+                "names_reviewer, rule_reasons, junk) VALUES (1, :p, 'R-FOUR-0001', :l, :d, false, false, :s, :w, 'new', '', "
+                "'normal', 0, :d, true, false, '', false)"),
+                {"p": b"\x04" * 16, "l": b"\x04" * 32, "d": dt.date(2026, 3, 1), "s": b"\x01\x01sealed", "w": b"w"})
+            for kind, value in old:
+                connection.execute(text("INSERT INTO subject_index (report_id, kind, value, removed) VALUES (1, :k, :v, false)"),
+                                   {"k": kind, "v": value})
+        upgrade(database_url)
+        with db.engine.connect() as connection:
+            kept = {(r.kind, bytes(r.value)) for r in connection.execute(text("SELECT kind, value FROM subject_index"))}
+            diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata)
+            indexes = {ix["name"]: ix["column_names"] for ix in sa_inspect(connection).get_indexes("reports")}
+            assert connection.scalar(text("SELECT count(*) FROM link_decisions")) == 0
+        assert kept == old and {k for k, _ in kept} == {"name", "identifier"}
+        assert old < subject_values(key, "john o'neill", "pc4471")  # new reports carry the old kinds too
+        assert indexes["ix_reports_queue_assignee_due"] == ["junk", "assignee_id", "due_on", "id"]
+        assert diff == []
+    finally:
+        db.dispose()
+

@@ -24,12 +24,13 @@ def _submit(reporter_client, database, name: str = "", identifier: str = "", **e
     return submit_with_reference(reporter_client, database, **fields)[0]
 
 
-def _links_on_page(client, reference: str) -> set[str]:
+def _links_on_page(client, reference: str, which: str = "same-links") -> set[str]:
+    """References listed as same-person links (or, with which="possible-links", possible ones)."""
     page = page_text(client.get(f"/reports/{reference}"))
-    match = re.search(r"portal-linked-warning.*?</div>", page, re.S)
+    match = re.search(rf'id="{which}".*?</ul>', page, re.S)
     if not match:
         return set()
-    return set(re.findall(r'href="/reports/([^"]+)"', match.group(0)))
+    return set(re.findall(r'href="/reports/([^"/]+)"', match.group(0)))
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from triage_support import (
 from portal.clock import today
 from portal.deadlines import Deadlines
 from portal.reports.models import Report
+from portal.triage import app as triage_app_module
 from portal.triage import listing
 from portal.triage.vocabulary import PRIORITY_RANK
 
@@ -257,6 +258,25 @@ def test_total_is_capped(seeded, monkeypatch):
     page = page_text(seeded["client"].get("/"))
     assert "More than 3 reports" in page
     assert len(_refs(seeded["client"])) == 6  # the cap limits the count, never the rows
+
+
+def test_header_counts_are_capped_too(triage_app, seeded, database, monkeypatch):
+    """The overdue and approvals badges count up to the cap, like the total: at a million reports an
+    uncapped count reads every overdue row on each refresh."""
+    day = today()
+    for name in ("fresh", "mine", "theirs", "escalated", "urgent"):  # five open reports, all overdue
+        _set(database, seeded["refs"][name], received_on=day - dt.timedelta(days=400))
+    for name in ("mine", "theirs", "escalated", "urgent"):
+        _set(database, seeded["refs"][name], stage="closure-pending")
+    monkeypatch.setattr(listing, "COUNT_CAP", 3)
+    triage_app_module._badges.clear()
+    header = re.sub(r"\s+", " ", page_text(seeded["client"].get("/")).split("</header>")[0])
+    assert "3+ overdue" in header
+    assert re.search(r"Approvals <span class=\"portal-badge\">3\+</span>", header)
+    monkeypatch.setattr(listing, "COUNT_CAP", 1_000)
+    triage_app_module._badges.clear()
+    header = re.sub(r"\s+", " ", page_text(seeded["client"].get("/")).split("</header>")[0])
+    assert "5 overdue" in header and re.search(r"Approvals <span class=\"portal-badge\">4</span>", header)
 
 
 def test_pagination_keeps_filters(triage_app, database, instance_dir, lead, recovery_key):

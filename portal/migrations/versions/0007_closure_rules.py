@@ -24,7 +24,7 @@ from portal.config import load_taxonomy
 from portal.triage.identities import comparable
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
