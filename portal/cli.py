@@ -15,9 +15,6 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
@@ -28,72 +25,24 @@ from portal import state
 from portal.app import create_app
 from portal.backup import BackupError, restore_backup, write_backup
 from portal.blobs import purge_abandoned_drafts
-from portal.config import CONFIG_DIR, PROJECT_ROOT, Settings, SettingsError, load_settings
-from portal.crypto import CryptoError
-from portal.crypto.checkpoint import fingerprint, public_key_text
-from portal.crypto.keys import RecipientPrivateKey, export_recovery_private_key, import_recovery_private_key
+from portal.cli_audit import audit
+from portal.cli_instance import Instance, instance_database, pass_instance, record_cli_action, refresh_deadlines
+from portal.cli_keys import keys
+from portal.config import CONFIG_DIR, PROJECT_ROOT, Settings, SettingsError
+from portal.crypto.keys import RecipientPrivateKey, export_recovery_private_key
 from portal.db import Database
-from portal.deadlines import Deadlines
 from portal.instance import SECRETS, SecretError, ensure_instance, read_secret, secure_instance_files, write_private_file
 from portal.migrate import upgrade
-from portal.reports.recovery import recover_report
 from portal.sessions import purge_expired_sessions
-from portal.storage import open_database
-from portal.triage import audit as audit_log
 from portal.triage import screener
 from portal.triage.accounts import AccountError, create_reviewer, generate_passphrase, register_recovery_key
 from portal.triage.checkpoints import SIGNING_SECRET, Checkpointer, checkpoint_footer, prepare_checkpoint_file
-from portal.triage.checkpoints import verify as verify_audit
-from portal.triage.internal import upgrade_with_recovery_key
 from portal.triage.models import RecoveryKey, Reviewer, Role
 from portal.triage.oversight import purge_due, send_digests
 
 DEV_CREDENTIALS = "dev-credentials.txt"
 DEV_RECOVERY_KEY = "dev-recovery-key.txt"
-CLI_ACTOR = "cli"  # the audit log's actor for changes made with this command on a host
 INSTANCE_OPTION = "--instance"
-
-
-# -- the instance a command works on ------------------------------------------------------
-
-
-@dataclass
-class Instance:
-    """What the group's --instance chose; commands read the settings from here (loaded once, on first use)."""
-
-    directory: str | None
-    _settings: Settings | None = field(default=None, repr=False)
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load_settings({"instance_dir": self.directory} if self.directory else None)
-        return self._settings
-
-
-pass_instance = click.make_pass_decorator(Instance)
-
-
-@contextmanager
-def instance_database(settings: Settings) -> Iterator[Database]:
-    """The instance's database (and blob store) for one command, disposed when it ends."""
-    database = open_database(settings)
-    if (settings.instance_dir / "secrets" / SIGNING_SECRET).is_file():  # the triage host: its entries are checkpointed
-        Checkpointer.from_settings(settings).install(database)
-    try:
-        yield database
-    finally:
-        database.dispose()
-
-
-def _audit(session, settings: Settings, action: str, report_ref: str | None = None, **detail) -> None:
-    audit_log.record(session, read_secret(settings.instance_dir, "audit_key"), CLI_ACTOR, action, report_ref, **detail)
-
-
-def _refresh_deadlines(settings: Settings) -> None:
-    """Bring every stored deadline in line with the configured number of days (they may have changed)."""
-    with instance_database(settings) as database, database.transaction() as session:
-        Deadlines.from_settings(settings).refresh_all(session)
 
 
 def _instance_first(args: list[str]) -> list[str]:
@@ -143,6 +92,10 @@ def main(ctx: click.Context, instance: str | None) -> None:
     ctx.obj = Instance(instance)
 
 
+main.add_command(audit)
+main.add_command(keys)
+
+
 # -- init and serving -----------------------------------------------------------------------
 
 
@@ -179,7 +132,7 @@ def _init_dev(settings: Settings, database: Database) -> None:
             recovery = RecipientPrivateKey.generate()
             key = register_recovery_key(session, recovery)
             write_private_file(settings.instance_dir / DEV_RECOVERY_KEY, export_recovery_private_key(recovery))
-            _audit(session, settings, "recovery-key.registered", fingerprint=key.fingerprint, dev=True)
+            record_cli_action(session, settings, "recovery-key.registered", fingerprint=key.fingerprint, dev=True)
         if not session.scalar(select(func.count()).select_from(Reviewer)):
             passphrase = generate_passphrase()
             new = create_reviewer(
@@ -187,7 +140,7 @@ def _init_dev(settings: Settings, database: Database) -> None:
                 login="lead", display_name="First lead reviewer", role=Role.LEAD, passphrase=passphrase,
                 blind_index_key=read_secret(settings.instance_dir, "blind_index_key"),
             )
-            _audit(session, settings, "reviewer.created", reviewer=new.reviewer.login, role=new.reviewer.role,
+            record_cli_action(session, settings, "reviewer.created", reviewer=new.reviewer.login, role=new.reviewer.role,
                    intake=new.reviewer.receives_new_reports, dev=True)
             text = f"Reviewer login: {new.reviewer.login}\nPassphrase: {passphrase}\nTOTP secret: {new.totp_secret}\n"
             write_private_file(credentials_file, text)
@@ -213,7 +166,7 @@ class _QuietHandler(WSGIRequestHandler):
 def serve_dev(instance: Instance, host: str) -> None:
     """Serve both interfaces on loopback for development (no access log)."""
     settings = instance.settings
-    _refresh_deadlines(settings)
+    refresh_deadlines(settings)
     overrides = {"instance_dir": str(settings.instance_dir)}
     servers = []
     for kind, port in (("reporter", settings.reporter_port), ("triage", settings.triage_port)):
@@ -252,7 +205,7 @@ def gunicorn_command(kind: str, instance: str | None) -> tuple[list[str], dict[s
 def serve(instance: Instance, kind: str) -> None:
     """Serve one interface with gunicorn (config/gunicorn.conf.py); production hosts run one each."""
     if kind == "triage":
-        _refresh_deadlines(instance.settings)
+        refresh_deadlines(instance.settings)
     args, env = gunicorn_command(kind, instance.directory)
     os.execve(args[0], args, env)  # noqa: S606 (replace this process with gunicorn)
 
@@ -282,57 +235,6 @@ def screen(instance: Instance, once: bool, poll: float) -> None:
 # -- audit log, schema, backups ----------------------------------------------------------------
 
 
-@main.group()
-def audit() -> None:
-    """The reviewer audit log."""
-
-
-@audit.command("verify")
-@click.option("--expect", default=None, metavar="SEQ:HASH", help="A head recorded outside the portal (from `verify` or a digest e-mail).")
-@pass_instance
-def audit_verify(instance: Instance, expect: str | None) -> None:
-    """Check the hash chain and the signed checkpoints: exits 1 if an entry was edited, deleted, reordered,
-    or cut from the end, or the database was rolled back. Prints the head to record elsewhere."""
-    settings = instance.settings
-    external = _parse_head(expect) if expect else None
-    checkpointer = Checkpointer.from_settings(settings)
-    with instance_database(settings) as database:
-        result = verify_audit(database.session, read_secret(settings.instance_dir, "audit_key"), checkpointer.file, external)
-    for restore_line in result.restores:
-        click.echo(f"Restored from a backup at {restore_line.at} to entry {restore_line.seq} (signed restore line).")
-    if not result.ok:
-        click.echo(f"Audit log BROKEN after {result.entries} entries: {result.problem}", err=True)
-        click.echo("Do not write to the portal until this is explained: docs/operations.md, Audit checkpoints.", err=True)
-        sys.exit(1)
-    latest = result.latest
-    click.echo(f"Audit log intact: {result.entries} entries.")
-    if latest is not None:
-        click.echo(f"Latest checkpoint: entry {latest.seq}, signed {latest.at}.")
-    click.echo(f"Head: {result.head_seq}:{result.head_hash.hex()}")
-    click.echo(f"Signing key: {fingerprint(checkpointer.file.public)} ({public_key_text(checkpointer.file.public)})")
-
-
-def _parse_head(text: str) -> tuple[int, bytes]:
-    seq, _, digest_hex = text.strip().partition(":")
-    try:
-        head = (int(seq), bytes.fromhex(digest_hex))
-    except ValueError:
-        head = (-1, b"")
-    if head[0] < 1 or len(head[1]) != 32:
-        raise click.BadParameter("expected SEQ:HASH as `portal audit verify` prints it", param_hint="--expect")
-    return head
-
-
-@audit.command("checkpoint")
-@pass_instance
-def audit_checkpoint(instance: Instance) -> None:
-    """Sign and append a checkpoint of the current head now (cron, before a backup, after an upgrade)."""
-    settings = instance.settings
-    with instance_database(settings) as database:
-        line = Checkpointer.from_settings(settings).checkpoint_now(database.session)
-    click.echo(line.to_line())
-
-
 @main.group("db")
 def db_group() -> None:
     """Database schema."""
@@ -352,7 +254,7 @@ def db_upgrade(instance: Instance) -> None:
     upgrade(settings.database_url)
     click.echo("Database schema is up to date.")
     if (settings.instance_dir / "portal.toml").is_file() or (settings.instance_dir / "secrets" / "audit_key").is_file():
-        _refresh_deadlines(settings)
+        refresh_deadlines(settings)
         click.echo(f"Deadlines recomputed with the settings of {settings.instance_dir}.")
     else:
         click.echo(f"Deadlines NOT recomputed: {settings.instance_dir} is not a triage instance directory (no portal.toml, "
@@ -419,7 +321,7 @@ def restore(instance: Instance, archive: Path) -> None:
 def digest(instance: Instance) -> None:
     """Send each reviewer a content-free summary (counts only); prints it when SMTP is not configured."""
     settings = instance.settings
-    _refresh_deadlines(settings)
+    refresh_deadlines(settings)
     with instance_database(settings) as database:
         footer = None
         if (settings.instance_dir / "secrets" / SIGNING_SECRET).is_file():
@@ -447,80 +349,6 @@ def retention_run(instance: Instance) -> None:
                f"{drafts} abandoned or orphaned attachment file(s); {sessions} expired session(s).")
 
 
-# -- the recovery key -----------------------------------------------------------------------------
-
-
-@main.group()
-def keys() -> None:
-    """Organisation recovery key."""
-
-
-@keys.command()
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the PRIVATE recovery key (removable media you take offline).")
-@pass_instance
-def ceremony(instance: Instance, out: Path) -> None:
-    """Generate the organisation recovery key: private half to --out, public half into the database."""
-    if out.exists():
-        raise click.ClickException(f"{out} exists: refusing to overwrite a recovery key")
-    settings = instance.settings
-    read_secret(settings.instance_dir, "audit_key")  # only on the triage host: fail before writing any key
-    with instance_database(settings) as database:
-        private = RecipientPrivateKey.generate()
-        write_private_file(out, export_recovery_private_key(private))
-        with database.transaction() as session:
-            key = register_recovery_key(session, private)
-            _audit(session, settings, "recovery-key.registered", fingerprint=key.fingerprint)
-    click.echo(f"Recovery key {key.fingerprint} written to {out}. New reports are wrapped to it from now on.")
-    click.echo("Take the file offline now (two copies, two safes) and delete any other copy. See docs/operations.md.")
-
-
-@keys.command()
-@click.option("--key-file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.argument("reference")
-@pass_instance
-def recover(instance: Instance, key_file: Path, reference: str) -> None:
-    """Decrypt one report (by reference) with the offline recovery key and print it."""
-    settings = instance.settings
-    # On the live triage host the recovery is recorded in the audit log. Offline (an archive
-    # restored with only backup_key, docs/operations.md "Break-glass recovery") there is no
-    # audit_key and no log worth writing to: say so, and the lead records it on the live host.
-    audited = (settings.instance_dir / "secrets" / "audit_key").is_file()
-    with instance_database(settings) as database:
-        try:
-            private = import_recovery_private_key(key_file.read_text("utf-8"))
-            with database.transaction() as session:
-                text = recover_report(session, private, reference)
-                if audited:
-                    _audit(session, settings, "report.recovered", reference.strip().upper(),
-                           fingerprint=private.public_key().fingerprint)
-        except (CryptoError, LookupError, ValueError) as exc:
-            raise click.ClickException(f"recovery failed: {exc}") from exc
-    click.echo(text)
-    if audited:
-        click.echo("Recorded in the audit log as report.recovered.", err=True)
-    else:
-        click.echo("No audit entry written (no audit_key in this instance: an offline recovery). Record it on the live "
-                   "triage host as docs/operations.md, Break-glass recovery, says.", err=True)
-
-
-@keys.command("upgrade-internal")
-@click.option("--key-file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@pass_instance
-def upgrade_internal(instance: Instance, key_file: Path) -> None:
-    """Give every report its internal key, moving older notes and labels under it (recovery key)."""
-    settings = instance.settings
-    with instance_database(settings) as database:
-        try:
-            private = import_recovery_private_key(key_file.read_text("utf-8"))
-            with database.transaction() as session:
-                done = upgrade_with_recovery_key(session, private)
-                _audit(session, settings, "internal-keys.upgraded", fingerprint=private.public_key().fingerprint, reports=done)
-        except (CryptoError, ValueError) as exc:
-            raise click.ClickException(f"upgrade failed: {exc}") from exc
-    click.echo(f"{done} report(s) given an internal key; notes and reviewer labels are no longer under the reporter's key.")
-
-
 # -- reviewers ------------------------------------------------------------------------------------
 
 
@@ -545,7 +373,7 @@ def reviewer_add(instance: Instance, login: str, display_name: str, role: str) -
                                       display_name=display_name, role=Role(role), passphrase=passphrase,
                                       blind_index_key=read_secret(settings.instance_dir, "blind_index_key"),
                                       must_change_passphrase=True)
-                _audit(session, settings, "reviewer.created", reviewer=new.reviewer.login, role=new.reviewer.role,
+                record_cli_action(session, settings, "reviewer.created", reviewer=new.reviewer.login, role=new.reviewer.role,
                        intake=new.reviewer.receives_new_reports)
         except AccountError as exc:
             raise click.ClickException(str(exc)) from exc

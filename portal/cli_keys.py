@@ -1,0 +1,87 @@
+"""`portal keys`: the organisation recovery key (ceremony, break-glass recovery of one report) and
+the upgrade that gives every report its internal key. Each writes an audit entry on the triage host."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from portal.cli_instance import Instance, instance_database, pass_instance, record_cli_action
+from portal.crypto import CryptoError
+from portal.crypto.keys import RecipientPrivateKey, export_recovery_private_key, import_recovery_private_key
+from portal.instance import read_secret, write_private_file
+from portal.reports.recovery import recover_report
+from portal.triage.accounts import register_recovery_key
+from portal.triage.internal import upgrade_with_recovery_key
+
+
+@click.group()
+def keys() -> None:
+    """Organisation recovery key."""
+
+
+@keys.command()
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the PRIVATE recovery key (removable media you take offline).")
+@pass_instance
+def ceremony(instance: Instance, out: Path) -> None:
+    """Generate the organisation recovery key: private half to --out, public half into the database."""
+    if out.exists():
+        raise click.ClickException(f"{out} exists: refusing to overwrite a recovery key")
+    settings = instance.settings
+    read_secret(settings.instance_dir, "audit_key")  # only on the triage host: fail before writing any key
+    with instance_database(settings) as database:
+        private = RecipientPrivateKey.generate()
+        write_private_file(out, export_recovery_private_key(private))
+        with database.transaction() as session:
+            key = register_recovery_key(session, private)
+            record_cli_action(session, settings, "recovery-key.registered", fingerprint=key.fingerprint)
+    click.echo(f"Recovery key {key.fingerprint} written to {out}. New reports are wrapped to it from now on.")
+    click.echo("Take the file offline now (two copies, two safes) and delete any other copy. See docs/operations.md.")
+
+
+@keys.command()
+@click.option("--key-file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("reference")
+@pass_instance
+def recover(instance: Instance, key_file: Path, reference: str) -> None:
+    """Decrypt one report (by reference) with the offline recovery key and print it."""
+    settings = instance.settings
+    # On the live triage host the recovery is recorded in the audit log. Offline (an archive
+    # restored with only backup_key, docs/operations.md "Break-glass recovery") there is no
+    # audit_key and no log worth writing to: say so, and the lead records it on the live host.
+    audited = (settings.instance_dir / "secrets" / "audit_key").is_file()
+    with instance_database(settings) as database:
+        try:
+            private = import_recovery_private_key(key_file.read_text("utf-8"))
+            with database.transaction() as session:
+                text = recover_report(session, private, reference)
+                if audited:
+                    record_cli_action(session, settings, "report.recovered", reference.strip().upper(),
+                           fingerprint=private.public_key().fingerprint)
+        except (CryptoError, LookupError, ValueError) as exc:
+            raise click.ClickException(f"recovery failed: {exc}") from exc
+    click.echo(text)
+    if audited:
+        click.echo("Recorded in the audit log as report.recovered.", err=True)
+    else:
+        click.echo("No audit entry written (no audit_key in this instance: an offline recovery). Record it on the live "
+                   "triage host as docs/operations.md, Break-glass recovery, says.", err=True)
+
+
+@keys.command("upgrade-internal")
+@click.option("--key-file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@pass_instance
+def upgrade_internal(instance: Instance, key_file: Path) -> None:
+    """Give every report its internal key, moving older notes and labels under it (recovery key)."""
+    settings = instance.settings
+    with instance_database(settings) as database:
+        try:
+            private = import_recovery_private_key(key_file.read_text("utf-8"))
+            with database.transaction() as session:
+                done = upgrade_with_recovery_key(session, private)
+                record_cli_action(session, settings, "internal-keys.upgraded", fingerprint=private.public_key().fingerprint, reports=done)
+        except (CryptoError, ValueError) as exc:
+            raise click.ClickException(f"upgrade failed: {exc}") from exc
+    click.echo(f"{done} report(s) given an internal key; notes and reviewer labels are no longer under the reporter's key.")
