@@ -21,9 +21,26 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:
+    # SQLite: a batch migration rebuilds a table (copy, drop, rename); with foreign keys on, dropping
+    # `reports` would cascade to every message, key wrap and note. Foreign keys are switched off for
+    # the migration (the pragma is ignored inside a transaction, hence before it) and every row is
+    # checked against them afterwards.
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True, compare_type=True)
-    with context.begin_transaction():
-        context.run_migrations()
+    try:
+        with context.begin_transaction():
+            context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"the migration left rows without the row they point at: {broken[:5]}")
+    finally:
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
 
 
 run_migrations_online()

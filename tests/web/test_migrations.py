@@ -324,3 +324,34 @@ def test_upgrade_from_0004_keeps_subject_values_that_still_match(database_url, i
     finally:
         db.dispose()
 
+
+
+def test_upgrade_from_0002_keeps_the_rows_that_point_at_reports(database_url, instance_dir):
+    """On SQLite a batch migration rebuilds `reports` (copy, drop, rename). With foreign keys on,
+    dropping the old table cascaded to every message, key wrap and note: an upgrade from 0002
+    silently deleted them. Every row that points at a report survives the upgrade to head."""
+    upgrade(database_url, "0002")
+    db = Database(database_url)
+    try:
+        with db.engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO reports (public_id, reference, lookup_id, received_on, reporter_urgent, encrypted_in_browser, "
+                "sealed_report, reporter_wrap, stage, risk_flags, priority, priority_rank, subjects_indexed, names_reviewer, "
+                "rule_reasons) VALUES (:p, 'R-TWO-KEEP-1', :l, :d, false, false, :s, :w, 'new', '', 'normal', 0, false, "
+                "false, '')"), {"p": b"\x07" * 16, "l": b"\x07" * 32, "d": dt.date(2026, 1, 1), "s": b"\x01\x01s", "w": b"w"})
+            report_id = connection.scalar(text("SELECT id FROM reports WHERE reference = 'R-TWO-KEEP-1'"))
+            connection.execute(text("INSERT INTO key_wraps (report_id, recipient_fingerprint, wrap) VALUES (:r, :f, :w)"),
+                               {"r": report_id, "f": "c" * 32, "w": b"wrap"})
+            columns = {c["name"] for c in sa_inspect(connection).get_columns("messages")}
+            values = {"report_id": report_id, "public_id": b"\x08" * 16, "from_reporter": True, "sent_on": dt.date(2026, 1, 2),
+                      "sealed_body": b"\x01\x01m"}
+            assert set(values) <= columns
+            connection.execute(text(f"INSERT INTO messages ({', '.join(values)}) VALUES ({', '.join(':' + k for k in values)})"),
+                               values)
+        upgrade(database_url)
+        with db.engine.connect() as connection:
+            wraps = connection.scalar(text("SELECT count(*) FROM key_wraps WHERE report_id = :r"), {"r": report_id})
+            messages = connection.scalar(text("SELECT count(*) FROM messages WHERE report_id = :r"), {"r": report_id})
+        assert (wraps, messages) == (1, 1)
+    finally:
+        db.dispose()
