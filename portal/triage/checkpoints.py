@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from portal.config import Settings
@@ -35,6 +35,7 @@ from portal.crypto.checkpoint import Checkpoint
 from portal.db import Database
 from portal.instance import SecretError, read_secret, secrets_dir
 from portal.triage import audit
+from portal.triage.models import Reviewer
 
 LOG = logging.getLogger("portal.audit.checkpoints")
 SIGNING_SECRET = "audit_signing_key"  # noqa: S105 (the name of the secret file)
@@ -253,4 +254,8 @@ def verify(db: Session, audit_key: bytes, file: CheckpointFile, external: tuple[
         check.ok = False
         check.problem = (f"no checkpoint in {file.path}: nothing outside the database vouches for the end of the log "
                          "(after an upgrade, run `portal audit checkpoint` once)")
+    if check.ok and not result.entries and db.scalar(select(func.count()).select_from(Reviewer)):
+        # Every reviewer account is created with an audit entry: an empty log beside accounts was emptied.
+        check.ok = False
+        check.problem = "the audit log is empty, but the portal has reviewer accounts, each created with an audit entry"
     return check

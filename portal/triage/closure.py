@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import unicodedata
 
 from sqlalchemy import exists, select
 
@@ -41,6 +43,7 @@ from portal.triage.service import (
 from portal.triage.vocabulary import OUTCOMES, Stage
 
 MIN_REASON_CHARS = 40
+MIN_REASON_WORDS = 6
 
 # Why a report is closed, as a choice a reviewer must make (the written reason explains it).
 CLOSURE_BASES = {
@@ -51,6 +54,18 @@ CLOSURE_BASES = {
     "not-conduct-matter": "Not a conduct matter for professional standards",
     "duplicate": "The same matter is handled under a linked report",
 }
+
+
+def substantial_reason(reason: str, ask: str) -> str:
+    """`reason` if it reads as an explanation: MIN_REASON_CHARS visible characters and at least
+    MIN_REASON_WORDS different words of three letters or more ("aaaa…", "ab ab ab…", padding with
+    spaces, dots or invisible characters are refused)."""
+    visible = "".join(ch for ch in reason if unicodedata.category(ch) not in ("Cf", "Cc", "Zl", "Zp"))
+    words = {w.casefold() for w in re.findall(r"[^\W\d_]{3,}", visible)}
+    if len(" ".join(visible.split())) < MIN_REASON_CHARS or len(words) < MIN_REASON_WORDS:
+        raise ActionError(f"{ask} in at least {MIN_REASON_CHARS} characters and {MIN_REASON_WORDS} different words: "
+                          "what was done, and why nothing more will be.")
+    return reason
 
 
 def _answers(report: Report, dek: bytes) -> ReportAnswers:
@@ -73,21 +88,53 @@ def needs_approval(ctx: Context, report: Report, answers: ReportAnswers | None) 
     return False
 
 
-def makers_of(ctx: Context, target: Reviewer) -> set[int]:
-    """Ids of the reviewers who created `target`'s account or reset its sign-in within the period
-    (from the audit log: `reviewer.created`, `reviewer.sign-in-reset`)."""
+def _lineage(ctx: Context) -> dict[int, set[int]]:
+    """Who made whom within the period: reviewer id -> ids of the accounts they created or whose
+    sign-in they reset (from the audit log: `reviewer.created`, `reviewer.sign-in-reset`)."""
     since = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=ctx.settings.approver_independence_days)
     rows = ctx.db.execute(select(audit.AuditEntry.actor, audit.AuditEntry.detail).where(
-        audit.AuditEntry.action.in_(("reviewer.created", "reviewer.sign-in-reset")),
-        audit.AuditEntry.occurred_at >= since,
-        audit.AuditEntry.detail.contains(f'"reviewer":"{target.login}"', autoescape=True)))
-    logins = {actor for actor, detail in rows if json.loads(detail or "{}").get("reviewer") == target.login}
-    return set(ctx.db.scalars(select(Reviewer.id).where(Reviewer.login.in_(logins)))) if logins else set()
+        audit.AuditEntry.action.in_(("reviewer.created", "reviewer.sign-in-reset")), audit.AuditEntry.occurred_at >= since))
+    ids = dict(ctx.db.execute(select(Reviewer.login, Reviewer.id)).all())
+    made: dict[int, set[int]] = {}
+    for actor, detail in rows:
+        target = json.loads(detail or "{}").get("reviewer")
+        if actor in ids and target in ids:
+            made.setdefault(ids[actor], set()).add(ids[target])
+    return made
+
+
+def _reach(edges: dict[int, set[int]], start: int) -> set[int]:
+    seen: set[int] = set()
+    todo = [start]
+    while todo:
+        for nxt in edges.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    seen.discard(start)
+    return seen
+
+
+def makers_of(ctx: Context, target: Reviewer) -> set[int]:
+    """Ids of every account that made `target` within the period: whoever created it or reset its
+    sign-in, whoever made them, and so on (a lead cannot launder an account through another one)."""
+    backwards: dict[int, set[int]] = {}
+    for maker, targets in _lineage(ctx).items():
+        for made in targets:
+            backwards.setdefault(made, set()).add(maker)
+    return _reach(backwards, target.id)
+
+
+def made_by(ctx: Context, maker: Reviewer) -> set[int]:
+    """Ids of every account `maker` made within the period, directly or through accounts it made."""
+    return _reach(_lineage(ctx), maker.id)
 
 
 def not_approvable_by(ctx: Context, approver: Reviewer) -> set[int]:
-    """Proposers whose closures `approver` may not approve: themselves, and whoever made or reset them."""
-    return makers_of(ctx, approver) | {approver.id}
+    """Proposers whose closures `approver` may not approve: themselves, every account in the
+    approver's line of makers, and every account the approver made (either way round, a lead and
+    an account they control are one person)."""
+    return makers_of(ctx, approver) | made_by(ctx, approver) | {approver.id}
 
 
 def independence_problem(ctx: Context, report: Report, proposer: Reviewer | None, approver: Reviewer) -> str | None:
@@ -98,7 +145,11 @@ def independence_problem(ctx: Context, report: Report, proposer: Reviewer | None
         return "An independent lead must approve: you proposed this closure."
     if proposer is not None and proposer.id in makers_of(ctx, approver):
         return (f"An independent lead must approve: {proposer.display_name} ({proposer.login}) created or reset "
-                f"your account within the last {ctx.settings.approver_independence_days} days.")
+                f"your account, or an account that made yours, within the last {ctx.settings.approver_independence_days} days.")
+    if proposer is not None and proposer.id in made_by(ctx, approver):
+        return (f"An independent lead must approve: you created or reset the account of {proposer.display_name} "
+                f"({proposer.login}), or of an account that made theirs, within the last "
+                f"{ctx.settings.approver_independence_days} days.")
     if ctx.db.scalar(select(exists(conflicts.excluded_reviewers(ctx.db, report).where(Reviewer.id == approver.id)))):
         return "You cannot approve this closure: a conflict of interest applies."
     return None
@@ -146,10 +197,7 @@ def close(ctx: Context, actor: Actor, reference: str, outcome: str, basis: str, 
         raise ActionError("This report is already closed or awaiting approval to close.")
     if not report.category:
         raise ActionError("Categorise the report before closing it.")
-    reason = check_reason(reason)
-    if len(reason) < MIN_REASON_CHARS:
-        raise ActionError(f"Explain the closure in at least {MIN_REASON_CHARS} characters: what was done, "
-                          "and why nothing more will be.")
+    reason = substantial_reason(check_reason(reason), "Explain the closure")
     dek = report_dek(ctx, actor, report)
     high_risk = needs_approval(ctx, report, _answers(report, dek))
     approvers = eligible_approvers(ctx, report, actor.reviewer) if high_risk else []
@@ -233,7 +281,9 @@ def keep_closed(ctx: Context, actor: Actor, reference: str, reason: str) -> None
     report = get_report(ctx, actor, reference)
     if not report.new_information:
         raise ActionError("There is no new information from the reporter to decide on.")
-    reason = check_reason(reason)
+    if report.ever_high_risk:
+        require_role(actor, Role.LEAD, "Only a lead can decide that new information on a high-risk report changes nothing.")
+    reason = substantial_reason(check_reason(reason), "Say why the new information changes nothing")
     seal_note(ctx, actor, report, report_dek(ctx, actor, report),
               f"New information after closure reviewed: it does not change the outcome.\nReason: {reason}")
     _decided(report)

@@ -8,8 +8,11 @@ it can be restored. Nothing is deleted and nothing is decrypted: the reporter ke
 status they saw, and can still sign in and write.
 
 Guarding against burying a real report: a report that was escalated, is closed or awaits a closure
-decision cannot be marked (close it instead: closing has its own controls), and one the reporter
-or a reviewer marked urgent or high priority needs a lead. Every mark and restore is audited with
+decision cannot be marked (close it instead: closing has its own controls), nor can one that anyone
+ever flagged high-risk (`reports.ever_high_risk`, portal.triage.risk: it leaves only through the
+closure rule, with an independent lead's approval), and one the reporter or a reviewer marked
+urgent or high priority needs a lead. A flood is junked by leads from the queue without opening
+each report; a report a reviewer opened with the reporter's "someone at risk now" is high-risk. Every mark and restore is audited with
 the reason code only; what a reviewer writes about why is an encrypted internal note, never audit
 detail (audit entries hold no free text).
 """
@@ -51,6 +54,9 @@ def _check_markable(actor: Actor, report: Report) -> None:
         raise ActionError(f"Report {report.reference} is already marked as junk.")
     if report.stage in NOT_JUNK_STAGES:
         raise ActionError(f"Report {report.reference} has been escalated or closed: it cannot be marked as junk.")
+    if report.ever_high_risk:
+        raise ActionError(f"Report {report.reference} was flagged high-risk: it cannot be marked as junk. Close it "
+                          "instead; an independent lead must approve.")
     if not actor.is_lead and (report.reporter_urgent or report.priority != Priority.NORMAL):
         raise Forbidden("This report is marked urgent or high priority: only a lead can mark it as junk.")
 

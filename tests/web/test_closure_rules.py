@@ -325,7 +325,8 @@ def test_a_reply_after_closure_needs_a_decision(triage_app, reporter_client, tea
     page = page_text(rev.get(f"/reports/{reference}"))
     assert "The reporter wrote after this report was closed" in page
     assert post_action(rev, reference, "new-information", {"decision": decision, "reason": ""}).status_code == 400
-    act_ok(rev, reference, "new-information", {"decision": decision, "reason": "Read the new message with the unit"})
+    act_ok(rev, reference, "new-information", {"decision": decision,
+                                                   "reason": "Read the new message with the unit: it repeats what was already looked at."})
     report = report_by_reference(database, reference)
     assert not report.new_information
     assert report.stage == ("assessing" if decision == "reopen" else "closed")
