@@ -62,5 +62,7 @@ def finish(response: Response) -> Response:
 
 
 def forget(response: Response) -> Response:
-    response.delete_cookie(BIND_COOKIE, path="/follow-up")
+    """Drop the binding cookie at sign-in (with the same attributes it was set with)."""
+    secure = request.is_secure or state.settings().https
+    response.delete_cookie(BIND_COOKIE, path="/follow-up", secure=secure, httponly=True, samesite="Strict")
     return response

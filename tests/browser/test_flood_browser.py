@@ -4,6 +4,7 @@ up. The flood raises the price of the browser's challenges; the reporter pays it
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import re
 import threading
@@ -19,17 +20,19 @@ from playwright.sync_api import expect
 pytestmark = pytest.mark.browser
 
 
-def _post(url: str, fields: dict) -> int:
+def _post(opener, url: str, fields: dict) -> int:
     data = urllib.parse.urlencode(fields).encode()
+    origin = "/".join(url.split("/")[:3])  # a bot sends what a browser on the site would: its Origin and cookie
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=10) as response:  # noqa: S310 (loopback)
+        with opener.open(urllib.request.Request(url, data=data, headers={"Origin": origin}), timeout=10) as response:  # noqa: S310 (loopback)
             return response.status
     except urllib.error.HTTPError as exc:
         return exc.code
 
 
-def _token(base: str) -> str:
-    with urllib.request.urlopen(base + "/follow-up", timeout=10) as response:  # noqa: S310 (loopback)
+def _token(opener, base: str) -> str:
+    """The sign-in form's token, bound to the cookie the form sets (kept in the opener's jar)."""
+    with opener.open(base + "/follow-up", timeout=10) as response:
         return re.search(rb'name="csrf_token"[^>]*value="([^"]+)"', response.read()).group(1).decode()
 
 
@@ -44,16 +47,17 @@ class Flood:
         from portal.crypto import puzzle
         from portal.crypto.receipt import generate_receipt_code
 
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
         n = 0
         while not self.stop.is_set():
             n += 1
             if n % 4:  # no JavaScript: a well-formed wrong code, Argon2id on the server, through the gate
-                status = _post(self.base + "/follow-up", {"csrf_token": _token(self.base), "receipt_code": generate_receipt_code()})
+                status = _post(opener, self.base + "/follow-up", {"csrf_token": _token(opener, self.base), "receipt_code": generate_receipt_code()})
             else:  # JavaScript: a random "derived secret" with a solved challenge, as a cheap bot would send
                 with urllib.request.urlopen(self.base + "/challenge/sign-in", timeout=10) as response:  # noqa: S310
                     challenge = json.loads(response.read())
                 number = puzzle.solve(challenge["salt"], bytes.fromhex(challenge["target"]), challenge["max"])
-                status = _post(self.base + "/follow-up", {"csrf_token": _token(self.base), "mode": "browser",
+                status = _post(opener, self.base + "/follow-up", {"csrf_token": _token(opener, self.base), "mode": "browser",
                                                           "lookup_token": "ab" * 32, "pow_challenge": challenge["challenge"],
                                                           "pow_solution": str(number)})
             self.statuses.append(status)

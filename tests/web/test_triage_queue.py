@@ -272,11 +272,11 @@ def test_header_counts_are_capped_too(triage_app, seeded, database, monkeypatch)
     triage_app_module._badges.clear()
     header = re.sub(r"\s+", " ", page_text(seeded["client"].get("/")).split("</header>")[0])
     assert "3+ overdue" in header
-    assert re.search(r"Approvals <span class=\"portal-badge\">3\+</span>", header)
+    assert re.search(r"Awaiting your approval <span class=\"portal-badge\">3\+</span>", header)
     monkeypatch.setattr(listing, "COUNT_CAP", 1_000)
     triage_app_module._badges.clear()
     header = re.sub(r"\s+", " ", page_text(seeded["client"].get("/")).split("</header>")[0])
-    assert "5 overdue" in header and re.search(r"Approvals <span class=\"portal-badge\">4</span>", header)
+    assert "5 overdue" in header and re.search(r"Awaiting your approval <span class=\"portal-badge\">4</span>", header)
 
 
 def test_pagination_keeps_filters(triage_app, database, instance_dir, lead, recovery_key):
