@@ -32,7 +32,7 @@ from portal.reports.models import HeldWrap, KeyWrap, Report, SubjectIndex
 from portal.triage import audit
 from portal.triage.conflicts import excluded_reviewers
 from portal.triage.context import Actor, Context, NotFound, require_role
-from portal.triage.models import Reviewer, Role, ScreeningKey
+from portal.triage.models import RecoveryKey, Reviewer, Role, ScreeningKey
 from portal.triage.rules import refresh_flags
 from portal.triage.subjects import linked_report_ids, subject_values
 
@@ -140,7 +140,15 @@ def _subject_list(report: Report, private: RecipientPrivateKey) -> list:
 
 
 def _release_wraps(db: Session, private: RecipientPrivateKey, report: Report) -> tuple[int, int]:
-    """Turn held wraps into key wraps for active reviewers without a conflict; delete every held wrap."""
+    """Turn held wraps into key wraps for active reviewers without a conflict; delete every held wrap.
+
+    Before screening a report has one legitimate key wrap, the recovery key's, and no internal key
+    (the triage host makes that in a reviewer's session, after screening). Anything else in
+    key_wraps was written around screening (the reporter host's role may insert there): a wrap to a
+    reviewer is deleted, and every internal wrap cleared, so neither reaches a reviewer."""
+    recovery = select(RecoveryKey.fingerprint)
+    db.execute(delete(KeyWrap).where(KeyWrap.report_id == report.id, KeyWrap.recipient_fingerprint.not_in(recovery)))
+    db.execute(update(KeyWrap).where(KeyWrap.report_id == report.id).values(internal_wrap=None))
     excluded = set(db.scalars(select(Reviewer.key_fingerprint).where(Reviewer.id.in_(excluded_reviewers(db, report)))))
     active = set(db.scalars(select(Reviewer.key_fingerprint).where(Reviewer.active.is_(True))))
     released = withheld = 0

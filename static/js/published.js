@@ -5,14 +5,17 @@
 
 import * as pc from './portal-crypto.js';
 
-export class Fallback extends Error {} // this browser or page cannot do it here: post the form as it is
+export class Fallback extends Error {} // this browser cannot do it: post the form as it is
+// The portal did not publish usable keys (or the word list): with JavaScript running, nothing is
+// posted for the server to encrypt or derive instead; the reporter is told and keeps what they typed.
+export class Unavailable extends Error {}
 
 const hex = (s, n) => typeof s === 'string' && s.length === 2 * n && /^[0-9a-f]+$/i.test(s);
 
 /** /keys.json, checked; `recipients: true` also requires at least one recipient key and the screening key. */
 export async function loadKeys(url, { recipients = false } = {}) {
   const response = await fetch(url || '/keys.json', { headers: { Accept: 'application/json' }, cache: 'no-store' });
-  if (!response.ok) throw new Fallback('keys unavailable');
+  if (!response.ok) throw new Unavailable('keys unavailable');
   const keys = await response.json();
   const ok =
     keys.version === 1 &&
@@ -27,12 +30,12 @@ export async function loadKeys(url, { recipients = false } = {}) {
     keys.recipients.every((r) => /^[0-9a-f]{32}$/.test(r.fingerprint) && hex(r.intake_x25519, 32)) &&
     Number.isInteger(keys.chunk_log2) &&
     [keys.limits?.file_bytes, keys.limits?.report_bytes, keys.limits?.files].every(Number.isInteger);
-  if (!ok) throw new Fallback('keys malformed');
+  if (!ok) throw new Unavailable('keys malformed');
   return keys;
 }
 
 export async function loadWords(url) {
   const response = await fetch(url || '/static/js/wordlist.txt');
-  if (!response.ok) throw new Fallback('word list unavailable');
+  if (!response.ok) throw new Unavailable('word list unavailable');
   return pc.parseWordlist(await response.text());
 }

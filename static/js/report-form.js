@@ -14,7 +14,9 @@
 
 import { clearErrors as clearFormErrors, renewToken, serverErrors, showErrors as showFormErrors } from './form-errors.js';
 import * as pc from './portal-crypto.js';
-import { Fallback, loadKeys as loadPublishedKeys, loadWords as loadPublishedWords } from './published.js';
+import { Fallback, Unavailable, loadKeys as loadPublishedKeys, loadWords as loadPublishedWords } from './published.js';
+
+const NOT_READY = 'The portal cannot encrypt your report on this device just now, so nothing was sent. Try again in a few minutes. Nothing you wrote has been lost.';
 import './receipt.js'; // copy / print buttons on the receipt shown after sending; adds `js-enabled`
 import { appendWork, proofOfWork, tryAddWorkInputs } from './work.js';
 
@@ -305,6 +307,10 @@ async function onSubmit(event) {
       if (error instanceof Fallback) {
         await tryAddWorkInputs(form); // with proof of work, the server's Argon2id line takes it first
         form.submit(); // the server encrypts on receipt instead
+        return;
+      }
+      if (error instanceof Unavailable) {
+        showErrors([{ field: '', message: NOT_READY }]);
         return;
       }
       throw error; // network failure: reported below, input kept

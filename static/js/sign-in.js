@@ -19,11 +19,12 @@
 
 import { clearErrors, renewToken, serverErrors, showErrors } from './form-errors.js';
 import * as pc from './portal-crypto.js';
-import { Fallback, loadKeys, loadWords } from './published.js';
+import { Fallback, Unavailable, loadKeys, loadWords } from './published.js';
 import { keepRoot } from './reporter-root.js';
 import { proofOfWork, tryAddWorkInputs } from './work.js';
 
 const form = document.getElementById('sign-in-form');
+const NOT_READY = 'Your code could not be checked on this device just now, so it was not sent. Try again in a few minutes.';
 const WRONG_CODE = 'We could not find a report with that code. Check each word and try again.'; // views.py WRONG_CODE
 
 function progress(message) {
@@ -81,6 +82,10 @@ async function onSubmit(event) {
     try {
       ready = await prepare();
     } catch (error) {
+      if (error instanceof Unavailable) {
+        showErrors(form, [{ field: '', message: NOT_READY }]);
+        return;
+      }
       if (!(error instanceof Fallback)) throw error;
       await tryAddWorkInputs(form);
       form.submit(); // the server derives the secret from the code instead

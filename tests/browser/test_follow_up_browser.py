@@ -275,3 +275,34 @@ def test_attachment_rows_hold_only_sealed_details(instance):
             assert attachment.sealed_meta[:2] == b"\x01\x01"
     finally:
         db.dispose()
+
+
+@pytest.mark.parametrize("keys_answer", ["missing", "no-screening-key"])
+def test_without_published_keys_javascript_sends_nothing_rather_than_plaintext(browsing, reporter, keys_answer):
+    """Found by the attacker review: with JavaScript on, a /keys.json that failed or lacked the
+    screening key made the form post itself as it was (the no-JavaScript form), so the reporter
+    host received the report in clear. Now the reporter is told, and nothing is posted."""
+    import json
+
+    from journeys import assert_form_kept
+
+    page = browsing.new_page()
+    posted = []
+    page.on("request", lambda request: posted.append(request.url) if request.method == "POST" else None)
+
+    def keys(route):
+        if keys_answer == "missing":
+            return route.fulfill(status=503, body="")
+        response = route.fetch()
+        published = response.json()
+        published.pop("screening", None)
+        return route.fulfill(response=response, body=json.dumps(published))
+
+    page.route("**/keys.json", keys)
+    open_form(page, reporter.url)
+    report = Report()
+    fill_form(page, report, attach=False)
+    page.get_by_role("button", name="Send report").click()
+    expect(page.get_by_text("nothing was sent")).to_be_visible()
+    assert not [url for url in posted if url.endswith("/report")], posted
+    assert_form_kept(page, report)

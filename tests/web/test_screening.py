@@ -346,3 +346,25 @@ def test_a_browser_report_sealed_to_a_retired_screening_key_is_refused_with_relo
     response = post_browser_report(reporter_client, fields, work_fields(reporter_client, "report"))
     assert response.status_code == 400 and "Reload the page" in response.get_json()["errors"][0]["message"]
     assert references(database) == []
+
+
+def test_wraps_written_around_screening_never_reach_a_reviewer(reporter_client, database, lead, recovery_key, make_reviewer,
+                                                                triage_app, worker):
+    """Found by the attacker review: the reporter host's role may insert into key_wraps (for the
+    recovery wrap). It planted a reviewer's wrap, and an internal wrap of a key it chose, while the
+    report waited for screening: both survived, so a conflicted reviewer held the key and the
+    reporter host could later read the reviewers' notes."""
+    conflicted = make_reviewer("conflicted", "reviewer")
+    _declare(triage_app, conflicted, *CONFLICTED)
+    reference = _submit(reporter_client, database, "nojs", [CONFLICTED])
+    with database.transaction() as session:
+        report = session.scalar(select(Report).where(Report.reference == reference))
+        for wrap in session.scalars(select(KeyWrap).where(KeyWrap.report_id == report.id)):
+            wrap.internal_wrap = b"planted internal wrap"
+        session.add(KeyWrap(report_id=report.id, recipient_fingerprint=conflicted.fingerprint, wrap=b"planted wrap"))
+    worker()
+    _wait_screened(database, reference)
+    assert conflicted.fingerprint not in _wrapped_to(database, reference)
+    assert recovery_key.public_key().fingerprint in _wrapped_to(database, reference)
+    internal = read(database, lambda s: set(s.scalars(select(KeyWrap.internal_wrap).join(Report).where(Report.reference == reference))))
+    assert internal == {None}
