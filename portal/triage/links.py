@@ -67,6 +67,8 @@ def decisions(db: Session, report_ids: list[int]) -> dict[tuple[int, int], str]:
 
 def effective(found: str | None, decision: str | None) -> str | None:
     """What a link is now: SAME, CONFIRMED, POSSIBLE (waiting for a reviewer), or None (rejected or none)."""
+    if decision == REJECTED and found is not None:
+        return None  # a reviewer said these are different people: a name added later does not overrule them
     if found == SAME:
         return SAME  # an exact number or full name is not put to a reviewer (remove the identifier instead)
     if found == POSSIBLE:
@@ -100,10 +102,12 @@ def strong_links_of_many(db: Session, report_ids: list[int]) -> dict[int, set[in
         out[report_id].update(others)
     wanted = set(report_ids)
     for (first, second), decision in decisions(db, report_ids).items():
-        if decision == CONFIRMED:
-            for mine, other in ((first, second), (second, first)):
-                if mine in wanted:
+        for mine, other in ((first, second), (second, first)):
+            if mine in wanted:
+                if decision == CONFIRMED:
                     out[mine].add(other)
+                elif decision == REJECTED:
+                    out[mine].discard(other)
     return out
 
 
@@ -130,8 +134,10 @@ def _wrapped_to(db: Session, report_id: int) -> set[str]:
         Reviewer.active.is_(True), Reviewer.receives_new_reports.is_(True))))
 
 
-def pattern_links(db: Session, report: Report) -> int:
-    """Same-person and confirmed links that every reader of `report` may also read.
+def pattern_links(db: Session, report: Report, enough: int | None = None) -> int:
+    """Same-person and confirmed links that every reader of `report` may also read (counting stops
+    at `enough`: the rule needs a threshold, and a person named in thousands of reports would
+    otherwise cost thousands of checks each time one of them is screened).
 
     The repeat-subject rule stores its result on the report (its priority and the reason shown),
     so it may count a linked report only when nobody who can read this one is kept from that one:
@@ -149,4 +155,6 @@ def pattern_links(db: Session, report: Report) -> int:
             continue
         if _excluded(db, other.id) <= excluded and wrapped <= _wrapped_to(db, other.id):
             count += 1
+            if enough is not None and count >= enough:
+                break
     return count

@@ -53,9 +53,16 @@ DASHES = re.compile(r"[‐‑‒–—―]")  # "Smith–Jones" is hyphenated ho
 
 
 def fold(text: str) -> str:
-    """Lower case without accents: 'Núñez' -> 'nunez'."""
+    """Lower case without accents: 'Núñez' -> 'nunez'. Invisible format characters (a zero-width
+    space inside "Jo\u200bhn" split the word and slipped past a declared conflict) are dropped, and
+    digits of any script read as ASCII digits ('٤٤٧١' -> '4471')."""
     text = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+    kept = []
+    for ch in text:
+        if unicodedata.combining(ch) or unicodedata.category(ch) == "Cf":
+            continue
+        kept.append(str(unicodedata.decimal(ch)) if ch.isdecimal() and not ch.isascii() else ch)
+    return "".join(kept).lower()
 
 
 def normalise_name(raw: str) -> str:
@@ -104,7 +111,7 @@ def _words(text: str) -> list[tuple[str, bool]]:
 
 def parse_name(raw: str) -> ParsedName:
     """Given names and surname, whichever way round: a comma or a surname in capitals marks it."""
-    raw = DASHES.sub("-", raw[:200])
+    raw = DASHES.sub("-", "".join(ch for ch in raw[:200] if unicodedata.category(ch) != "Cf"))
     if "," in raw:
         surname_part, _, given_part = raw.partition(",")
         surname = [w for w, _ in _words(surname_part)]
@@ -189,5 +196,7 @@ def number_core(raw: str) -> str:
 
 
 def number_digits(raw: str) -> str:
-    """The digits of the number only ('WMP 4471' -> '4471'), for a 'possible' match across prefixes."""
-    return re.sub(r"\D", "", number_core(raw))
+    """The digits of the number only, without leading zeros ('WMP 04471' -> '4471'), for a
+    'possible' match across prefixes and ways of writing it."""
+    digits = re.sub(r"\D", "", number_core(raw))
+    return digits.lstrip("0") or digits

@@ -48,7 +48,12 @@ def _report_forms(ctx: Context, report) -> dict:
     taxonomy = ctx.settings.taxonomy
     categorise = CategoriseForm(taxonomy=taxonomy, formdata=None, category=report.category or "",
                                 flags=[f for f in report.risk_flags.split(",") if f], priority=report.priority)
+    actor = auth.current_actor()
     readers = service.readers(ctx, report)
+    if not actor.is_lead:
+        # Who else holds the key is a lead's business: shown to others, it let a reviewer test names
+        # against a colleague's private conflict declarations (a matching name removes their wrap).
+        readers = [r for r in readers if r.id == actor.reviewer.id or r.id == report.assignee_id]
     assign = AssignForm(formdata=None, assignee=str(report.assignee_id or ""))
     assign.assignee.choices = [("", "Nobody")] + [(str(r.id), r.display_name) for r in readers]
     access = AccessForm(formdata=None)

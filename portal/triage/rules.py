@@ -53,8 +53,9 @@ def refresh_flags(ctx: Context, report: Report, answers: ReportAnswers | None) -
     fired = set(filter(None, report.rule_reasons.split(",")))
     previous = set(fired)
 
-    linked = pattern_links(ctx.db, report)
-    _set(fired, "repeat_subject", linked + 1 >= int(config.get("repeat_subject", {}).get("min_reports", 2)))
+    min_reports = int(config.get("repeat_subject", {}).get("min_reports", 2))
+    linked = pattern_links(ctx.db, report, enough=min_reports - 1)
+    _set(fired, "repeat_subject", linked + 1 >= min_reports)
     flags = set(filter(None, report.risk_flags.split(",")))
     _set(fired, "risk_now", report.reporter_urgent or "ongoing-risk" in flags)
     _set(fired, "names_reviewer", report.names_reviewer)

@@ -120,7 +120,11 @@ def screen_report(ctx: Context, keys: ScreeningSecrets, report_id: int) -> str |
     report.screening, report.screening_problem = SCREENED, None
     # Again, now that its readers are known: the repeat-subject rule counts only links every reader may read.
     refresh_flags(ctx, report, None)
-    for other in ctx.db.scalars(select(Report).where(Report.id.in_(linked_report_ids(report.id)))):
+    # A new link can only make the repeat-subject rule fire on the others: those where it already
+    # fired need nothing (without this, a flood naming one person cost each screening a pass over
+    # every earlier report about them, and screening slowed quadratically).
+    for other in ctx.db.scalars(select(Report).where(Report.id.in_(linked_report_ids(report.id)),
+                                                     Report.rule_reasons.not_like("%repeat_subject%"))):
         refresh_flags(ctx, other, None)
     audit.record(ctx.db, keys.audit_key, "system", "report.screened", report.reference, released=released, withheld=withheld)
     return SCREENED

@@ -145,8 +145,10 @@ def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase:
 
 
 def _history(ctx: Context, actor: Actor, report: Report) -> list[audit.AuditEntry]:
-    """The report's history, less link decisions naming a report this reviewer may not read."""
+    """The report's history, less link decisions naming a report this reviewer may not read (and, but for leads, conflict removals)."""
     entries = audit.history(ctx.db, report.reference)
+    if not actor.is_lead:  # a wrap removed for a conflict says someone declared one: a lead's business
+        entries = [e for e in entries if e.action != "access.removed-for-conflict"]
     named = {json.loads(e.detail).get("linked") for e in entries if e.action.startswith("link.")} - {None}
     readable_refs = set(ctx.db.scalars(readable(actor).with_only_columns(Report.reference).where(Report.reference.in_(named))))
     return [e for e in entries if not e.action.startswith("link.") or json.loads(e.detail).get("linked") in readable_refs]

@@ -368,3 +368,27 @@ def test_wraps_written_around_screening_never_reach_a_reviewer(reporter_client, 
     assert recovery_key.public_key().fingerprint in _wrapped_to(database, reference)
     internal = read(database, lambda s: set(s.scalars(select(KeyWrap.internal_wrap).join(Report).where(Report.reference == reference))))
     assert internal == {None}
+
+
+def test_a_flood_naming_the_same_people_does_not_slow_screening_down(reporter_client, database, lead, recovery_key,
+                                                                       settings_overrides, monkeypatch):
+    """Found by the attacker review: reports that all name the same 20 people made each screening
+    re-evaluate every earlier report about them (and check each one's readers), so screening slowed
+    quadratically and a genuine report waited minutes. Now the work per report stays flat."""
+    from portal.triage import links, rules
+
+    settings = load_settings(settings_overrides)
+    keys = screener.load_secrets(settings)
+    people = [(f"Flood Person{chr(97 + n)}", f"PC {1000 + n}") for n in range(20)]
+    for _ in range(12):
+        _submit(reporter_client, database, "nojs", people)
+    screener.screen_pending(database, settings, keys)
+    refreshed, checked = [], []
+    real_refresh, real_excluded = rules.refresh_flags, links._excluded
+    monkeypatch.setattr(screening, "refresh_flags", lambda ctx, report, answers: (refreshed.append(report.id),
+                                                                                 real_refresh(ctx, report, answers)))
+    monkeypatch.setattr(links, "_excluded", lambda db, report_id: (checked.append(report_id), real_excluded(db, report_id))[1])
+    _submit(reporter_client, database, "nojs", people)
+    assert screener.screen_pending(database, settings, keys).screened == 1
+    assert len(refreshed) <= 3, refreshed  # the new report (before and after its wraps), not the 12 before it
+    assert len(checked) <= 6, checked

@@ -259,3 +259,16 @@ def test_the_queue_checks_a_bounded_number_of_links_per_row(oneill, reporter_cli
     row = re.sub(r"<[^>]+>", "", re.findall(r'<td class="govuk-table__cell govuk-table__cell--numeric">(.*?)</td>',
                                             queue_row(client.get("/").data, refs["first"]), re.S)[-1]).strip()
     assert row == "1+"
+
+
+def test_a_rejected_link_stays_rejected_when_the_full_name_is_added_later(oneill, database):
+    """Found by the attacker review: after one reviewer rejected "J. ONeil" as someone else, another
+    added "Jon O'Neill" by hand to that report and the pair came back as "Same person"."""
+    refs, client = oneill
+    assert _decide(client, refs["initial"], refs["first"], "rejected").status_code == 302
+    add = client.post(f"/reports/{refs['initial']}/subjects",
+                      data={"csrf_token": token_for(client, f"/reports/{refs['initial']}"), "name": "Jon O'Neill"})
+    assert add.status_code == 302
+    page = page_text(client.get(f"/reports/{refs['initial']}"))
+    assert refs["first"] not in _listed(page, "same-links") | _listed(page, "possible-links")
+    assert linked_count(client.get("/").data, refs["initial"]) == 0  # the queue does not count the rejected pair either
