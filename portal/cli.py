@@ -37,8 +37,11 @@ from portal.sessions import purge_expired_sessions
 from portal.triage import screener
 from portal.triage.accounts import AccountError, create_reviewer, generate_passphrase, register_recovery_key
 from portal.triage.checkpoints import SIGNING_SECRET, Checkpointer, checkpoint_footer, prepare_checkpoint_file
+from portal.triage.conflicts import apply_to_existing_reports
+from portal.triage.context import Context
 from portal.triage.models import RecoveryKey, Reviewer, Role
 from portal.triage.oversight import purge_due, send_digests
+from portal.triage.subjects import subject_values
 
 DEV_CREDENTIALS = "dev-credentials.txt"
 DEV_RECOVERY_KEY = "dev-recovery-key.txt"
@@ -375,6 +378,10 @@ def reviewer_add(instance: Instance, login: str, display_name: str, role: str) -
                                       must_change_passphrase=True)
                 record_cli_action(session, settings, "reviewer.created", reviewer=new.reviewer.login, role=new.reviewer.role,
                        intake=new.reviewer.receives_new_reports)
+                # Reports already stored that name the new reviewer go to leads only (as from the admin page).
+                blind = read_secret(settings.instance_dir, "blind_index_key")
+                context = Context(session, settings, read_secret(settings.instance_dir, "audit_key"), blind)
+                apply_to_existing_reports(context, subject_values(blind, new.reviewer.display_name, ""))
         except AccountError as exc:
             raise click.ClickException(str(exc)) from exc
     click.echo(f"Reviewer login: {new.reviewer.login}")

@@ -25,7 +25,7 @@ from portal.crypto.keys import RecipientPrivateKey, change_passphrase, lock_priv
 from portal.crypto.receipt import wordlist
 from portal.reports.models import KeyWrap, Report
 from portal.sessions import end_reviewer_sessions
-from portal.triage import audit
+from portal.triage import audit, conflicts
 from portal.triage.context import ActionError, Actor, Context, Forbidden, NotFound, require_role
 from portal.triage.identities import comparable, normalise_display_name, normalise_login
 from portal.triage.internal import rewrap_internal_key
@@ -286,6 +286,8 @@ def add_reviewer(ctx: Context, actor: Actor, totp_key: bytes, *, login: str, dis
                           must_change_passphrase=True)
     audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "reviewer.created",
                  reviewer=new.reviewer.login, role=new.reviewer.role)
+    # Reports already stored that name the new reviewer go to leads only, now, not at the next declaration.
+    conflicts.apply_to_existing_reports(ctx, subject_values(ctx.blind_index_key, new.reviewer.display_name, ""))
     return new.reviewer
 
 

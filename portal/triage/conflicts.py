@@ -76,6 +76,18 @@ def enforce_exclusions(ctx: Context, report: Report) -> int:
     return removed
 
 
+def apply_to_existing_reports(ctx: Context, values: set[tuple[str, bytes]]) -> None:
+    """A new declaration (or a new account's own identity) applied to the reports already stored:
+    "names a reviewer" recomputed, excluded reviewers' wraps deleted, then the rules again."""
+    affected = list(ctx.db.scalars(select(Report).where(Report.id.in_(
+        select(SubjectIndex.report_id).where(SubjectIndex.value.in_([v for _, v in values]))))))
+    for report in affected:  # names_reviewer first: it decides who is excluded
+        refresh_flags(ctx, report, None)
+        enforce_exclusions(ctx, report)
+    for report in affected:  # then the rules again, now that who may read what is settled
+        refresh_flags(ctx, report, None)
+
+
 # -- declarations -----------------------------------------------------------------------
 
 
@@ -105,13 +117,7 @@ def declare_conflict(ctx: Context, actor: Actor, name: str, identifier: str, own
     ctx.db.flush()
     label = (name or identifier).encode("utf-8")
     actor.reviewer.sealed_conflict_labels = _append_label(key, actor, label, [v for _, v in values])
-    affected = list(ctx.db.scalars(select(Report).where(Report.id.in_(
-        select(SubjectIndex.report_id).where(SubjectIndex.value.in_([v for _, v in values]))))))
-    for report in affected:  # names_reviewer first: it decides who is excluded
-        refresh_flags(ctx, report, None)
-        enforce_exclusions(ctx, report)
-    for report in affected:  # then the rules again, now that who may read what is settled
-        refresh_flags(ctx, report, None)
+    apply_to_existing_reports(ctx, values)
     audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "conflict.declared", None, own_identity=own_identity)
     return added
 

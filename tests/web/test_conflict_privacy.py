@@ -26,3 +26,25 @@ def test_a_reviewer_cannot_see_who_a_name_removed(triage_app, database, instance
     assert "removed for conflict" not in after and "Alice" not in after
     lead_page = page_text(sign_in_reviewer(triage_app.test_client(), lead).get(f"/reports/{reference}"))
     assert "Who can read this report" in lead_page and "removed for conflict" in lead_page  # a lead still sees both
+
+
+def test_a_report_naming_someone_goes_to_leads_only_when_their_account_is_created(triage_app, database, instance_dir,
+                                                                                  lead, make_reviewer):
+    """Found by the attacker review: reports naming "Peter Parker" kept their non-lead readers after
+    an account for Peter Parker was created; "names a reviewer" was recomputed only later, by chance."""
+    from sqlalchemy import select
+
+    from portal.reports.models import KeyWrap, Report
+
+    alice = make_reviewer("alice", "reviewer")
+    reference, _ = seed_report(database, instance_dir, "About a colleague", people=[{"name": "Peter Parker"}])
+    lead_client = sign_in_reviewer(triage_app.test_client(), lead)
+    created = lead_client.post("/admin/reviewers", data={
+        "csrf_token": token_for(lead_client, "/admin/reviewers"), "login": "pparker", "display_name": "Peter Parker",
+        "role": "reviewer", "passphrase": "violet-harbour-cinnamon-quartz-88"})
+    assert created.status_code == 200 and "Reviewer created" in page_text(created)
+    with database.transaction() as session:
+        report = session.scalar(select(Report).where(Report.reference == reference))
+        holders = set(session.scalars(select(KeyWrap.recipient_fingerprint).where(KeyWrap.report_id == report.id)))
+        assert report.names_reviewer
+    assert alice.fingerprint not in holders and lead.fingerprint in holders
