@@ -222,3 +222,26 @@ def sign_out_and_check(page: Page, base: str) -> None:
     expect(page.get_by_role("heading", name="Follow up a report")).to_be_visible()
     page.goto(base + "/follow-up/case")
     expect(page).to_have_url(re.compile(re.escape(base) + r"/follow-up(\?.*)?$"))
+
+
+_used_codes: dict[str, str] = {}
+
+
+def sign_in_reviewer(page: Page, base: str, login: str, passphrase: str, totp_secret: str) -> None:
+    """Sign in to the triage interface, with a TOTP code this secret has not used yet: the portal
+    refuses a code used once, and a second sign-in of the same account may fall in the same 30 s."""
+    import time
+
+    import pyotp
+
+    page.goto(base + "/login")
+    page.get_by_label("Login").fill(login)
+    page.get_by_label("Passphrase").fill(passphrase)
+    page.get_by_role("button", name="Continue").click()
+    totp = pyotp.TOTP(totp_secret)
+    while totp.now() == _used_codes.get(totp_secret):
+        time.sleep(0.5)
+    _used_codes[totp_secret] = totp.now()
+    page.get_by_label("6-digit code").fill(_used_codes[totp_secret])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(base + "/")

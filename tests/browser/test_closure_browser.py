@@ -5,11 +5,9 @@ waiting in their queue and approves; the history names both, by display name and
 from __future__ import annotations
 
 import re
-import time
 
-import pyotp
 import pytest
-from journeys import add_reviewer, assert_unique_ids, shoot
+from journeys import add_reviewer, assert_unique_ids, shoot, sign_in_reviewer
 from playwright.sync_api import expect
 from triage_support import seed_report
 
@@ -34,27 +32,8 @@ def leads(instance):
     }
 
 
-_used_codes: dict[str, str] = {}
-
-
-def _unused_code(secret: str) -> str:
-    """A code this secret has not signed in with yet: the portal refuses a code used once (replay),
-    and the leads are made once per module, so a second sign-in may fall in the same 30 s window."""
-    totp = pyotp.TOTP(secret)
-    while totp.now() == _used_codes.get(secret):
-        time.sleep(0.5)
-    _used_codes[secret] = totp.now()
-    return _used_codes[secret]
-
-
 def sign_in(page, base: str, login: str, passphrase: str, secret: str) -> None:
-    page.goto(base + "/login")
-    page.get_by_label("Login").fill(login)
-    page.get_by_label("Passphrase").fill(passphrase)
-    page.get_by_role("button", name="Continue").click()
-    page.get_by_label("6-digit code").fill(_unused_code(secret))
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(base + "/")
+    sign_in_reviewer(page, base, login, passphrase, secret)
 
 
 def test_a_second_lead_approves_a_closure_proposed_by_the_first(browsing, triage, instance, leads, screenshots):

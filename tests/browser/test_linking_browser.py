@@ -4,9 +4,8 @@
 
 from __future__ import annotations
 
-import pyotp
 import pytest
-from journeys import add_reviewer, open_form, send_report, shoot
+from journeys import add_reviewer, open_form, send_report, shoot, sign_in_reviewer
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -43,13 +42,7 @@ def test_same_person_and_possible_links_and_confirming_one(browsing, reporter, t
     third = (set(instance.references()) - before - {first, second}).pop()
 
     page = browsing.new_page()
-    page.goto(triage.url + "/login")
-    page.get_by_label("Login").fill("checker")
-    page.get_by_label("Passphrase").fill(PASSPHRASE)
-    page.get_by_role("button", name="Continue").click()
-    page.get_by_label("6-digit code").fill(pyotp.TOTP(checker).now())
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(triage.url + "/")
+    sign_in_reviewer(page, triage.url, "checker", PASSPHRASE, checker)
 
     row = page.locator("tr.portal-queue__row", has=page.get_by_role("link", name=first, exact=True))
     expect(row.locator(".portal-linked")).to_have_text("1")  # the queue counts same-person links

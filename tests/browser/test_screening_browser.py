@@ -8,9 +8,8 @@ from __future__ import annotations
 import os
 import re
 
-import pyotp
 import pytest
-from journeys import Report, add_reviewer, assert_unique_ids, fill_form, open_form, send_report, shoot
+from journeys import Report, add_reviewer, assert_unique_ids, fill_form, open_form, send_report, shoot, sign_in_reviewer
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -19,13 +18,7 @@ PASSPHRASE = "screening-lead-lantern-granite-4"
 
 
 def sign_in(page, triage, login: str, totp: str) -> None:
-    page.goto(triage.url + "/login")
-    page.get_by_label("Login").fill(login)
-    page.get_by_label("Passphrase").fill(PASSPHRASE)
-    page.get_by_role("button", name="Continue").click()
-    page.get_by_label("6-digit code").fill(pyotp.TOTP(totp).now())
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(triage.url + "/")
+    sign_in_reviewer(page, triage.url, login, PASSPHRASE, totp)
 
 
 def send_junk(instance) -> str:
