@@ -54,11 +54,11 @@ def _check_markable(actor: Actor, report: Report) -> None:
         raise ActionError(f"Report {report.reference} is already marked as junk.")
     if report.stage in NOT_JUNK_STAGES:
         raise ActionError(f"Report {report.reference} has been escalated or closed: it cannot be marked as junk.")
+    if not actor.is_lead and (report.reporter_urgent or report.priority != Priority.NORMAL):
+        raise Forbidden("This report is marked urgent or high priority: only a lead can mark it as junk.")
     if report.ever_high_risk:
         raise ActionError(f"Report {report.reference} was flagged high-risk: it cannot be marked as junk. Close it "
                           "instead; an independent lead must approve.")
-    if not actor.is_lead and (report.reporter_urgent or report.priority != Priority.NORMAL):
-        raise Forbidden("This report is marked urgent or high priority: only a lead can mark it as junk.")
 
 
 def _refresh_linked(ctx: Context, report: Report) -> None:

@@ -145,7 +145,8 @@ def test_close_requires_a_category_and_a_reason(case, reporter_client, database)
     assert response.status_code == 400
     assert report_by_reference(database, case["reference"]).stage == "assessing"
 
-    act_ok(case["client"], case["reference"], "close", closing("no-further-action", "No evidence beyond the one account: " * 2))
+    act_ok(case["client"], case["reference"], "close", closing("no-further-action",
+                                                               "No evidence beyond the one account; the unit found nothing more."))
     report = report_by_reference(database, case["reference"])
     assert (report.stage, report.outcome, report.closure_basis) == ("closed", "no-further-action", "not-substantiated")
     assert report.closed_on is not None

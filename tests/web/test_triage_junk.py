@@ -203,8 +203,13 @@ def test_urgent_reports_need_a_lead_and_escalated_ones_cannot_be_junk(world, dat
     assert response.status_code == 403 and "only a lead" in error_text(response.data)
     response = _mark(world["lead"], escalated)
     assert response.status_code == 400 and "cannot be marked as junk" in error_text(response.data)
-    assert _mark(world["lead"], urgent).status_code == 302
-    assert _entries(database, junk.MARKED) == [("lead", urgent, {"note": False, "reason": "flood"})]
+    # Opened with the reporter's "someone at risk now", it is a high-risk report: closure only.
+    response = _mark(world["lead"], urgent)
+    assert response.status_code == 400 and "flagged high-risk" in error_text(response.data)
+    unopened = world["refs"][2]  # a flood is junked from the queue by a lead, unopened
+    _set(database, unopened, reporter_urgent=True)
+    assert _mark(world["lead"], unopened).status_code == 302
+    assert _entries(database, junk.MARKED) == [("lead", unopened, {"note": False, "reason": "flood"})]
 
 
 @pytest.mark.parametrize("reason", ["", "spam", "flood' OR '1'='1", "x" * 5000, "ﬂood"])
