@@ -172,11 +172,12 @@ def serve_dev(instance: Instance, host: str) -> None:
     refresh_deadlines(settings)
     overrides = {"instance_dir": str(settings.instance_dir)}
     servers = []
+    stop_screening = None
     for kind, port in (("reporter", settings.reporter_port), ("triage", settings.triage_port)):
         app = create_app(kind, overrides)
         servers.append((kind, make_server(host, port, app, threaded=True, request_handler=_QuietHandler)))
-        if kind == "triage":
-            screener.start_thread(state.DATABASE.get(app), settings)  # screens new reports as they arrive
+        if kind == "triage":  # screens new reports as they arrive, until the servers stop
+            stop_screening = screener.start_thread(state.DATABASE.get(app), settings)
     for kind, server in servers:
         label = "Reporter interface" if kind == "reporter" else "Triage interface"
         click.echo(f"{label}: http://{host}:{server.server_port}/")
@@ -190,6 +191,9 @@ def serve_dev(instance: Instance, host: str) -> None:
     except KeyboardInterrupt:
         for _, server in servers:
             server.shutdown()
+    finally:
+        if stop_screening is not None:
+            stop_screening.set()
 
 
 def gunicorn_command(kind: str, instance: str | None) -> tuple[list[str], dict[str, str]]:

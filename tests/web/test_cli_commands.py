@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -160,6 +161,12 @@ def test_serve_dev_serves_both_interfaces(cli, database, instance_dir, monkeypat
     assert re.search(r"^Triage interface: http://127\.0\.0\.1:\d+/$", output, re.M)
     assert answered["reporter"] == 200 and answered["triage"] in (200, 302)
     assert days_to_acknowledge(database) == 3  # deadlines refreshed first
+    # The screening thread stops with the servers: left running, it screened later tests' reports on
+    # a shared PostgreSQL database with this instance's key, and quarantined them as unreadable.
+    deadline = time.monotonic() + 10
+    while any(t.name == "portal-screen" and t.is_alive() for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [t for t in threading.enumerate() if t.name == "portal-screen" and t.is_alive()]
 
 
 # -- audit, db, backup, restore -------------------------------------------------------------------
