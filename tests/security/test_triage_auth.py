@@ -46,6 +46,17 @@ def _reviewer_sessions(database) -> int:
 # -- passphrase, then TOTP ----------------------------------------------------------------
 
 
+@pytest.fixture
+def still_backoff_clock(monkeypatch):
+    """The sign-in back-off's clock stands still, so that its first wait (1 s) cannot pass between
+    two requests on a loaded machine (the next attempt would then be admitted, correctly)."""
+    import types
+
+    from portal.triage import throttle
+
+    monkeypatch.setattr(throttle, "time", types.SimpleNamespace(time=lambda: 1_900_000_000.0))
+
+
 def test_passphrase_then_code_signs_in(triage_client, lead):
     assert is_login_redirect(triage_client.get("/"))
     response = enter_passphrase(triage_client, lead.login, lead.passphrase)
@@ -174,7 +185,7 @@ def test_login_form_needs_both_fields(triage_client, lead):
     assert reviewer_cookie(triage_client) is None
 
 
-def test_throttling_refuses_even_the_right_passphrase(build_triage, lead):
+def test_throttling_refuses_even_the_right_passphrase(build_triage, lead, still_backoff_clock):
     app = build_triage(login_free_attempts=3)
     client = app.test_client()
     for _ in range(3):
@@ -186,7 +197,7 @@ def test_throttling_refuses_even_the_right_passphrase(build_triage, lead):
     assert is_login_redirect(client.get("/"))
 
 
-def test_throttling_counts_wrong_codes(build_triage, lead):
+def test_throttling_counts_wrong_codes(build_triage, lead, still_backoff_clock):
     app = build_triage(login_free_attempts=3)
     client = app.test_client()
     assert enter_passphrase(client, lead.login, lead.passphrase).status_code == 302  # attempt 1 of 3
@@ -198,7 +209,7 @@ def test_throttling_counts_wrong_codes(build_triage, lead):
     assert is_login_redirect(client.get("/"))
 
 
-def test_concurrent_wrong_passphrases_cannot_exceed_the_limit(build_triage, lead, monkeypatch):
+def test_concurrent_wrong_passphrases_cannot_exceed_the_limit(build_triage, lead, monkeypatch, still_backoff_clock):
     """Counted on the way in: 12 simultaneous guesses against a limit of 5 get at most 5 passphrase checks
     (checked on the way in and counted on the way out, all 12 were evaluated)."""
     import threading
@@ -233,7 +244,7 @@ def test_concurrent_wrong_passphrases_cannot_exceed_the_limit(build_triage, lead
     assert sorted(statuses) == [400] * len(checks) + [429] * (12 - len(checks))
 
 
-def test_guesses_from_other_clients_never_keep_the_holder_out(build_triage, lead, make_reviewer):
+def test_guesses_from_other_clients_never_keep_the_holder_out(build_triage, lead, make_reviewer, still_backoff_clock):
     """Issue 13: ten wrong passphrases from another address locked `lead` out for 15 minutes, from every
     address. Now each guessing client is slowed down; the holder's own computer is not refused."""
     app = build_triage(login_free_attempts=3)
