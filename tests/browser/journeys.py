@@ -245,3 +245,14 @@ def sign_in_reviewer(page: Page, base: str, login: str, passphrase: str, totp_se
     page.get_by_label("6-digit code").fill(_used_codes[totp_secret])
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(base + "/")
+
+
+def report_about(browsing, reporter, what: str, name: str, collar: str) -> None:
+    """One report naming one person, sent with JavaScript from a fresh context (another reporter)."""
+    page = browsing.new_page()
+    open_form(page, reporter.url)
+    page.fill("#what_happened", what)
+    page.fill("#people-0-name", name)
+    page.fill("#people-0-identifier", collar)
+    send_report(page)
+    page.context.close()

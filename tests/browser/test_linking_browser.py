@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import pytest
-from journeys import add_reviewer, open_form, send_report, shoot, sign_in_reviewer
+from journeys import add_reviewer, report_about, shoot, sign_in_reviewer
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -20,16 +20,6 @@ def checker(instance):
 
     return add_reviewer(instance, "checker", "Sam Checker", PASSPHRASE,
                         blind_index_key=read_secret(instance.directory, "blind_index_key"))
-
-
-def report_about(browsing, reporter, what: str, name: str, collar: str) -> None:
-    page = browsing.new_page()  # a fresh context: another reporter, nothing shared
-    open_form(page, reporter.url)
-    page.fill("#what_happened", what)
-    page.fill("#people-0-name", name)
-    page.fill("#people-0-identifier", collar)
-    send_report(page)
-    page.context.close()
 
 
 def test_same_person_and_possible_links_and_confirming_one(browsing, reporter, triage, instance, checker, screenshots):

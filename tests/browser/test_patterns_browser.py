@@ -7,7 +7,7 @@ import re
 
 import pyotp
 import pytest
-from journeys import add_reviewer, open_form, send_report, shoot
+from journeys import add_reviewer, report_about, shoot
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -22,16 +22,6 @@ def analyst(instance):
 
     return add_reviewer(instance, "analyst", "Pat Analyst", PASSPHRASE,
                         blind_index_key=read_secret(instance.directory, "blind_index_key"))
-
-
-def report_about(browsing, reporter, what: str, name: str, collar: str) -> None:
-    page = browsing.new_page()  # a fresh context: a different reporter, no shared state
-    open_form(page, reporter.url)
-    page.fill("#what_happened", what)
-    page.fill("#people-0-name", name)
-    page.fill("#people-0-identifier", collar)
-    send_report(page)
-    page.context.close()
 
 
 def test_three_reporters_one_officer_are_linked(browsing, reporter, triage, instance, analyst, screenshots):
