@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Flask
 
-from portal import state
+from portal import i18n, state
 from portal.config import PROJECT_ROOT, load_settings
 from portal.reports import app as reporter_app
 from portal.storage import open_database
@@ -35,6 +35,7 @@ def create_app(kind: str, config: dict[str, Any] | None = None) -> Flask:
     app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 0
     app.config["TEMPLATES_AUTO_RELOAD"] = False
     database = state.DATABASE.install(app, open_database(settings))
+    i18n.init_app(app)
 
     @app.teardown_appcontext
     def _remove_session(_exc) -> None:

@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "portal.clock",
             "portal.config",
             "portal.db",
+            "portal.i18n",
             "portal.instance",
             "portal.logs",
             "portal.state",
