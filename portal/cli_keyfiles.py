@@ -124,5 +124,5 @@ def confirm_fingerprint(public: RecipientPublicKey, expected: str | None, holder
         if not same_fingerprint(public.fingerprint, expected):
             raise click.ClickException("the key's fingerprint is not the one given with --fingerprint: nothing registered")
         return
-    if not click.confirm(f"Has {holder} confirmed this exact fingerprint, read from their own machine?", default=False):
+    if not click.confirm(f"Did {holder} confirm this exact fingerprint, read from their own machine?", default=False):
         raise click.ClickException("not confirmed: nothing registered")
