@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
@@ -43,7 +43,7 @@ SPLIT = re.compile(r"(\d{1,2})-of-(\d{1,2})")
 class Protection:
     """How keygen protects a new private key file: a passphrase, a K-of-N split, or neither."""
 
-    passphrase: str | None = None
+    passphrase: str | None = field(default=None, repr=False)
     split: tuple[int, int] | None = None
 
     def describe(self) -> str:
@@ -89,11 +89,13 @@ def key_input_options(command: Callable) -> Callable:
 
 
 def _first_line(path: Path) -> str:
+    """The passphrase on the first line of `path` (read no further than the longest passphrase allowed)."""
     try:
-        text = path.read_text("utf-8")
+        with path.open(encoding="utf-8", newline="") as source:
+            line = source.readline(MAX_PASSPHRASE_CHARS + 1)
     except (OSError, UnicodeDecodeError) as exc:
         raise click.ClickException(f"cannot read the passphrase file {path}: {exc}") from exc
-    return text.splitlines()[0] if text else ""
+    return line.rstrip("\r\n")
 
 
 def new_passphrase(passphrase_file: Path | None) -> str:
