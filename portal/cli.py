@@ -26,8 +26,10 @@ from portal.app import create_app
 from portal.backup import BackupError, restore_backup, write_backup
 from portal.blobs import purge_abandoned_drafts
 from portal.cli_audit import audit
+from portal.cli_bodies import bodies
 from portal.cli_instance import Instance, instance_database, pass_instance, record_cli_action, refresh_deadlines
 from portal.cli_keys import keys
+from portal.cli_referral import referral
 from portal.config import CONFIG_DIR, PROJECT_ROOT, Settings, SettingsError
 from portal.crypto.keys import RecipientPrivateKey, export_recovery_private_key
 from portal.db import Database
@@ -97,6 +99,8 @@ def main(ctx: click.Context, instance: str | None) -> None:
 
 main.add_command(audit)
 main.add_command(keys)
+main.add_command(bodies)
+main.add_command(referral)
 
 
 # -- init and serving -----------------------------------------------------------------------
