@@ -31,10 +31,23 @@ class Category:
 
 
 @dataclass(frozen=True)
+class ReferralCriterion:
+    """One of the oversight body's mandatory-referral criteria (taxonomy.toml, portal.triage.mandatory)."""
+
+    key: str
+    label: str
+
+
+@dataclass(frozen=True)
 class Taxonomy:
     categories: tuple[Category, ...]
     risk_flags: tuple[tuple[str, str], ...]
     high_risk_flags: frozenset[str] = frozenset()  # risk flags that make a report high-risk (second approval to close)
+    referral_criteria: tuple[ReferralCriterion, ...] = ()
+    # category or risk-flag key -> the key of the mandatory-referral criterion it meets
+    referral_categories: dict[str, str] = field(default_factory=dict, hash=False)
+    referral_flags: dict[str, str] = field(default_factory=dict, hash=False)
+    referral_days: int = 1  # a mandatory referral is due this many days after the criterion was met
 
     @property
     def high_risk_categories(self) -> frozenset[str]:
@@ -55,7 +68,20 @@ def load_taxonomy(path: Path | None = None) -> Taxonomy:
     categories = tuple(Category(c["key"], c["label"], bool(c.get("high_risk", False))) for c in data.get("category", []))
     flags = tuple((f["key"], f["label"]) for f in data.get("risk_flag", []))
     high_risk_flags = frozenset(f["key"] for f in data.get("risk_flag", []) if f.get("high_risk", False))
-    return Taxonomy(categories, flags, high_risk_flags)
+    criteria = tuple(ReferralCriterion(c["key"], c["label"]) for c in data.get("referral_criterion", []))
+    known = {c.key for c in criteria}
+
+    def referral_map(entries: list[dict]) -> dict[str, str]:
+        unknown = {e["referral"] for e in entries if "referral" in e} - known
+        if unknown:
+            raise ValueError(f"taxonomy.toml: unknown referral criterion {sorted(unknown)}")
+        return {e["key"]: e["referral"] for e in entries if "referral" in e}
+
+    days = int(data.get("referral", {}).get("days", 1))
+    if not 0 <= days <= 365:
+        raise ValueError("taxonomy.toml: [referral] days must be between 0 and 365")
+    return Taxonomy(categories, flags, high_risk_flags, criteria, referral_map(data.get("category", [])),
+                    referral_map(data.get("risk_flag", [])), days)
 
 
 class SettingsError(ValueError):

@@ -73,6 +73,9 @@ class CloseForm(FlaskForm):
         DataRequired(message="Give a reason."),
         Length(min=MIN_REASON_CHARS, max=5000, message=f"Explain the closure in at least {MIN_REASON_CHARS} characters: "
                "what was done, and why nothing more will be.")])
+    # Only asked for a report that must be referred to the oversight body and was not (portal.triage.mandatory).
+    no_referral_reason = TextAreaField("Why it is closed without a referral to the oversight body", id="close-no-referral",
+                                       validators=[Optional(), Length(max=5000, message="The reason must be 5,000 characters or fewer.")])
 
 
 class ApprovalForm(FlaskForm):

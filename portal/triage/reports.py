@@ -169,12 +169,14 @@ def escalate(reference: str):
 def close(reference: str):
     form = CloseForm()
     ctx, actor = _acting_on(reference, "close", form)
-    approvers = closure.close(ctx, actor, reference, form.outcome.data, form.basis.data, form.reason.data)
+    approvers = closure.close(ctx, actor, reference, form.outcome.data, form.basis.data, form.reason.data,
+                              form.no_referral_reason.data or "")
     if approvers is None:
         return _done(reference, "Report closed.")
     names = ", ".join(f"{a.display_name} ({a.login})" for a in approvers)
-    flash("Closure proposed, not yet closed. This report was flagged high-risk, so an independent lead must approve "
-          f"the closure. It is waiting in the queue of: {names}. Each of them can now read it.", "warning")
+    flash("Closure proposed, not yet closed. This report was flagged high-risk or must be referred to the oversight body, "
+          f"so an independent lead must approve the closure. It is waiting in the queue of: {names}. Each of them can now "
+          "read it.", "warning")
     return redirect(url_for("reports.report", reference=reference))
 
 
