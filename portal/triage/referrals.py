@@ -227,8 +227,11 @@ def record_outcome(ctx: Context, actor: Actor, reference: str, referral_id: int,
     log_action(ctx, actor, "referral.outcome-recorded", report, referral=referral.id, on=referral.outcome_on.isoformat())
 
 
-def items(ctx: Context, report: Report, internal_key: bytes) -> list[ReferralItem]:
+def items(ctx: Context, actor: Actor, report: Report) -> list[ReferralItem]:
     """The report's referrals, newest first, for its page (any reviewer who can read it)."""
+    if not ctx.db.scalar(select(Referral.id).where(Referral.report_id == report.id).limit(1)):
+        return []
+    internal_key = report_internal_key(ctx, actor, report, report_dek(ctx, actor, report))
     bodies = load_bodies(ctx.settings)
     names = dict(ctx.db.execute(select(Reviewer.id, Reviewer.display_name)).all())
     found = []

@@ -19,7 +19,7 @@ from portal.crypto import CryptoError
 from portal.evidence import SUPPORTED, Refused
 from portal.evidence.slots import conversion_slot
 from portal.forms import first_error
-from portal.triage import auth, closure, junk, rules, service
+from portal.triage import auth, closure, junk, mandatory, referrals, rules, service
 from portal.triage.context import ActionError, Actor, Context, NotFound, small_int
 from portal.triage.decorators import in_transaction, login_required, on_refusal
 from portal.triage.forms import (
@@ -38,6 +38,7 @@ from portal.triage.forms import (
     SubjectForm,
 )
 from portal.triage.models import Reviewer
+from portal.triage.referral_forms import AcknowledgedForm, OutcomeForm
 from portal.triage.vocabulary import OUTCOMES, PRIORITIES, ROUTES, STAGES
 from portal.web import download_response
 
@@ -78,6 +79,9 @@ def _render_report(reference: str, replace: dict | None = None, error: str | Non
                            rules_fired=rules.rule_explanations(case.report), junk_reasons=junk.JUNK_REASONS,
                            junk_blocked_stages=junk.NOT_JUNK_STAGES,
                            closure_bases=closure.CLOSURE_BASES,
+                           referral_items=referrals.items(ctx, auth.current_actor(), case.report),
+                           referral_state=mandatory.state(case.report),
+                           referral_forms={"acknowledged": AcknowledgedForm(formdata=None), "outcome": OutcomeForm(formdata=None)},
                            reviewer_names=dict(ctx.db.execute(select(Reviewer.login, Reviewer.display_name)).all())), status
 
 

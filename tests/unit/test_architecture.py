@@ -40,6 +40,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "portal.sessions",
             "portal.triage.context",
             "portal.referrals.models",
+            "portal.triage.referral_records",
         ),
     ),
     (
@@ -83,6 +84,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "portal.models",
             "portal.storage",
             "portal.referrals",
+            "portal.triage.mandatory",
+            "portal.triage.referral_bundle",
+            "portal.triage.referrals",
+            "portal.reports.referral_wording",
         ),
     ),
     ("web", ("portal.state", "portal.web", "portal.forms", "portal.slow_clients", "portal.reports", "portal.triage")),

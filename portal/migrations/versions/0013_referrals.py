@@ -1,7 +1,7 @@
 """referrals to receiving bodies, and mandatory-referral deadlines
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0012
 
 `referrals`: one row per case bundle a lead sent to a receiving body (portal.triage.referrals):
 the body, the key it was sealed to, the bundle's SHA-256 and blob, and the body's acknowledgement
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0009"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
