@@ -12,7 +12,7 @@ import click
 from portal.cli_instance import CLI_ACTOR, Instance, instance_database, pass_instance, record_cli_action
 from portal.cli_keyfiles import confirm_fingerprint, key_file_paths, passphrase_options, read_public_key_file, write_key_pair
 from portal.crypto.keyfile import format_fingerprint
-from portal.referrals.bodies import SLUG, BodiesError, body_key, load_bodies, register_body_key
+from portal.referrals.bodies import BodiesError, body_key, load_bodies, register_body_key
 
 
 @click.group()
@@ -27,8 +27,6 @@ def bodies() -> None:
 @passphrase_options
 def keygen(out: Path, name: str, passphrase: str | None) -> None:
     """Generate a key pair HERE, on the body's own machine (no portal instance needed)."""
-    if not SLUG.fullmatch(name):
-        raise click.UsageError("--name: lower-case letters, digits and hyphens")
     public = write_key_pair(out, name, passphrase)
     private_path, public_path = key_file_paths(out, name)
     click.echo(f"Private key: {private_path} ({'passphrase-protected' if passphrase else 'NOT protected by a passphrase'}). "

@@ -8,6 +8,7 @@ own machine, and only the public half ever travels to the portal.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from portal.instance import write_private_file
 MIN_PASSPHRASE_CHARS = 12
 MAX_PASSPHRASE_CHARS = 1024
 MAX_KEY_FILE_BYTES = 8192
+KEY_FILE_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 
 
 def passphrase_options(command: Callable) -> Callable:
@@ -69,6 +71,8 @@ def key_file_paths(out: Path, name: str) -> tuple[Path, Path]:
 
 def write_key_pair(out: Path, name: str, passphrase: str | None) -> RecipientPublicKey:
     """Generate a pair in this process and write NAME.key (0600) and NAME.pub into `out`."""
+    if len(name) > 64 or not KEY_FILE_NAME.fullmatch(name):
+        raise click.UsageError("--name: lower-case letters, digits and hyphens")
     private_path, public_path = key_file_paths(out, name)
     for path in (private_path, public_path):
         if path.exists():
