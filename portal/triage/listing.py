@@ -16,6 +16,7 @@ from portal.triage import linking, mandatory
 from portal.triage.closure import not_approvable_by
 from portal.triage.context import Actor, Context, small_int
 from portal.triage.models import Reviewer
+from portal.triage.referral_records import QUEUE_LABELS
 from portal.triage.service import readable
 from portal.triage.vocabulary import PRIORITIES, STAGES, Stage
 
@@ -69,6 +70,7 @@ class QueueRow:
     linked_more: bool = False  # more linked reports than were checked: `linked` is "at least"
     referral: str = ""  # portal.triage.mandatory.state: "", "due", "overdue" or "referred"
     referral_due_on: dt.date | None = None
+    referral_label: str = ""  # the newest referral's status, once one was sent
 
 
 @dataclass
@@ -221,6 +223,7 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
             junk_reason=r.junk_reason or "",
             referral=mandatory.state(r, on),
             referral_due_on=r.referral_due_on,
+            referral_label=str(QUEUE_LABELS.get(r.referral_status, "")) if r.referral_status else "",
         )
         for r in reports
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Date, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -22,6 +23,19 @@ class ReferralStatus(enum.StrEnum):
     SENT = "sent"
     ACKNOWLEDGED = "acknowledged"
     OUTCOME = "outcome"
+
+
+# What the report page says of one referral, and what the queue says of a report's newest one.
+STATUS_LABELS = {
+    ReferralStatus.SENT: _l("Sent"),
+    ReferralStatus.ACKNOWLEDGED: _l("Acknowledged by the body"),
+    ReferralStatus.OUTCOME: _l("Outcome received"),
+}
+QUEUE_LABELS = {
+    ReferralStatus.SENT: _l("Referred"),
+    ReferralStatus.ACKNOWLEDGED: _l("Referred: acknowledged"),
+    ReferralStatus.OUTCOME: _l("Referred: outcome received"),
+}
 
 
 class Referral(Base):
@@ -40,4 +54,5 @@ class Referral(Base):
     acknowledged_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     outcome_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     public_id: Mapped[bytes] = mapped_column(LargeBinary(16))  # binds the sealed outcome to this referral
-    sealed_outcome: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # internal key, "referral-outcome"
+    # The internal key's "note" sealing (portal.triage.internal), record id `public_id`.
+    sealed_outcome: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)

@@ -22,23 +22,18 @@ from portal.blobs.io import BlobReader, BlobWriter
 from portal.clock import today
 from portal.crypto import CryptoError
 from portal.referrals.bodies import Body, body_key, load_bodies
+from portal.reports.answers import MessageBody
 from portal.reports.models import Report
 from portal.reports.service import open_attachment_meta
-from portal.triage import audit, internal
+from portal.triage import audit, internal, referral_bundle
 from portal.triage.context import ActionError, Actor, Context, NotFound, require_role
 from portal.triage.models import Reviewer, Role
-from portal.triage.referral_bundle import assemble
-from portal.triage.referral_records import Referral, ReferralStatus
+from portal.triage.referral_records import STATUS_LABELS, Referral, ReferralStatus
 from portal.triage.service import get_report, log_action, report_dek, report_internal_key
 from portal.triage.vocabulary import Stage
 
 MAX_OUTCOME_CHARS = 1000
 BUNDLE_CHUNK = 1 << 16
-STATUS_LABELS = {
-    ReferralStatus.SENT: "Sent",
-    ReferralStatus.ACKNOWLEDGED: "Acknowledged by the body",
-    ReferralStatus.OUTCOME: "Outcome received",
-}
 
 
 @dataclass(frozen=True)
@@ -130,16 +125,16 @@ def refer(ctx: Context, actor: Actor, reference: str, body_slug: str, note_ids: 
         raise ActionError(f"{body.name} has no registered key, so nothing can be sealed to it. An administrator registers "
                           "the public half of the key the body made (portal bodies add), after the body confirms its "
                           "fingerprint.")
+    chosen = referral_bundle.choose(report, note_ids, originals, safe_copies)
     dek = report_dek(ctx, actor, report)
     internal_key = report_internal_key(ctx, actor, report, dek)
-    bundle = assemble(ctx, actor, report, dek, internal_key, key, note_ids, originals, safe_copies)
     blob_id = os.urandom(16)
     writer = BlobWriter(ctx.db, blob_id, attached=True)
-    writer.write(bundle.data)
+    sha256 = referral_bundle.write(ctx, actor, report, dek, internal_key, key, chosen, writer)
     writer.close()
     referral = Referral(report_id=report.id, body_slug=body.slug, body_fingerprint=key.fingerprint,
                         referred_by=actor.reviewer.id, sent_on=today(), bundle_blob_id=blob_id,
-                        bundle_sha256=bundle.sha256, bundle_bytes=len(bundle.data), status=ReferralStatus.SENT,
+                        bundle_sha256=sha256, bundle_bytes=writer.size, status=ReferralStatus.SENT,
                         public_id=os.urandom(16))
     ctx.db.add(referral)
     report.referral_status = ReferralStatus.SENT
@@ -148,9 +143,9 @@ def refer(ctx: Context, actor: Actor, reference: str, body_slug: str, note_ids: 
     if report.acknowledged_on is None:
         report.acknowledged_on = today()
     ctx.db.flush()
-    log_action(ctx, actor, "report.referred", report, body=body.slug, body_key=key.fingerprint, sha256=bundle.sha256,
-               bytes=len(bundle.data), referral=referral.id, notes=len(note_ids), originals=len(originals),
-               safe_copies=len(safe_copies), mandatory=report.referral_required)
+    log_action(ctx, actor, "report.referred", report, body=body.slug, body_key=key.fingerprint, sha256=sha256,
+               bytes=writer.size, referral=referral.id, notes=len(chosen.notes), originals=len(chosen.originals),
+               safe_copies=len(chosen.safe_copies), mandatory=report.referral_required)
     return referral
 
 
@@ -221,7 +216,8 @@ def record_outcome(ctx: Context, actor: Actor, reference: str, referral_id: int,
     if referral.acknowledged_on is None:
         referral.acknowledged_on = referral.outcome_on  # an outcome is an acknowledgement too
     key = report_internal_key(ctx, actor, report, report_dek(ctx, actor, report))
-    referral.sealed_outcome = internal.seal_internal(key, report, "referral-outcome", text.encode("utf-8"), referral.public_id)
+    # Sealed as a note (the internal key's "note" purpose), bound to this referral's own random id.
+    referral.sealed_outcome = internal.seal_internal(key, report, "note", MessageBody(text).to_json(), referral.public_id)
     referral.status = ReferralStatus.OUTCOME
     _newest_status(ctx, report)
     log_action(ctx, actor, "referral.outcome-recorded", report, referral=referral.id, on=referral.outcome_on.isoformat())
@@ -239,13 +235,13 @@ def items(ctx: Context, actor: Actor, report: Report) -> list[ReferralItem]:
         outcome = None
         if r.sealed_outcome is not None:
             try:
-                outcome = internal.open_internal(internal_key, report, "referral-outcome", r.sealed_outcome,
-                                                 r.public_id).decode("utf-8")
+                outcome = MessageBody.from_json(internal.open_internal(internal_key, report, "note", r.sealed_outcome,
+                                                                       r.public_id)).text
             except (CryptoError, ValueError):
                 outcome = None
         body = bodies.get(r.body_slug)
         found.append(ReferralItem(r.id, body.name if body else r.body_slug, r.body_fingerprint, r.sent_on,
                                   names.get(r.referred_by, "A former reviewer"), r.bundle_sha256, r.bundle_bytes, r.status,
-                                  STATUS_LABELS.get(r.status, r.status), r.acknowledged_on, r.outcome_on, outcome))
+                                  str(STATUS_LABELS.get(r.status, r.status)), r.acknowledged_on, r.outcome_on, outcome))
     return found
 

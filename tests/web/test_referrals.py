@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 import re
 
 import pytest
+from PIL import Image
 from sqlalchemy import select, update
+from support import csrf_from
 from triage_support import (
     CLOSE_REASON,
     NO_REFERRAL_REASON,
@@ -25,12 +28,14 @@ from triage_support import (
     reporter_page,
     seed_report,
     sign_in_reviewer,
+    submit_with_reference,
     token_for,
 )
 
 from portal.blobs.models import Blob
 from portal.clock import today
 from portal.config import load_taxonomy
+from portal.crypto.bundle import open_bundle
 from portal.crypto.keys import RecipientPrivateKey
 from portal.referrals.bodies import register_body_key
 from portal.reports.models import Report
@@ -106,6 +111,57 @@ def test_a_lead_refers_and_the_audit_log_holds_who_when_to_whom_and_the_bundle_h
     assert report.referral_status == "sent" and report.stage == "escalated"
     page = page_text(clients["lead"].get(f"/reports/{reference}"))
     assert "Independent Office for Police Conduct (IOPC)" in page and digest in page
+
+
+def _jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(out, format="JPEG")
+    return out.getvalue()
+
+
+def _opened(bundle: bytes, private: RecipientPrivateKey) -> dict[str, bytes]:
+    """Every entry of the bundle, opened with the body's key as `portal referral open` does."""
+    opened = open_bundle(io.BytesIO(bundle), private)
+    contents: dict[str, io.BytesIO] = {}
+    opened.extract(lambda entry: contents.setdefault(entry.path, io.BytesIO()))
+    return {path: sink.getvalue() for path, sink in contents.items()}
+
+
+def test_the_bundle_holds_what_the_lead_chose_and_opens_only_with_the_body_key(triage_app, reporter_client, clients,
+                                                                               database):
+    body = register_key(database)
+    notes_file, photo = b"Shift log, 3 March: the phone was logged out at 02:10.", _jpeg()
+    reference, _ = submit_with_reference(reporter_client, database, what_happened=REPORT_TEXT, evidence=[
+        (io.BytesIO(notes_file), "shift log.txt", "text/plain"), (io.BytesIO(photo), "photo.jpg", "image/jpeg")])
+    lead = clients["lead"]
+    act_ok(lead, reference, "note", {"text": "Chosen note: the custody record matches."})
+    act_ok(lead, reference, "note", {"text": "Left out: a private aside."})
+    page = lead.get(f"/reports/{reference}").data.decode()
+    ids = dict((name, file_id) for file_id, name in re.findall(r'<li class="portal-file" id="file-([0-9a-f]{32})">\s*'
+                                                                  r'<span class="portal-file__name">([^<]+)</span>', page))
+    made = lead.post(f"/reports/{reference}/files/{ids['photo']}/safe-copy", data={"csrf_token": csrf_from(page.encode())})
+    assert made.status_code == 302
+    form = lead.get(f"/reports/{reference}/refer").data.decode()
+    note_ids = re.findall(r'name="notes" type="checkbox" value="([0-9a-f]{32})"', form)
+    assert len(note_ids) == 2 and f'name="safe_copies" type="checkbox" value="{ids["photo"]}"' in form
+    assert refer(lead, reference, notes=[note_ids[0]], originals=[ids["shift log"]], safe_copies=[ids["photo"]]).status_code == 302
+    (referral,) = _referrals(database, reference)
+    bundle = _bundle(lead, reference, referral.id)
+    assert notes_file not in bundle and b"custody record" not in bundle
+    with pytest.raises(Exception, match="another key"):
+        open_bundle(io.BytesIO(bundle), RecipientPrivateKey.generate())
+    contents = _opened(bundle, body)
+    assert REPORT_TEXT in contents["report.txt"].decode()
+    assert json.loads(contents["report.json"])["answers"]["what_happened"] == REPORT_TEXT
+    assert [n["text"] for n in json.loads(contents["notes.json"])] == ["Chosen note: the custody record matches."]
+    files = {path: data for path, data in contents.items() if path.startswith("files/")}
+    assert notes_file in files.values()
+    assert photo not in files.values() and len(files) == 2  # the safe copy, rebuilt, not the original photo
+    assert any("safe-copy" in path for path in files)
+    actions = [e["action"] for e in json.loads(contents["audit.json"])]
+    assert "report.note-added" in actions and "attachment.safe-copy-made" in actions
+    (entry,) = _entries(database, "report.referred", reference)
+    assert (entry["notes"], entry["originals"], entry["safe_copies"]) == (1, 1, 1)
 
 
 def test_a_body_without_a_registered_key_is_refused_clearly(clients, database, instance_dir):
@@ -214,7 +270,7 @@ def test_status_changes_are_recorded_audited_and_shown(clients, database, instan
     assert lead.post(f"{url}/acknowledged", data={"csrf_token": token_for(lead), "day": today().isoformat()}).status_code == 302
     assert report_by_reference(database, reference).referral_status == "acknowledged"
     assert "Acknowledged by the body" in page_text(lead.get(f"/reports/{reference}"))
-    assert "Acknowledged by the body" in queue_row(lead.get("/").data, reference) or "Referred" in queue_row(lead.get("/").data, reference)
+    assert "Referred: acknowledged" in queue_row(lead.get("/").data, reference)
     outcome = "The IOPC will investigate independently: reference withheld."
     assert lead.post(f"{url}/outcome", data={"csrf_token": token_for(lead), "day": today().isoformat(),
                                               "text": "x" * 1001}).status_code == 302
@@ -225,6 +281,7 @@ def test_status_changes_are_recorded_audited_and_shown(clients, database, instan
     assert stored.status == "outcome" and stored.outcome_on == today()
     assert outcome.encode() not in stored.sealed_outcome  # case content: sealed under the internal key
     assert report_by_reference(database, reference).referral_status == "outcome"
+    assert "Referred: outcome received" in queue_row(lead.get("/").data, reference)
     for viewer in ("lead", "rev"):  # every reader of the report sees the status and the outcome
         page = page_text(clients[viewer].get(f"/reports/{reference}"))
         assert "Outcome received" in page and outcome in page
