@@ -20,6 +20,7 @@ import json
 import re
 import unicodedata
 
+from flask_babel import gettext as _
 from sqlalchemy import exists, select
 
 from portal.clock import today
@@ -205,18 +206,21 @@ def close(ctx: Context, actor: Actor, reference: str, outcome: str, basis: str, 
     unreferred = mandatory.unreferred(report)
     if unreferred:
         if not (no_referral_reason or "").strip():
-            raise ActionError("This report meets the oversight body's mandatory-referral criteria and was never referred: "
-                              "say why it is closed without a referral.")
-        no_referral_reason = substantial_reason(check_reason(no_referral_reason), "Say why it is closed without a referral")
+            raise ActionError(_("This report meets the oversight body's mandatory-referral criteria and was never referred: "
+                                "say why it is closed without a referral."))
+        no_referral_reason = substantial_reason(check_reason(no_referral_reason), _("Say why it is closed without a referral"))
     dek = report_dek(ctx, actor, report)
     high_risk = needs_approval(ctx, report, _answers(report, dek))
     second = high_risk or unreferred
     approvers = eligible_approvers(ctx, report, actor.reviewer) if second else []
     if second and not approvers:
-        why = "was flagged high-risk" if high_risk else "must be referred to the oversight body and was not"
-        raise ActionError(f"This report {why}, so an independent lead must approve closing it, and no "
-                          "lead is eligible (not you, not an account you created or reset, not conflicted). "
-                          "Ask an administrator to add one.")
+        if high_risk:
+            raise ActionError("This report was flagged high-risk, so an independent lead must approve closing it, and no "
+                              "lead is eligible (not you, not an account you created or reset, not conflicted). "
+                              "Ask an administrator to add one.")
+        raise ActionError(_("This report must be referred to the oversight body and was not, so an independent lead must "
+                            "approve closing it, and no lead is eligible (not you, not an account you created or reset, not "
+                            "conflicted). Ask an administrator to add one."))
     if report.acknowledged_on is None:
         send_acknowledgement(ctx, actor, report, dek)
     note = f"Closure proposed: {OUTCOMES[outcome]}.\nBasis: {CLOSURE_BASES[basis]}.\nReason: {reason}"

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal.crypto import CryptoError
@@ -36,9 +37,9 @@ class Chosen:
     safe_copies: list[Attachment]
 
 
-def _unique_hex(values: list[str], what: str) -> list[bytes]:
+def _unique_hex(values: list[str]) -> list[bytes]:
     if len(values) > MAX_CHOSEN:
-        raise ActionError(f"Choose at most {MAX_CHOSEN} {what}.")
+        raise ActionError(_("Choose at most %(n)s items.", n=MAX_CHOSEN))
     found = []
     for value in values:
         try:
@@ -46,7 +47,7 @@ def _unique_hex(values: list[str], what: str) -> list[bytes]:
         except ValueError:
             raw = b""
         if len(raw) != 16:
-            raise ActionError(f"Choose {what} from the list.")
+            raise ActionError(_("Choose notes and files from the lists."))
         if raw not in found:
             found.append(raw)
     return found
@@ -56,15 +57,15 @@ def choose(report: Report, note_ids: list[str], originals: list[str], safe_copie
     """The notes and files the lead ticked, each one of this report's (ActionError otherwise)."""
     notes = {n.public_id: n for n in report.notes}
     files = {a.public_id: a for a in report.attachments}
-    chosen_notes = [notes.get(i) for i in _unique_hex(note_ids, "notes")]
-    chosen_originals = [files.get(i) for i in _unique_hex(originals, "files")]
-    chosen_copies = [files.get(i) for i in _unique_hex(safe_copies, "safe copies")]
+    chosen_notes = [notes.get(i) for i in _unique_hex(note_ids)]
+    chosen_originals = [files.get(i) for i in _unique_hex(originals)]
+    chosen_copies = [files.get(i) for i in _unique_hex(safe_copies)]
     if None in chosen_notes:
-        raise ActionError("Choose notes from the list: one of them is not a note on this report.")
+        raise ActionError(_("Choose notes from the list: one of them is not a note on this report."))
     if None in chosen_originals or None in chosen_copies:
-        raise ActionError("Choose files from the list: one of them is not a file of this report.")
+        raise ActionError(_("Choose files from the list: one of them is not a file of this report."))
     if any(a.safe_copy is None for a in chosen_copies):
-        raise ActionError("One of the files chosen has no safe copy. Make it on the report page first, or send the original.")
+        raise ActionError(_("One of the files chosen has no safe copy. Make it on the report page first, or send the original."))
     return Chosen(chosen_notes, chosen_originals, chosen_copies)
 
 
@@ -72,11 +73,11 @@ def _note_text(key: bytes, report: Report, note: InternalNote) -> str:
     try:
         return MessageBody.from_json(internal.open_internal(key, report, "note", note.sealed_body, note.public_id)).text
     except (CryptoError, ValueError) as exc:
-        raise ActionError("One of the notes chosen could not be decrypted (it was damaged or altered): leave it out.") from exc
+        raise ActionError(_("One of the notes chosen could not be decrypted (it was damaged or altered): leave it out.")) from exc
 
 
 def _message_text(text: str | None) -> str:
-    return text if text is not None else "[This message could not be decrypted: it was damaged or altered after it was sent.]"
+    return text if text is not None else _("[This message could not be decrypted: it was damaged or altered after it was sent.]")
 
 
 def _files(ctx: Context, report: Report, dek: bytes, chosen: Chosen) -> list[BundleFile]:
@@ -84,14 +85,14 @@ def _files(ctx: Context, report: Report, dek: bytes, chosen: Chosen) -> list[Bun
     for attachment in chosen.originals:
         meta = open_attachment_meta(dek, report, attachment)
         if not meta.readable:
-            raise ActionError("One of the files chosen could not be decrypted (it was damaged or altered): leave it out.")
+            raise ActionError(_("One of the files chosen could not be decrypted (it was damaged or altered): leave it out."))
         files.append(BundleFile(str(meta.safe_name), meta.type or "application/octet-stream",
                                 decrypt_attachment(ctx.db, report, dek, attachment), "original"))
     copies = safe_copies.infos(report, dek) if chosen.safe_copies else {}
     for attachment in chosen.safe_copies:
         info, meta = copies.get(attachment.public_id.hex()), open_attachment_meta(dek, report, attachment)
         if info is None or not info.readable or not meta.readable:
-            raise ActionError("One of the safe copies chosen could not be decrypted: make it again, or leave it out.")
+            raise ActionError(_("One of the safe copies chosen could not be decrypted: make it again, or leave it out."))
         copy_id = attachment.safe_copy.public_id
         files.append(BundleFile(f"safe-copy-{meta.safe_name.stem}.{info.extension}", info.content_type,
                                 decrypt_blob(ctx.db, report, dek, copy_id, safe_copies.stream_id(copy_id)), "safe-copy"))
@@ -128,4 +129,4 @@ def write(ctx: Context, actor: Actor, report: Report, dek: bytes, internal_key: 
                                      audit_excerpt=_audit_excerpt(ctx, report), case=_case(report),
                                      referred_by=actor.reviewer.login)
     except CryptoError as exc:  # a file that fails verification as it is streamed in
-        raise ActionError("One of the files chosen failed verification (it was damaged or altered): leave it out.") from exc
+        raise ActionError(_("One of the files chosen failed verification (it was damaged or altered): leave it out.")) from exc

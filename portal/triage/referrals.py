@@ -16,6 +16,7 @@ import datetime as dt
 import os
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal.blobs.io import BlobReader, BlobWriter
@@ -99,7 +100,7 @@ def body_choices(ctx: Context, report: Report) -> list[BodyChoice]:
 
 def choices(ctx: Context, actor: Actor, reference: str) -> ReferralChoices:
     """What the referral form offers: bodies, the report's notes and files."""
-    report = lead_report(ctx, actor, reference, "Only a lead can refer a report to another body.")
+    report = lead_report(ctx, actor, reference, _("Only a lead can refer a report to another body."))
     dek = report_dek(ctx, actor, report)
     names = dict(ctx.db.execute(select(Reviewer.id, Reviewer.display_name)).all())
     notes = [NoteChoice(n.public_id.hex(), names.get(n.author_id, "Reviewer"), n.written_on) for n in report.notes]
@@ -114,17 +115,17 @@ def choices(ctx: Context, actor: Actor, reference: str) -> ReferralChoices:
 def refer(ctx: Context, actor: Actor, reference: str, body_slug: str, note_ids: list[str],
           originals: list[str], safe_copies: list[str]) -> Referral:
     """Build the case bundle for `body_slug`, sealed to its registered key, store it and audit it."""
-    report = lead_report(ctx, actor, reference, "Only a lead can refer a report to another body.")
+    report = lead_report(ctx, actor, reference, _("Only a lead can refer a report to another body."))
     if report.stage in (Stage.CLOSED, Stage.CLOSURE_PENDING):
-        raise ActionError("Reopen the report, or decide the pending closure, before referring it.")
+        raise ActionError(_("Reopen the report, or decide the pending closure, before referring it."))
     body = load_bodies(ctx.settings).get(body_slug or "")
     if body is None:
-        raise ActionError("Choose a body from the list.")
+        raise ActionError(_("Choose a body from the list."))
     key = body_key(ctx.db, body.slug)
     if key is None:
-        raise ActionError(f"{body.name} has no registered key, so nothing can be sealed to it. An administrator registers "
-                          "the public half of the key the body made (portal bodies add), after the body confirms its "
-                          "fingerprint.")
+        raise ActionError(_("%(body)s has no registered key, so nothing can be sealed to it. An administrator registers "
+                            "the public half of the key the body made (portal bodies add), after the body confirms its "
+                            "fingerprint.", body=body.name))
     chosen = referral_bundle.choose(report, note_ids, originals, safe_copies)
     dek = report_dek(ctx, actor, report)
     internal_key = report_internal_key(ctx, actor, report, dek)
@@ -158,7 +159,7 @@ def _referral(ctx: Context, report: Report, referral_id: int) -> Referral:
 
 def bundle_download(ctx: Context, actor: Actor, reference: str, referral_id: int) -> tuple[object, str]:
     """(chunks, file name) of a stored bundle: ciphertext only the body's key opens. Audited."""
-    report = lead_report(ctx, actor, reference, "Only a lead can download a referral bundle.")
+    report = lead_report(ctx, actor, reference, _("Only a lead can download a referral bundle."))
     referral = _referral(ctx, report, referral_id)
     audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "referral.downloaded", report.reference,
                  referral=referral.id, sha256=referral.bundle_sha256)
@@ -174,14 +175,13 @@ def bundle_download(ctx: Context, actor: Actor, reference: str, referral_id: int
     return chunks(), f"referral-{report.reference}-{referral.body_slug}-{referral.id}.bundle"
 
 
-def _check_day(day: dt.date | None, referral: Referral, what: str) -> dt.date:
+def _check_day(day: dt.date | None, referral: Referral) -> dt.date:
     if day is None:
-        raise ActionError(f"Enter the date the body {what}, as day, month and year.")
+        raise ActionError(_("Enter the date, as day, month and year."))
     if day > today():
-        raise ActionError(f"The date the body {what} cannot be in the future.")
+        raise ActionError(_("The date cannot be in the future."))
     if day < referral.sent_on:
-        raise ActionError(f"The date the body {what} cannot be before the referral was sent "
-                          f"({referral.sent_on.strftime('%-d %B %Y')}).")
+        raise ActionError(_("The date cannot be before the referral was sent (%(day)s).", day=referral.sent_on.strftime("%-d %B %Y")))
     return day
 
 
@@ -191,11 +191,11 @@ def _newest_status(ctx: Context, report: Report) -> None:
 
 
 def record_acknowledged(ctx: Context, actor: Actor, reference: str, referral_id: int, day: dt.date | None) -> None:
-    report = lead_report(ctx, actor, reference, "Only a lead can record a referral's status.")
+    report = lead_report(ctx, actor, reference, _("Only a lead can record a referral's status."))
     referral = _referral(ctx, report, referral_id)
     if referral.status != ReferralStatus.SENT:
-        raise ActionError("This referral's acknowledgement is already recorded.")
-    referral.acknowledged_on = _check_day(day, referral, "acknowledged it")
+        raise ActionError(_("This referral's acknowledgement is already recorded."))
+    referral.acknowledged_on = _check_day(day, referral)
     referral.status = ReferralStatus.ACKNOWLEDGED
     _newest_status(ctx, report)
     log_action(ctx, actor, "referral.acknowledged", report, referral=referral.id, on=referral.acknowledged_on.isoformat())
@@ -203,16 +203,17 @@ def record_acknowledged(ctx: Context, actor: Actor, reference: str, referral_id:
 
 def record_outcome(ctx: Context, actor: Actor, reference: str, referral_id: int, day: dt.date | None, text: str) -> None:
     """The body's outcome: a date and a short text, sealed under the report's internal key."""
-    report = lead_report(ctx, actor, reference, "Only a lead can record a referral's status.")
+    report = lead_report(ctx, actor, reference, _("Only a lead can record a referral's status."))
     referral = _referral(ctx, report, referral_id)
     if referral.status == ReferralStatus.OUTCOME:
-        raise ActionError("This referral's outcome is already recorded. Add anything further as an internal note.")
+        raise ActionError(_("This referral's outcome is already recorded. Add anything further as an internal note."))
     text = (text or "").strip()
     if not text:
-        raise ActionError("Say what the body decided, in a few words.")
+        raise ActionError(_("Say what the body decided, in a few words."))
     if len(text) > MAX_OUTCOME_CHARS:
-        raise ActionError(f"The outcome must be {MAX_OUTCOME_CHARS:,} characters or fewer: add detail as an internal note.")
-    referral.outcome_on = _check_day(day, referral, "decided")
+        raise ActionError(_("The outcome must be %(n)s characters or fewer: add detail as an internal note.",
+                            n=f"{MAX_OUTCOME_CHARS:,}"))
+    referral.outcome_on = _check_day(day, referral)
     if referral.acknowledged_on is None:
         referral.acknowledged_on = referral.outcome_on  # an outcome is an acknowledgement too
     key = report_internal_key(ctx, actor, report, report_dek(ctx, actor, report))
