@@ -12,8 +12,8 @@ from portal.reports.models import ReportStatus
 REFERRED_TO_BODY_EXPLANATION = (
     _l("The reviewers have passed your report to an independent body, such as the Independent Office for Police "
        "Conduct (IOPC). That body now decides what happens next, and may investigate itself."),
-    _l("What it received is encrypted so that only that body can open it: what you wrote, your messages and files, "
-       "and the reviewers' notes about your report."),
+    _l("What it received is encrypted so that only that body can open it: what you wrote, your messages, and the files "
+       "and reviewers' notes chosen for it."),
     _l("Your anonymity does not change. The portal does not know who you are, so it cannot pass on your name or any "
        "way to contact you. The body reads only what you wrote and attached: if your own words or files could identify "
        "you, the body can read them, as the reviewers could."),
