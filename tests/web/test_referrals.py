@@ -401,3 +401,12 @@ def test_after_a_referral_the_report_closes_as_any_other(clients, database, inst
     refer(lead, reference)
     act_ok(lead, reference, "close", closing("referred-elsewhere", CLOSE_REASON, "referred-body-leads"))
     assert report_by_reference(database, reference).stage == "closed"
+
+
+def test_a_mandatory_referral_cannot_be_buried_as_junk(clients, database, instance_dir):
+    reference, _ = seed_report(database, instance_dir, REPORT_TEXT)
+    act_ok(clients["rev"], reference, "categorise", {"category": "other", "flags": ["discriminatory"], "priority": "normal"})
+    response = post_action(clients["lead"], reference, "junk", {"reason": "flood"})
+    assert response.status_code == 400 and "mandatory-referral" in error_text(response.data)
+    assert report_by_reference(database, reference).junk is False
+    assert reference in clients["lead"].get("/?attention=referral-due").data.decode()
