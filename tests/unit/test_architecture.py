@@ -58,6 +58,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "portal.reports.recovery",
             "portal.reports.receipts",
             "portal.reports.sealed",
+            "portal.reports.statuses",
             "portal.triage.audit",
             "portal.triage.checkpoints",
             "portal.triage.throttle",
