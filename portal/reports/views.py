@@ -129,7 +129,7 @@ def submit_report():
         parsed = upload.receive(request.stream, request.content_type or "", _limits())
         fields = parsed.fields
         if not upload.token(fields):
-            if form_tokens().was_sent(fields.get("csrf_token")):  # a reload of the receipt: never a second report
+            if form_tokens().was_sent(fields.get("csrf_token")):  # the receipt reloaded: never a second report
                 raise Discard(_already_sent)
             if request.accept_mimetypes.best == "application/json":
                 raise Discard(_json_errors, [("", TOKEN_EXPIRED)], 403)

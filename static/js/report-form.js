@@ -362,6 +362,9 @@ async function onSubmit(event) {
 }
 
 if (form) {
+  // The browser may restore what was typed after Back: the receipt replaces this page's history entry,
+  // so a sent form never comes back (templates/reporter/report_form.html).
+  form.removeAttribute('autocomplete');
   setUpAddPerson();
   form.addEventListener('submit', onSubmit);
   prepare().catch(() => {}); // warm up; errors are dealt with on submit

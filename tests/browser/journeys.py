@@ -256,3 +256,23 @@ def report_about(browsing, reporter, what: str, name: str, collar: str) -> None:
     page.fill("#people-0-identifier", collar)
     send_report(page)
     page.context.close()
+
+
+def set_stage(instance, reference: str | None = None, **values) -> str:
+    """Move a report (the newest, if no reference) through the workflow, as reviewers would have."""
+    from sqlalchemy import select
+
+    from portal.db import Database
+    from portal.reports.models import Report as ReportRow
+
+    db = Database(instance.database_url)
+    try:
+        with db.transaction() as session:
+            query = select(ReportRow).order_by(ReportRow.id.desc()).limit(1) if reference is None else \
+                select(ReportRow).where(ReportRow.reference == reference)
+            row = session.scalars(query).one()
+            for key, value in values.items():
+                setattr(row, key, value)
+            return row.reference
+    finally:
+        db.dispose()
