@@ -67,14 +67,16 @@ _BY_OUTCOME = {
            "raises a concern about the same person.")),
 }
 
-_CLOSED = (_l("Closed"), _l("The reviewers have finished with your report."))
+_CLOSED = (_l("Closed"), _l("The reviewers have finished working on your report and it is closed. For the privacy of "
+                            "the people involved, we cannot tell you more about the outcome."))
 
 
 def status_text(status: ReportStatus, outcome: str | None = None) -> StatusText:
     """The plain words for a status (and, when closed, its outcome)."""
     if status == ReportStatus.CLOSED:
-        title, explanation = _BY_OUTCOME.get(outcome, _CLOSED) if outcome in set(Outcome) else _CLOSED
-        key = f"closed-{outcome}" if outcome in set(Outcome) else "closed"
+        known = outcome in _BY_OUTCOME
+        title, explanation = _BY_OUTCOME[outcome] if known else _CLOSED
+        key = f"closed-{outcome}" if known else "closed"
         return StatusText(key, str(title), str(explanation), str(_AFTER_CLOSURE))
     title, explanation, next_step = _BY_STATUS[status]
     return StatusText(status.value, str(title), str(explanation), str(next_step))

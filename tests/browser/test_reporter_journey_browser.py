@@ -4,8 +4,6 @@ plain words, and page loads that log nothing to the console (the Permissions-Pol
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from journeys import MOBILE, Report, fill_form, open_form, send_report, shoot, sign_in_with_code
 from playwright.sync_api import expect
@@ -168,12 +166,143 @@ def test_the_form_fits_a_phone_and_send_is_a_few_tabs_away(browsing, reporter, s
         assert label.evaluate("el => el.scrollWidth <= el.clientWidth"), f"cut off: {label.inner_text()}"
     shoot(page, screenshots, "44-form-360")
     page.locator("body").focus()
-    for tabs in range(1, 60):
+    tabs = 0
+    while tabs < 60:
         page.keyboard.press("Tab")
-        if page.evaluate("() => document.activeElement && document.activeElement.id") == "send-report":
+        tabs += 1
+        focused = page.evaluate("() => [document.activeElement.id, document.activeElement.getAttribute('href')]")
+        if focused[0] == "send-report":
             break
-        if page.evaluate("() => document.activeElement && document.activeElement.getAttribute('href')") == "#send-report":
+        if focused[1] == "#send":  # "Skip to Send report"
             page.keyboard.press("Enter")
-            expect(page.locator("#send-report")).to_be_visible()
+            page.keyboard.press("Tab")
+            tabs += 1
+            expect(page.locator("#send-report")).to_be_focused()
             break
     assert tabs <= 8, f"{tabs} Tabs to reach Send report"
+
+
+def _end_session(instance) -> None:
+    """The follow-up session ends on the server (idle timeout), while the page stays open."""
+    from sqlalchemy import delete
+
+    from portal.db import Database
+    from portal.sessions import ServerSession
+
+    db = Database(instance.database_url)
+    try:
+        with db.transaction() as session:
+            session.execute(delete(ServerSession))
+    finally:
+        db.dispose()
+
+
+def _sent_report(browsing, reporter, javascript: bool) -> tuple[object, str, Report]:
+    page = browsing.new_page(javascript=javascript)
+    open_form(page, reporter.url)
+    report = Report()
+    fill_form(page, report, attach=False)
+    code = send_report(page)
+    page.get_by_role("link", name="Yes, I have written it down").click()
+    return page, code, report
+
+
+def test_with_javascript_a_reply_survives_the_session_ending(browsing, reporter, instance, screenshots):
+    page, code, report = _sent_report(browsing, reporter, javascript=True)
+    sign_in_with_code(page, reporter.url, code)
+    expect(page.locator("#case-opened")).to_be_visible(timeout=30_000)
+    text = f"Replyafterexpiry{report.tag}: he did it again."
+    page.get_by_label("Your message").fill(text)
+    _end_session(instance)
+    browsing.expect_status("/follow-up/reply", 401)
+    page.get_by_role("button", name="Send", exact=True).click()
+    error = page.locator("#message-error")
+    expect(error).to_contain_text("You were signed out before your message was sent")
+    expect(error).not_to_contain_text("Try again in a few minutes")
+    expect(page.get_by_label("Your message")).to_have_value(text)  # kept, on this page only
+    shoot(page, screenshots, "45-reply-session-ended-javascript")
+
+    # Signing in again in a new tab lets this page's Send work: the text was never lost.
+    with page.context.expect_page() as opened:
+        page.locator("#sign-in-again").click()
+    other = opened.value
+    browsing.watch(other)
+    other.get_by_label("Your receipt code").fill(code)
+    other.get_by_role("button", name="Continue").click()
+    expect(other).to_have_url(reporter.url + "/follow-up/case")
+    other.close()
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(page.get_by_text("Your message has been encrypted and sent to the reviewers.")).to_be_visible(timeout=30_000)
+    expect(page.locator(".portal-message--reporter").last).to_contain_text(text)
+    browsing.assert_clean()
+
+
+def test_without_javascript_a_reply_survives_the_session_ending(browsing, reporter, instance, screenshots):
+    page, code, report = _sent_report(browsing, reporter, javascript=False)
+    sign_in_with_code(page, reporter.url, code)
+    text = f"Replyafterexpiry{report.tag}: and the week before."
+    page.get_by_label("Your message").fill(text)
+    _end_session(instance)
+    browsing.expect_status("/follow-up/reply", 401)
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(page.get_by_role("heading", name="Your message was not sent")).to_be_visible()
+    expect(page.locator("#session-ended")).to_contain_text("You were signed out before you pressed Send")
+    expect(page.locator("#kept-message")).to_have_value(text)
+    expect(page.get_by_label("Your receipt code")).to_be_visible()  # the way to sign in again, on the same page
+    shoot(page, screenshots, "46-reply-session-ended-no-javascript")
+    kept = page.locator("#kept-message").input_value()
+    page.get_by_label("Your receipt code").fill(code)
+    page.get_by_role("button", name="Continue").click()
+    expect(page).to_have_url(reporter.url + "/follow-up/case")
+    page.get_by_label("Your message").fill(kept)
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(page.locator(".portal-message--reporter").last).to_contain_text(text)
+    browsing.assert_clean()
+
+
+def test_statuses_are_explained_in_plain_words(browsing, reporter, instance, screenshots):
+    from journeys import set_stage
+
+    page, code, _ = _sent_report(browsing, reporter, javascript=True)
+    reference = set_stage(instance)
+    page.set_viewport_size(PHONE)
+    sign_in_with_code(page, reporter.url, code)
+    expect(page.locator("#report-status")).to_have_text("Received")
+    expect(page.locator("#status-explanation")).to_contain_text("within 7 days")
+    shoot(page, screenshots, "47-case-received-360")
+
+    set_stage(instance, reference, stage="escalated", escalation_route="external-oversight")
+    page.reload()
+    expect(page.locator("#report-status")).to_have_text("Referred for investigation")
+    expect(page.locator("#status-explanation")).to_contain_text("This does not identify you")
+
+    set_stage(instance, reference, stage="closed", outcome="no-further-action")
+    page.reload()
+    expect(page.locator("#report-status")).to_have_text("Closed: no further action")
+    expect(page.locator("#status-explanation")).to_contain_text("You can still add new information")
+    expect(page.locator("#case-opened")).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("heading", name="Add new information")).to_be_visible()
+    expect(page.locator("#message-hint")).to_contain_text("The report stays closed")
+    shoot(page, screenshots, "48-case-closed-360")
+
+    set_stage(instance, reference, outcome="action-taken")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.reload()
+    expect(page.locator("#report-status")).to_have_text("Closed: action taken")
+    shoot(page, screenshots, "49-case-closed-desktop")
+    browsing.assert_clean()
+
+
+@pytest.mark.parametrize("viewport", [PHONE, {"width": 1280, "height": 900}], ids=["phone", "desktop"])
+def test_start_page_and_form_screenshots(browsing, reporter, screenshots, viewport):
+    page = browsing.new_page(viewport=viewport)
+    page.goto(reporter.url + "/")
+    other_ways = page.locator("#other-ways + p + ul")
+    for name, site in (("Independent Office for Police Conduct (IOPC)", "https://www.policeconduct.gov.uk/"),
+                       ("Crimestoppers", "https://crimestoppers-uk.org/"), ("Protect", "https://protect-advice.org.uk/")):
+        expect(other_ways.get_by_role("link", name=name)).to_have_attribute("href", site)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= viewport["width"]
+    shoot(page, screenshots, f"50-start-{viewport['width']}")
+    open_form(page, reporter.url)
+    shoot(page, screenshots, f"51-form-{viewport['width']}")
+    browsing.assert_clean()
