@@ -12,6 +12,7 @@ so the reporter host and the triage host can each be given only the secrets they
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -140,17 +141,56 @@ class Settings:
     smtp_user: str
     smtp_password: str = field(repr=False)
     smtp_from: str
+    onion_address_source: str
+    other_ways: tuple[Contact, ...]
     taxonomy: Taxonomy = field(repr=False)
 
 
-_TYPES: dict[str, type] = {f.name: {"int": int, "bool": bool, "str": str, "Path": Path}[f.type]
+@dataclass(frozen=True)
+class Contact:
+    """Another way to raise a concern, shown on the reporter's start page (setting `other_ways`)."""
+
+    name: str
+    website: str
+    about: str = ""
+    phone: str = ""
+
+
+_TYPES: dict[str, type] = {f.name: {"int": int, "bool": bool, "str": str, "Path": Path, "tuple[Contact, ...]": tuple}[f.type]
                            for f in dataclasses.fields(Settings) if f.name != "taxonomy"}
+_CONTACT_KEYS = {f.name for f in dataclasses.fields(Contact)}
+
+
+def _contacts(key: str, value: Any, source: str) -> tuple[Contact, ...]:
+    """A list of {name, website, about, phone} tables (TOML), or the same as JSON (an environment variable)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise SettingsError(f"{key}: expected a JSON list of contacts (from {source})") from None
+    if not isinstance(value, list | tuple) or not all(isinstance(c, dict | Contact) for c in value):
+        raise SettingsError(f"{key}: expected a list of {{name, website, about, phone}} tables (from {source})")
+    contacts = []
+    for entry in value:
+        if isinstance(entry, Contact):
+            contacts.append(entry)
+            continue
+        unknown = set(entry) - _CONTACT_KEYS
+        if unknown or not all(isinstance(v, str) for v in entry.values()) or not entry.get("name"):
+            raise SettingsError(f"{key}: each contact needs a name and only {sorted(_CONTACT_KEYS)} as text (from {source})")
+        if entry.get("website") and not entry["website"].startswith("https://"):
+            raise SettingsError(f"{key}: {entry['name']}'s website must be an https:// address (from {source})")
+        contacts.append(Contact(name=entry["name"], website=entry.get("website", ""), about=entry.get("about", ""),
+                                phone=entry.get("phone", "")))
+    return tuple(contacts)
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
 
 def _convert(key: str, value: Any, source: str) -> Any:
     """`value` (a TOML value, an override, or an environment string) as the setting's type."""
     kind = _TYPES[key]
+    if kind is tuple:
+        return _contacts(key, value, source)
     if kind is bool:
         if isinstance(value, bool):
             return value

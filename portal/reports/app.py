@@ -12,7 +12,6 @@ from portal.crypto.kdf import hkdf
 from portal.forms import FormTokens
 from portal.instance import read_secret
 from portal.limits import OneTimeNonces
-from portal.reports.referral_wording import status_explanation
 from portal.reports.service import ReporterKeys
 from portal.reports.views import bp
 from portal.sessions import SessionStore
@@ -66,4 +65,3 @@ def configure(app: Flask, settings: Settings) -> None:
     web.install(app, web.CSP_REPORTER, "reporter/error.html")
     install_upload_pace(app, settings)  # a minimum upload rate for request bodies (portal/slow_clients.py)
     app.register_blueprint(bp)
-    app.jinja_env.globals["status_explanation"] = status_explanation

@@ -369,7 +369,6 @@ class ReporterCase:
     answers: ReportAnswers
     attachments: list[tuple[str, AttachmentMeta]]
     conversation: list[ConversationEntry]
-    status: str = ""  # a ReportStatus value
 
 
 def open_attachment_meta(dek: bytes, report: Report, attachment: Attachment) -> AttachmentMeta:
@@ -390,7 +389,6 @@ def reporter_case(db: Session, report: Report, secret: bytes) -> ReporterCase:
         answers=opened.answers,
         attachments=opened.attachments,
         conversation=opened.conversation,
-        status=report.coarse_status,
     )
 
 

@@ -68,12 +68,22 @@ def _report_forms(ctx: Context, report) -> dict:
             "subject": SubjectForm(formdata=None), "confirm": ConfirmForm(formdata=None), "readers": readers}
 
 
+def _reporter_category(case, taxonomy) -> str | None:
+    """The category the reporter chose, if it is one of the taxonomy's (a suggestion for triage)."""
+    answers = getattr(case, "answers", None)
+    category = getattr(answers, "category", "") if answers is not None else ""
+    return category if category in taxonomy.keys() else None
+
+
 def _render_report(reference: str, replace: dict | None = None, error: str | None = None, status: int = 200):
     ctx = auth.request_context()
     case = service.open_case(ctx, auth.current_actor(), reference)
     forms = _report_forms(ctx, case.report)
+    suggested = _reporter_category(case, ctx.settings.taxonomy)
+    if suggested and not case.report.category:  # the reporter's own choice, pre-selected until a reviewer saves one
+        forms["categorise"].category.data = suggested
     forms.update(replace or {})
-    return render_template("triage/report.html", case=case, forms=forms, error=error, stages=STAGES,
+    return render_template("triage/report.html", case=case, forms=forms, error=error, stages=STAGES, suggested_category=suggested,
                            routes=ROUTES, outcomes=OUTCOMES, priorities=PRIORITIES,
                            safe_copy_types=SUPPORTED,
                            rules_fired=rules.rule_explanations(case.report), junk_reasons=junk.JUNK_REASONS,
