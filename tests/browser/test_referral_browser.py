@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from journeys import add_reviewer, assert_unique_ids, shoot, sign_in_reviewer, sign_in_with_code
 from playwright.sync_api import expect
+from test_accessibility_browser import axe_violations
 from triage_support import seed_report
 
 pytestmark = pytest.mark.browser
@@ -123,3 +124,18 @@ def test_a_lead_refers_a_mandatory_referral_and_the_body_opens_it(browsing, tria
     expect(case.locator("#status-explanation")).to_contain_text("Your anonymity does not change")
     shoot(case, screenshots, "73-reporter-referred")
     browsing.assert_clean()
+
+    # The new page states pass axe (WCAG 2.2 A/AA), in a context that lets the test inject it.
+    found = {}
+    for signed_in, base, paths in ((page, triage.url, (f"/reports/{reference}/refer", f"/reports/{reference}",
+                                                       "/?attention=referral-due", "/")),
+                                   (case, reporter.url, ("/follow-up/case",))):
+        checker = browsing.new_page(bypass_csp=True)
+        checker.context.add_cookies(signed_in.context.cookies())
+        for path in paths:
+            checker.goto(base + path)
+            expect(checker).to_have_url(base + path)  # signed in: the page itself, not the sign-in page
+            problems = axe_violations(checker)
+            if problems:
+                found[path] = problems
+    assert not found, found
