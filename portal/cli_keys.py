@@ -12,11 +12,14 @@ from sqlalchemy import select
 
 from portal.cli_instance import Instance, instance_database, pass_instance, record_cli_action
 from portal.cli_keyfiles import (
+    Protection,
     confirm_fingerprint,
     key_file_paths,
-    passphrase_options,
+    key_input_options,
+    protection_options,
     read_private_key_file,
     read_public_key_file,
+    share_paths,
     write_key_pair,
 )
 from portal.crypto import CryptoError
@@ -37,12 +40,14 @@ def keys() -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Removable medium for NAME.key (private, 0600) and NAME.pub (public, for the ceremony).")
 @click.option("--name", default="portal-recovery", show_default=True, help="File name for the two halves.")
-@passphrase_options
-def keygen(out: Path, name: str, passphrase: str | None) -> None:
+@protection_options
+def keygen(out: Path, name: str, protection: Protection) -> None:
     """Generate the recovery key pair HERE, on an offline machine (no portal instance needed)."""
-    public = write_key_pair(out, name, passphrase)
+    public = write_key_pair(out, name, protection)
     private_path, public_path = key_file_paths(out, name)
-    click.echo(f"Private recovery key: {private_path} ({'passphrase-protected' if passphrase else 'NOT protected by a passphrase'}).")
+    click.echo(f"Private recovery key: {private_path} ({protection.describe()}).")
+    for share in share_paths(out, name, protection.split[1] if protection.split else 0):
+        click.echo(f"Share for one holder: {share}")
     click.echo(f"Public half: {public_path}: only this file goes to the triage host (portal keys ceremony).")
     click.echo(f"Fingerprint: {format_fingerprint(public.fingerprint)}")
 
@@ -68,9 +73,10 @@ def ceremony(instance: Instance, public_key_file: Path, fingerprint: str | None)
 
 @keys.command()
 @click.option("--key-file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@key_input_options
 @click.argument("reference")
 @pass_instance
-def recover(instance: Instance, key_file: Path, reference: str) -> None:
+def recover(instance: Instance, key_file: Path, passphrase_file: Path | None, share_files: tuple[Path, ...], reference: str) -> None:
     """Decrypt one report (by reference) with the offline recovery key and print it."""
     settings = instance.settings
     # On the live triage host the recovery is recorded in the audit log. Offline (an archive
@@ -79,7 +85,7 @@ def recover(instance: Instance, key_file: Path, reference: str) -> None:
     audited = (settings.instance_dir / "secrets" / "audit_key").is_file()
     with instance_database(settings) as database:
         try:
-            private = read_private_key_file(key_file)
+            private = read_private_key_file(key_file, passphrase_file, share_files)
             with database.transaction() as session:
                 text = recover_report(session, private, reference)
                 if audited:
@@ -97,13 +103,14 @@ def recover(instance: Instance, key_file: Path, reference: str) -> None:
 
 @keys.command("upgrade-internal")
 @click.option("--key-file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@key_input_options
 @pass_instance
-def upgrade_internal(instance: Instance, key_file: Path) -> None:
+def upgrade_internal(instance: Instance, key_file: Path, passphrase_file: Path | None, share_files: tuple[Path, ...]) -> None:
     """Give every report its internal key, moving older notes and labels under it (recovery key)."""
     settings = instance.settings
     with instance_database(settings) as database:
         try:
-            private = read_private_key_file(key_file)
+            private = read_private_key_file(key_file, passphrase_file, share_files)
             with database.transaction() as session:
                 done = upgrade_with_recovery_key(session, private)
                 record_cli_action(session, settings, "internal-keys.upgraded", fingerprint=private.public_key().fingerprint, reports=done)

@@ -87,6 +87,40 @@ def key_files(k: dict) -> dict:
     }
 
 
+def gf_mul(a: int, b: int) -> int:
+    """GF(2^8) multiplication, AES polynomial, by log/antilog tables (not the portal's method)."""
+    if a == 0 or b == 0:
+        return 0
+    return EXP[(LOG[a] + LOG[b]) % 255]
+
+
+EXP, LOG = [0] * 255, [0] * 256
+_value = 1
+for _power in range(255):  # 3 generates the multiplicative group
+    EXP[_power], LOG[_value] = _value, _power
+    _value ^= (_value << 1) ^ (0x11B if _value & 0x80 else 0)
+    _value &= 0xFF
+
+
+def split(k: dict) -> dict:
+    """2-of-3 Shamir split of a fixed key, and the private key file locked under it."""
+    secret, split_id, nonce = fixed("split-key", 32), fixed("split-id", 16), fixed("split-nonce", 12)
+    coefficient = fixed("split-coefficient-1", 32)  # degree 1: one random coefficient per byte
+    shares = [(x, bytes(s ^ gf_mul(c, x) for s, c in zip(secret, coefficient, strict=True))) for x in (1, 2, 3)]
+    header = bytes([0x01, 0x33, 2, 3]) + split_id
+    envelope_header = bytes([0x01, 0x02])
+    sealed = envelope_header + nonce + AESGCM(secret).encrypt(nonce, bytes.fromhex(k["private_key"]),
+                                                              envelope_header + header + k["fingerprint"].encode())
+    return {
+        "secret": secret.hex(), "threshold": 2, "count": 3, "coefficients": [coefficient.hex()],
+        "shares": [{"x": x, "y": y.hex()} for x, y in shares],
+        "split_id": split_id.hex(), "nonce": nonce.hex(),
+        "private_file_split": armour("PORTAL-PRIVATE-KEY-V1", k["fingerprint"], header + sealed),
+        "share_files": [armour("PORTAL-KEY-SHARE-V1", k["fingerprint"], bytes([0x01, 0x34]) + split_id + bytes([2, 3, x]) + y)
+                        for x, y in shares],
+    }
+
+
 def manifest(k: dict) -> bytes:
     document = {"format": "portal-case-bundle", "version": 1, "kind": "referral", "bundle_id": BUNDLE_ID.hex(),
                 "recipient": k["fingerprint"], "details": DETAILS,
@@ -135,9 +169,10 @@ def build(previous: dict | None) -> dict:
     return {
         "format": "portal-bundle-test-vectors",
         "version": 1,
-        "description": "Case bundle format v1 (alg 0x32) and key files (alg 0x30, 0x31): docs/crypto.md",
+        "description": "Case bundle format v1 (alg 0x32), key files (alg 0x30, 0x31, 0x33) and key shares (0x34): docs/crypto.md",
         "recipient": k,
         "key_files": key_files(k),
+        "split": split(k),
         "bundle": bundle(k, the_wrap(k, previous)),
     }
 

@@ -66,3 +66,17 @@ def test_the_vector_file_is_what_the_generator_writes():
     proc = subprocess.run([sys.executable, str(HERE / "generate_bundle_vectors.py"), "--check"],  # noqa: S603
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_split_of_a_key_and_the_split_key_file():
+    from portal.crypto.split import combine_shares, split_secret
+
+    v = V["split"]
+    coefficients = iter(b(c) for c in v["coefficients"])
+    shares = split_secret(b(v["secret"]), v["threshold"], v["count"], random=lambda n: next(coefficients))
+    assert [(x, y.hex()) for x, y in shares] == [(s["x"], s["y"]) for s in v["shares"]]
+    for pair in ((0, 1), (0, 2), (1, 2)):
+        assert combine_shares([shares[i] for i in pair]) == b(v["secret"])
+    for pair in ((0, 1), (2, 0)):
+        texts = [v["share_files"][i] for i in pair]
+        assert import_private_key(v["private_file_split"], shares=texts).to_bytes() == PRIVATE.to_bytes()
