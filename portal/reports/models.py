@@ -119,6 +119,10 @@ class Report(Base):
     referral_required: Mapped[bool] = mapped_column(Boolean, default=False)
     referral_due_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True, index=True)
     referral_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # A referral went to a body independent of the force (the oversight body): the reporter is told
+    # "Referred to an independent body"; a referral to one of the force's own units reads "Referred
+    # for investigation".
+    referred_to_independent: Mapped[bool] = mapped_column(Boolean, default=False)
     wraps: Mapped[list[KeyWrap]] = relationship(back_populates="report", cascade="all, delete-orphan")
     held_wraps: Mapped[list[HeldWrap]] = relationship(back_populates="report", cascade="all, delete-orphan")
     messages: Mapped[list[Message]] = relationship(
@@ -152,7 +156,7 @@ class Report(Base):
         if self.stage == Stage.CLOSED:
             return ReportStatus.CLOSED
         if self.referral_status:
-            return ReportStatus.REFERRED_TO_BODY
+            return ReportStatus.REFERRED_TO_BODY if self.referred_to_independent else ReportStatus.REFERRED
         if self.stage == Stage.ESCALATED and self.escalation_route in INVESTIGATION_ROUTES:
             return ReportStatus.REFERRED
         if self.stage == Stage.NEW:

@@ -31,7 +31,7 @@ from portal.triage.context import ActionError, Actor, Context, NotFound, require
 from portal.triage.models import Reviewer, Role
 from portal.triage.referral_records import STATUS_LABELS, Referral, ReferralStatus
 from portal.triage.service import get_report, log_action, report_dek, report_internal_key
-from portal.triage.vocabulary import Stage
+from portal.triage.vocabulary import Route, Stage
 
 MAX_OUTCOME_CHARS = 1000
 BUNDLE_CHUNK = 1 << 16
@@ -88,6 +88,12 @@ def lead_report(ctx: Context, actor: Actor, reference: str, message: str) -> Rep
     return report
 
 
+def independent_of_the_force(body: Body) -> bool:
+    """The oversight body (bodies.toml `independent`, or serving the external-oversight route), as
+    opposed to the force's own units: only then is the reporter told "an independent body"."""
+    return body.independent or Route.EXTERNAL_OVERSIGHT in body.routes
+
+
 def body_choices(ctx: Context, report: Report) -> list[BodyChoice]:
     """Every configured body, those serving the report's escalation route first, then by name."""
     choices = []
@@ -139,6 +145,8 @@ def refer(ctx: Context, actor: Actor, reference: str, body_slug: str, note_ids: 
                         public_id=os.urandom(16))
     ctx.db.add(referral)
     report.referral_status = ReferralStatus.SENT
+    if independent_of_the_force(body):
+        report.referred_to_independent = True
     if report.stage in (Stage.NEW, Stage.ASSESSING):
         report.stage = Stage.ESCALATED
     if report.acknowledged_on is None:

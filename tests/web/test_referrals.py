@@ -292,6 +292,15 @@ def test_status_changes_are_recorded_audited_and_shown(clients, database, instan
     assert len(_entries(database, "referral.outcome-recorded", reference)) == 1
 
 
+def test_a_referral_to_the_forces_own_unit_is_not_called_independent(clients, database, instance_dir, reporter_client):
+    register_key(database, "anti-corruption-unit")
+    reference, code = seed_report(database, instance_dir, REPORT_TEXT)
+    assert refer(clients["lead"], reference, body="anti-corruption-unit").status_code == 302
+    page = reporter_page(reporter_client, code)
+    assert re.search(r'id="report-status">\s*Referred for investigation\s*<', page)
+    assert "independent body" not in page
+
+
 def test_the_reporter_sees_the_referral_in_plain_words(clients, database, instance_dir, reporter_client):
     register_key(database)
     reference, code = seed_report(database, instance_dir, REPORT_TEXT)

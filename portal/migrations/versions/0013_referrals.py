@@ -7,9 +7,9 @@ Revises: 0012
 the body, the key it was sealed to, the bundle's SHA-256 and blob, and the body's acknowledgement
 and outcome (the outcome's text sealed under the report's internal key).
 
-`reports.referral_required` / `referral_due_on` / `referral_status`: the mandatory-referral
-requirement (sticky), its deadline, and the newest referral's status for the queue and the
-reporter's coarse status (portal.triage.mandatory). Existing reports start with no requirement:
+`reports.referral_required` / `referral_due_on` / `referral_status` / `referred_to_independent`: the
+mandatory-referral requirement (sticky), its deadline, the newest referral's status for the queue,
+and whether any referral went to a body independent of the force (the reporter's coarse status). Existing reports start with no requirement:
 the clock starts at their next categorisation, as it would have on the day the criteria were
 configured.
 """
@@ -27,6 +27,7 @@ def upgrade() -> None:
     op.add_column("reports", sa.Column("referral_required", sa.Boolean(), nullable=False, server_default=sa.false()))
     op.add_column("reports", sa.Column("referral_due_on", sa.Date(), nullable=True))
     op.add_column("reports", sa.Column("referral_status", sa.String(length=16), nullable=True))
+    op.add_column("reports", sa.Column("referred_to_independent", sa.Boolean(), nullable=False, server_default=sa.false()))
     op.create_index("ix_reports_referral_due_on", "reports", ["referral_due_on"])
     op.create_table(
         "referrals",
@@ -52,6 +53,7 @@ def downgrade() -> None:
     op.drop_index("ix_referrals_report_id", table_name="referrals")
     op.drop_table("referrals")
     op.drop_index("ix_reports_referral_due_on", table_name="reports")
+    op.drop_column("reports", "referred_to_independent")
     op.drop_column("reports", "referral_status")
     op.drop_column("reports", "referral_due_on")
     op.drop_column("reports", "referral_required")
