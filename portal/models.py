@@ -9,6 +9,7 @@ from portal.reports.models import Attachment, InternalNote, KeyWrap, Message, Re
 from portal.sessions import ServerSession  # noqa: F401
 from portal.triage.audit import AuditEntry  # noqa: F401
 from portal.triage.models import Conflict, RecoveryKey, Reviewer  # noqa: F401
+from portal.triage.referral_records import Referral  # noqa: F401
 
 
 def create_all(bind: Engine | Connection) -> None:

@@ -6,8 +6,9 @@ views), because no session cookie exists before a reporter signs in.
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext
 from flask_wtf import FlaskForm
-from wtforms import FieldList, Form, FormField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import FieldList, Form, FormField, RadioField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from portal.reports.answers import HOW_KNOWN_CHOICES, RISK_CHOICES, Person, ReportAnswers
@@ -37,7 +38,7 @@ class ReportForm(_NoCsrfForm):
         "What happened?",
         validators=[DataRequired(message="Tell us what happened. A few sentences are enough to start."), _length(LONG, "This answer")],
     )
-    people = FieldList(FormField(PersonForm), min_entries=3, max_entries=10)
+    people = FieldList(FormField(PersonForm), min_entries=1, max_entries=10)  # one block; "Add another person" adds more
     when_happened = StringField("When did it happen?", validators=[Optional(), _length(SHORT, "When it happened")])
     where_happened = StringField("Where did it happen?", validators=[Optional(), _length(SHORT, "Where it happened")])
     risk_now = RadioField("Is anyone at risk of harm now?", choices=list(RISK_CHOICES.items()), validators=[Optional()],
@@ -46,11 +47,11 @@ class ReportForm(_NoCsrfForm):
                                    validators=[Optional()])
     witnesses = TextAreaField("Who else knows about this, or saw it?", validators=[Optional(), _length(LONG, "This answer")])
     how_known = RadioField("How do you know about it?", choices=list(HOW_KNOWN_CHOICES.items()), validators=[Optional()])
-    category = SelectField("What kind of concern is it? (optional)", validators=[Optional()])
+    category = RadioField(lazy_gettext("What kind of concern is it? (optional)"), validators=[Optional()])  # radios: long labels wrap on a phone
 
     def __init__(self, *args, taxonomy=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.category.choices = [("", "Not sure, or prefer not to say")] + [(c.key, c.label) for c in taxonomy.categories]
+        self.category.choices = [(c.key, c.label) for c in taxonomy.categories] + [("", lazy_gettext("Not sure, or prefer not to say"))]
 
     def answers(self) -> ReportAnswers:
         return ReportAnswers(

@@ -25,6 +25,7 @@ class ReportStatus(enum.StrEnum):
     RECEIVED = "received"
     ASSESSING = "assessing"
     REFERRED = "referred"
+    REFERRED_TO_BODY = "referred-to-body"
     CLOSED = "closed"
 
     @property
@@ -33,6 +34,7 @@ class ReportStatus(enum.StrEnum):
             "received": "Received",
             "assessing": "Being assessed",
             "referred": "Referred for investigation",
+            "referred-to-body": "Referred to an independent body",
             "closed": "Closed",
         }[self.value]
 
@@ -111,6 +113,16 @@ class Report(Base):
     # deleted, only deactivated.)
     closure_proposer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     closure_basis: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # Mandatory referral (portal.triage.mandatory): sticky once a reviewer's category or risk flag met
+    # one of the oversight body's criteria; the day it must be referred by; and the newest referral's
+    # status (portal.triage.referrals: sent | acknowledged | outcome), NULL while never referred.
+    referral_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    referral_due_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True, index=True)
+    referral_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # A referral went to a body independent of the force (the oversight body): the reporter is told
+    # "Referred to an independent body"; a referral to one of the force's own units reads "Referred
+    # for investigation".
+    referred_to_independent: Mapped[bool] = mapped_column(Boolean, default=False)
     wraps: Mapped[list[KeyWrap]] = relationship(back_populates="report", cascade="all, delete-orphan")
     held_wraps: Mapped[list[HeldWrap]] = relationship(back_populates="report", cascade="all, delete-orphan")
     messages: Mapped[list[Message]] = relationship(
@@ -143,6 +155,8 @@ class Report(Base):
         """What the reporter sees, derived from the reviewers' workflow stage."""
         if self.stage == Stage.CLOSED:
             return ReportStatus.CLOSED
+        if self.referral_status:
+            return ReportStatus.REFERRED_TO_BODY if self.referred_to_independent else ReportStatus.REFERRED
         if self.stage == Stage.ESCALATED and self.escalation_route in INVESTIGATION_ROUTES:
             return ReportStatus.REFERRED
         if self.stage == Stage.NEW:

@@ -11,6 +11,8 @@ No cookie is set until a reporter signs in with a receipt code.
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, jsonify, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from werkzeug.exceptions import BadRequest
 
 from portal import state
 from portal.admission import GateBusy, admission
@@ -39,7 +41,8 @@ from portal.reports.service import (
     submit_from_browser,
     submit_from_server,
 )
-from portal.reports.upload import StagedAttachment, UploadLimits
+from portal.reports.statuses import report_status
+from portal.reports.upload import DiscardSink, StagedAttachment, UploadLimits, parse_multipart
 from portal.web import download_response
 
 bp = Blueprint("reporter", __name__)
@@ -65,7 +68,7 @@ def _limits() -> UploadLimits:
 
 @bp.get("/")
 def index():
-    return render_template("reporter/index.html")
+    return render_template("reporter/index.html", settings=state.settings())
 
 
 @bp.get("/keys.json")
@@ -106,6 +109,7 @@ def _render_report_form(form: ReportForm, draft: Draft | None = None, errors: li
             staged_names=draft.attachment_names() if draft else [],
             errors=list(errors),
             settings=state.settings(),
+            max_people=state.settings().max_people,
         ),
         status,
     )
@@ -125,21 +129,47 @@ def submit_report():
         parsed = upload.receive(request.stream, request.content_type or "", _limits())
         fields = parsed.fields
         if not upload.token(fields):
+            if form_tokens().was_sent(fields.get("csrf_token")):  # the receipt reloaded: never a second report
+                raise Discard(_already_sent)
             if request.accept_mimetypes.best == "application/json":
                 raise Discard(_json_errors, [("", TOKEN_EXPIRED)], 403)
             raise Discard(_render_report_form, ReportForm(formdata=fields, taxonomy=state.settings().taxonomy), None,
                           [("", TOKEN_EXPIRED + " Any files you chose need to be attached again.")], 403)
         if fields.get("mode") != "browser":
-            return _submit_server(parsed, upload.draft, with_work=upload.work(fields))
-        if not upload.work(fields):
+            response, sent = _submit_server(parsed, upload.draft, with_work=upload.work(fields))
+        elif not upload.work(fields):
             raise Discard(_json_errors, [("", PUZZLE_FAILED)], 400)
-        try:
-            submission = browser_submission(parsed)
-            submit_from_browser(state.db_session(), state.REPORTER_KEYS.get(), submission, Deadlines.from_settings(state.settings()))
-        except SubmissionError as exc:
-            raise Discard(_json_errors, [("", str(exc))], 400) from None
+        else:
+            try:
+                submission = browser_submission(parsed)
+                submit_from_browser(state.db_session(), state.REPORTER_KEYS.get(), submission, Deadlines.from_settings(state.settings()))
+            except SubmissionError as exc:
+                raise Discard(_json_errors, [("", str(exc))], 400) from None
+    if fields.get("mode") != "browser":
+        if sent:  # committed: the same form sent again (a reload of the receipt) is answered by _already_sent
+            form_tokens().mark_sent(fields.get("csrf_token"))
+        return response
     count_files(submission.attachments)
-    return jsonify(ok=True)
+    form_tokens().mark_sent(fields.get("csrf_token"))
+    return jsonify(ok=True, sent=url_for("reporter.report_sent"))
+
+
+def _already_sent():
+    if request.accept_mimetypes.best == "application/json":
+        return jsonify(ok=True, sent=url_for("reporter.report_sent"))
+    return redirect(url_for("reporter.report_sent"), 303)
+
+
+@bp.get("/report/sent")
+def report_sent():
+    """After a report was sent: a reload or a second send lands here. The code is not shown: it is never stored."""
+    return render_template("reporter/report_sent.html", finished=False)
+
+
+@bp.get("/report/done")
+def report_finished():
+    """The receipt's "Yes, I have written it down"."""
+    return render_template("reporter/report_sent.html", finished=True)
 
 
 def _json_errors(errors: list[tuple[str, str]], status: int, token: str | None = None, **extra) -> Response:
@@ -154,7 +184,9 @@ def _json_errors(errors: list[tuple[str, str]], status: int, token: str | None =
 
 def _submit_server(parsed, draft: Draft | None, with_work: bool):
     """The no-JavaScript report, inside the request's transaction: staged files are kept (committed)
-    for a corrected or repeated submission; a report that cannot be stored keeps nothing."""
+    for a corrected or repeated submission; a report that cannot be stored keeps nothing.
+    Returns (response, whether a report was stored). "Add another person" re-shows the form with
+    one more person and everything typed (files staged as for a correction)."""
     keys = state.REPORTER_KEYS.get()
     if draft is None:  # no file in this request: earlier staged files travel in the draft token
         draft = Draft.from_token(parsed.fields.get("draft", ""), keys) or Draft.new()
@@ -163,20 +195,25 @@ def _submit_server(parsed, draft: Draft | None, with_work: bool):
     count_files(staged_now)
 
     form = ReportForm(formdata=parsed.fields, taxonomy=state.settings().taxonomy)
+    if parsed.fields.get("add_person"):
+        if len(form.people) < state.settings().max_people:
+            form.people.append_entry()
+        errors = [("evidence", message) for message in parsed.file_errors]
+        return _render_report_form(form, draft, errors, 200), False
     valid = form.validate()
     unreadable = list(parsed.unreadable_fields)
     if not valid or unreadable or parsed.file_errors:
         errors = [(name, "This answer could not be read. Please type it again.") for name in unreadable]
         errors += [("evidence", message) for message in parsed.file_errors]
-        return _render_report_form(form, draft, errors, 400)
+        return _render_report_form(form, draft, errors, 400), False
     try:
         with admission().gate.admit(with_work):  # Argon2id for the new receipt code: one of a bounded few at once
             _report, code = submit_from_server(state.db_session(), keys, draft, form.answers(), Deadlines.from_settings(state.settings()))
     except GateBusy:  # the staged files are kept: the reporter sends the same form again in a minute
-        return _render_report_form(form, draft, [("", BUSY)], 503)
+        return _render_report_form(form, draft, [("", BUSY)], 503), False
     except SubmissionError as exc:
         raise Discard(_render_report_form, form, None, [("", str(exc))], 400) from None
-    return render_template("reporter/confirmation.html", receipt_code=code)
+    return render_template("reporter/confirmation.html", receipt_code=code), True
 
 
 # -- following up -----------------------------------------------------------------
@@ -190,7 +227,8 @@ def _store():
 def follow_up():
     expired = request.args.get("expired") == "1"
     return sign_in_form.finish(make_response(render_template(
-        "reporter/sign_in.html", form=SignInForm(formdata=None), expired=expired, error=None, sign_in_token=sign_in_form.issue())))
+        "reporter/sign_in.html", form=SignInForm(formdata=None), expired=expired, error=None, sign_in_token=sign_in_form.issue(),
+        settings=state.settings())))
 
 
 @bp.post("/follow-up")
@@ -234,7 +272,8 @@ def sign_in():
 
 
 def _sign_in_page(form: SignInForm, error: str | None, status: int):
-    page = render_template("reporter/sign_in.html", form=form, expired=False, error=error, sign_in_token=sign_in_form.issue())
+    page = render_template("reporter/sign_in.html", form=form, expired=False, error=error, sign_in_token=sign_in_form.issue(),
+                           settings=state.settings())
     return sign_in_form.finish(make_response(page, status))
 
 
@@ -273,13 +312,13 @@ def case(signed_in: SignedInCase):
     if signed_in.in_browser:
         return _sealed_case_page(signed_in, [])
     return render_template("reporter/case.html", case=reporter_case(state.db_session(), signed_in.report, signed_in.secret),
-                           form=ReplyForm(formdata=None), errors=[], settings=state.settings())
+                           form=ReplyForm(formdata=None), errors=[], settings=state.settings(), status=report_status(signed_in.report))
 
 
 def _sealed_case_page(signed_in: SignedInCase, errors: list[tuple[str, str]], status: int = 200):
     """The case page of a JavaScript session: a frame that static/js/case.js fills in on the device."""
     return render_template("reporter/case_sealed.html", report=signed_in.report, form=ReplyForm(formdata=None),
-                           errors=errors, settings=state.settings()), status
+                           errors=errors, settings=state.settings(), status=report_status(signed_in.report)), status
 
 
 @bp.get("/follow-up/case.json")
@@ -299,8 +338,32 @@ def sealed_file(attachment_hex: str, signed_in: SignedInCase):
     return download_response(ciphertext_chunks(state.db_session(), attachment.public_id), "encrypted.bin")
 
 
+SESSION_ENDED = ("You were signed out before your message was sent: {minutes} minutes passed without activity, or you "
+                 "signed out in another window. Nothing was sent. Your message is still in the box: sign in again in a "
+                 "new tab, then press Send here again.")
+
+
+def _reply_after_sign_out():
+    """A reply that arrives after its session ended: nothing is kept, and nothing is lost. The browser's
+    sealed reply is told what happened (its text is still on the page); a reply without JavaScript is
+    shown back, from this response only, beside the sign-in form. Files are read and dropped unseen."""
+    minutes = state.settings().reporter_idle_timeout // 60
+    if request.accept_mimetypes.best == "application/json":
+        response = _json_errors([("", _(SESSION_ENDED).format(minutes=minutes))], 401, expired=True,
+                                sign_in=url_for("reporter.follow_up"))
+        return response
+    try:
+        parsed = parse_multipart(request.stream, request.content_type or "", _limits(), lambda *_args: DiscardSink())
+        kept = parsed.fields.get("message", "")[: state.settings().max_text_chars]
+    except BadRequest:
+        kept = ""
+    page = render_template("reporter/sign_in.html", form=SignInForm(formdata=None), expired=True, error=None,
+                           kept_message=kept, sign_in_token=sign_in_form.issue(), settings=state.settings())
+    return sign_in_form.finish(make_response(page, 401))
+
+
 @bp.post("/follow-up/reply")
-@case_required
+@case_required(when_expired=_reply_after_sign_out)
 @discards
 def reply(signed_in: SignedInCase):
     report = signed_in.report
@@ -346,7 +409,8 @@ def _reply_page(signed_in: SignedInCase, form: ReplyForm, errors: list[tuple[str
     if signed_in.in_browser:
         return _sealed_case_page(signed_in, errors, 400)
     case_view = reporter_case(state.db_session(), signed_in.report, signed_in.secret)
-    return render_template("reporter/case.html", case=case_view, form=form, errors=errors, settings=state.settings()), 400
+    return render_template("reporter/case.html", case=case_view, form=form, errors=errors, settings=state.settings(),
+                           status=report_status(signed_in.report)), 400
 
 
 UNREADABLE_FILE = "That file could not be decrypted: it was damaged after it was sent. Nothing was downloaded."

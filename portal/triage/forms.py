@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, RadioField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
@@ -73,6 +74,9 @@ class CloseForm(FlaskForm):
         DataRequired(message="Give a reason."),
         Length(min=MIN_REASON_CHARS, max=5000, message=f"Explain the closure in at least {MIN_REASON_CHARS} characters: "
                "what was done, and why nothing more will be.")])
+    # Only asked for a report that must be referred to the oversight body and was not (portal.triage.mandatory).
+    no_referral_reason = TextAreaField(_l("Why it is closed without a referral to the oversight body"), id="close-no-referral",
+                                       validators=[Optional(), Length(max=5000, message=_l("The reason must be 5,000 characters or fewer."))])
 
 
 class ApprovalForm(FlaskForm):

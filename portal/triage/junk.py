@@ -19,6 +19,7 @@ detail (audit entries hold no free text).
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal.clock import today
@@ -59,6 +60,10 @@ def _check_markable(actor: Actor, report: Report) -> None:
     if report.ever_high_risk:
         raise ActionError(f"Report {report.reference} was flagged high-risk: it cannot be marked as junk. Close it "
                           "instead; an independent lead must approve.")
+    if report.referral_required:  # portal.triage.mandatory: junk must not bury a mandatory referral
+        raise ActionError(_("Report %(reference)s met the oversight body's mandatory-referral criteria: it cannot be marked "
+                            "as junk. Refer it, or close it with a reason and a second lead's approval.",
+                            reference=report.reference))
 
 
 def _refresh_linked(ctx: Context, report: Report) -> None:

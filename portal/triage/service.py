@@ -30,7 +30,7 @@ from portal.reports.service import (
     open_attachment_meta,
     open_report,
 )
-from portal.triage import audit, conflicts, internal, linking, safe_copies
+from portal.triage import audit, conflicts, internal, linking, mandatory, safe_copies
 from portal.triage.context import ActionError, Actor, Context, NotFound, require_role
 from portal.triage.models import Reviewer, Role
 from portal.triage.risk import note_high_risk
@@ -261,7 +261,9 @@ def categorise(ctx: Context, actor: Actor, reference: str, category: str, flags:
     answers = ReportAnswers.from_json(open_record(dek, report.public_id, "report", report.sealed_report))
     refresh_flags(ctx, report, answers)
     note_high_risk(taxonomy, report, answers)  # sticky: a later recategorisation does not clear it
-    log_action(ctx, actor, "report.categorised", report, category=category, flags=sorted(set(flags)), priority=priority)
+    met = mandatory.note_categorisation(taxonomy, report)  # sticky as well
+    log_action(ctx, actor, "report.categorised", report, category=category, flags=sorted(set(flags)), priority=priority,
+               **({"mandatory_referral": met} if met else {}))
 
 
 def assign(ctx: Context, actor: Actor, reference: str, assignee_id: int | None) -> None:

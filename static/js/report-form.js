@@ -17,12 +17,12 @@ import * as pc from './portal-crypto.js';
 import { Fallback, Unavailable, loadKeys as loadPublishedKeys, loadWords as loadPublishedWords } from './published.js';
 
 const NOT_READY = 'The portal cannot encrypt your report on this device just now, so nothing was sent. Try again in a few minutes. Nothing you wrote has been lost.';
-import './receipt.js'; // copy / print buttons on the receipt shown after sending; adds `js-enabled`
+import { guardReceipt } from './receipt.js'; // copy / print buttons and the leave prompt of the receipt; adds `js-enabled`
 import { appendWork, proofOfWork, tryAddWorkInputs } from './work.js';
 
 const form = document.getElementById('report-form');
 const PERSON_FIELDS = ['name', 'role', 'identifier', 'unit'];
-const MAX_PEOPLE = 10; // portal/reports/forms.py: max_entries
+const MAX_PEOPLE = Number(form?.dataset.maxPeople || 10); // the max_people setting
 const SHORT = 200; // and the Length limits there, checked here because the server cannot read the answers
 const LONG = 20000;
 
@@ -58,20 +58,19 @@ function personGroup(index) {
   return input && input.closest('[data-person], fieldset');
 }
 
+// The server's "Add another person" is a submit button that re-shows the form with one more
+// person (no JavaScript needed); here it adds the block in place instead, without a round trip.
 function setUpAddPerson() {
+  const button = document.getElementById('add-person');
   const indexes = personIndexes();
-  if (!indexes.length || !personGroup(indexes[indexes.length - 1])) return;
-  const button = document.createElement('button');
-  button.type = 'button';
-  button.className = 'govuk-button govuk-button--secondary';
-  button.textContent = 'Add another person';
-  personGroup(indexes[indexes.length - 1]).after(button);
+  if (!button || !indexes.length || !personGroup(indexes[indexes.length - 1])) return;
   const refresh = () => {
     button.hidden = personIndexes().length >= MAX_PEOPLE;
   };
   refresh();
 
-  button.addEventListener('click', () => {
+  button.addEventListener('click', (event) => {
+    event.preventDefault();
     const all = personIndexes();
     const last = all[all.length - 1];
     const next = last + 1;
@@ -254,13 +253,21 @@ async function sealAndSend(keys, words, doc, files) {
   return { code, response, result };
 }
 
-function showReceipt(code) {
+function showReceipt(code, sentUrl) {
   const template = document.getElementById('receipt-template');
   const main = form.closest('main') || document.querySelector('main');
   const content = template.content.cloneNode(true);
   content.querySelectorAll('[data-receipt-code]').forEach((el) => {
     el.textContent = code;
   });
+  const words = code.split(' ');
+  content.querySelectorAll('[data-receipt-word]').forEach((el, i) => {
+    el.textContent = words[i] || '';
+  });
+  // A reload (or coming back) must not show the filled-in form again: this entry becomes the
+  // "your report was received" page. The code itself is never stored, not even in history.
+  if (sentUrl) window.history.replaceState(null, '', sentUrl);
+  document.querySelectorAll('.portal-header__nav').forEach((nav) => nav.remove());
   const title = content.querySelector('[data-page-title]');
   if (title) document.title = title.getAttribute('data-page-title');
   main.replaceChildren(content);
@@ -270,6 +277,7 @@ function showReceipt(code) {
     heading.setAttribute('tabindex', '-1');
     heading.focus();
   }
+  guardReceipt();
 }
 
 function setBusy(busy) {
@@ -331,7 +339,7 @@ async function onSubmit(event) {
     }
     const { code, response, result } = sent;
     if (response.ok && result && result.ok === true) {
-      showReceipt(code);
+      showReceipt(code, typeof result.sent === 'string' && result.sent.startsWith('/') ? result.sent : null);
       return;
     }
     renewToken(form, result); // the form token is single use: the server sends a fresh one with any error
@@ -354,6 +362,9 @@ async function onSubmit(event) {
 }
 
 if (form) {
+  // The browser may restore what was typed after Back: the receipt replaces this page's history entry,
+  // so a sent form never comes back (templates/reporter/report_form.html).
+  form.removeAttribute('autocomplete');
   setUpAddPerson();
   form.addEventListener('submit', onSubmit);
   prepare().catch(() => {}); // warm up; errors are dealt with on submit

@@ -230,9 +230,12 @@ class Browsing:
     expected_statuses: dict[str, int] = field(default_factory=dict)
     responses: int = 0
 
-    def new_page(self, javascript: bool = True, viewport: dict | None = None):
+    leave_prompts: list = field(default_factory=list)
+
+    def new_page(self, javascript: bool = True, viewport: dict | None = None, bypass_csp: bool = False):
+        """bypass_csp: only for the accessibility test, which injects axe-core (a test tool, never served)."""
         context = self.browser.new_context(java_script_enabled=javascript, viewport=viewport or DESKTOP,
-                                           accept_downloads=True, locale="en-GB")
+                                           accept_downloads=True, locale="en-GB", bypass_csp=bypass_csp)
         context.set_default_timeout(15_000)
         if javascript:
             context.add_init_script(CSP_LISTENER)
@@ -266,7 +269,16 @@ class Browsing:
             if not response.header_value("content-security-policy"):
                 self.problems.append(f"no Content-Security-Policy on {response.status} {response.url}")
 
+        def on_dialog(dialog) -> None:
+            # The receipt's "Have you written down your code?" prompt: recorded, and the page is left.
+            if dialog.type == "beforeunload":
+                self.leave_prompts.append(page.url)
+                dialog.accept()
+            else:
+                dialog.dismiss()
+
         page.on("console", on_console)
+        page.on("dialog", on_dialog)
         page.on("pageerror", lambda error: self.problems.append(f"page error on {page.url}: {error}"))
         page.on("response", on_response)
 

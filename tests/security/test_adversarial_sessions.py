@@ -42,6 +42,9 @@ def plant(client, value: str, name: str = FOLLOW_UP) -> None:
 
 
 def signed_out(response) -> bool:
+    """Sent to sign in again; a reply (issue 15) is answered 401 with its text shown back and nothing stored."""
+    if response.status_code == 401:
+        return b"Your message was not sent" in response.data and b'id="sign-in-form"' in response.data
     return response.status_code == 302 and "/follow-up" in response.headers["Location"] and "case" not in response.headers["Location"]
 
 
