@@ -1,4 +1,4 @@
-"""reviewer_sessions: reviewers' sessions in a table of their own (issue 19)
+"""reviewer_sessions, reports.reporter_status: what the reporter host's role may not reach (issue 19)
 
 Revision ID: 0011
 Revises: 0009
@@ -8,6 +8,11 @@ needs every right: a compromised public host could read, extend or end a reviewe
 Reviewers' sessions now live in `reviewer_sessions`, which the reporter role is granted nothing
 on (docs/operations.md, PostgreSQL). Sessions are not moved: the reviewer sessions in the old
 table end and reviewers sign in again.
+
+`reports.reporter_status` is the status the reporter is shown, computed by the database from
+`stage` and `escalation_route` (a generated column: nothing can let it drift), so that the
+reporter role can be refused every triage column of `reports` and still show the status.
+STORED on PostgreSQL; VIRTUAL on SQLite, which cannot add a stored column to a table.
 """
 
 import sqlalchemy as sa
@@ -19,7 +24,15 @@ branch_labels = None
 depends_on = None
 
 
+# A copy of portal.reports.models._reporter_status_sql() as it was at this revision.
+REPORTER_STATUS = ("CASE WHEN stage = 'closed' THEN 'closed' WHEN stage = 'escalated' AND escalation_route IN "
+                   "('anti-corruption', 'external-oversight', 'professional-standards', 'safeguarding') THEN 'referred' "
+                   "WHEN stage = 'new' THEN 'received' ELSE 'assessing' END")
+
+
 def upgrade() -> None:
+    stored = op.get_bind().dialect.name != "sqlite"
+    op.add_column("reports", sa.Column("reporter_status", sa.String(length=12), sa.Computed(REPORTER_STATUS, persisted=stored)))
     op.create_table(
         "reviewer_sessions",
         sa.Column("id_hash", sa.LargeBinary(length=32), nullable=False),
@@ -39,3 +52,4 @@ def downgrade() -> None:
     op.drop_index("ix_reviewer_sessions_reviewer_id", table_name="reviewer_sessions")
     op.drop_index("ix_reviewer_sessions_absolute_expires_at", table_name="reviewer_sessions")
     op.drop_table("reviewer_sessions")
+    op.drop_column("reports", "reporter_status")
