@@ -60,9 +60,6 @@ def test_the_reporter_reads_exactly_the_report_columns_the_guide_grants():
     assert not set(TRIAGE_COLUMNS) & set(REPORTER_READABLE)
 
 
-pytestmark_pg = pytest.mark.skipif(not PG_URL.startswith("postgresql"), reason="needs PORTAL_TEST_DATABASE_URL (PostgreSQL)")
-
-
 class Deployment:
     def __init__(self, tmp: Path) -> None:
         self.tag = uuid.uuid4().hex[:8]
@@ -179,6 +176,16 @@ def refused(deploy: Deployment, statement: str, **params) -> bool:
     return False
 
 
+def refused_by_policy(deploy: Deployment, statement: str, **params) -> bool:
+    """True when row security refuses the new row."""
+    try:
+        with deploy.reporter_engine.begin() as c:
+            c.execute(text(statement), params)
+    except DBAPIError as exc:
+        return "row-level security" in str(exc.orig)
+    return False
+
+
 def rows_changed(deploy: Deployment, statement: str, **params) -> int:
     """How many rows a statement the role may run reaches (row security hides the others); rolled back."""
     with deploy.reporter_engine.connect() as c, c.begin() as transaction:
@@ -187,7 +194,6 @@ def rows_changed(deploy: Deployment, statement: str, **params) -> int:
     return count
 
 
-@pytestmark_pg
 def test_the_reporter_role_cannot_touch_reviewer_sessions(deployment):
     with deployment.super_engine.connect() as c:
         assert c.scalar(text("SELECT count(*) FROM reviewer_sessions")) >= 1
@@ -199,7 +205,6 @@ def test_the_reporter_role_cannot_touch_reviewer_sessions(deployment):
         assert refused(deployment, statement), statement
 
 
-@pytestmark_pg
 def test_the_reporter_role_cannot_change_or_delete_a_sent_files_ciphertext(deployment):
     blob = deployment.sent["blob"]
     with deployment.super_engine.connect() as c:
@@ -218,16 +223,6 @@ def test_the_reporter_role_cannot_change_or_delete_a_sent_files_ciphertext(deplo
     assert after == before
 
 
-def refused_by_policy(deploy: Deployment, statement: str, **params) -> bool:
-    try:
-        with deploy.reporter_engine.begin() as c:
-            c.execute(text(statement), params)
-    except DBAPIError as exc:
-        return "row-level security" in str(exc.orig)
-    return False
-
-
-@pytestmark_pg
 def test_the_reporter_role_cannot_change_or_delete_what_was_sent(deployment):
     report_id = deployment.sent["report_id"]
     for statement in ("UPDATE reports SET stage = 'closed'", "UPDATE reports SET sealed_report = '\\x00'",
@@ -247,7 +242,6 @@ def test_the_reporter_role_cannot_change_or_delete_what_was_sent(deployment):
         assert c.scalar(text("SELECT receipt_format FROM reports WHERE id = :r"), {"r": report_id}) == 2
 
 
-@pytestmark_pg
 def test_the_reporter_role_cannot_read_triage_metadata(deployment):
     for column in TRIAGE_COLUMNS:
         assert refused(deployment, f"SELECT {column} FROM reports"), column  # noqa: S608 (our own column names)
