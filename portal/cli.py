@@ -23,7 +23,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from portal import state
 from portal.app import create_app
-from portal.backup import BackupError, restore_backup, write_backup
+from portal.backup import BackupError, RollbackRefused, read_header, restore_backup, write_backup
 from portal.blobs import purge_abandoned_drafts
 from portal.cli_audit import audit
 from portal.cli_bodies import bodies
@@ -38,7 +38,7 @@ from portal.migrate import upgrade
 from portal.sessions import purge_expired_sessions
 from portal.triage import screener
 from portal.triage.accounts import AccountError, create_reviewer, generate_passphrase, register_recovery_key
-from portal.triage.checkpoints import SIGNING_SECRET, Checkpointer, checkpoint_footer, prepare_checkpoint_file
+from portal.triage.checkpoints import SIGNING_SECRET, Checkpointer, checkpoint_footer, newest_checkpoint, prepare_checkpoint_file
 from portal.triage.conflicts import apply_to_existing_reports
 from portal.triage.context import Context
 from portal.triage.models import RecoveryKey, Reviewer, Role
@@ -305,16 +305,33 @@ def backup(instance: Instance, out: Path) -> None:
 
 @main.command()
 @click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--allow-rollback", is_flag=True,
+              help="Restore an archive older than the newest audit checkpoint (it brings back revoked access and cuts the log).")
 @pass_instance
-def restore(instance: Instance, archive: Path) -> None:
-    """Restore an archive into an empty database and blob store (the instance must hold the same secrets)."""
+def restore(instance: Instance, archive: Path, allow_rollback: bool) -> None:
+    """Restore an archive into an empty database and blob store (the instance must hold the same secrets).
+
+    Prints the archive's authenticated header first, and refuses an archive older than the newest
+    audit checkpoint unless --allow-rollback is given.
+    """
     settings = instance.settings
+    backup_key = read_secret(settings.instance_dir, "backup_key")
+    try:
+        with archive.open("rb") as handle:
+            click.echo(read_header(backup_key, handle)[0].describe())
+        newest = None if allow_rollback else newest_checkpoint(settings)
+    except (BackupError, SecretError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if newest is None and not allow_rollback:
+        click.echo("No audit checkpoint on this instance: nothing to compare the archive's age with.")
     upgrade(settings.database_url)
     with instance_database(settings) as database:
         try:
             with archive.open("rb") as handle:
-                counts = restore_backup(database.engine, read_secret(settings.instance_dir, "backup_key"), handle,
-                                        database.blob_store)
+                counts = restore_backup(database.engine, backup_key, handle, database.blob_store, not_older_than=newest)
+        except RollbackRefused as exc:
+            raise click.ClickException(f"{exc}. Nothing was restored. If this is deliberate, run again with "
+                                       "--allow-rollback (docs/operations.md, Backup and restore).") from exc
         except BackupError as exc:
             raise click.ClickException(str(exc)) from exc
         if (settings.instance_dir / "secrets" / SIGNING_SECRET).is_file():

@@ -6,7 +6,7 @@ from portal.blobs.models import Blob, BlobChunk  # noqa: F401
 from portal.db import Base
 from portal.referrals.models import ReceivingBodyKey  # noqa: F401
 from portal.reports.models import Attachment, InternalNote, KeyWrap, Message, Report, SubjectIndex  # noqa: F401
-from portal.sessions import ServerSession  # noqa: F401
+from portal.sessions import ReviewerSession, ServerSession  # noqa: F401
 from portal.triage.audit import AuditEntry  # noqa: F401
 from portal.triage.models import Conflict, RecoveryKey, Reviewer  # noqa: F401
 from portal.triage.referral_records import Referral  # noqa: F401

@@ -11,8 +11,20 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String, UniqueConstraint, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+from sqlalchemy import (
+    Boolean,
+    Computed,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, load_only, mapped_column, relationship, validates
 
 from portal.clock import today
 from portal.db import Base
@@ -37,6 +49,14 @@ class ReportStatus(enum.StrEnum):
             "referred-to-body": "Referred to an independent body",
             "closed": "Closed",
         }[self.value]
+
+
+def _reporter_status_sql() -> str:
+    """coarse_status, computed by the database: the one column of the workflow the reporter host reads."""
+    routes = ", ".join(f"'{route.value}'" for route in sorted(INVESTIGATION_ROUTES))
+    return (f"CASE WHEN stage = '{Stage.CLOSED.value}' THEN '{ReportStatus.CLOSED.value}' "
+            f"WHEN stage = '{Stage.ESCALATED.value}' AND escalation_route IN ({routes}) THEN '{ReportStatus.REFERRED.value}' "
+            f"WHEN stage = '{Stage.NEW.value}' THEN '{ReportStatus.RECEIVED.value}' ELSE '{ReportStatus.ASSESSING.value}' END")
 
 
 class Report(Base):
@@ -73,6 +93,9 @@ class Report(Base):
     encrypted_in_browser: Mapped[bool] = mapped_column(Boolean, default=False)
     sealed_report: Mapped[bytes] = mapped_column(LargeBinary)
     reporter_wrap: Mapped[bytes] = mapped_column(LargeBinary)
+    # What the reporter is told (a ReportStatus), derived by the database from stage and route: the
+    # reporter host's role may read this column and never the triage columns below (docs/operations.md).
+    reporter_status: Mapped[str] = mapped_column(String(12), Computed(_reporter_status_sql(), persisted=True))
 
     # Workflow metadata set by reviewers, in indexed columns so the queue never decrypts.
     stage: Mapped[str] = mapped_column(String(16), default=Stage.NEW)
@@ -149,6 +172,11 @@ class Report(Base):
     def new_information(self) -> bool:
         """The reporter wrote after the report was closed, and nobody has decided on it yet."""
         return self.stage == Stage.CLOSED and any(m.after_closure for m in self.messages)
+
+    @property
+    def status_for_reporter(self) -> ReportStatus:
+        """coarse_status as the database computed it (the reporter host cannot read stage or route)."""
+        return ReportStatus(self.reporter_status)
 
     @property
     def coarse_status(self) -> ReportStatus:
@@ -296,3 +324,15 @@ class SubjectIndex(Base):
     value: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
     sealed_label: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     removed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# The columns of `reports` the reporter host reads: its queries load only these (load_only), and its
+# database role is granted SELECT on exactly these (docs/operations.md, "grants"; tests/security/
+# test_reporter_grants.py checks the two agree).
+REPORTER_READABLE = ("id", "public_id", "reference", "lookup_id", "receipt_format", "received_on", "encrypted_in_browser",
+                     "sealed_report", "reporter_wrap", "reporter_status")
+
+
+def reporter_columns():
+    """The loader option for a Report read on the reporter host."""
+    return load_only(*(getattr(Report, name) for name in REPORTER_READABLE), raiseload=True)

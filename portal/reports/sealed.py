@@ -30,7 +30,7 @@ def sealed_case(report: Report) -> dict:
         "version": 1,
         "report_id": report.public_id.hex(),
         "reporter_wrap": _b64(report.reporter_wrap),
-        "status": report.coarse_status.label,
+        "status": report.status_for_reporter.label,
         "received_on": report.received_on.isoformat(),
         "sealed_report": _b64(report.sealed_report),
         "messages": [

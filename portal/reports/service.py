@@ -45,10 +45,9 @@ from portal.crypto.screening import MAX_SUBJECTS_BYTES, hold_wrap, seal_subjects
 from portal.crypto.stream import iter_decrypt_unverified, verify_stream
 from portal.deadlines import Deadlines
 from portal.reports.answers import AttachmentMeta, MessageBody, ReportAnswers, subject_document
-from portal.reports.models import Attachment, HeldWrap, KeyWrap, Message, Report
+from portal.reports.models import Attachment, HeldWrap, KeyWrap, Message, Report, ReportStatus
 from portal.reports.recipients import intake_recipients, screening_key
 from portal.reports.upload import ParsedUpload, StagedAttachment
-from portal.triage.vocabulary import Stage
 
 _REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U
 
@@ -385,7 +384,7 @@ def reporter_case(db: Session, report: Report, secret: bytes) -> ReporterCase:
     return ReporterCase(
         reference=report.reference,
         received_on=report.received_on,
-        status_label=report.coarse_status.label,
+        status_label=report.status_for_reporter.label,
         answers=opened.answers,
         attachments=opened.attachments,
         conversation=opened.conversation,
@@ -430,7 +429,8 @@ def store_sealed_message(
         raise SubmissionError("This message has already been received.")
     # The queue's signals (Message): unread until the handler opens it; after closure until someone decides.
     message = Message(public_id=public_id, from_reporter=from_reporter, reviewer_id=reviewer_id, sent_on=today(),
-                      sealed_body=sealed_body, unread=from_reporter, after_closure=from_reporter and report.stage == Stage.CLOSED)
+                      sealed_body=sealed_body, unread=from_reporter,
+                      after_closure=from_reporter and report.status_for_reporter == ReportStatus.CLOSED)
     report.messages.append(message)
     db.flush()
     for staged in attachments:

@@ -26,7 +26,7 @@ from triage_support import report_url, sign_in_reviewer, submit_with_reference
 import portal.sessions
 from portal import state
 from portal.reports.models import InternalNote, Message
-from portal.sessions import ServerSession
+from portal.sessions import MODELS, ServerSession
 
 FOLLOW_UP = "portal_followup"
 REVIEWER = "portal_reviewer"
@@ -166,12 +166,12 @@ def test_reporter_absolute_timeout_holds_against_constant_activity(apps, databas
 
 
 def _swap_payloads(database, kind: str) -> None:
-    session = database.session
-    rows = session.execute(select(ServerSession.id_hash, ServerSession.sealed_payload).where(ServerSession.kind == kind)).all()
+    session, model = database.session, MODELS[kind]
+    rows = session.execute(select(model.id_hash, model.sealed_payload)).all()
     assert len(rows) == 2
     (a_id, a_payload), (b_id, b_payload) = rows
-    session.execute(update(ServerSession).where(ServerSession.id_hash == a_id).values(sealed_payload=b_payload))
-    session.execute(update(ServerSession).where(ServerSession.id_hash == b_id).values(sealed_payload=a_payload))
+    session.execute(update(model).where(model.id_hash == a_id).values(sealed_payload=b_payload))
+    session.execute(update(model).where(model.id_hash == b_id).values(sealed_payload=a_payload))
     session.commit()
 
 

@@ -12,14 +12,14 @@ import base64
 import hashlib
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from support import csrf_from, receipt_from, sign_in
 
 from portal.app import create_app
 from portal.crypto.receipt import receipt_secret
 from portal.instance import read_secret
 from portal.reports.models import Report
-from portal.sessions import ID_LEN, KEY_LEN, ServerSession
+from portal.sessions import ID_LEN, KEY_LEN, ReviewerSession, ServerSession
 
 COOKIE = "portal_followup"
 
@@ -130,11 +130,14 @@ def test_reporter_session_store_refuses_other_kinds(reporter_app, settings_overr
     try:
         reviewer_store = triage.extensions["portal.sessions"]
         with database.transaction() as session:
-            value = reviewer_store.create(session, {"report": "00" * 16, "secret": "11" * 32, "reviewer": 1, "stage": "full"})
+            value = reviewer_store.create(session, {"report": "00" * 16, "secret": "11" * 32, "reviewer": 1, "stage": "full"},
+                                         reviewer_id=1)
         client = reporter_app.test_client()
         client.set_cookie(COOKIE, value, domain="localhost", path="/")
         response = client.get("/follow-up/case")
         assert response.status_code == 302 and response.headers["Location"].endswith("/follow-up?expired=1")
-        assert [r["kind"] for r in session_rows(database)] == ["reviewer"]  # and it was left alone
+        assert session_rows(database) == []  # reviewers' sessions are not in the reporter's table at all
+        with database.transaction() as session:
+            assert session.scalar(select(func.count()).select_from(ReviewerSession)) == 1  # and it was left alone
     finally:
         triage.extensions["portal.db"].dispose()
