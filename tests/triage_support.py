@@ -232,6 +232,7 @@ def reporter_keys(instance_dir):
         pepper=read_secret(instance_dir, "receipt_pepper"),
         install_salt=read_secret(instance_dir, "receipt_salt")[:16],
         form_key=read_secret(instance_dir, "reporter_secret_key"),
+        signing_seed=read_secret(instance_dir, "report_signing_key"),
     )
 
 
@@ -307,3 +308,21 @@ def reporter_status(reporter_client, code: str) -> str:
     match = re.search(r'id="report-status">([^<]+)<', reporter_page(reporter_client, code))
     assert match
     return match.group(1).strip()
+
+
+def integrity_checker(instance_dir):
+    """What the triage host checks reports with (its pin and binding key), as `portal keys recover` does."""
+    from portal.crypto.integrity import triage_binding_key
+    from portal.instance import read_secret, read_signer_pin
+    from portal.reports.integrity import Checker
+
+    return Checker(read_signer_pin(instance_dir), triage_binding_key(read_secret(instance_dir, "audit_key")))
+
+
+def reviewer_binder(instance_dir):
+    """The triage host's signer for what reviewers write (portal.reports.integrity.triage_binder)."""
+    from portal.crypto.integrity import triage_binding_key
+    from portal.instance import read_secret
+    from portal.reports.integrity import triage_binder
+
+    return triage_binder(triage_binding_key(read_secret(instance_dir, "audit_key")))

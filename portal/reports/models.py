@@ -71,6 +71,10 @@ class Report(Base):
     encrypted_in_browser: Mapped[bool] = mapped_column(Boolean, default=False)
     sealed_report: Mapped[bytes] = mapped_column(LargeBinary)
     reporter_wrap: Mapped[bytes] = mapped_column(LargeBinary)
+    # Integrity (portal.reports.integrity, docs/crypto.md "Integrity"): the commitment to the data key
+    # and the reporter host's Ed25519 signature of what it accepted. NULL: received before signatures.
+    key_commitment: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
     # Workflow metadata set by reviewers, in indexed columns so the queue never decrypts.
     stage: Mapped[str] = mapped_column(String(16), default=Stage.NEW)
@@ -114,7 +118,7 @@ class Report(Base):
     wraps: Mapped[list[KeyWrap]] = relationship(back_populates="report", cascade="all, delete-orphan")
     held_wraps: Mapped[list[HeldWrap]] = relationship(back_populates="report", cascade="all, delete-orphan")
     messages: Mapped[list[Message]] = relationship(
-        back_populates="report", cascade="all, delete-orphan", order_by="Message.id"
+        back_populates="report", cascade="all, delete-orphan", order_by="[Message.seq, Message.id]"
     )
     attachments: Mapped[list[Attachment]] = relationship(
         back_populates="report", cascade="all, delete-orphan", order_by="Attachment.id"
@@ -196,6 +200,7 @@ class Message(Base):
 
     __tablename__ = "messages"
     __table_args__ = (
+        Index("ix_messages_report_seq", "report_id", "seq", unique=True),
         Index("ix_messages_unread", "report_id", postgresql_where=text("unread"), sqlite_where=text("unread")),
         Index("ix_messages_after_closure", "report_id", postgresql_where=text("after_closure"),
               sqlite_where=text("after_closure")),
@@ -208,6 +213,10 @@ class Message(Base):
     reviewer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     sent_on: Mapped[dt.date] = mapped_column(Date, default=today)
     sealed_body: Mapped[bytes] = mapped_column(LargeBinary)
+    # Its position in the report's conversation (1, 2, ...), and the signature of its statement: the
+    # reporter host's Ed25519 signature (a reporter's message) or the triage host's HMAC (a reviewer's).
+    seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     unread: Mapped[bool] = mapped_column(Boolean, default=False)
     after_closure: Mapped[bool] = mapped_column(Boolean, default=False)
 
@@ -260,6 +269,7 @@ class InternalNote(Base):
     author_id: Mapped[int] = mapped_column(ForeignKey("reviewers.id"))
     written_on: Mapped[dt.date] = mapped_column(Date, default=today)
     sealed_body: Mapped[bytes] = mapped_column(LargeBinary)
+    binding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # the triage host's HMAC of its statement
 
     report: Mapped[Report] = relationship(back_populates="notes")
 

@@ -30,6 +30,7 @@ def sealed_case(report: Report) -> dict:
         "version": 1,
         "report_id": report.public_id.hex(),
         "reporter_wrap": _b64(report.reporter_wrap),
+        "key_commitment": _b64(report.key_commitment) if report.key_commitment else None,  # checked after unwrapping
         "status": report.coarse_status.label,
         "received_on": report.received_on.isoformat(),
         "sealed_report": _b64(report.sealed_report),

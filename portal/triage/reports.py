@@ -70,6 +70,8 @@ def _report_forms(ctx: Context, report) -> dict:
 def _render_report(reference: str, replace: dict | None = None, error: str | None = None, status: int = 200):
     ctx = auth.request_context()
     case = service.open_case(ctx, auth.current_actor(), reference)
+    if isinstance(case, service.AlteredCase):  # what failed, never content (portal.triage.integrity)
+        return render_template("triage/report_altered.html", case=case, error=error, stages=STAGES), status
     forms = _report_forms(ctx, case.report)
     forms.update(replace or {})
     return render_template("triage/report.html", case=case, forms=forms, error=error, stages=STAGES,

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from sqlalchemy import Select, delete, exists, select
 
 from portal.clock import today
-from portal.crypto import CryptoError
+from portal.crypto import CryptoError, IntegrityError
 from portal.crypto.envelope import open_record
+from portal.crypto.integrity import triage_binding_key
 from portal.crypto.keys import RecipientPublicKey, unwrap_dek, wrap_dek
 from portal.deadlines import Deadlines
 from portal.reports.answers import AttachmentMeta, MessageBody, ReportAnswers
+from portal.reports.integrity import BEFORE_SIGNATURES, Verdict, bind_note, triage_binder
 from portal.reports.models import InternalNote, KeyWrap, Report, ReportStatus
 from portal.reports.service import (
     ConversationEntry,
@@ -30,7 +32,7 @@ from portal.reports.service import (
     open_attachment_meta,
     open_report,
 )
-from portal.triage import audit, conflicts, internal, linking, safe_copies
+from portal.triage import audit, conflicts, integrity, internal, linking, safe_copies
 from portal.triage.context import ActionError, Actor, Context, NotFound, require_role
 from portal.triage.models import Reviewer, Role
 from portal.triage.risk import note_high_risk
@@ -108,11 +110,31 @@ class TriageCase:
     status: ReportStatus
     deadline: str
     safe_copies: dict[str, safe_copies.SafeCopyInfo]  # attachment id (hex) -> its safe copy, where one was made
+    before_signatures: bool = False  # received before reports were signed: shown, with a notice
 
 
-def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase:
-    report = get_report(ctx, actor, reference)
+@dataclass
+class AlteredCase:
+    """A report that failed its integrity check: shown as altered, with what failed, never its content."""
+
+    report: Report
+    failed: list[str]  # what failed, in words
+    history: list[audit.AuditEntry]
+    status: ReportStatus
+
+
+def checked_dek(ctx: Context, actor: Actor, report: Report) -> tuple[bytes, Verdict]:
+    """The report's key for this reviewer and the verdict of its integrity check (audited when altered)."""
     dek = report_dek(ctx, actor, report)
+    return dek, integrity.check(ctx.db, ctx.settings, ctx.audit_key, actor.reviewer.login, report, dek)
+
+
+def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase | AlteredCase:
+    report = get_report(ctx, actor, reference)
+    dek, verdict = checked_dek(ctx, actor, report)
+    if verdict.altered:
+        return AlteredCase(report, [integrity.describe(p) for p in verdict.problems], _history(ctx, actor, report),
+                           report.coarse_status)
     answers = ReportAnswers.from_json(open_record(dek, report.public_id, "report", report.sealed_report))
     if not report.subjects_indexed:
         linking.index_report(ctx, report, answers)
@@ -141,6 +163,7 @@ def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase:
         status=report.coarse_status,
         deadline=Deadlines.from_settings(ctx.settings).state(report),
         safe_copies=safe_copies.infos(report, dek),
+        before_signatures=verdict.state == BEFORE_SIGNATURES,
     )
 
 
@@ -159,7 +182,10 @@ def _readable_attachment(ctx: Context, actor: Actor, reference: str, attachment_
     attachment = find_attachment(report, attachment_hex)
     if attachment is None:
         raise NotFound
-    return report, attachment, report_dek(ctx, actor, report)
+    dek, verdict = checked_dek(ctx, actor, report)
+    if verdict.altered:  # audited; the view answers as for a file that fails verification
+        raise IntegrityError("the report was altered after it was received")
+    return report, attachment, dek
 
 
 def make_safe_copy(ctx: Context, actor: Actor, reference: str, attachment_hex: str):
@@ -211,6 +237,7 @@ def seal_note(ctx: Context, actor: Actor, report: Report, dek: bytes, text: str)
             sealed_body=internal.seal_internal(key, report, "note", MessageBody(text).to_json(), public_id),
         )
     )
+    bind_note(report, report.notes[-1], triage_binding_key(ctx.audit_key))  # its author, bound (portal.reports.integrity)
     ctx.db.flush()
 
 
@@ -233,7 +260,8 @@ def acknowledge(ctx: Context, actor: Actor, reference: str) -> None:
 
 def send_acknowledgement(ctx: Context, actor: Actor, report: Report, dek: bytes) -> None:
     """The standard acknowledgement to the reporter, and the report marked acknowledged (audited)."""
-    add_message(ctx.db, report, dek, ACKNOWLEDGEMENT, from_reporter=False, reviewer_id=actor.reviewer.id)
+    add_message(ctx.db, report, dek, ACKNOWLEDGEMENT, from_reporter=False, reviewer_id=actor.reviewer.id,
+                signer=triage_binder(triage_binding_key(ctx.audit_key)))
     report.acknowledged_on = today()
     if report.stage == Stage.NEW:
         report.stage = Stage.ASSESSING
@@ -287,7 +315,8 @@ def message_reporter(ctx: Context, actor: Actor, reference: str, text: str) -> N
     if len(text) > int(ctx.settings.max_text_chars):
         raise ActionError(f"A message must be {int(ctx.settings.max_text_chars):,} characters or fewer.")
     dek = report_dek(ctx, actor, report)
-    add_message(ctx.db, report, dek, text, from_reporter=False, reviewer_id=actor.reviewer.id)
+    add_message(ctx.db, report, dek, text, from_reporter=False, reviewer_id=actor.reviewer.id,
+                signer=triage_binder(triage_binding_key(ctx.audit_key)))
     if report.acknowledged_on is None:
         report.acknowledged_on = today()
         if report.stage == Stage.NEW:
