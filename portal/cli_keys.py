@@ -81,7 +81,11 @@ def recover(instance: Instance, key_file: Path, reference: str) -> None:
 def checker(settings, audited: bool) -> Checker:  # noqa: ANN001
     """The integrity check of a recovery: the pinned reporter key, and the triage binding key on the live host."""
     binding = triage_binding_key(read_secret(settings.instance_dir, "audit_key")) if audited else None
-    return Checker(read_signer_pin(settings.instance_dir), binding)
+    pin = read_signer_pin(settings.instance_dir)
+    if pin is None and not audited:  # offline, without the pin file: the commitment is checked, signatures are not
+        click.echo("Warning: no report-signer.pin in this instance: the report's key commitment is checked, its "
+                   "signatures are NOT (copy the triage host's report-signer.pin beside the archive).", err=True)
+    return Checker(pin, binding, pin_required=audited)
 
 
 def _report_altered(session, settings, audited: bool, altered: ReportAltered) -> None:  # noqa: ANN001
@@ -92,7 +96,7 @@ def _report_altered(session, settings, audited: bool, altered: ReportAltered) ->
                           failed=sorted({p.code for p in problems}))
         session.commit()
     lines = "\n".join(f"  - {describe(p)}" for p in problems)
-    raise click.ClickException(f"report {altered.reference}: this report was altered after it was received. "
+    raise click.ClickException(f"recovery failed: report {altered.reference} was altered after it was received. "
                                f"Nothing of it is printed. What failed:\n{lines}")
 
 
