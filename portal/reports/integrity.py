@@ -13,7 +13,7 @@ import hmac
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from portal.crypto import CryptoError, IntegrityError
@@ -114,9 +114,16 @@ def sign_report(report: Report, signer: Signer) -> None:
     report.signature = signer(statement_of_report(report))
 
 
+POSITION_LOCK = 0x19 << 32  # advisory lock keys: this base + the report's row id
+
+
 def next_position(db: Session, report: Report) -> int:
-    """The next message's position in this report: one after the highest stored (the unique index
-    on (report, position) refuses a second message at the same place)."""
+    """The next message's position in this report: one after the highest stored. On PostgreSQL the
+    reporter and triage hosts take a per-report advisory lock first (it needs no table privilege), so
+    two messages written at once get consecutive positions; the unique index on (report, position)
+    refuses a second message at the same place whatever happens."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": POSITION_LOCK + report.id})
     return (db.scalar(select(func.max(Message.seq)).where(Message.report_id == report.id)) or 0) + 1
 
 
