@@ -16,6 +16,7 @@ import secrets as std_secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from flask_babel import lazy_gettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -215,7 +216,7 @@ def submit_from_server(
         check_one_key(draft.dek, draft.report_id, unwrap_dek_for_reporter(reporter_wrap, secret, draft.report_id), commitment,
                       sealed_report, [(s.attachment_id, s.sealed_meta) for s in draft.staged])
     except CryptoError:
-        raise SubmissionError(MIXED_KEYS) from None
+        raise SubmissionError(str(MIXED_KEYS)) from None
     report = _store_report(
         db,
         keys,
@@ -234,7 +235,7 @@ def submit_from_server(
     return report, code
 
 
-MIXED_KEYS = "The encrypted report did not hold one key for every recipient. Reload the page and send it again."
+MIXED_KEYS = lazy_gettext("The encrypted report did not hold one key for every recipient. Reload the page and send it again.")
 
 
 @dataclass
