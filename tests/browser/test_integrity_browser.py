@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pyotp
 import pytest
-from journeys import add_reviewer, assert_unique_ids, shoot
+from journeys import Report as JourneyReport
+from journeys import add_reviewer, assert_unique_ids, fill_form, open_form, send_report, shoot
 from playwright.sync_api import expect
 from sqlalchemy import select
 from triage_support import seed_report
@@ -58,3 +59,31 @@ def test_a_reviewer_sees_a_reencrypted_report_as_altered(browsing, triage, insta
     assert "Nothing to report, sorry" not in page.content() and ORIGINAL not in page.content()
     assert_unique_ids(page)
     shoot(page, screenshots, "60-report-altered")
+
+
+def test_the_reporters_browser_refuses_a_key_that_is_not_the_committed_one(browsing, reporter, instance, screenshots):
+    """JavaScript follow-up: case.js checks the key it unwrapped against the report's commitment and
+    shows "could not be opened" instead of content when a database writer changed it."""
+    from portal.crypto.envelope import new_data_key
+    from portal.crypto.integrity import key_commitment
+    from portal.db import Database
+    from portal.reports.models import Report
+
+    page = browsing.new_page()
+    open_form(page, reporter.url)
+    report = JourneyReport()
+    fill_form(page, report, attach=False)
+    code = send_report(page)
+    db = Database(instance.database_url)
+    try:
+        with db.transaction() as session:  # the newest report is this one
+            stored = session.scalars(select(Report).order_by(Report.id.desc()).limit(1)).one()
+            stored.key_commitment = key_commitment(new_data_key(), stored.public_id)
+    finally:
+        db.dispose()
+    page.goto(reporter.url + "/follow-up")
+    page.get_by_label("Your receipt code").fill(code)
+    page.get_by_role("button", name="Continue").click()
+    expect(page.locator("#case-altered")).to_be_visible()
+    assert report.what_happened not in page.content()
+    shoot(page, screenshots, "61-reporter-case-altered")
