@@ -50,3 +50,39 @@ def test_reporter_init_prints_the_key_to_pin_and_the_triage_host_pins_it(cli, da
     pin = read_signer_pin(instance_dir)
     assert pin.public_key == base64.b64decode(printed) and pin.before_signatures == {old_id: 0}
     assert (instance_dir / SIGNER_PIN).stat().st_mode & 0o777 == 0o600
+
+
+def test_the_0010_upgrade_numbers_existing_messages_in_the_order_they_were_stored(database_url, instance_dir):
+    """Messages stored before positions existed get 1, 2, ... per report, so new ones continue the sequence."""
+    import datetime as dt
+
+    from sqlalchemy import text
+
+    from portal.db import Database
+    from portal.migrate import upgrade
+
+    upgrade(database_url, "0001")
+    db = Database(database_url)
+    try:
+        with db.engine.begin() as connection:
+            for n in (1, 2):
+                connection.execute(text(
+                    "INSERT INTO reports (id, public_id, reference, lookup_id, received_on, reporter_urgent, "
+                    "encrypted_in_browser, sealed_report, reporter_wrap, stage, risk_flags, priority, subjects_indexed, "
+                    "names_reviewer, rule_reasons) VALUES (:id, :pid, :ref, :lookup, :day, false, false, :s, :w, 'new', '', "
+                    "'normal', true, false, '')"),
+                    {"id": n, "pid": bytes([n]) * 16, "ref": f"R-MSG-{n}", "lookup": bytes([n]) * 32,
+                     "day": dt.date(2026, 1, 1), "s": b"\x01\x01s", "w": b"w"})
+            for message_id, report_id in ((10, 1), (11, 2), (12, 1), (13, 1)):
+                connection.execute(text(
+                    "INSERT INTO messages (id, report_id, public_id, from_reporter, sent_on, sealed_body) "
+                    "VALUES (:id, :report, :pid, true, :day, :body)"),
+                    {"id": message_id, "report": report_id, "pid": bytes([message_id]) * 16, "day": dt.date(2026, 1, 2),
+                     "body": b"\x01\x01m"})
+        upgrade(database_url)
+        with db.engine.connect() as connection:
+            found = dict(connection.execute(text("SELECT id, seq FROM messages")).all())
+            signed = connection.execute(text("SELECT COUNT(*) FROM reports WHERE signature IS NULL")).scalar()
+        assert found == {10: 1, 12: 2, 13: 3, 11: 1} and signed == 2
+    finally:
+        db.dispose()
