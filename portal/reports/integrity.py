@@ -49,6 +49,10 @@ class Problem:
 
     code: str
     position: int | None = None
+    item: bytes | None = None  # the message's or note's public id, when the failure is that one item's
+
+
+REPORT_LEVEL = frozenset({"key", "report-signature", "report-unsigned", "no-pin"})  # nothing of the report can be trusted
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,16 @@ class Verdict:
     @property
     def altered(self) -> bool:
         return self.state == ALTERED
+
+    @property
+    def whole(self) -> bool:
+        """The report itself (its key, text, first files or day) failed: none of it may be shown."""
+        return any(p.code in REPORT_LEVEL for p in self.problems)
+
+    @property
+    def failed_items(self) -> frozenset[bytes]:
+        """Messages and notes that failed on their own: shown as altered, the rest of the report as it is."""
+        return frozenset(p.item for p in self.problems if p.item is not None)
 
 
 class ReportAltered(Exception):
@@ -156,7 +170,7 @@ def verify_report(report: Report, dek: bytes, checker: Checker) -> Verdict:
     if not legacy:
         problems += _report_problems(report, dek, checker)
     problems += _message_problems(report, checker, legacy_until if legacy_until is not None else 0)
-    problems += [Problem("note", None) for note in report.notes if not _note_holds(report, note, checker)]
+    problems += [Problem("note", None, note.public_id) for note in report.notes if not _note_holds(report, note, checker)]
     if problems:
         return Verdict(ALTERED, tuple(problems))
     return Verdict(BEFORE_SIGNATURES if legacy else VERIFIED)
@@ -212,7 +226,7 @@ def _message_problems(report: Report, checker: Checker, legacy_until: int) -> li
         if message.seq is not None and message.signature is None and message.seq <= legacy_until:
             continue  # stored before signatures
         if not _message_holds(report, message, checker):
-            problems.append(Problem("message", message.seq))
+            problems.append(Problem("message", message.seq, message.public_id))
     return problems
 
 

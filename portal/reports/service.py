@@ -347,6 +347,7 @@ class ConversationEntry:
     sent_on: dt.date
     text: str | None  # None: it did not open (shown as "could not be decrypted")
     attachments: list[tuple[str, AttachmentMeta]]  # (attachment id hex, meta)
+    altered: bool = False  # failed its signature (portal.reports.integrity): never shown, nor its files
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Select, delete, exists, select
 
@@ -95,6 +95,7 @@ class NoteItem:
     author: str
     written_on: dt.date
     text: str | None  # None: it did not open (shown as "could not be decrypted")
+    altered: bool = False  # failed its binding: shown as altered, never as content
 
 
 @dataclass
@@ -111,6 +112,7 @@ class TriageCase:
     deadline: str
     safe_copies: dict[str, safe_copies.SafeCopyInfo]  # attachment id (hex) -> its safe copy, where one was made
     before_signatures: bool = False  # received before reports were signed: shown, with a notice
+    altered_items: list[str] = field(default_factory=list)  # what failed among messages and notes, in words
 
 
 @dataclass
@@ -132,7 +134,7 @@ def checked_dek(ctx: Context, actor: Actor, report: Report) -> tuple[bytes, Verd
 def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase | AlteredCase:
     report = get_report(ctx, actor, reference)
     dek, verdict = checked_dek(ctx, actor, report)
-    if verdict.altered:
+    if verdict.whole:
         return AlteredCase(report, [integrity.describe(p) for p in verdict.problems], _history(ctx, actor, report),
                            report.coarse_status)
     answers = ReportAnswers.from_json(open_record(dek, report.public_id, "report", report.sealed_report))
@@ -147,8 +149,13 @@ def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase | Altere
             message.unread = False
     names = dict(ctx.db.execute(select(Reviewer.id, Reviewer.display_name)).all())
     opened = open_report(report, dek, names)
+    failed = verdict.failed_items
+    for entry, message in zip(opened.conversation, report.messages, strict=True):
+        if message.public_id in failed:  # never its text or its files
+            entry.text, entry.attachments, entry.altered = None, [], True
     internal_key = report_internal_key(ctx, actor, report, dek)
-    notes = [NoteItem(author=names.get(n.author_id, "Reviewer"), written_on=n.written_on, text=_note_text(internal_key, report, n))
+    notes = [NoteItem(author=names.get(n.author_id, "Reviewer"), written_on=n.written_on,
+                      text=None if n.public_id in failed else _note_text(internal_key, report, n), altered=n.public_id in failed)
              for n in report.notes]
     audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "report.viewed", report.reference)
     return TriageCase(
@@ -164,6 +171,7 @@ def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase | Altere
         deadline=Deadlines.from_settings(ctx.settings).state(report),
         safe_copies=safe_copies.infos(report, dek),
         before_signatures=verdict.state == BEFORE_SIGNATURES,
+        altered_items=[integrity.describe(p) for p in verdict.problems],
     )
 
 
@@ -183,8 +191,9 @@ def _readable_attachment(ctx: Context, actor: Actor, reference: str, attachment_
     if attachment is None:
         raise NotFound
     dek, verdict = checked_dek(ctx, actor, report)
-    if verdict.altered:  # audited; the view answers as for a file that fails verification
-        raise IntegrityError("the report was altered after it was received")
+    message = next((m for m in report.messages if m.id == attachment.message_id), None)
+    if verdict.whole or (message is not None and message.public_id in verdict.failed_items):
+        raise IntegrityError("altered after it was received")  # audited; answered as a file that fails verification
     return report, attachment, dek
 
 

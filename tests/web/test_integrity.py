@@ -161,18 +161,32 @@ def _delete_middle(session, _other: int) -> None:
     session.delete(_messages(session)[1])
 
 
-@pytest.mark.parametrize("tamper", [_swap_authors, _swap_order, _another_reviewer, _move_file, _note_author, _delete_middle],
-                         ids=lambda f: f.__name__.strip("_"))
+PARTS_ALTERED = "Parts of this report were altered after they were received"
+
+
+@pytest.mark.parametrize(("tamper", "hidden", "failed"), [
+    (_swap_authors, ["Reporter-first-message", "Reviewer-reply"], "Message 1 does not match"),
+    (_swap_order, ["Reporter-first-message", "Reporter-second-message"], "Message 2 does not match"),
+    (_another_reviewer, ["Reviewer-reply"], "Message 3 does not match"),
+    (_move_file, ["Reporter-first-message", "Reporter-second-message"], "Message 1 does not match"),
+    (_note_author, ["Reviewer-note"], "An internal note does not match"),
+    (_delete_middle, ["Reporter-second-message"], "Message 2 is missing"),
+], ids=lambda v: v.__name__.strip("_") if callable(v) else None)
 def test_changed_authors_order_files_and_notes_are_detected(triage_app, database, instance_dir, lead, make_reviewer,
-                                                            tamper):
+                                                            tamper, hidden, failed):
+    """A message or note that fails its signature is shown as altered, never as content (nor its files);
+    the report itself, whose own signature holds, stays readable with a banner saying what failed."""
     reference, reviewer = _conversation(database, instance_dir, triage_app, lead)
     other = make_reviewer("colleague", role="reviewer").id
     with database.transaction() as session:
         tamper(session, other)
     page = page_text(reviewer.get(f"/reports/{reference}"))
-    assert ALTERED in page
-    assert "Reporter-first-message" not in page and "Reviewer-reply" not in page and "Reviewer-note" not in page
+    assert PARTS_ALTERED in page and failed in page and ORIGINAL in page
+    assert not any(text in page for text in hidden)
     assert "report.altered" in _audited(database, reference)
+    if tamper is _move_file:  # the moved file is not served either
+        file_id = read(database, lambda s: s.scalars(select(Attachment.public_id)).one()).hex()
+        assert reviewer.get(f"/reports/{reference}/files/{file_id}").status_code == 302
 
 
 def test_the_reporter_sees_a_changed_key_as_a_changed_case_not_as_content(reporter_client, database, instance_dir):
@@ -248,4 +262,5 @@ def test_a_report_from_before_signatures_is_shown_as_such_and_a_stripped_one_as_
     act_ok(reviewer, reference, "message", {"text": "A reply after the upgrade"})
     with database.transaction() as session:  # messages after the upgrade are bound all the same
         session.scalars(select(Message)).one().reviewer_id += 1
-    assert ALTERED in page_text(reviewer.get(f"/reports/{reference}"))
+    page = page_text(reviewer.get(f"/reports/{reference}"))
+    assert PARTS_ALTERED in page and "A reply after the upgrade" not in page
