@@ -326,3 +326,13 @@ def reviewer_binder(instance_dir):
     from portal.reports.integrity import triage_binder
 
     return triage_binder(triage_binding_key(read_secret(instance_dir, "audit_key")))
+
+
+def resign_as_received(database, instance_dir, reference: str) -> None:
+    """Sign a report again, as the reporter host would have had it arrived on the day now stored: for tests
+    that move `received_on` back in time (anyone else doing that is a database writer, and shows as altered)."""
+    from portal.reports.integrity import sign_report
+    from portal.reports.models import Report
+
+    with database.transaction() as session:
+        sign_report(session.scalars(select(Report).where(Report.reference == reference)).one(), reporter_keys(instance_dir).signer)
