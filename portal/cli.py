@@ -28,13 +28,22 @@ from portal.blobs import purge_abandoned_drafts
 from portal.cli_audit import audit
 from portal.cli_bodies import bodies
 from portal.cli_instance import Instance, instance_database, pass_instance, record_cli_action, refresh_deadlines
-from portal.cli_keys import keys
+from portal.cli_keys import keys, signer_instructions
 from portal.cli_referral import referral
 from portal.config import CONFIG_DIR, PROJECT_ROOT, Settings, SettingsError
 from portal.crypto.keys import RecipientPrivateKey, export_recovery_private_key
 from portal.db import Database
-from portal.instance import SECRETS, SecretError, ensure_instance, read_secret, secure_instance_files, write_private_file
+from portal.instance import (
+    SECRETS,
+    SecretError,
+    ensure_instance,
+    pin_local_signer,
+    read_secret,
+    secure_instance_files,
+    write_private_file,
+)
 from portal.migrate import upgrade
+from portal.reports.integrity import unsigned_reports
 from portal.sessions import purge_expired_sessions
 from portal.triage import screener
 from portal.triage.accounts import AccountError, create_reviewer, generate_passphrase, register_recovery_key
@@ -126,6 +135,11 @@ def init(instance: Instance, app_kind: str | None, dev: bool) -> None:
         secure_instance_files(settings.instance_dir)  # the database (0600) and every other file
         if created:
             click.echo(f"Instance initialised in {settings.instance_dir} ({len(created)} new secrets).")
+        if app_kind is None and "report_signing_key" in created:  # development: both hosts in one instance
+            with database.transaction() as session:
+                pin_local_signer(settings.instance_dir, unsigned_reports(session))
+        if app_kind == "reporter":
+            click.echo(signer_instructions(settings))
         if app_kind != "reporter":  # the triage host publishes its screening key for the reporter host
             click.echo(f"Screening key published: {screener.publish(database, screener.load_secrets(settings))}")
         if dev:

@@ -5,6 +5,8 @@ on an offline machine with no instance, so the private half never exists on a se
 
 from __future__ import annotations
 
+import base64
+import binascii
 from pathlib import Path
 
 import click
@@ -23,10 +25,13 @@ from portal.cli_keyfiles import (
     write_key_pair,
 )
 from portal.crypto import CryptoError
+from portal.crypto.integrity import signer_fingerprint, signer_public_key, triage_binding_key
 from portal.crypto.keyfile import format_fingerprint
-from portal.instance import read_secret
+from portal.instance import SIGNER_PIN, SignerPin, read_secret, read_signer_pin, write_signer_pin
+from portal.reports.integrity import Checker, ReportAltered, unsigned_reports
 from portal.reports.recovery import recover_report
 from portal.triage.accounts import register_recovery_key
+from portal.triage.integrity import describe
 from portal.triage.internal import upgrade_with_recovery_key
 from portal.triage.models import RecoveryKey
 
@@ -87,7 +92,10 @@ def recover(instance: Instance, key_file: Path, passphrase_file: Path | None, sh
         try:
             private = read_private_key_file(key_file, passphrase_file, share_files)
             with database.transaction() as session:
-                text = recover_report(session, private, reference)
+                try:
+                    text = recover_report(session, private, reference, checker(settings, audited))
+                except ReportAltered as altered:
+                    _report_altered(session, settings, audited, altered)
                 if audited:
                     record_cli_action(session, settings, "report.recovered", reference.strip().upper(),
                            fingerprint=private.public_key().fingerprint)
@@ -99,6 +107,28 @@ def recover(instance: Instance, key_file: Path, passphrase_file: Path | None, sh
     else:
         click.echo("No audit entry written (no audit_key in this instance: an offline recovery). Record it on the live "
                    "triage host as docs/operations.md, Break-glass recovery, says.", err=True)
+
+
+def checker(settings, audited: bool) -> Checker:  # noqa: ANN001
+    """The integrity check of a recovery: the pinned reporter key, and the triage binding key on the live host."""
+    binding = triage_binding_key(read_secret(settings.instance_dir, "audit_key")) if audited else None
+    pin = read_signer_pin(settings.instance_dir)
+    if pin is None and not audited:  # offline, without the pin file: the commitment is checked, signatures are not
+        click.echo("Warning: no report-signer.pin in this instance: the report's key commitment is checked, its "
+                   "signatures are NOT (copy the triage host's report-signer.pin beside the archive).", err=True)
+    return Checker(pin, binding, pin_required=audited)
+
+
+def _report_altered(session, settings, audited: bool, altered: ReportAltered) -> None:  # noqa: ANN001
+    """Print what failed (never the content), audit it on the live host, and stop."""
+    problems = altered.verdict.problems
+    if audited:
+        record_cli_action(session, settings, "report.altered", altered.reference, via="recovery",
+                          failed=sorted({p.code for p in problems}))
+        session.commit()
+    lines = "\n".join(f"  - {describe(p)}" for p in problems)
+    raise click.ClickException(f"recovery failed: report {altered.reference} was altered after it was received. "
+                               f"Nothing of it is printed. What failed:\n{lines}")
 
 
 @keys.command("upgrade-internal")
@@ -117,3 +147,39 @@ def upgrade_internal(instance: Instance, key_file: Path, passphrase_file: Path |
         except (CryptoError, ValueError) as exc:
             raise click.ClickException(f"upgrade failed: {exc}") from exc
     click.echo(f"{done} report(s) given an internal key; notes and reviewer labels are no longer under the reporter's key.")
+
+
+def signer_instructions(settings) -> str:  # noqa: ANN001
+    """What `portal init --app reporter` prints: the public half of its signing key, to pin on the triage host."""
+    public = signer_public_key(read_secret(settings.instance_dir, "report_signing_key"))
+    return (f"Report signing key {signer_fingerprint(public)}. On the triage host run:\n"
+            f"  portal keys pin-report-signer {base64.b64encode(public).decode('ascii')}\n"
+            "(docs/operations.md, Pinning the reporter host's signing key)")
+
+
+@keys.command("pin-report-signer")
+@click.argument("public_key")
+@click.option("--replace", is_flag=True, help="Replace a key pinned before (a new reporter host key).")
+@pass_instance
+def pin_report_signer(instance: Instance, public_key: str, replace: bool) -> None:
+    """Triage host: pin the reporter host's report signing key (printed by `portal init --app reporter`).
+    Reports stored without a signature now are listed as received before signatures; any other report
+    must verify against this key, or it is shown as altered."""
+    settings = instance.settings
+    read_secret(settings.instance_dir, "audit_key")  # only on the triage host
+    try:
+        public = base64.b64decode(public_key.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        public = b""
+    if len(public) != 32:
+        raise click.ClickException("that is not a signing key: paste the base64 line `portal init --app reporter` printed")
+    path = settings.instance_dir / SIGNER_PIN
+    if path.exists() and not replace:
+        raise click.ClickException(f"{path} exists: pass --replace to pin another key (docs/operations.md)")
+    with instance_database(settings) as database, database.transaction() as session:
+        legacy = unsigned_reports(session)
+        write_signer_pin(settings.instance_dir, SignerPin(public, legacy), replace=replace)
+        record_cli_action(session, settings, "report-signer.pinned", fingerprint=signer_fingerprint(public),
+                          before_signatures=len(legacy))
+    click.echo(f"Pinned report signing key {signer_fingerprint(public)}; {len(legacy)} report(s) listed as received "
+               "before signatures.")

@@ -235,6 +235,7 @@ def reporter_keys(instance_dir):
         pepper=read_secret(instance_dir, "receipt_pepper"),
         install_salt=read_secret(instance_dir, "receipt_salt")[:16],
         form_key=read_secret(instance_dir, "reporter_secret_key"),
+        signing_seed=read_secret(instance_dir, "report_signing_key"),
     )
 
 
@@ -310,3 +311,31 @@ def reporter_status(reporter_client, code: str) -> str:
     match = re.search(r'id="report-status">([^<]+)<', reporter_page(reporter_client, code))
     assert match
     return match.group(1).strip()
+
+
+def integrity_checker(instance_dir):
+    """What the triage host checks reports with (its pin and binding key), as `portal keys recover` does."""
+    from portal.crypto.integrity import triage_binding_key
+    from portal.instance import read_secret, read_signer_pin
+    from portal.reports.integrity import Checker
+
+    return Checker(read_signer_pin(instance_dir), triage_binding_key(read_secret(instance_dir, "audit_key")))
+
+
+def reviewer_binder(instance_dir):
+    """The triage host's signer for what reviewers write (portal.reports.integrity.triage_binder)."""
+    from portal.crypto.integrity import triage_binding_key
+    from portal.instance import read_secret
+    from portal.reports.integrity import triage_binder
+
+    return triage_binder(triage_binding_key(read_secret(instance_dir, "audit_key")))
+
+
+def resign_as_received(database, instance_dir, reference: str) -> None:
+    """Sign a report again, as the reporter host would have had it arrived on the day now stored: for tests
+    that move `received_on` back in time (anyone else doing that is a database writer, and shows as altered)."""
+    from portal.reports.integrity import sign_report
+    from portal.reports.models import Report
+
+    with database.transaction() as session:
+        sign_report(session.scalars(select(Report).where(Report.reference == reference)).one(), reporter_keys(instance_dir).signer)

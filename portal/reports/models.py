@@ -96,6 +96,10 @@ class Report(Base):
     # What the reporter is told (a ReportStatus), derived by the database from stage and route: the
     # reporter host's role may read this column and never the triage columns below (docs/operations.md).
     reporter_status: Mapped[str] = mapped_column(String(12), Computed(_reporter_status_sql(), persisted=True))
+    # Integrity (portal.reports.integrity, docs/crypto.md "Integrity"): the commitment to the data key
+    # and the reporter host's Ed25519 signature of what it accepted. NULL: received before signatures.
+    key_commitment: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
     # Workflow metadata set by reviewers, in indexed columns so the queue never decrypts.
     stage: Mapped[str] = mapped_column(String(16), default=Stage.NEW)
@@ -149,7 +153,7 @@ class Report(Base):
     wraps: Mapped[list[KeyWrap]] = relationship(back_populates="report", cascade="all, delete-orphan")
     held_wraps: Mapped[list[HeldWrap]] = relationship(back_populates="report", cascade="all, delete-orphan")
     messages: Mapped[list[Message]] = relationship(
-        back_populates="report", cascade="all, delete-orphan", order_by="Message.id"
+        back_populates="report", cascade="all, delete-orphan", order_by="[Message.seq, Message.id]"
     )
     attachments: Mapped[list[Attachment]] = relationship(
         back_populates="report", cascade="all, delete-orphan", order_by="Attachment.id"
@@ -238,6 +242,7 @@ class Message(Base):
 
     __tablename__ = "messages"
     __table_args__ = (
+        Index("ix_messages_report_seq", "report_id", "seq", unique=True),
         Index("ix_messages_unread", "report_id", postgresql_where=text("unread"), sqlite_where=text("unread")),
         Index("ix_messages_after_closure", "report_id", postgresql_where=text("after_closure"),
               sqlite_where=text("after_closure")),
@@ -250,6 +255,10 @@ class Message(Base):
     reviewer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     sent_on: Mapped[dt.date] = mapped_column(Date, default=today)
     sealed_body: Mapped[bytes] = mapped_column(LargeBinary)
+    # Its position in the report's conversation (1, 2, ...), and the signature of its statement: the
+    # reporter host's Ed25519 signature (a reporter's message) or the triage host's HMAC (a reviewer's).
+    seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     unread: Mapped[bool] = mapped_column(Boolean, default=False)
     after_closure: Mapped[bool] = mapped_column(Boolean, default=False)
 
@@ -302,6 +311,7 @@ class InternalNote(Base):
     author_id: Mapped[int] = mapped_column(ForeignKey("reviewers.id"))
     written_on: Mapped[dt.date] = mapped_column(Date, default=today)
     sealed_body: Mapped[bytes] = mapped_column(LargeBinary)
+    binding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # the triage host's HMAC of its statement
 
     report: Mapped[Report] = relationship(back_populates="notes")
 
@@ -330,7 +340,7 @@ class SubjectIndex(Base):
 # database role is granted SELECT on exactly these (docs/operations.md, "grants"; tests/security/
 # test_reporter_grants.py checks the two agree).
 REPORTER_READABLE = ("id", "public_id", "reference", "lookup_id", "receipt_format", "received_on", "encrypted_in_browser",
-                     "sealed_report", "reporter_wrap", "reporter_status")
+                     "sealed_report", "reporter_wrap", "reporter_status", "key_commitment")
 
 
 def reporter_columns():

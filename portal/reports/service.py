@@ -14,8 +14,9 @@ import json
 import os
 import secrets as std_secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from flask_babel import lazy_gettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -23,6 +24,7 @@ from portal.blobs.io import BlobReader, mark_attached
 from portal.clock import today
 from portal.crypto import CryptoError
 from portal.crypto.envelope import new_data_key, open_record, open_with_key, seal_record, seal_with_key
+from portal.crypto.integrity import COMMITMENT_LEN, FileEntry, key_commitment
 from portal.crypto.kdf import hkdf
 from portal.crypto.keys import (
     INNER_WRAP_LEN,
@@ -45,6 +47,7 @@ from portal.crypto.screening import MAX_SUBJECTS_BYTES, hold_wrap, seal_subjects
 from portal.crypto.stream import iter_decrypt_unverified, verify_stream
 from portal.deadlines import Deadlines
 from portal.reports.answers import AttachmentMeta, MessageBody, ReportAnswers, subject_document
+from portal.reports.integrity import Signer, check_key, check_one_key, next_position, reporter_signer, sign_message, sign_report
 from portal.reports.models import Attachment, HeldWrap, KeyWrap, Message, Report, ReportStatus
 from portal.reports.recipients import intake_recipients, screening_key
 from portal.reports.upload import ParsedUpload, StagedAttachment
@@ -66,6 +69,11 @@ class ReporterKeys:
     pepper: bytes
     install_salt: bytes
     form_key: bytes
+    signing_seed: bytes = field(repr=False)  # Ed25519: signs every report and message this host accepts
+
+    @property
+    def signer(self) -> Signer:
+        return reporter_signer(self.signing_seed)
 
     @property
     def draft_key(self) -> bytes:
@@ -137,6 +145,7 @@ def _store_report(
     token: bytes,
     sealed_report: bytes,
     reporter_wrap: bytes,
+    commitment: bytes,
     recipient_inners: dict[str, bytes],
     subjects_inner: bytes | None,
     attachments: list[StagedAttachment],
@@ -164,6 +173,7 @@ def _store_report(
         encrypted_in_browser=in_browser,
         sealed_report=sealed_report,
         reporter_wrap=reporter_wrap,
+        key_commitment=commitment,
         screening="pending",
         # No subject list (a browser that sent none): screening quarantines the report.
         sealed_subjects=None if subjects_inner is None else seal_subjects_outer(subjects_inner, screening.public_key, report_id),
@@ -181,6 +191,7 @@ def _store_report(
             Attachment(public_id=staged.attachment_id, sealed_meta=staged.sealed_meta, ciphertext_bytes=staged.ciphertext_bytes)
         )
         mark_attached(db, staged.attachment_id)
+    sign_report(report, keys.signer)  # what was accepted, as it was accepted (portal.reports.integrity)
     db.add(report)
     db.flush()
     return report
@@ -197,13 +208,22 @@ def submit_from_server(
     if screening is None:
         raise SubmissionError(NOT_READY)
     subjects = seal_subjects_inner(subject_document(answers.people), screening.public_key.intake_x25519, draft.report_id)
+    sealed_report = seal_record(draft.dek, draft.report_id, "report", answers.to_json())
+    reporter_wrap = wrap_dek_for_reporter_root(draft.dek, reporter_root(secret), draft.report_id)
+    commitment = key_commitment(draft.dek, draft.report_id)
+    try:  # the server holds the key here: everything it can open must hold that one key
+        check_one_key(draft.dek, draft.report_id, unwrap_dek_for_reporter(reporter_wrap, secret, draft.report_id), commitment,
+                      sealed_report, [(s.attachment_id, s.sealed_meta) for s in draft.staged])
+    except CryptoError:
+        raise SubmissionError(str(MIXED_KEYS)) from None
     report = _store_report(
         db,
         keys,
         report_id=draft.report_id,
         token=lookup_token(secret),
-        sealed_report=seal_record(draft.dek, draft.report_id, "report", answers.to_json()),
-        reporter_wrap=wrap_dek_for_reporter_root(draft.dek, reporter_root(secret), draft.report_id),
+        sealed_report=sealed_report,
+        reporter_wrap=reporter_wrap,
+        commitment=commitment,
         recipient_inners=inners,
         subjects_inner=subjects,
         attachments=draft.staged,
@@ -214,12 +234,16 @@ def submit_from_server(
     return report, code
 
 
+MIXED_KEYS = lazy_gettext("The encrypted report did not hold one key for every recipient. Reload the page and send it again.")
+
+
 @dataclass
 class BrowserSubmission:
     report_id: bytes
     token: bytes  # the lookup token: the receipt secret never leaves the browser
     sealed_report: bytes
     reporter_wrap: bytes  # complete (alg 0x15): made in the browser from the reporter root
+    key_commitment: bytes  # HMAC(DEK, label || report id), made in the browser (portal.crypto.integrity)
     recipient_inners: dict[str, bytes]
     subjects_inner: bytes | None
     attachments: list[StagedAttachment]
@@ -264,6 +288,7 @@ def browser_submission(parsed: ParsedUpload) -> BrowserSubmission:
         token=token,
         sealed_report=sealed_field(fields.get("sealed_report")),
         reporter_wrap=sealed_field(fields.get("reporter_wrap")),
+        key_commitment=sealed_field(fields.get("key_commitment")),
         recipient_inners={k.removeprefix("recipient_inner."): sealed_field(v) for k, v in fields.items()
                           if k.startswith("recipient_inner.")},
         # None (not sent): stored without a subject list, and screening quarantines it.
@@ -287,6 +312,8 @@ def submit_from_browser(db: Session, keys: ReporterKeys, sub: BrowserSubmission,
         raise SubmissionError("The encrypted report was incomplete. Please send it again.")
     if len(sub.sealed_report) < 30 or sub.sealed_report[:2] != b"\x01\x01":
         raise SubmissionError("The encrypted report was incomplete. Please send it again.")
+    if len(sub.key_commitment) != COMMITMENT_LEN:  # the server cannot open any wrap here: docs/crypto.md, "Integrity"
+        raise SubmissionError("The encrypted report was incomplete. Please send it again.")
     if sub.subjects_inner is not None and not 48 <= len(sub.subjects_inner) <= 48 + MAX_SUBJECTS_BYTES:
         raise SubmissionError("The encrypted report was incomplete. Please send it again.")
     screening = screening_key(db)
@@ -299,6 +326,7 @@ def submit_from_browser(db: Session, keys: ReporterKeys, sub: BrowserSubmission,
         token=sub.token,
         sealed_report=sub.sealed_report,
         reporter_wrap=sub.reporter_wrap,
+        commitment=sub.key_commitment,
         recipient_inners=sub.recipient_inners,
         subjects_inner=sub.subjects_inner,
         attachments=sub.attachments,
@@ -318,6 +346,7 @@ class ConversationEntry:
     sent_on: dt.date
     text: str | None  # None: it did not open (shown as "could not be decrypted")
     attachments: list[tuple[str, AttachmentMeta]]  # (attachment id hex, meta)
+    altered: bool = False  # failed its signature (portal.reports.integrity): never shown, nor its files
 
 
 @dataclass
@@ -380,7 +409,7 @@ def open_attachment_meta(dek: bytes, report: Report, attachment: Attachment) -> 
 
 
 def reporter_case(db: Session, report: Report, secret: bytes) -> ReporterCase:
-    opened = open_report(report, unwrap_dek_for_reporter(report.reporter_wrap, secret, report.public_id))
+    opened = open_report(report, reporter_dek(report, secret))
     return ReporterCase(
         reference=report.reference,
         received_on=report.received_on,
@@ -392,7 +421,12 @@ def reporter_case(db: Session, report: Report, secret: bytes) -> ReporterCase:
 
 
 def reporter_dek(report: Report, secret: bytes) -> bytes:
-    return unwrap_dek_for_reporter(report.reporter_wrap, secret, report.public_id)
+    """The report's key from the reporter's wrap, checked against the report's key commitment
+    (IntegrityError when a database writer replaced the wrap or the key)."""
+    dek = unwrap_dek_for_reporter(report.reporter_wrap, secret, report.public_id)
+    check_key(report, dek)
+    return dek
+
 
 
 def add_message(
@@ -402,14 +436,16 @@ def add_message(
     text: str,
     *,
     from_reporter: bool,
+    signer: Signer,
     reviewer_id: int | None = None,
     attachments: list[StagedAttachment] = (),
 ) -> Message:
-    """Seal and store one message (and any files sent with it). Used by both interfaces."""
+    """Seal, sign and store one message (and any files sent with it). Used by both interfaces: the
+    reporter host signs with its key, the triage host binds with its own (portal.reports.integrity)."""
     public_id = os.urandom(16)
     sealed = seal_record(dek, report.public_id, "message", MessageBody(text).to_json(), public_id)
-    return store_sealed_message(db, report, public_id, sealed, from_reporter=from_reporter, reviewer_id=reviewer_id,
-                                attachments=attachments)
+    return store_sealed_message(db, report, public_id, sealed, from_reporter=from_reporter, signer=signer,
+                                reviewer_id=reviewer_id, attachments=attachments)
 
 
 def store_sealed_message(
@@ -419,17 +455,19 @@ def store_sealed_message(
     sealed_body: bytes,
     *,
     from_reporter: bool,
+    signer: Signer,
     reviewer_id: int | None = None,
     attachments: list[StagedAttachment] = (),
 ) -> Message:
-    """Store a message sealed by the caller: the server, or the reporter's browser."""
+    """Store a message sealed by the caller (the server, or the reporter's browser), at the next
+    position of the conversation, signed with its author, position and files."""
     if len(public_id) != 16 or len(sealed_body) < 30 or sealed_body[:2] != b"\x01\x01":
         raise SubmissionError("The encrypted message was incomplete. Please send it again.")
     if db.scalar(select(Message.id).where(Message.public_id == public_id)) is not None:
         raise SubmissionError("This message has already been received.")
     # The queue's signals (Message): unread until the handler opens it; after closure until someone decides.
     message = Message(public_id=public_id, from_reporter=from_reporter, reviewer_id=reviewer_id, sent_on=today(),
-                      sealed_body=sealed_body, unread=from_reporter,
+                      seq=next_position(db, report), sealed_body=sealed_body, unread=from_reporter,
                       after_closure=from_reporter and report.status_for_reporter == ReportStatus.CLOSED)
     report.messages.append(message)
     db.flush()
@@ -444,39 +482,9 @@ def store_sealed_message(
             )
         )
         mark_attached(db, staged.attachment_id)
+    sign_message(report, message, [FileEntry.of(s.attachment_id, s.sealed_meta) for s in attachments], signer)
     db.flush()
     return message
-
-
-def store_browser_reply(
-    db: Session, report: Report, dek: bytes | None, parsed: ParsedUpload, max_text_chars: int
-) -> list[StagedAttachment]:
-    """A reply sealed in the reporter's browser, stored as it arrived. With the case's key (a
-    no-JavaScript session that later ran the script) a reply or file details that do not open are
-    refused here; a JavaScript session holds no key, so the browser checks its own seal before
-    sending and the server checks only the format. Returns the files."""
-    attachments = browser_attachments(parsed)
-    try:
-        message_id = bytes.fromhex(parsed.fields.get("message_id", ""))
-    except ValueError:
-        raise SubmissionError("The encrypted message was incomplete. Please send it again.") from None
-    sealed = sealed_field(parsed.fields.get("sealed_message"))
-    if len(sealed) > 4 * max_text_chars + 64:
-        raise SubmissionError("Your message is too long.")
-    if dek is not None and (open_text(dek, report, "message", sealed, message_id) is None or any(
-        not _meta_opens(dek, report.public_id, staged) for staged in attachments
-    )):
-        raise SubmissionError("Your message could not be read after encryption. Reload the page and send it again.")
-    store_sealed_message(db, report, message_id, sealed, from_reporter=True, attachments=attachments)
-    return attachments
-
-
-def _meta_opens(dek: bytes, report_id: bytes, staged: StagedAttachment) -> bool:
-    try:
-        AttachmentMeta.from_json(open_record(dek, report_id, "attachment-meta", staged.sealed_meta, staged.attachment_id))
-    except (CryptoError, ValueError):
-        return False
-    return True
 
 
 def decrypt_attachment(db: Session, report: Report, dek: bytes, attachment: Attachment) -> Iterator[bytes]:

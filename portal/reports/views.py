@@ -27,6 +27,7 @@ from portal.reports.forms import ReplyForm, ReportForm, SignInForm
 from portal.reports.intake import ReplyUpload, ReportUpload, count_files, work_done
 from portal.reports.receipts import SignedInCase, browser_sign_in, find_with_secret
 from portal.reports.recipients import intake_recipients, screening_key
+from portal.reports.replies import store_browser_reply
 from portal.reports.sealed import ciphertext_chunks, sealed_case
 from portal.reports.service import (
     Draft,
@@ -37,7 +38,6 @@ from portal.reports.service import (
     find_attachment,
     open_attachment_meta,
     reporter_case,
-    store_browser_reply,
     submit_from_browser,
     submit_from_server,
 )
@@ -311,8 +311,14 @@ def _start_follow_up(signed_in: SignedInCase, response: Response) -> Response:
 def case(signed_in: SignedInCase):
     if signed_in.in_browser:
         return _sealed_case_page(signed_in, [])
-    return render_template("reporter/case.html", case=reporter_case(state.db_session(), signed_in.report, signed_in.secret),
-                           form=ReplyForm(formdata=None), errors=[], settings=state.settings(), status=report_status(signed_in.report))
+    try:
+        case_view = reporter_case(state.db_session(), signed_in.report, signed_in.secret)
+    except CryptoError:  # the wrap opened to another key than the report was received with (a database writer)
+        return render_template("reporter/error.html", title=_("Your case could not be opened"), message=_(
+            "What is stored was changed after you sent it, so it is not shown. Your code is right. "
+            "Please send your report again as a new report.")), 409
+    return render_template("reporter/case.html", case=case_view, form=ReplyForm(formdata=None), errors=[],
+                           settings=state.settings(), status=report_status(signed_in.report))
 
 
 def _sealed_case_page(signed_in: SignedInCase, errors: list[tuple[str, str]], status: int = 200):
@@ -376,7 +382,8 @@ def reply(signed_in: SignedInCase):
             if not upload.work(parsed.fields):
                 raise Discard(_json_errors, [("", PUZZLE_FAILED)], 400)
             try:
-                stored = store_browser_reply(db, report, upload.dek, parsed, state.settings().max_text_chars)
+                stored = store_browser_reply(db, report, upload.dek, parsed, state.settings().max_text_chars,
+                                             state.REPORTER_KEYS.get().signer)
             except SubmissionError as exc:
                 raise Discard(_json_errors, [("", str(exc))], 400) from None
             response = jsonify(ok=True, next=url_for("reporter.case", sent=1) + "#conversation")
@@ -388,7 +395,8 @@ def reply(signed_in: SignedInCase):
             errors = _reply_errors(form, parsed, stored, token_ok=upload.token(parsed.fields))
             if errors:
                 raise Discard(_reply_page, signed_in, form, errors)
-            add_message(db, report, signed_in.dek, (form.message.data or "").strip(), from_reporter=True, attachments=stored)
+            add_message(db, report, signed_in.dek, (form.message.data or "").strip(), from_reporter=True,
+                        signer=state.REPORTER_KEYS.get().signer, attachments=stored)
             response = redirect(url_for("reporter.case", sent=1) + "#conversation")
     count_files(stored)
     return response

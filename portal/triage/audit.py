@@ -50,6 +50,8 @@ class AuditEntry(Base):
             return "safe copy downloaded" if safe else "original file downloaded"
         if self.action == "attachment.unreadable":
             return "file failed verification (altered or damaged)"
+        if self.action == "report.altered":
+            return "integrity check failed: report shown as altered"
         return self.action.removeprefix("report.").replace("-", " ").replace(".", " ")
 
 

@@ -78,6 +78,8 @@ def _reporter_category(case, taxonomy) -> str | None:
 def _render_report(reference: str, replace: dict | None = None, error: str | None = None, status: int = 200):
     ctx = auth.request_context()
     case = service.open_case(ctx, auth.current_actor(), reference)
+    if isinstance(case, service.AlteredCase):  # what failed, never content (portal.triage.integrity)
+        return render_template("triage/report_altered.html", case=case, error=error, stages=STAGES), status
     forms = _report_forms(ctx, case.report)
     suggested = _reporter_category(case, ctx.settings.taxonomy)
     if suggested and not case.report.category:  # the reporter's own choice, pre-selected until a reviewer saves one

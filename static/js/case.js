@@ -169,6 +169,11 @@ function showStatus(message) {
   status.hidden = !message;
 }
 
+function altered() {
+  showStatus('');
+  document.getElementById('case-altered').hidden = false;
+}
+
 function noKey() {
   showStatus('');
   document.getElementById('case-no-key').hidden = false;
@@ -190,6 +195,13 @@ async function openCase() {
   } catch {
     forgetRoot(); // not this case's code (another tab signed in to another case): ask for the code again
     return noKey();
+  }
+  if (data.key_commitment) { // reports received before signatures have none (docs/crypto.md, "Integrity")
+    try {
+      await pc.checkKeyCommitment(dek, reportId, pc.fromBase64(data.key_commitment));
+    } catch {
+      return altered(); // the wrap opened, but to another key than the report was received with
+    }
   }
   const ctx = { dek, reportId, fileUrl: page.dataset.fileUrl };
   const answers = await openJson(dek, reportId, 'report', data.sealed_report, new Uint8Array(0));

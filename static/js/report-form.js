@@ -221,6 +221,8 @@ async function sealAndSend(keys, words, doc, files) {
   body.append('urgent', doc.risk_now === 'yes' ? 'yes' : 'no');
   body.append('sealed_report', pc.toBase64(await pc.sealRecord(dek, reportId, 'report', pc.utf8(JSON.stringify(doc)))));
   body.append('reporter_wrap', pc.toBase64(await pc.wrapForReporterRoot(dek, await pc.reporterRoot(secret), reportId)));
+  // Which key every wrap below holds: each recipient checks it after unwrapping (docs/crypto.md, "Integrity").
+  body.append('key_commitment', pc.toBase64(await pc.keyCommitment(dek, reportId)));
   for (const r of keys.recipients) {
     body.append(`recipient_inner.${r.fingerprint}`, pc.toBase64(await pc.innerWrap(dek, pc.fromHex(r.intake_x25519), reportId)));
   }

@@ -88,13 +88,14 @@ def instance(tmp_path_factory, cheap_kdf_session) -> Instance:
     require_chromium()
     from portal.crypto.keys import RecipientPrivateKey
     from portal.db import Database
-    from portal.instance import ensure_instance, read_secret
+    from portal.instance import ensure_instance, pin_local_signer, read_secret
     from portal.models import create_all
     from portal.triage.accounts import create_reviewer, register_recovery_key
     from portal.triage.models import Role
 
     directory = tmp_path_factory.mktemp("browser") / "instance"
     ensure_instance(directory)
+    pin_local_signer(directory)  # the triage host's pin of the reporter host's signing key, as `portal init` makes it
     url = f"sqlite:///{directory / 'portal.sqlite3'}"
     db = Database(url)
     create_all(db.engine)

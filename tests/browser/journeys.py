@@ -18,7 +18,7 @@ MOBILE = {"width": 390, "height": 844}
 
 # What the browser may post when it encrypts on the device (assets/README.md, report-form.js contract).
 BROWSER_FIELDS = re.compile(
-    r"^(csrf_token|mode|pow_challenge|pow_solution|report_id|lookup_token|urgent|sealed_report|reporter_wrap"
+    r"^(csrf_token|mode|pow_challenge|pow_solution|report_id|lookup_token|urgent|sealed_report|reporter_wrap|key_commitment"
     r"|recipient_inner\.[0-9a-f]{32}|subjects_inner|screening_fingerprint|attachment_meta\.[0-9a-f]{32}|attachment\.[0-9a-f]{32})$"
 )
 # ... and for a follow-up message (reply-form.js).

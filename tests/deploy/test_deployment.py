@@ -97,7 +97,7 @@ def test_the_guide_marks_every_block_this_test_runs():
     """Runs everywhere (no services needed): a renamed or removed block fails here first."""
     assert set(guide_blocks()) == {"check-install", "triage-files", "triage-wrapper", "triage-init", "reporter-setup",
                                    "recovery-keygen", "ceremony", "reviewer", "backup-dir", "roles", "owner-upgrade", "grants", "backup",
-                                   "restore", "break-glass"}
+                                   "restore", "break-glass", "pin-signer"}
 
 
 @dataclass
@@ -411,7 +411,10 @@ def deployment():
         triage.sh("triage-init")
         reporter.sh("reporter-setup", extra={"portal-reporter init --app reporter": ":"})
         reporter.edit_settings()
-        reporter.portal("init", "--app", "reporter").check_returncode()
+        reporter_init = reporter.portal("init", "--app", "reporter")
+        reporter_init.check_returncode()
+        signing_key = re.search(r"pin-report-signer (\S+)", reporter_init.stdout).group(1)
+        triage.sh("pin-signer", extra={"REPORTER-SIGNING-KEY": signing_key})  # step 8, the triage host pins it
         shutil.copytree(triage.instance / "secrets", work / "media" / "secrets-a" / "triage")  # step 9
         (work / "media" / "recovery-a").mkdir(parents=True)
         (work / "media" / "transfer").mkdir(parents=True)

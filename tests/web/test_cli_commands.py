@@ -213,6 +213,7 @@ def test_backup_then_restore_elsewhere_keeps_every_row_and_the_reports_readable(
     (target / "secrets").mkdir(parents=True, mode=0o700)
     for name in ("backup_key", "audit_key"):
         shutil.copy(instance_dir / "secrets" / name, target / "secrets" / name)
+    shutil.copy(instance_dir / "report-signer.pin", target / "report-signer.pin")  # kept with the triage secrets
     for name in ("PORTAL_DATABASE_URL", "PORTAL_BLOB_STORE", "PORTAL_BLOB_DIR"):
         monkeypatch.delenv(name)  # SQLite and the database blob store in the target
     output = ok(cli("restore", str(archive), instance=target))
