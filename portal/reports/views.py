@@ -24,7 +24,7 @@ from portal.reports.decorators import Discard, case_required, discards
 from portal.reports.forms import ReplyForm, ReportForm, SignInForm
 from portal.reports.intake import ReplyUpload, ReportUpload, count_files, work_done
 from portal.reports.receipts import SignedInCase, browser_sign_in, find_with_secret
-from portal.reports.recipients import intake_recipients, screening_key
+from portal.reports.recipients import independent, intake_recipients, screening_key
 from portal.reports.sealed import ciphertext_chunks, sealed_case
 from portal.reports.service import (
     Draft,
@@ -73,13 +73,17 @@ def published_keys():
     """What a browser needs to encrypt a report to the portal (public values only)."""
     s = state.settings()
     screening = screening_key(state.db_session())
+    body = independent(state.db_session(), s)
     return jsonify(
         version=1,
         install_salt=state.REPORTER_KEYS.get().install_salt.hex(),
         argon2={"time_cost": kdf.RECEIPT_ARGON2.time_cost, "memory_kib": kdf.RECEIPT_ARGON2.memory_kib,
                 "parallelism": kdf.RECEIPT_ARGON2.parallelism},
-        recipients=[{"fingerprint": r.fingerprint, "intake_x25519": r.public_key.intake_x25519.hex()}
-                    for r in intake_recipients(state.db_session())],
+        # kind: "reviewer", "body" (the independent body: wrapped to alone when the reporter chooses
+        # it) or "recovery" (always wrapped to).
+        recipients=[{"fingerprint": r.fingerprint, "intake_x25519": r.public_key.intake_x25519.hex(), "kind": r.kind}
+                    for r in intake_recipients(state.db_session(), body)],
+        independent_body=None if body is None or body.key is None else {"name": body.name, "fingerprint": body.key.fingerprint},
         # The subject list (names and numbers only) is sealed to this key, which only the triage host holds.
         screening=None if screening is None else {"fingerprint": screening.fingerprint,
                                                   "intake_x25519": screening.public_key.intake_x25519.hex()},
@@ -106,9 +110,16 @@ def _render_report_form(form: ReportForm, draft: Draft | None = None, errors: li
             staged_names=draft.attachment_names() if draft else [],
             errors=list(errors),
             settings=state.settings(),
+            independent_body=_independent_body(),
         ),
         status,
     )
+
+
+def _independent_body():
+    """The independent body a reporter may send to alone, or None while its key is not registered."""
+    body = independent(state.db_session(), state.settings())
+    return None if body is None or body.key is None else body
 
 
 @bp.get("/report")
@@ -135,7 +146,8 @@ def submit_report():
             raise Discard(_json_errors, [("", PUZZLE_FAILED)], 400)
         try:
             submission = browser_submission(parsed)
-            submit_from_browser(state.db_session(), state.REPORTER_KEYS.get(), submission, Deadlines.from_settings(state.settings()))
+            submit_from_browser(state.db_session(), state.REPORTER_KEYS.get(), submission, Deadlines.from_settings(state.settings()),
+                                independent(state.db_session(), state.settings()))
         except SubmissionError as exc:
             raise Discard(_json_errors, [("", str(exc))], 400) from None
     count_files(submission.attachments)
@@ -171,7 +183,8 @@ def _submit_server(parsed, draft: Draft | None, with_work: bool):
         return _render_report_form(form, draft, errors, 400)
     try:
         with admission().gate.admit(with_work):  # Argon2id for the new receipt code: one of a bounded few at once
-            _report, code = submit_from_server(state.db_session(), keys, draft, form.answers(), Deadlines.from_settings(state.settings()))
+            _report, code = submit_from_server(state.db_session(), keys, draft, form.answers(), Deadlines.from_settings(state.settings()),
+                                               independent(state.db_session(), state.settings()))
     except GateBusy:  # the staged files are kept: the reporter sends the same form again in a minute
         return _render_report_form(form, draft, [("", BUSY)], 503)
     except SubmissionError as exc:
