@@ -26,6 +26,7 @@ from portal.app import create_app
 from portal.backup import BackupError, restore_backup, write_backup
 from portal.blobs import purge_abandoned_drafts
 from portal.cli_audit import audit
+from portal.cli_bodies import bodies
 from portal.cli_instance import Instance, instance_database, pass_instance, record_cli_action, refresh_deadlines
 from portal.cli_keys import keys
 from portal.config import CONFIG_DIR, PROJECT_ROOT, Settings, SettingsError
@@ -97,6 +98,7 @@ def main(ctx: click.Context, instance: str | None) -> None:
 
 main.add_command(audit)
 main.add_command(keys)
+main.add_command(bodies)
 
 
 # -- init and serving -----------------------------------------------------------------------

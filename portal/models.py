@@ -4,6 +4,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from portal.blobs.models import Blob, BlobChunk  # noqa: F401
 from portal.db import Base
+from portal.referrals.models import ReceivingBodyKey  # noqa: F401
 from portal.reports.models import Attachment, InternalNote, KeyWrap, Message, Report, SubjectIndex  # noqa: F401
 from portal.sessions import ServerSession  # noqa: F401
 from portal.triage.audit import AuditEntry  # noqa: F401

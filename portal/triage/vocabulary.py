@@ -54,6 +54,7 @@ class Route(_Labelled):
     PROFESSIONAL_STANDARDS = "professional-standards", "Professional standards investigation", True
     ANTI_CORRUPTION = "anti-corruption", "Anti-corruption unit (covert enquiries)", True
     EXTERNAL_OVERSIGHT = "external-oversight", "Referral to the external oversight body", True
+    CRIMINAL_INVESTIGATION = "criminal-investigation", "Criminal investigation", True
     SAFEGUARDING = "safeguarding", "Immediate safeguarding referral", True
     MANAGEMENT_ACTION = "management-action", "Management action or learning", False
 

@@ -39,6 +39,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "portal.blobs.models",
             "portal.sessions",
             "portal.triage.context",
+            "portal.referrals.models",
         ),
     ),
     (
@@ -81,10 +82,11 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "portal.triage.oversight",
             "portal.models",
             "portal.storage",
+            "portal.referrals",
         ),
     ),
     ("web", ("portal.state", "portal.web", "portal.forms", "portal.slow_clients", "portal.reports", "portal.triage")),
-    ("entry", ("portal.app", "portal.cli", "portal.cli_instance", "portal.cli_audit", "portal.cli_keys", "portal.migrations", "portal")),
+    ("entry", ("portal.app", "portal.cli", "portal.cli_instance", "portal.cli_audit", "portal.cli_keys", "portal.cli_keyfiles", "portal.cli_bodies", "portal.migrations", "portal")),
 ]
 RANK = {name: rank for rank, (name, _) in enumerate(LAYERS)}
 INTERFACES = {"portal.reports": "reporter", "portal.triage": "triage"}
