@@ -6,11 +6,10 @@ views), because no session cookie exists before a reporter signs in.
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, FieldList, Form, FormField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
-
-from flask_babel import lazy_gettext
 
 from portal.reports.answers import HOW_KNOWN_CHOICES, RISK_CHOICES, Person, ReportAnswers
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import lazy_gettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,6 +22,9 @@ from portal.referrals.bodies import BodyKey, body_key, independent_body
 from portal.triage.models import RecoveryKey, Reviewer, ScreeningKey
 
 REVIEWER, BODY, RECOVERY = "reviewer", "body", "recovery"
+NO_INDEPENDENT_BODY = lazy_gettext(
+    "This report cannot be sent only to the independent body just now: the portal has no key for it. "
+    "Nothing was sent. Untick that choice to send it to this force's reviewers, or try again later.")
 
 
 @dataclass

@@ -46,7 +46,7 @@ from portal.crypto.stream import iter_decrypt_unverified, verify_stream
 from portal.deadlines import Deadlines
 from portal.reports.answers import AttachmentMeta, MessageBody, ReportAnswers, subject_document
 from portal.reports.models import Attachment, HeldWrap, KeyWrap, Message, Report
-from portal.reports.recipients import IndependentBody, intake_recipients, screening_key
+from portal.reports.recipients import NO_INDEPENDENT_BODY, IndependentBody, intake_recipients, screening_key
 from portal.reports.upload import ParsedUpload, StagedAttachment
 from portal.triage.vocabulary import Stage
 
@@ -58,8 +58,6 @@ class SubmissionError(Exception):
 
 
 NOT_READY = "The portal is not ready to receive reports yet. Please try again later."
-NO_INDEPENDENT_BODY = ("This report cannot be sent only to the independent body just now: the portal has no key for it. "
-                       "Nothing was sent. Untick that choice to send it to this force's reviewers, or try again later.")
 
 
 @dataclass(frozen=True)
@@ -151,8 +149,7 @@ def _store_report(
 ) -> Report:
     if only_independent and (body is None or body.key is None):
         raise SubmissionError(NO_INDEPENDENT_BODY)
-    # With the reporter's choice, only the body and the recovery key: inner wraps sent for anyone
-    # else (a tampered or stale form) are ignored, never stored.
+    # With the reporter's choice, only the body and the recovery key: inner wraps for anyone else are ignored.
     recipients = intake_recipients(db, body, only_independent=only_independent)
     screening = screening_key(db)
     if not recipients or screening is None:
@@ -200,9 +197,7 @@ def submit_from_server(
 ) -> tuple[Report, str]:
     """No-JavaScript path: the server seals everything; returns the report and the new receipt code.
     `body`: the independent body (portal.reports.recipients.independent), held for screening like a reviewer."""
-    only = answers.only_independent
-    if only and (body is None or body.key is None):
-        raise SubmissionError(NO_INDEPENDENT_BODY)
+    only = answers.only_independent  # without the body's key, _store_report refuses it before anything is kept
     code = generate_receipt_code()
     secret = receipt_secret(code, keys.install_salt)
     inners = {r.fingerprint: seal_inner(draft.dek, r.public_key.intake_x25519, draft.report_id)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import lazy_gettext
 from sqlalchemy import and_, delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
@@ -40,14 +41,14 @@ LEAD_MATCH_KINDS = ("name", "name-set", "identifier", "id-number", "phonetic", "
 
 NO_BODY_KEY, BODY_NOT_SEALED = "no-body-key", "body-not-sealed"
 ROUTING_PROBLEMS = {
-    NO_BODY_KEY: "It must go only to the independent body (the reporter asked for that, or it names a lead or administrator "
+    NO_BODY_KEY: lazy_gettext("It must go only to the independent body (the reporter asked for that, or it names a lead or administrator "
                  "of this portal or a senior officer), and no key for that body is registered, so nobody at this force was "
                  "given its key. Register the body’s key (operations guide, “Routing to the independent body”), then screen "
-                 "it again.",
-    BODY_NOT_SEALED: "It must go only to the independent body, but it was not sealed to the body’s current key (it arrived "
+                 "it again."),
+    BODY_NOT_SEALED: lazy_gettext("It must go only to the independent body, but it was not sealed to the body’s current key (it arrived "
                      "before that key was registered, or the key was replaced since). Nobody at this force was given its key. "
                      "Only the recovery key holders can open it now, to hand it to the body (operations guide, “Routing to the "
-                     "independent body”).",
+                     "independent body”)."),
 }
 
 

@@ -1,7 +1,7 @@
 """reports routed to the independent body
 
 Revision ID: 0014
-Revises: 0009
+Revises: 0012
 
 `reports.routed_to` holds the slug of the independent body a report was routed to at screening
 (portal.triage.routing): the accused is senior to the handlers, or the reporter asked for it.
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0009"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
