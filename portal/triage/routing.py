@@ -2,7 +2,8 @@
 reporter asked for it (issue 17).
 
 At screening (portal.triage.screening), a report is routed when
-- the reporter chose "only the independent body" (the flag in the sealed subject list), or
+- the reporter chose "only the independent body" (the flag in the sealed subject list, or no
+  reviewer's wrap was held for it: the reporter host honoured the form's choice), or
 - it names a lead or administrator of this portal (their own-identity declarations, on every kind
   of blind-index value but the weakest, initial + surname: "J. Smith" alone hides a report from
   that lead, as a conflict does, without sending it out of the force), or
@@ -61,6 +62,13 @@ class MustQuarantine(Exception):
 def routing_reason(db: Session, report: Report, subjects: SubjectList) -> str | None:
     """Why this report must go only to the independent body, or None. (Its subjects are indexed.)"""
     if subjects.only_independent:
+        return CHOSEN
+    # The reporter host kept no reviewer's wrap (the form said "only the independent body", whatever
+    # the subject list says): releasing nothing to the reviewers and dropping the body's wrap too
+    # would leave the report to the recovery key alone.
+    held = select(HeldWrap.id).where(HeldWrap.report_id == report.id)
+    if db.scalar(select(exists(held))) and not db.scalar(select(exists(held.where(
+            HeldWrap.recipient_fingerprint.in_(select(Reviewer.key_fingerprint)))))):
         return CHOSEN
     leads = (
         select(Conflict.id)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import select
 from support import csrf_from, post_browser_report, receipt_from, sign_in, work_fields
-from triage_support import read, references, screen_now, signed_in_client
+from triage_support import queue_references, read, references, screen_now, signed_in_client
 
 from portal.crypto.envelope import new_data_key, open_record, seal_record
 from portal.crypto.keys import RecipientPrivateKey, seal_inner, unwrap_dek, wrap_dek_for_reporter_root
@@ -31,7 +31,7 @@ LEAD_NAME, ADMIN_NAME = "Laura Hughes", "Adam Pryce"
 REVIEWER_PASSPHRASE = "correct-horse-battery-staple-orbit"
 
 
-@dataclass(frozen=True)
+@dataclass
 class ReviewerAccount:
     id: int
     login: str
@@ -174,3 +174,112 @@ def test_a_report_about_a_lead_an_admin_or_a_senior_rank_goes_only_to_the_indepe
     lead_client = signed_in_client(triage_app, staff["lead"])
     assert lead_client.get(f"/reports/{reference}").status_code == 404
     assert reference.encode() not in lead_client.get("/").data
+
+
+@pytest.mark.parametrize("path", ["nojs", "js"])
+def test_a_report_naming_nobody_senior_is_unaffected(path, reporter_client, database, instance_dir, staff, body, recovery_key):
+    reference = _submit(path, reporter_client, database, [("Pat Example", "Sergeant")])
+    screen_now(database, instance_dir)
+    assert _report(database, reference) == (screening.SCREENED, None, None)
+    reviewers = {staff["lead"].fingerprint, staff["alice"].fingerprint, staff["lhughes"].fingerprint}
+    assert _wrapped_to(database, reference) == reviewers | {recovery_key.public_key().fingerprint}
+    assert _held_for(database, reference) == set()  # the body's held wrap was deleted unopened
+
+
+def test_the_no_javascript_choice_wraps_to_the_body_and_the_recovery_key_only(reporter_client, database, instance_dir, staff, body,
+                                                                                recovery_key):
+    page = reporter_client.get("/report").data.decode()
+    assert 'name="only_independent"' in page and "Independent Office for Police Conduct" in page
+    reference, code = _nojs(reporter_client, database, [("Pat Example", "Sergeant")], only_independent=True)
+    # Nobody of this force is held for screening: the choice is made before anything is stored.
+    assert _held_for(database, reference) == {body.public_key().fingerprint}
+    _assert_routed(database, instance_dir, reference, body, recovery_key, staff)
+    answers, _dek, _id = _open_as_body(database, reference, body)
+    assert answers["only_independent"] is True  # the body sees that the reporter chose it
+
+
+@pytest.mark.parametrize("chosen_flag, chosen_in_subjects, wrap_to", [
+    (True, True, "chosen"),  # what report-form.js sends
+    (True, False, "all"),  # a form that wrapped to everyone: the server keeps the body's and the recovery key's only
+    (False, True, "all"),  # the request lost the flag: the sealed subject list still routes it, reviewers' wraps deleted
+], ids=["browser", "tampered-wraps", "tampered-flag"])
+def test_the_browser_choice_cannot_be_widened(chosen_flag, chosen_in_subjects, wrap_to, reporter_client, database, instance_dir, staff,
+                                             body, recovery_key):
+    keys = reporter_client.get("/keys.json").get_json()
+    assert {r["kind"] for r in keys["recipients"]} == {"reviewer", "body", "recovery"}
+    assert keys["independent_body"]["fingerprint"] == body.public_key().fingerprint
+    fields = _browser_fields(reporter_client, [("Pat Example", "Sergeant")], chosen_flag=chosen_flag,
+                             chosen_in_subjects=chosen_in_subjects, wrap_to=wrap_to)
+    reference = _js(reporter_client, database, fields)
+    if chosen_flag:
+        assert _held_for(database, reference) == {body.public_key().fingerprint}
+    _assert_routed(database, instance_dir, reference, body, recovery_key, staff)
+
+
+def test_without_a_body_key_the_choice_is_refused_and_keeps_what_was_typed(reporter_client, database, staff, recovery_key):
+    assert 'name="only_independent"' not in reporter_client.get("/report").data.decode()
+    assert reporter_client.get("/keys.json").get_json()["independent_body"] is None
+    _ref, page = _nojs(reporter_client, database, [("Pat Example", "")], only_independent=True, expect=400)
+    assert "cannot be sent only to the independent body" in page and "What the senior officer did" in page
+
+
+def test_without_a_body_key_a_routed_report_is_quarantined_never_given_to_the_leads(
+        reporter_client, database, instance_dir, staff, recovery_key, triage_app):
+    reference, _code = _nojs(reporter_client, database, [(LEAD_NAME, "")])
+    screen_now(database, instance_dir)
+    assert _report(database, reference)[:2] == (screening.QUARANTINED, "no-body-key")
+    assert _wrapped_to(database, reference) == {recovery_key.public_key().fingerprint}
+    lead_client = signed_in_client(triage_app, staff["lead"])
+    page = lead_client.get("/quarantine").data.decode()
+    assert reference in page and "Register the body’s key" in page
+    # The key registered after the report arrived: it was not sealed to it, and stays quarantined.
+    private = RecipientPrivateKey.generate()
+    with database.transaction() as session:
+        register_body_key(session, "iopc", private.public_key(), "test")
+    token = csrf_from(lead_client.get("/quarantine").data)
+    assert lead_client.post(f"/quarantine/{reference}/retry", data={"csrf_token": token}).status_code == 302
+    screen_now(database, instance_dir)
+    assert _report(database, reference)[:2] == (screening.QUARANTINED, "body-not-sealed")
+    assert _wrapped_to(database, reference) == {recovery_key.public_key().fingerprint}
+    assert reference not in queue_references(lead_client.get("/").data)
+    assert lead_client.get(f"/reports/{reference}").status_code == 404
+
+
+def test_the_reporter_follows_up_a_routed_report_and_the_body_reads_what_they_add(
+        reporter_client, database, instance_dir, staff, body, recovery_key):
+    reference, code = _nojs(reporter_client, database, [("Jane Doe", "Chief Constable")])
+    screen_now(database, instance_dir)
+    assert _report(database, reference)[2] == "iopc"
+    assert sign_in(reporter_client, code).status_code == 302
+    case = reporter_client.get("/follow-up/case")
+    assert case.status_code == 200
+    token = csrf_from(case.data)
+    response = reporter_client.post("/follow-up/reply", data={"csrf_token": token, "message": "More about the chief"},
+                                    content_type="multipart/form-data")
+    assert response.status_code in (200, 302), response.data[-800:]
+    _answers, dek, report_id = _open_as_body(database, reference, body)
+    sealed = read(database, lambda s: s.execute(select(Message.sealed_body, Message.public_id).join(Report)
+                                                 .where(Report.reference == reference)).one())
+    assert json.loads(open_record(dek, report_id, "message", sealed[0], sealed[1]))["text"] == "More about the chief"
+
+
+def test_leads_see_only_that_a_report_was_routed_away_and_cannot_open_it(reporter_client, database, instance_dir, staff, body,
+                                                                          recovery_key, triage_app):
+    routed, _code = _nojs(reporter_client, database, [(LEAD_NAME, "")])
+    kept, _code = _nojs(reporter_client, database, [("Pat Example", "")])
+    screen_now(database, instance_dir)
+    for login in ("lead", "lhughes"):
+        client = signed_in_client(triage_app, staff[login])
+        response = client.get("/routed")
+        assert response.status_code == 200
+        page = response.data.decode().split("<main", 1)[1]  # the header names the signed-in lead
+        assert f'data-reference="{routed}"' in page and "Independent Office for Police Conduct" in page
+        assert kept not in page
+        # Nothing about content or names, nor why it was routed.
+        for secret in ("Laura", "Hughes", "senior officer did", "names-lead"):
+            assert secret not in page
+        assert client.get(f"/reports/{routed}").status_code == 404
+        assert routed not in queue_references(client.get("/").data)
+    reviewer = signed_in_client(triage_app, staff["alice"])
+    assert reviewer.get("/routed").status_code in (403, 404)
+    assert reviewer.get(f"/reports/{routed}").status_code == 404
