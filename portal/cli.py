@@ -29,6 +29,7 @@ from portal.cli_audit import audit
 from portal.cli_bodies import bodies
 from portal.cli_instance import Instance, instance_database, pass_instance, record_cli_action, refresh_deadlines
 from portal.cli_keys import keys
+from portal.cli_referral import referral
 from portal.config import CONFIG_DIR, PROJECT_ROOT, Settings, SettingsError
 from portal.crypto.keys import RecipientPrivateKey, export_recovery_private_key
 from portal.db import Database
@@ -99,6 +100,7 @@ def main(ctx: click.Context, instance: str | None) -> None:
 main.add_command(audit)
 main.add_command(keys)
 main.add_command(bodies)
+main.add_command(referral)
 
 
 # -- init and serving -----------------------------------------------------------------------

@@ -88,7 +88,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("web", ("portal.state", "portal.web", "portal.forms", "portal.slow_clients", "portal.reports", "portal.triage")),
-    ("entry", ("portal.app", "portal.cli", "portal.cli_instance", "portal.cli_audit", "portal.cli_keys", "portal.cli_keyfiles", "portal.cli_bodies", "portal.migrations", "portal")),
+    ("entry", ("portal.app", "portal.cli", "portal.cli_instance", "portal.cli_audit", "portal.cli_keys", "portal.cli_keyfiles", "portal.cli_bodies", "portal.cli_referral", "portal.migrations", "portal")),
 ]
 RANK = {name: rank for rank, (name, _) in enumerate(LAYERS)}
 INTERFACES = {"portal.reports": "reporter", "portal.triage": "triage"}
