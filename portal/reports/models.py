@@ -96,7 +96,7 @@ class Report(Base):
     names_reviewer: Mapped[bool] = mapped_column(Boolean, default=False, index=True)  # leads only
     # Set by screening when the report went only to the independent body (portal.triage.routing): the
     # body's slug (config/bodies.toml). Its key is then wrapped to that body and the recovery key only.
-    routed_to: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    routed_to: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     rule_reasons: Mapped[str] = mapped_column(String(255), default="")  # keys of the rules that fired
     # Marked as junk by a reviewer (portal.triage.junk): out of the queue, counts, deadlines and themes.
     # The reporter's coarse status does not change. The reason is a key of JUNK_REASONS, never free text.

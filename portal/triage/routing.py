@@ -28,9 +28,13 @@ from sqlalchemy.orm import Session
 from portal.crypto import CryptoError
 from portal.crypto.keys import RecipientPrivateKey
 from portal.crypto.screening import release_wrap
+from portal.referrals.bodies import BodyKey
+from portal.referrals.bundles import Bundle, build_routed_bundle
+from portal.referrals.models import ReceivingBodyKey
 from portal.reports.answers import SubjectList
 from portal.reports.models import HeldWrap, KeyWrap, Report, SubjectIndex
 from portal.reports.recipients import IndependentBody
+from portal.triage import audit
 from portal.triage.context import Actor, Context, NotFound, require_role
 from portal.triage.models import Conflict, RecoveryKey, Reviewer, Role
 from portal.triage.rules import rules
@@ -152,3 +156,21 @@ def routed_report(ctx: Context, actor: Actor, reference: str) -> Report:
     if report is None:
         raise NotFound
     return report
+
+
+def routed_bundle(ctx: Context, actor: Actor, reference: str) -> tuple[Bundle, str]:
+    """A lead exports a routed report for delivery: E's routed bundle (sealed as stored, with the
+    body's key wrap; no plaintext is needed or made). Recorded in the audit log with its hash.
+    Returns (bundle, file name)."""
+    report = routed_report(ctx, actor, reference)
+    # The body's key the report was sealed to (the body may have registered a newer one since).
+    row = ctx.db.execute(select(ReceivingBodyKey.fingerprint, ReceivingBodyKey.public_key).join(
+        KeyWrap, and_(KeyWrap.recipient_fingerprint == ReceivingBodyKey.fingerprint, KeyWrap.report_id == report.id))
+        .where(ReceivingBodyKey.slug == report.routed_to)).first()
+    if row is None:
+        raise NotFound
+    key = BodyKey(report.routed_to, row[0], bytes(row[1]))
+    bundle = build_routed_bundle(ctx.db, report.id, key)
+    audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "report.routed-exported", report.reference,
+                 body=report.routed_to, fingerprint=key.fingerprint, sha256=bundle.sha256, bytes=len(bundle.data))
+    return bundle, f"{report.reference}-{report.routed_to}.bundle"

@@ -6,16 +6,20 @@ portal ever holds their key, and the body's key opens them.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 from dataclasses import dataclass
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 from support import csrf_from, post_browser_report, receipt_from, sign_in, work_fields
 from triage_support import queue_references, read, references, screen_now, signed_in_client
 
+from portal.cli import main
 from portal.crypto.envelope import new_data_key, open_record, seal_record
+from portal.crypto.keyfile import export_private_key
 from portal.crypto.keys import RecipientPrivateKey, seal_inner, unwrap_dek, wrap_dek_for_reporter_root
 from portal.crypto.receipt import lookup_token, reporter_root
 from portal.crypto.screening import seal_subjects_inner
@@ -24,6 +28,7 @@ from portal.referrals.bodies import register_body_key
 from portal.reports.answers import Person, subject_document
 from portal.reports.models import HeldWrap, KeyWrap, Message, Report
 from portal.triage import screening
+from portal.triage.audit import AuditEntry
 from portal.triage.accounts import create_reviewer
 from portal.triage.models import Reviewer, Role
 
@@ -283,3 +288,36 @@ def test_leads_see_only_that_a_report_was_routed_away_and_cannot_open_it(reporte
     reviewer = signed_in_client(triage_app, staff["alice"])
     assert reviewer.get("/routed").status_code in (403, 404)
     assert reviewer.get(f"/reports/{routed}").status_code == 404
+
+
+def test_a_lead_exports_a_routed_report_the_body_opens_it_and_the_export_is_audited(
+        reporter_client, database, instance_dir, staff, body, recovery_key, triage_app, tmp_path):
+    reference, code = _nojs(reporter_client, database, [("Jane Doe", "Deputy Chief Constable")])
+    kept, _code = _nojs(reporter_client, database, [("Pat Example", "")])
+    screen_now(database, instance_dir)
+    client = signed_in_client(triage_app, staff["lead"])
+    token = csrf_from(client.get("/routed").data)
+    response = client.post(f"/routed/{reference}/bundle", data={"csrf_token": token})
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"].startswith("attachment;")
+    digest = hashlib.sha256(response.data).hexdigest()
+    assert response.headers["X-Bundle-SHA256"] == digest
+    entry = read(database, lambda s: s.scalars(select(AuditEntry).where(AuditEntry.action == "report.routed-exported")).one())
+    assert entry.report_ref == reference and digest in entry.detail and entry.actor == "lead"
+    # The body opens it with its key file and no portal instance.
+    (tmp_path / "routed.bundle").write_bytes(response.data)
+    key_file = tmp_path / "body.key"
+    key_file.write_text(export_private_key(body, None))
+    env = {name: None for name in os.environ if name.startswith("PORTAL_")}
+    result = CliRunner(env=env).invoke(main, ["referral", "open", str(tmp_path / "routed.bundle"), "--key", str(key_file),
+                                              "--out", str(tmp_path / "opened")], catch_exceptions=True)
+    assert result.exit_code == 0, (result.output, result.exception)
+    opened = json.loads((tmp_path / "opened" / "report.json").read_text())
+    assert opened["reference"] == reference and opened["answers"]["what_happened"] == "What the senior officer did"
+    # Not routed, not a lead, or no CSRF token: nothing.
+    token = csrf_from(client.get("/routed").data)
+    assert client.post(f"/routed/{kept}/bundle", data={"csrf_token": token}).status_code == 404
+    reviewer = signed_in_client(triage_app, staff["alice"])
+    token = csrf_from(reviewer.get("/").data)
+    assert reviewer.post(f"/routed/{reference}/bundle", data={"csrf_token": token}).status_code == 404
+    assert client.post(f"/routed/{reference}/bundle", data={}).status_code in (400, 403)

@@ -18,7 +18,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column("reports", sa.Column("routed_to", sa.String(length=32), nullable=True))
+    op.add_column("reports", sa.Column("routed_to", sa.String(length=64), nullable=True))
     op.create_index("ix_reports_routed_to", "reports", ["routed_to"])
 
 
