@@ -19,6 +19,7 @@ from portal.crypto.receipt import normalise_receipt_code, receipt_secret
 from portal.crypto.stream import DEFAULT_CHUNK_LOG2
 from portal.deadlines import Deadlines
 from portal.forms import TOKEN_EXPIRED, form_token_valid, form_tokens, strictly_same_origin
+from portal.referrals.bodies import load_bodies
 from portal.reports import sign_in_form
 from portal.reports.decorators import Discard, case_required, discards
 from portal.reports.forms import ReplyForm, ReportForm, SignInForm
@@ -286,13 +287,19 @@ def case(signed_in: SignedInCase):
     if signed_in.in_browser:
         return _sealed_case_page(signed_in, [])
     return render_template("reporter/case.html", case=reporter_case(state.db_session(), signed_in.report, signed_in.secret),
-                           form=ReplyForm(formdata=None), errors=[], settings=state.settings())
+                           form=ReplyForm(formdata=None), errors=[], settings=state.settings(), routed_body=_routed_body(signed_in))
 
 
 def _sealed_case_page(signed_in: SignedInCase, errors: list[tuple[str, str]], status: int = 200):
     """The case page of a JavaScript session: a frame that static/js/case.js fills in on the device."""
     return render_template("reporter/case_sealed.html", report=signed_in.report, form=ReplyForm(formdata=None),
-                           errors=errors, settings=state.settings()), status
+                           errors=errors, settings=state.settings(), routed_body=_routed_body(signed_in)), status
+
+
+def _routed_body(signed_in: SignedInCase) -> str | None:
+    """The name of the independent body the report went to alone (templates/reporter/_routed_notice.html)."""
+    slug = signed_in.report.routed_to
+    return None if slug is None else getattr(load_bodies(state.settings()).get(slug), "name", slug)
 
 
 @bp.get("/follow-up/case.json")
@@ -359,7 +366,8 @@ def _reply_page(signed_in: SignedInCase, form: ReplyForm, errors: list[tuple[str
     if signed_in.in_browser:
         return _sealed_case_page(signed_in, errors, 400)
     case_view = reporter_case(state.db_session(), signed_in.report, signed_in.secret)
-    return render_template("reporter/case.html", case=case_view, form=form, errors=errors, settings=state.settings()), 400
+    return render_template("reporter/case.html", case=case_view, form=form, errors=errors, settings=state.settings(),
+                           routed_body=_routed_body(signed_in)), 400
 
 
 UNREADABLE_FILE = "That file could not be decrypted: it was damaged after it was sent. Nothing was downloaded."

@@ -28,8 +28,8 @@ from portal.referrals.bodies import register_body_key
 from portal.reports.answers import Person, subject_document
 from portal.reports.models import HeldWrap, KeyWrap, Message, Report
 from portal.triage import screening
-from portal.triage.audit import AuditEntry
 from portal.triage.accounts import create_reviewer
+from portal.triage.audit import AuditEntry
 from portal.triage.models import Reviewer, Role
 
 LEAD_NAME, ADMIN_NAME = "Laura Hughes", "Adam Pryce"
@@ -258,6 +258,7 @@ def test_the_reporter_follows_up_a_routed_report_and_the_body_reads_what_they_ad
     assert sign_in(reporter_client, code).status_code == 302
     case = reporter_client.get("/follow-up/case")
     assert case.status_code == 200
+    assert 'id="routed-notice"' in case.data.decode() and "Independent Office for Police Conduct" in case.data.decode()
     token = csrf_from(case.data)
     response = reporter_client.post("/follow-up/reply", data={"csrf_token": token, "message": "More about the chief"},
                                     content_type="multipart/form-data")
