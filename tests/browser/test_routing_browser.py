@@ -61,6 +61,25 @@ def wraps_of(instance, reference: str) -> tuple[str | None, set[str], set[str]]:
         db.dispose()
 
 
+def subject_list(instance, reference: str):
+    """The report's subject list as screening reads it (the triage host's screening key)."""
+    from sqlalchemy import select
+
+    from portal.crypto.screening import open_subjects, screening_private_key
+    from portal.db import Database
+    from portal.instance import read_secret
+    from portal.reports.answers import parse_subject_document
+    from portal.reports.models import Report
+
+    db = Database(instance.database_url)
+    try:
+        report = db.session.scalar(select(Report).where(Report.reference == reference))
+        private = screening_private_key(read_secret(instance.directory, "screening_key"))
+        return parse_subject_document(open_subjects(report.sealed_subjects, private, report.public_id))
+    finally:
+        db.dispose()
+
+
 def wait_routed(instance, reference: str, page) -> tuple[set[str], set[str]]:
     for _ in range(60):
         routed_to, wraps, reviewers = wraps_of(instance, reference)
@@ -105,6 +124,20 @@ def test_the_reporter_sends_only_to_the_independent_body_with_and_without_javasc
             assert body_fingerprint in inner and not inner & reviewer_fingerprints
             assert ("only_independent", None, b"yes") in parts
             assert not any(b"Whathappened" in value for _n, _f, value in parts)
+
+    # The browser's subject list carries the choice, and each person's rank: a senior rank typed
+    # with JavaScript, without the choice, is routed by screening too.
+    assert subject_list(instance, references[0]).only_independent is True
+    page = browsing.new_page()
+    open_form(page, reporter.url)
+    fill_form(page, Report(), attach=False)
+    page.fill("#people-0-role", "Deputy Chief Constable")
+    before = set(instance.references())
+    send_report(page)
+    (senior,) = set(instance.references()) - before
+    parsed = subject_list(instance, senior)
+    assert parsed.only_independent is False and parsed.people[0].role == "Deputy Chief Constable"
+    references.append(senior)
 
     lead = browsing.new_page()
     sign_in_reviewer(lead, triage.url, "routinglead", PASSPHRASE, lead_totp)
