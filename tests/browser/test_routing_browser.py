@@ -19,6 +19,7 @@ from journeys import (
     send_report,
     shoot,
     sign_in_reviewer,
+    sign_in_with_code,
 )
 from playwright.sync_api import expect
 
@@ -97,7 +98,7 @@ def test_the_reporter_sends_only_to_the_independent_body_with_and_without_javasc
     reviewer_fingerprints = {r["fingerprint"] for r in keys["recipients"] if r["kind"] == "reviewer"}
     assert reviewer_fingerprints
 
-    references = []
+    references, codes = [], []
     sent = []
     for javascript in (True, False):
         page = browsing.new_page(javascript=javascript)
@@ -114,7 +115,7 @@ def test_the_reporter_sends_only_to_the_independent_body_with_and_without_javasc
             shutil.copy(screenshots / "70-independent-choice.png", SHOTS / "form-independent-choice.png")
             page.on("request", lambda request: sent.append(request) if request.method == "POST" and request.url.endswith("/report") else None)
         before = set(instance.references())
-        send_report(page)
+        codes.append(send_report(page))
         (reference,) = set(instance.references()) - before
         references.append(reference)
         if javascript:
@@ -163,4 +164,17 @@ def test_the_reporter_sends_only_to_the_independent_body_with_and_without_javasc
     with lead.expect_download() as download:
         lead.locator(f"tr[data-reference='{references[0]}']").get_by_role("button", name=re.compile("Download sealed bundle")).click()
     assert download.value.suggested_filename == f"{references[0]}-iopc.bundle"
+
+    # The reporter (with JavaScript) still follows it up: the page says where it went, and a reply is taken.
+    page = browsing.new_page()
+    sign_in_with_code(page, reporter.url, codes[0])
+    expect(page.locator("#routed-notice")).to_contain_text("Independent Office for Police Conduct")
+    expect(page.locator("#report-status")).to_be_visible()
+    expect(page.locator("#message-hint")).to_contain_text("Only the Independent Office for Police Conduct (IOPC) can read it")
+    page.get_by_label("Your message").fill("One more thing for the IOPC.")
+    page.get_by_role("button", name="Send", exact=True).click()
+    expect(page.get_by_text("Your message has been encrypted and sent to the Independent Office for Police Conduct (IOPC).")).to_be_visible()
+    expect(page.locator(".portal-message--reporter").last).to_contain_text("One more thing for the IOPC.")
+    shoot(page, screenshots, "72-reporter-routed-case")
+    shutil.copy(screenshots / "72-reporter-routed-case.png", SHOTS / "reporter-routed-case.png")
     browsing.assert_clean()
