@@ -10,9 +10,17 @@ from pathlib import Path
 import click
 
 from portal.cli_instance import CLI_ACTOR, Instance, instance_database, pass_instance, record_cli_action
-from portal.cli_keyfiles import confirm_fingerprint, key_file_paths, passphrase_options, read_public_key_file, write_key_pair
+from portal.cli_keyfiles import (
+    Protection,
+    confirm_fingerprint,
+    key_file_paths,
+    protection_options,
+    read_public_key_file,
+    share_paths,
+    write_key_pair,
+)
 from portal.crypto.keyfile import format_fingerprint
-from portal.referrals.bodies import SLUG, BodiesError, body_key, load_bodies, register_body_key
+from portal.referrals.bodies import BodiesError, body_key, load_bodies, register_body_key
 
 
 @click.group()
@@ -24,15 +32,15 @@ def bodies() -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Directory for NAME.key (private, 0600) and NAME.pub (public, to send to the portal).")
 @click.option("--name", default="body-key", show_default=True, help="File name for the two halves.")
-@passphrase_options
-def keygen(out: Path, name: str, passphrase: str | None) -> None:
+@protection_options
+def keygen(out: Path, name: str, protection: Protection) -> None:
     """Generate a key pair HERE, on the body's own machine (no portal instance needed)."""
-    if not SLUG.fullmatch(name):
-        raise click.UsageError("--name: lower-case letters, digits and hyphens")
-    public = write_key_pair(out, name, passphrase)
+    public = write_key_pair(out, name, protection)
     private_path, public_path = key_file_paths(out, name)
-    click.echo(f"Private key: {private_path} ({'passphrase-protected' if passphrase else 'NOT protected by a passphrase'}). "
+    click.echo(f"Private key: {private_path} ({protection.describe()}). "
                "Keep it here; it opens every bundle sent to you.")
+    for share in share_paths(out, name, protection.split[1] if protection.split else 0):
+        click.echo(f"Share for one holder: {share}")
     click.echo(f"Public key:  {public_path}. Send it to the portal's operator.")
     click.echo(f"Fingerprint: {format_fingerprint(public.fingerprint)}")
     click.echo("Read this fingerprint to the operator when they register your key (portal bodies add).")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from portal.cli_keyfiles import read_private_key_file
+from portal.cli_keyfiles import key_input_options, read_private_key_file
 from portal.crypto import CryptoError
 from portal.referrals.opening import OpenError, open_bundle_file
 
@@ -23,11 +23,10 @@ def referral() -> None:
               help="Your private key file (from `portal bodies keygen`); its passphrase is asked for if it has one.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="A new directory for the contents (default: BUNDLE's name without its extension, here).")
-@click.option("--passphrase-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Read the key's passphrase from the first line of this file instead of asking.")
-def open_command(bundle: Path, key_file: Path, out: Path | None, passphrase_file: Path | None) -> None:
+@key_input_options
+def open_command(bundle: Path, key_file: Path, out: Path | None, passphrase_file: Path | None, share_files: tuple[Path, ...]) -> None:
     """Verify BUNDLE (every chunk and every manifest hash) and write its contents to a new directory."""
-    private = read_private_key_file(key_file, passphrase_file)
+    private = read_private_key_file(key_file, passphrase_file, share_files)
     destination = out or Path(bundle.stem + "-opened")
     try:
         summary = open_bundle_file(bundle, private, destination)

@@ -314,7 +314,9 @@ class OpenedBundle:
             sink, digest, left = sink_for(entry), hashlib.sha256(), entry.size
             while left:
                 if not pending:
-                    pending = memoryview(next(chunks))
+                    pending = memoryview(next(chunks, b""))
+                    if not pending:
+                        raise IntegrityError("case bundle shorter than its manifest")
                 piece = pending[: min(left, len(pending))]
                 pending = pending[len(piece) :]
                 left -= len(piece)

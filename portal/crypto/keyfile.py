@@ -9,6 +9,12 @@ Format (docs/crypto.md, "Key files"). Each file is three lines of ASCII:
     payload, passphrase    = version 0x01 | alg 0x31 | argon2 params (12) | salt (16)
                              | DIRECT seal under Argon2id(passphrase, salt) of the private key,
                                associated data = the 30-byte header || fingerprint (ASCII)
+    payload, split         = version 0x01 | alg 0x33 | K (1) | N (1) | split id (16)
+                             | DIRECT seal under a random key of the private key,
+                               associated data = the 20-byte header || fingerprint (ASCII)
+
+    PORTAL-KEY-SHARE-V1 | fingerprint | base64(version 0x01 | alg 0x34 | split id (16) | K | N | x (1) | y (32))
+                          one of N Shamir shares (portal.crypto.split) of that random key
 
 The fingerprint is the public key's (RecipientPublicKey.fingerprint): a reader checks that the key
 it opened has it, so a file whose lines were swapped or edited fails instead of yielding a
@@ -23,11 +29,17 @@ import os
 
 from portal.crypto.envelope import VERSION, open_with_key, seal_with_key
 from portal.crypto.errors import CryptoError, FormatError, IntegrityError
-from portal.crypto.kdf import Argon2Params, argon2id
+from portal.crypto.kdf import KEY_LEN, Argon2Params, argon2id
 from portal.crypto.keys import PRIVATE_LEN, RecipientPrivateKey, RecipientPublicKey, import_recovery_private_key
+from portal.crypto.split import combine_shares, split_secret
 
 ALG_KEYFILE_PLAIN = 0x30
 ALG_KEYFILE_PASSPHRASE = 0x31
+ALG_KEYFILE_SPLIT = 0x33
+ALG_KEY_SHARE = 0x34
+SHARE_BANNER = "PORTAL-KEY-SHARE-V1"
+SPLIT_HEADER_LEN = 2 + 2 + 16
+SHARE_LEN = 2 + 16 + 3 + KEY_LEN
 PUBLIC_BANNER = "PORTAL-PUBLIC-KEY-V1"
 PRIVATE_BANNER = "PORTAL-PRIVATE-KEY-V1"
 LEGACY_RECOVERY_BANNER = "PORTAL-RECOVERY-KEY-V1"
@@ -39,6 +51,10 @@ MAX_KEY_FILE_CHARS = 8192
 
 class PassphraseRequired(FormatError):
     """The private key file is protected by a passphrase and none was given."""
+
+
+class SharesRequired(FormatError):
+    """The private key file is split between holders and fewer than K of its shares were given."""
 
 
 def format_fingerprint(fingerprint: str) -> str:
@@ -101,6 +117,57 @@ def export_private_key(private: RecipientPrivateKey, passphrase: str | None = No
     return _armour(PRIVATE_BANNER, fingerprint, header + sealed)
 
 
+def export_split_private_key(private: RecipientPrivateKey, threshold: int, count: int) -> tuple[str, list[str]]:
+    """The private key file locked under a random key, and `count` share files of that key, any
+    `threshold` of which open it (one for each holder)."""
+    fingerprint = private.public_key().fingerprint
+    split_id = os.urandom(16)
+    key = os.urandom(KEY_LEN)
+    shares = split_secret(key, threshold, count)
+    header = bytes([VERSION, ALG_KEYFILE_SPLIT, threshold, count]) + split_id
+    sealed = seal_with_key(key, private.to_bytes(), header + fingerprint.encode("ascii"))
+    share_files = [_armour(SHARE_BANNER, fingerprint, bytes([VERSION, ALG_KEY_SHARE]) + split_id + bytes([threshold, count, x]) + y)
+                   for x, y in shares]
+    return _armour(PRIVATE_BANNER, fingerprint, header + sealed), share_files
+
+
+def private_key_shares_needed(text: str) -> int:
+    """K for a private key file split between holders (0 for any other text)."""
+    try:
+        _, payload = _lines(text, PRIVATE_BANNER)
+    except FormatError:
+        return 0
+    return payload[2] if len(payload) > SPLIT_HEADER_LEN and payload[:2] == bytes([VERSION, ALG_KEYFILE_SPLIT]) else 0
+
+
+def _share(text: str, fingerprint: str, header: bytes) -> tuple[int, bytes]:
+    share_fingerprint, payload = _lines(text, SHARE_BANNER)
+    if len(payload) != SHARE_LEN or payload[:2] != bytes([VERSION, ALG_KEY_SHARE]):
+        raise FormatError("key share damaged")
+    if not same_fingerprint(share_fingerprint, fingerprint) or payload[2:18] != header[4:] or payload[18:20] != header[2:4]:
+        raise FormatError("this share belongs to another key file")
+    return payload[20], payload[21:]
+
+
+def _open_split(payload: bytes, fingerprint: str, shares: tuple[str, ...] | list[str]) -> RecipientPrivateKey:
+    header = payload[:SPLIT_HEADER_LEN]
+    threshold, count = header[2], header[3]
+    if not 2 <= threshold <= count:
+        raise FormatError("private key file damaged")
+    opened = {}
+    for text in shares:
+        x, y = _share(text, fingerprint, header)
+        opened[x] = y
+    if len(opened) < threshold:
+        raise SharesRequired(f"this private key file is split between holders: {threshold} of its {count} shares are needed")
+    key = combine_shares(sorted(opened.items())[:threshold])
+    try:
+        context = header + fingerprint.encode("ascii")
+    except UnicodeEncodeError as exc:
+        raise FormatError("private key file damaged") from exc
+    return RecipientPrivateKey.from_bytes(open_with_key(key, payload[SPLIT_HEADER_LEN:], context))
+
+
 def private_key_needs_passphrase(text: str) -> bool:
     """True for a passphrase-protected private key file (False for any other text)."""
     try:
@@ -110,11 +177,13 @@ def private_key_needs_passphrase(text: str) -> bool:
     return payload[:2] == bytes([VERSION, ALG_KEYFILE_PASSPHRASE])
 
 
-def import_private_key(text: str, passphrase: str | None = None) -> RecipientPrivateKey:
-    """The key in a private key file (or an older recovery key file).
+def import_private_key(text: str, passphrase: str | None = None, shares: tuple[str, ...] | list[str] = ()) -> RecipientPrivateKey:
+    """The key in a private key file (or an older recovery key file); `shares` are the texts of the
+    share files of a split one.
 
-    Raises PassphraseRequired when the file has a passphrase and none was given, IntegrityError
-    for a wrong passphrase or a fingerprint that does not match, FormatError for a damaged file."""
+    Raises PassphraseRequired / SharesRequired when the file needs what was not given,
+    IntegrityError for a wrong passphrase or share or a fingerprint that does not match, and
+    FormatError for a damaged file or a share of another file."""
     if text.lstrip().startswith(LEGACY_RECOVERY_BANNER):
         return import_recovery_private_key(text)
     fingerprint, payload = _lines(text, PRIVATE_BANNER)
@@ -137,6 +206,10 @@ def import_private_key(text: str, passphrase: str | None = None) -> RecipientPri
         except UnicodeEncodeError as exc:
             raise FormatError("private key file damaged") from exc
         private = RecipientPrivateKey.from_bytes(open_with_key(kek, payload[LOCKED_HEADER_LEN:], context))
+    elif payload[1] == ALG_KEYFILE_SPLIT:
+        if len(payload) <= SPLIT_HEADER_LEN:
+            raise FormatError("private key file damaged")
+        private = _open_split(payload, fingerprint, shares)
     else:
         raise FormatError("unknown private key file algorithm")
     try:

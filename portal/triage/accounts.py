@@ -21,7 +21,7 @@ from zxcvbn import zxcvbn
 
 from portal.crypto import kdf
 from portal.crypto.envelope import open_with_key, seal_with_key
-from portal.crypto.keys import RecipientPrivateKey, change_passphrase, lock_private_key, unwrap_dek, wrap_dek
+from portal.crypto.keys import RecipientPrivateKey, RecipientPublicKey, change_passphrase, lock_private_key, unwrap_dek, wrap_dek
 from portal.crypto.receipt import wordlist
 from portal.reports.models import KeyWrap, Report
 from portal.sessions import end_reviewer_sessions
@@ -234,9 +234,9 @@ def _new_key_pair(reviewer: Reviewer, passphrase: str) -> RecipientPrivateKey:
     return private
 
 
-def register_recovery_key(db: Session, private: RecipientPrivateKey) -> RecoveryKey:
-    """Store the public half; the caller takes the private half offline."""
-    public = private.public_key()
+def register_recovery_key(db: Session, key: RecipientPublicKey | RecipientPrivateKey) -> RecoveryKey:
+    """Store the public half (`portal keys ceremony`; a development instance passes its private key)."""
+    public = key.public_key() if isinstance(key, RecipientPrivateKey) else key
     key = RecoveryKey(fingerprint=public.fingerprint, public_key=public.to_bytes(), active=True)
     db.add(key)
     db.flush()

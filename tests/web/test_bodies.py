@@ -10,7 +10,7 @@ from sqlalchemy import select
 from portal.config import load_settings
 from portal.crypto.keyfile import format_fingerprint, import_private_key, import_public_key
 from portal.instance import read_secret
-from portal.referrals.bodies import BodiesError, body_key, independent_body, load_bodies, parse_bodies
+from portal.referrals.bodies import BodiesError, bodies_for_route, body_key, independent_body, load_bodies, parse_bodies
 from portal.referrals.models import ReceivingBodyKey
 from portal.triage.audit import AuditEntry, verify_chain
 from portal.triage.vocabulary import Route
@@ -45,6 +45,8 @@ def test_the_configured_bodies_cover_the_escalation_routes(settings_overrides):
     assert independent_body(load_settings(settings_overrides)).slug == "iopc"
     served = {route for body in bodies.values() for route in body.routes}
     assert {Route.EXTERNAL_OVERSIGHT, Route.ANTI_CORRUPTION, Route.CRIMINAL_INVESTIGATION} <= served
+    assert [b.slug for b in bodies_for_route(load_settings(settings_overrides), Route.CRIMINAL_INVESTIGATION)] == ["criminal-investigation"]
+    assert bodies_for_route(load_settings(settings_overrides), Route.MANAGEMENT_ACTION) == []
     for body in bodies.values():  # no invented telephone numbers: the operator adds the details
         assert not any(ch.isdigit() for ch in body.contact.replace("www", "")), body.contact
 

@@ -18,7 +18,7 @@ from portal.blobs.io import BlobWriter
 from portal.cli import main
 from portal.crypto.bundle import open_bundle
 from portal.crypto.envelope import seal_record
-from portal.crypto.keyfile import export_private_key
+from portal.crypto.keyfile import export_private_key, import_public_key
 from portal.crypto.keys import RecipientPrivateKey, wrap_dek
 from portal.crypto.stream import encrypt_stream
 from portal.referrals.bodies import BodyKey
@@ -174,3 +174,24 @@ def test_a_routed_bundle_needs_the_body_s_wrap(database, instance_dir, recovery_
         report_id = session.scalar(select(Report.id).where(Report.reference == reference))
         with pytest.raises(LookupError, match="not wrapped to the body"):
             build_routed_bundle(session, report_id, BodyKey("pcc", other.fingerprint, other.to_bytes()))
+
+
+def test_a_key_split_between_holders_opens_with_two_shares(tmp_path):
+    """`portal bodies keygen --split 2-of-3` on the body's machine; `referral open` needs 2 of the shares."""
+    keys = tmp_path / "keys"
+    made = CliRunner().invoke(main, ["bodies", "keygen", "--out", str(keys), "--name", "iopc", "--split", "2-of-3"])
+    assert made.exit_code == 0, (made.output, made.exception)
+    assert "any 2 of the 3 share files" in made.output
+    assert sorted(p.name for p in keys.iterdir()) == ["iopc.key", "iopc.pub", "iopc.share-1", "iopc.share-2", "iopc.share-3"]
+    assert {(keys / f"iopc.share-{x}").stat().st_mode & 0o777 for x in (1, 2, 3)} == {0o600}
+    public = import_public_key((keys / "iopc.pub").read_text())
+    bundle = build_referral_bundle(BodyKey("iopc", public.fingerprint, public.to_bytes()), reference="RPT-SPLT",
+                                   received_on=dt.date(2026, 5, 1), answers=ReportAnswers(what_happened=MARKER))
+    (tmp_path / "case.bundle").write_bytes(bundle.data)
+    one = open_cli(str(tmp_path / "case.bundle"), "--key", str(keys / "iopc.key"), "--share", str(keys / "iopc.share-2"),
+                   "--out", str(tmp_path / "opened"))
+    assert one.exit_code == 1 and "2 of its 3 shares are needed" in one.output and not (tmp_path / "opened").exists()
+    two = open_cli(str(tmp_path / "case.bundle"), "--key", str(keys / "iopc.key"), "--share", str(keys / "iopc.share-3"),
+                   "--share", str(keys / "iopc.share-1"), "--out", str(tmp_path / "opened"))
+    assert two.exit_code == 0, (two.output, two.exception)
+    assert MARKER in (tmp_path / "opened" / "report.txt").read_text()
