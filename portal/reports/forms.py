@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext
 from flask_wtf import FlaskForm
-from wtforms import FieldList, Form, FormField, RadioField, StringField, TextAreaField
+from wtforms import BooleanField, FieldList, Form, FormField, RadioField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from portal.reports.answers import HOW_KNOWN_CHOICES, RISK_CHOICES, Person, ReportAnswers
@@ -48,6 +48,8 @@ class ReportForm(_NoCsrfForm):
     witnesses = TextAreaField("Who else knows about this, or saw it?", validators=[Optional(), _length(LONG, "This answer")])
     how_known = RadioField("How do you know about it?", choices=list(HOW_KNOWN_CHOICES.items()), validators=[Optional()])
     category = RadioField(lazy_gettext("What kind of concern is it? (optional)"), validators=[Optional()])  # radios: long labels wrap on a phone
+    # templates/reporter/_independent_choice.html (shown only while the independent body's key is registered)
+    only_independent = BooleanField(lazy_gettext("Send this only to the independent body"), false_values=("", "no", "false"))
 
     def __init__(self, *args, taxonomy=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -65,6 +67,7 @@ class ReportForm(_NoCsrfForm):
             witnesses=(self.witnesses.data or "").strip(),
             how_known=self.how_known.data or "",
             category=self.category.data or "",
+            only_independent=bool(self.only_independent.data),
         )
 
 

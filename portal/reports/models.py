@@ -28,7 +28,7 @@ from sqlalchemy.orm import Mapped, load_only, mapped_column, relationship, valid
 
 from portal.clock import today
 from portal.db import Base
-from portal.triage.vocabulary import INVESTIGATION_ROUTES, PRIORITY_RANK, Priority, Stage
+from portal.triage.vocabulary import INVESTIGATION_ROUTES, PRIORITY_RANK, Outcome, Priority, Stage
 
 
 class ReportStatus(enum.StrEnum):
@@ -38,6 +38,7 @@ class ReportStatus(enum.StrEnum):
     ASSESSING = "assessing"
     REFERRED = "referred"
     REFERRED_TO_BODY = "referred-to-body"
+    ROUTED = "routed"  # sent at screening only to the independent body (portal.triage.routing)
     CLOSED = "closed"
 
     @property
@@ -47,14 +48,22 @@ class ReportStatus(enum.StrEnum):
             "assessing": "Being assessed",
             "referred": "Referred for investigation",
             "referred-to-body": "Referred to an independent body",
+            "routed": "Sent to the independent body",
             "closed": "Closed",
         }[self.value]
 
 
 def _reporter_status_sql() -> str:
-    """coarse_status, computed by the database: the one column of the workflow the reporter host reads."""
+    """Report.reporter_status_value, computed by the database: the one column of the workflow the reporter
+    host reads. "closed:<outcome>" once closed, so the reporter is told how it ended without the role
+    reading `outcome`."""
     routes = ", ".join(f"'{route.value}'" for route in sorted(INVESTIGATION_ROUTES))
-    return (f"CASE WHEN stage = '{Stage.CLOSED.value}' THEN '{ReportStatus.CLOSED.value}' "
+    outcomes = ", ".join(f"'{outcome.value}'" for outcome in Outcome)
+    return (f"CASE WHEN stage = '{Stage.CLOSED.value}' THEN CASE WHEN outcome IN ({outcomes}) "
+            f"THEN '{ReportStatus.CLOSED.value}:' || outcome ELSE '{ReportStatus.CLOSED.value}' END "
+            f"WHEN routed_to IS NOT NULL THEN '{ReportStatus.ROUTED.value}' "
+            f"WHEN referral_status IS NOT NULL THEN CASE WHEN referred_to_independent "
+            f"THEN '{ReportStatus.REFERRED_TO_BODY.value}' ELSE '{ReportStatus.REFERRED.value}' END "
             f"WHEN stage = '{Stage.ESCALATED.value}' AND escalation_route IN ({routes}) THEN '{ReportStatus.REFERRED.value}' "
             f"WHEN stage = '{Stage.NEW.value}' THEN '{ReportStatus.RECEIVED.value}' ELSE '{ReportStatus.ASSESSING.value}' END")
 
@@ -95,7 +104,7 @@ class Report(Base):
     reporter_wrap: Mapped[bytes] = mapped_column(LargeBinary)
     # What the reporter is told (a ReportStatus), derived by the database from stage and route: the
     # reporter host's role may read this column and never the triage columns below (docs/operations.md).
-    reporter_status: Mapped[str] = mapped_column(String(12), Computed(_reporter_status_sql(), persisted=True))
+    reporter_status: Mapped[str] = mapped_column(String(40), Computed(_reporter_status_sql(), persisted=True))
     # Integrity (portal.reports.integrity, docs/crypto.md "Integrity"): the commitment to the data key
     # and the reporter host's Ed25519 signature of what it accepted. NULL: received before signatures.
     key_commitment: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
@@ -123,6 +132,9 @@ class Report(Base):
     # Set once the subject list (or, for reports from before screening, a reviewer's session) was indexed.
     subjects_indexed: Mapped[bool] = mapped_column(Boolean, default=False)  # indexed with junk, above
     names_reviewer: Mapped[bool] = mapped_column(Boolean, default=False, index=True)  # leads only
+    # Set by screening when the report went only to the independent body (portal.triage.routing): the
+    # body's slug (config/bodies.toml). Its key is then wrapped to that body and the recovery key only.
+    routed_to: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     rule_reasons: Mapped[str] = mapped_column(String(255), default="")  # keys of the rules that fired
     # Marked as junk by a reviewer (portal.triage.junk): out of the queue, counts, deadlines and themes.
     # The reporter's coarse status does not change. The reason is a key of JUNK_REASONS, never free text.
@@ -180,13 +192,28 @@ class Report(Base):
     @property
     def status_for_reporter(self) -> ReportStatus:
         """coarse_status as the database computed it (the reporter host cannot read stage or route)."""
-        return ReportStatus(self.reporter_status)
+        return ReportStatus(self.reporter_status.partition(":")[0])
+
+    @property
+    def outcome_for_reporter(self) -> str | None:
+        """How a closed report ended, as the database computed it (an Outcome value), else None."""
+        return self.reporter_status.partition(":")[2] or None
+
+    @property
+    def reporter_status_value(self) -> str:
+        """What reports.reporter_status holds for this row (tests/unit/test_reporter_status.py)."""
+        status = self.coarse_status
+        if status == ReportStatus.CLOSED and self.outcome in {o.value for o in Outcome}:
+            return f"{status.value}:{self.outcome}"
+        return status.value
 
     @property
     def coarse_status(self) -> ReportStatus:
         """What the reporter sees, derived from the reviewers' workflow stage."""
         if self.stage == Stage.CLOSED:
             return ReportStatus.CLOSED
+        if self.routed_to is not None:
+            return ReportStatus.ROUTED
         if self.referral_status:
             return ReportStatus.REFERRED_TO_BODY if self.referred_to_independent else ReportStatus.REFERRED
         if self.stage == Stage.ESCALATED and self.escalation_route in INVESTIGATION_ROUTES:

@@ -49,7 +49,7 @@ from portal.deadlines import Deadlines
 from portal.reports.answers import AttachmentMeta, MessageBody, ReportAnswers, subject_document
 from portal.reports.integrity import Signer, check_key, check_one_key, next_position, reporter_signer, sign_message, sign_report
 from portal.reports.models import Attachment, HeldWrap, KeyWrap, Message, Report, ReportStatus
-from portal.reports.recipients import intake_recipients, screening_key
+from portal.reports.recipients import NO_INDEPENDENT_BODY, IndependentBody, intake_recipients, screening_key
 from portal.reports.upload import ParsedUpload, StagedAttachment
 
 _REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U
@@ -152,8 +152,13 @@ def _store_report(
     urgent: bool,
     in_browser: bool,
     deadlines: Deadlines,
+    body: IndependentBody | None,
+    only_independent: bool,
 ) -> Report:
-    recipients = intake_recipients(db)
+    if only_independent and (body is None or body.key is None):
+        raise SubmissionError(NO_INDEPENDENT_BODY)
+    # With the reporter's choice, only the body and the recovery key: inner wraps for anyone else are ignored.
+    recipients = intake_recipients(db, body, only_independent=only_independent)
     screening = screening_key(db)
     if not recipients or screening is None:
         raise SubmissionError(NOT_READY)
@@ -181,7 +186,7 @@ def _store_report(
     deadlines.apply(report)
     for recipient in recipients:
         wrap = wrap_inner_for_recipient(recipient_inners[recipient.fingerprint], recipient.public_key, report_id)
-        if recipient.held:  # a reviewer: held for screening (portal.triage.screening releases it)
+        if recipient.held:  # a reviewer or the body: held for screening (portal.triage.screening releases it)
             held = hold_wrap(wrap, screening.public_key, report_id, recipient.fingerprint)
             report.held_wraps.append(HeldWrap(recipient_fingerprint=recipient.fingerprint, held=held))
         else:
@@ -198,16 +203,19 @@ def _store_report(
 
 
 def submit_from_server(
-    db: Session, keys: ReporterKeys, draft: Draft, answers: ReportAnswers, deadlines: Deadlines
+    db: Session, keys: ReporterKeys, draft: Draft, answers: ReportAnswers, deadlines: Deadlines, body: IndependentBody | None = None
 ) -> tuple[Report, str]:
-    """No-JavaScript path: the server seals everything; returns the report and the new receipt code."""
+    """No-JavaScript path: the server seals everything; returns the report and the new receipt code.
+    `body`: the independent body (portal.reports.recipients.independent), held for screening like a reviewer."""
+    only = answers.only_independent  # without the body's key, _store_report refuses it before anything is kept
     code = generate_receipt_code()
     secret = receipt_secret(code, keys.install_salt)
-    inners = {r.fingerprint: seal_inner(draft.dek, r.public_key.intake_x25519, draft.report_id) for r in intake_recipients(db)}
+    inners = {r.fingerprint: seal_inner(draft.dek, r.public_key.intake_x25519, draft.report_id)
+              for r in intake_recipients(db, body, only_independent=only)}
     screening = screening_key(db)
     if screening is None:
         raise SubmissionError(NOT_READY)
-    subjects = seal_subjects_inner(subject_document(answers.people), screening.public_key.intake_x25519, draft.report_id)
+    subjects = seal_subjects_inner(subject_document(answers.people, only), screening.public_key.intake_x25519, draft.report_id)
     sealed_report = seal_record(draft.dek, draft.report_id, "report", answers.to_json())
     reporter_wrap = wrap_dek_for_reporter_root(draft.dek, reporter_root(secret), draft.report_id)
     commitment = key_commitment(draft.dek, draft.report_id)
@@ -230,6 +238,8 @@ def submit_from_server(
         urgent=answers.risk_now == "yes",
         in_browser=False,
         deadlines=deadlines,
+        body=body,
+        only_independent=only,
     )
     return report, code
 
@@ -249,6 +259,9 @@ class BrowserSubmission:
     attachments: list[StagedAttachment]
     urgent: bool
     screening_fingerprint: str = ""  # the screening key the browser sealed the subject list to
+    # The reporter chose "only the independent body": the browser wrapped to the body and the
+    # recovery key only, and says so in the sealed subject list too (screening honours either).
+    only_independent: bool = False
 
 
 def sealed_field(value: str | None) -> bytes:
@@ -296,10 +309,12 @@ def browser_submission(parsed: ParsedUpload) -> BrowserSubmission:
         attachments=attachments,
         urgent=fields.get("urgent") == "yes",
         screening_fingerprint=fields.get("screening_fingerprint", "")[:32],
+        only_independent=fields.get("only_independent") == "yes",
     )
 
 
-def submit_from_browser(db: Session, keys: ReporterKeys, sub: BrowserSubmission, deadlines: Deadlines) -> Report:
+def submit_from_browser(db: Session, keys: ReporterKeys, sub: BrowserSubmission, deadlines: Deadlines,
+                        body: IndependentBody | None = None) -> Report:
     """JavaScript path: content arrived sealed; the server adds recipients' outer wraps and the lookup id.
     It is given the lookup token and the reporter's finished wrap, never anything that opens it."""
     if len(sub.report_id) != 16 or len(sub.token) != LOOKUP_TOKEN_LEN:
@@ -333,6 +348,8 @@ def submit_from_browser(db: Session, keys: ReporterKeys, sub: BrowserSubmission,
         urgent=sub.urgent,
         in_browser=True,
         deadlines=deadlines,
+        body=body,
+        only_independent=sub.only_independent,
     )
 
 

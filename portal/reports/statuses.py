@@ -57,7 +57,15 @@ _BY_STATUS = {
            "pass on your name or any way to contact you. The body reads only what you wrote and attached: if your own "
            "words or files could identify you, the body can read them, as the reviewers could."),
         _l("Keep your receipt code. You can still send a message or add information below: the body cannot contact "
-           "you directly, so any questions it has reach you here, through the reviewers.")),
+           "you directly, so any questions it has reach you here, through the reviewers.")),    ReportStatus.ROUTED: (
+        _l("Sent to the independent body"),
+        _l("Your report was sent only to the independent body, such as the Independent Office for Police Conduct "
+           "(IOPC), because you asked for that or because it is about someone senior to the force's own reviewers. "
+           "It was encrypted so that only that body can open it: nobody in the force's professional standards "
+           "department can read it. The body decides what happens next. Your anonymity does not change: the portal "
+           "does not know who you are."),
+        _l("Keep your receipt code. You can still send a message or add information below: only the independent "
+           "body can read it.")),
 }
 
 _BY_OUTCOME = {
@@ -94,8 +102,7 @@ def status_text(status: ReportStatus, outcome: str | None = None) -> StatusText:
 
 def report_status(report: Report) -> StatusText:
     """What the reporter is told about `report` (an outcome awaiting approval is not shown yet)."""
-    status = report.coarse_status
-    return status_text(status, report.outcome if status == ReportStatus.CLOSED else None)
+    return status_text(report.status_for_reporter, report.outcome_for_reporter)
 
 
 def every_status() -> list[StatusText]:

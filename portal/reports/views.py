@@ -21,12 +21,14 @@ from portal.crypto.receipt import normalise_receipt_code, receipt_secret
 from portal.crypto.stream import DEFAULT_CHUNK_LOG2
 from portal.deadlines import Deadlines
 from portal.forms import TOKEN_EXPIRED, form_token_valid, form_tokens, strictly_same_origin
+from portal.referrals.bodies import independent_body
 from portal.reports import sign_in_form
 from portal.reports.decorators import Discard, case_required, discards
 from portal.reports.forms import ReplyForm, ReportForm, SignInForm
 from portal.reports.intake import ReplyUpload, ReportUpload, count_files, work_done
+from portal.reports.models import ReportStatus
 from portal.reports.receipts import SignedInCase, browser_sign_in, find_with_secret
-from portal.reports.recipients import intake_recipients, screening_key
+from portal.reports.recipients import independent, intake_recipients, screening_key
 from portal.reports.replies import store_browser_reply
 from portal.reports.sealed import ciphertext_chunks, sealed_case
 from portal.reports.service import (
@@ -76,13 +78,17 @@ def published_keys():
     """What a browser needs to encrypt a report to the portal (public values only)."""
     s = state.settings()
     screening = screening_key(state.db_session())
+    body = independent(state.db_session(), s)
     return jsonify(
         version=1,
         install_salt=state.REPORTER_KEYS.get().install_salt.hex(),
         argon2={"time_cost": kdf.RECEIPT_ARGON2.time_cost, "memory_kib": kdf.RECEIPT_ARGON2.memory_kib,
                 "parallelism": kdf.RECEIPT_ARGON2.parallelism},
-        recipients=[{"fingerprint": r.fingerprint, "intake_x25519": r.public_key.intake_x25519.hex()}
-                    for r in intake_recipients(state.db_session())],
+        # kind: "reviewer", "body" (the independent body: wrapped to alone when the reporter chooses
+        # it) or "recovery" (always wrapped to).
+        recipients=[{"fingerprint": r.fingerprint, "intake_x25519": r.public_key.intake_x25519.hex(), "kind": r.kind}
+                    for r in intake_recipients(state.db_session(), body)],
+        independent_body=None if body is None or body.key is None else {"name": body.name, "fingerprint": body.key.fingerprint},
         # The subject list (names and numbers only) is sealed to this key, which only the triage host holds.
         screening=None if screening is None else {"fingerprint": screening.fingerprint,
                                                   "intake_x25519": screening.public_key.intake_x25519.hex()},
@@ -110,9 +116,16 @@ def _render_report_form(form: ReportForm, draft: Draft | None = None, errors: li
             errors=list(errors),
             settings=state.settings(),
             max_people=state.settings().max_people,
+            independent_body=_independent_body(),
         ),
         status,
     )
+
+
+def _independent_body():
+    """The independent body a reporter may send to alone, or None while its key is not registered."""
+    body = independent(state.db_session(), state.settings())
+    return None if body is None or body.key is None else body
 
 
 @bp.get("/report")
@@ -142,7 +155,8 @@ def submit_report():
         else:
             try:
                 submission = browser_submission(parsed)
-                submit_from_browser(state.db_session(), state.REPORTER_KEYS.get(), submission, Deadlines.from_settings(state.settings()))
+                submit_from_browser(state.db_session(), state.REPORTER_KEYS.get(), submission, Deadlines.from_settings(state.settings()),
+                                    independent(state.db_session(), state.settings()))
             except SubmissionError as exc:
                 raise Discard(_json_errors, [("", str(exc))], 400) from None
     if fields.get("mode") != "browser":
@@ -208,7 +222,8 @@ def _submit_server(parsed, draft: Draft | None, with_work: bool):
         return _render_report_form(form, draft, errors, 400), False
     try:
         with admission().gate.admit(with_work):  # Argon2id for the new receipt code: one of a bounded few at once
-            _report, code = submit_from_server(state.db_session(), keys, draft, form.answers(), Deadlines.from_settings(state.settings()))
+            _report, code = submit_from_server(state.db_session(), keys, draft, form.answers(), Deadlines.from_settings(state.settings()),
+                                               independent(state.db_session(), state.settings()))
     except GateBusy:  # the staged files are kept: the reporter sends the same form again in a minute
         return _render_report_form(form, draft, [("", BUSY)], 503), False
     except SubmissionError as exc:
@@ -318,13 +333,26 @@ def case(signed_in: SignedInCase):
             "What is stored was changed after you sent it, so it is not shown. Your code is right. "
             "Please send your report again as a new report.")), 409
     return render_template("reporter/case.html", case=case_view, form=ReplyForm(formdata=None), errors=[],
-                           settings=state.settings(), status=report_status(signed_in.report))
+                           settings=state.settings(), status=report_status(signed_in.report),
+                           routed_body=_routed_body(signed_in))
 
 
 def _sealed_case_page(signed_in: SignedInCase, errors: list[tuple[str, str]], status: int = 200):
     """The case page of a JavaScript session: a frame that static/js/case.js fills in on the device."""
     return render_template("reporter/case_sealed.html", report=signed_in.report, form=ReplyForm(formdata=None),
-                           errors=errors, settings=state.settings(), status=report_status(signed_in.report)), status
+                           errors=errors, settings=state.settings(), status=report_status(signed_in.report),
+                           routed_body=_routed_body(signed_in)), status
+
+
+def _routed_body(signed_in: SignedInCase) -> str | None:
+    """The name of the independent body the report went to alone (templates/reporter/_routed_notice.html).
+
+    From the status the database computes: the reporter host's role cannot read `routed_to`, and
+    there is one independent body (portal.referrals.bodies.independent_body)."""
+    if signed_in.report.status_for_reporter != ReportStatus.ROUTED:
+        return None
+    body = independent_body(state.settings())
+    return body.name if body else _("the independent body")
 
 
 @bp.get("/follow-up/case.json")
@@ -418,7 +446,7 @@ def _reply_page(signed_in: SignedInCase, form: ReplyForm, errors: list[tuple[str
         return _sealed_case_page(signed_in, errors, 400)
     case_view = reporter_case(state.db_session(), signed_in.report, signed_in.secret)
     return render_template("reporter/case.html", case=case_view, form=form, errors=errors, settings=state.settings(),
-                           status=report_status(signed_in.report)), 400
+                           status=report_status(signed_in.report), routed_body=_routed_body(signed_in)), 400
 
 
 UNREADABLE_FILE = "That file could not be decrypted: it was damaged after it was sent. Nothing was downloaded."

@@ -16,6 +16,8 @@ import { clearErrors as clearFormErrors, renewToken, serverErrors, showErrors as
 import * as pc from './portal-crypto.js';
 import { Fallback, Unavailable, loadKeys as loadPublishedKeys, loadWords as loadPublishedWords } from './published.js';
 
+// Same words as portal/reports/service.py NO_INDEPENDENT_BODY.
+const NO_INDEPENDENT_BODY = "This report cannot be sent only to the independent body just now: the portal has no key for it. Nothing was sent. Untick that choice to send it to this force's reviewers, or try again later.";
 const NOT_READY = 'The portal cannot encrypt your report on this device just now, so nothing was sent. Try again in a few minutes. Nothing you wrote has been lost.';
 import { guardReceipt } from './receipt.js'; // copy / print buttons and the leave prompt of the receipt; adds `js-enabled`
 import { appendWork, proofOfWork, tryAddWorkInputs } from './work.js';
@@ -126,6 +128,8 @@ function reportDocument() {
     witnesses: text(data, 'witnesses').trim(),
     how_known: text(data, 'how_known'),
     category: text(data, 'category'),
+    // Only when ticked, as the server leaves it out otherwise (templates/reporter/_independent_choice.html).
+    ...(text(data, 'only_independent') === 'yes' ? { only_independent: true } : {}),
   };
 }
 
@@ -195,12 +199,26 @@ async function checkWork() {
   return proofOfWork(form.dataset.challengeUrl, (tried, max) => max > 200000 && progress(`Preparing to send: a short check that keeps the portal open for everyone… ${Math.min(99, Math.floor((100 * tried) / max))}%`));
 }
 
-// Same document as portal/reports/answers.py subject_document: names and collar/staff numbers only.
-function subjectDocument(people) {
+// Same document as portal/reports/answers.py subject_document: names, collar/staff numbers and
+// ranks only (and the reporter's choice of the independent body alone, which screening honours).
+function subjectDocument(people, onlyIndependent) {
   const listed = people
-    .map((p) => ({ name: (p.name || '').trim(), identifier: (p.identifier || '').trim() }))
-    .filter((p) => p.name !== '' || p.identifier !== '');
-  return JSON.stringify({ v: 1, people: listed });
+    .map((p) => {
+      const entry = { name: (p.name || '').trim(), identifier: (p.identifier || '').trim() };
+      if ((p.role || '').trim() !== '') entry.role = p.role.trim();
+      return entry;
+    })
+    .filter((p) => p.name !== '' || p.identifier !== '' || p.role);
+  return JSON.stringify({ v: 1, people: listed, ...(onlyIndependent ? { only_independent: true } : {}) });
+}
+
+// Who the data key is wrapped to: everyone published, or (the reporter's choice) the independent
+// body and the recovery key only, so that no reviewer of this force ever holds a wrap of it.
+function chosenRecipients(keys, onlyIndependent) {
+  if (!onlyIndependent) return keys.recipients;
+  const chosen = keys.recipients.filter((r) => r.kind === 'body' || r.kind === 'recovery');
+  if (!chosen.some((r) => r.kind === 'body')) throw new Unavailable('no independent body key');
+  return chosen;
 }
 
 async function sealAndSend(keys, words, doc, files) {
@@ -223,11 +241,13 @@ async function sealAndSend(keys, words, doc, files) {
   body.append('reporter_wrap', pc.toBase64(await pc.wrapForReporterRoot(dek, await pc.reporterRoot(secret), reportId)));
   // Which key every wrap below holds: each recipient checks it after unwrapping (docs/crypto.md, "Integrity").
   body.append('key_commitment', pc.toBase64(await pc.keyCommitment(dek, reportId)));
-  for (const r of keys.recipients) {
+  const onlyIndependent = doc.only_independent === true;
+  if (onlyIndependent) body.append('only_independent', 'yes');
+  for (const r of chosenRecipients(keys, onlyIndependent)) {
     body.append(`recipient_inner.${r.fingerprint}`, pc.toBase64(await pc.innerWrap(dek, pc.fromHex(r.intake_x25519), reportId)));
   }
   // Who the report names, and nothing else, for the triage host's screening (conflicts, links).
-  const subjects = pc.utf8(subjectDocument(doc.people));
+  const subjects = pc.utf8(subjectDocument(doc.people, onlyIndependent));
   body.append('subjects_inner', pc.toBase64(await pc.sealSubjectsInner(subjects, pc.fromHex(keys.screening.intake_x25519), reportId)));
   body.append('screening_fingerprint', keys.screening.fingerprint); // refused if the key changed since page load
 
@@ -329,6 +349,9 @@ async function onSubmit(event) {
     const doc = reportDocument();
     const files = chosenFiles();
     const problems = checkAnswers(doc, files, keys);
+    if (doc.only_independent && !keys.recipients.some((r) => r.kind === 'body')) {
+      problems.push({ field: 'only_independent', message: NO_INDEPENDENT_BODY });
+    }
     if (problems.length) {
       showErrors(problems);
       return;

@@ -76,6 +76,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "portal.triage.risk",
             "portal.triage.identities",
             "portal.triage.junk",
+            "portal.triage.seniority",
+            "portal.triage.routing",
             "portal.triage.screening",
             "portal.triage.screener",
             "portal.triage.integrity",
