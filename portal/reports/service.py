@@ -365,7 +365,6 @@ def open_text(dek: bytes, report: Report, purpose: str, sealed: bytes, record_id
 class ReporterCase:
     reference: str
     received_on: dt.date
-    status_label: str
     answers: ReportAnswers
     attachments: list[tuple[str, AttachmentMeta]]
     conversation: list[ConversationEntry]
@@ -385,7 +384,6 @@ def reporter_case(db: Session, report: Report, secret: bytes) -> ReporterCase:
     return ReporterCase(
         reference=report.reference,
         received_on=report.received_on,
-        status_label=report.coarse_status.label,
         answers=opened.answers,
         attachments=opened.attachments,
         conversation=opened.conversation,
