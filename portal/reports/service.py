@@ -410,7 +410,6 @@ def open_text(dek: bytes, report: Report, purpose: str, sealed: bytes, record_id
 class ReporterCase:
     reference: str
     received_on: dt.date
-    status_label: str
     answers: ReportAnswers
     attachments: list[tuple[str, AttachmentMeta]]
     conversation: list[ConversationEntry]
@@ -430,7 +429,6 @@ def reporter_case(db: Session, report: Report, secret: bytes) -> ReporterCase:
     return ReporterCase(
         reference=report.reference,
         received_on=report.received_on,
-        status_label=report.status_for_reporter.label,
         answers=opened.answers,
         attachments=opened.attachments,
         conversation=opened.conversation,

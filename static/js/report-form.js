@@ -68,6 +68,8 @@ function setUpAddPerson() {
   if (!button || !indexes.length || !personGroup(indexes[indexes.length - 1])) return;
   const refresh = () => {
     button.hidden = personIndexes().length >= MAX_PEOPLE;
+    const hint = document.getElementById('add-person-hint');
+    if (hint) hint.hidden = button.hidden;
   };
   refresh();
 

@@ -155,6 +155,20 @@ def test_add_another_person_without_javascript_keeps_everything(browsing, report
     expect(page.get_by_role("link", name=report.file_name)).to_be_visible()
 
 
+@pytest.mark.parametrize("javascript", [True, False], ids=["javascript", "no-javascript"])
+def test_enter_in_a_field_does_not_add_a_person(browsing, reporter, javascript):
+    """"Add another person" is a submit button, but not the form's default one."""
+    page = browsing.new_page(javascript=javascript)
+    browsing.expect_status("/report", 400)
+    open_form(page, reporter.url)
+    page.locator("#when_happened").fill("Last week")
+    page.locator("#when_happened").press("Enter")
+    expect(page.locator(".govuk-error-summary")).to_contain_text("Tell us what happened")  # it tried to send
+    expect(page.locator("fieldset.portal-person")).to_have_count(1)
+    expect(page.locator("#when_happened")).to_have_value("Last week")
+    browsing.assert_clean()
+
+
 def test_the_form_fits_a_phone_and_send_is_a_few_tabs_away(browsing, reporter, screenshots):
     page = browsing.new_page(viewport=PHONE)
     open_form(page, reporter.url)

@@ -290,8 +290,7 @@ def test_a_reply_written_as_the_session_ends_is_kept_without_javascript(make_app
     """Issue 15: the session ends while the reporter writes; without JavaScript the text was thrown away."""
     app = make_app(reporter_idle_timeout=1)
     client = app.test_client()
-    signed_in(client, submit(client))
-    form_token = csrf_from(client.get("/follow-up/case").data)
+    form_token = csrf_from(signed_in(client, submit(client)))
     time.sleep(2.1)
     text = "He did it again <b>last night</b> & nobody stopped him"
     response = client.post("/follow-up/reply", data={"message": text, "csrf_token": form_token,
