@@ -7,9 +7,10 @@ from sqlalchemy.orm import Session
 from portal.crypto import CryptoError
 from portal.crypto.envelope import open_record
 from portal.reports.answers import AttachmentMeta
+from portal.reports.browser_intake import browser_attachments, sealed_field
 from portal.reports.integrity import Signer
 from portal.reports.models import Report
-from portal.reports.service import SubmissionError, browser_attachments, open_text, sealed_field, store_sealed_message
+from portal.reports.service import SubmissionError, open_text, store_sealed_message
 from portal.reports.upload import ParsedUpload, StagedAttachment
 
 

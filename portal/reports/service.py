@@ -8,7 +8,6 @@ before it reaches a model.
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 import json
 import os
@@ -24,18 +23,15 @@ from portal.blobs.io import BlobReader, mark_attached
 from portal.clock import today
 from portal.crypto import CryptoError
 from portal.crypto.envelope import new_data_key, open_record, open_with_key, seal_record, seal_with_key
-from portal.crypto.integrity import COMMITMENT_LEN, FileEntry, key_commitment
+from portal.crypto.integrity import FileEntry, key_commitment
 from portal.crypto.kdf import hkdf
 from portal.crypto.keys import (
-    INNER_WRAP_LEN,
-    check_reporter_wrap_v2,
     seal_inner,
     unwrap_dek_for_reporter,
     wrap_dek_for_reporter_root,
     wrap_inner_for_recipient,
 )
 from portal.crypto.receipt import (
-    LOOKUP_TOKEN_LEN,
     RECEIPT_FORMAT_V2,
     generate_receipt_code,
     lookup_id_v2,
@@ -43,14 +39,14 @@ from portal.crypto.receipt import (
     receipt_secret,
     reporter_root,
 )
-from portal.crypto.screening import MAX_SUBJECTS_BYTES, hold_wrap, seal_subjects_inner, seal_subjects_outer
+from portal.crypto.screening import hold_wrap, seal_subjects_inner, seal_subjects_outer
 from portal.crypto.stream import iter_decrypt_unverified, verify_stream
 from portal.deadlines import Deadlines
 from portal.reports.answers import AttachmentMeta, MessageBody, ReportAnswers, subject_document
 from portal.reports.integrity import Signer, check_key, check_one_key, next_position, reporter_signer, sign_message, sign_report
 from portal.reports.models import Attachment, HeldWrap, KeyWrap, Message, Report, ReportStatus
 from portal.reports.recipients import NO_INDEPENDENT_BODY, IndependentBody, intake_recipients, screening_key
-from portal.reports.upload import ParsedUpload, StagedAttachment
+from portal.reports.upload import StagedAttachment
 
 _REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U
 
@@ -137,7 +133,7 @@ class Draft:
 # -- submitting -------------------------------------------------------------------
 
 
-def _store_report(
+def store_report(
     db: Session,
     keys: ReporterKeys,
     *,
@@ -207,7 +203,7 @@ def submit_from_server(
 ) -> tuple[Report, str]:
     """No-JavaScript path: the server seals everything; returns the report and the new receipt code.
     `body`: the independent body (portal.reports.recipients.independent), held for screening like a reviewer."""
-    only = answers.only_independent  # without the body's key, _store_report refuses it before anything is kept
+    only = answers.only_independent  # without the body's key, store_report refuses it before anything is kept
     code = generate_receipt_code()
     secret = receipt_secret(code, keys.install_salt)
     inners = {r.fingerprint: seal_inner(draft.dek, r.public_key.intake_x25519, draft.report_id)
@@ -224,7 +220,7 @@ def submit_from_server(
                       sealed_report, [(s.attachment_id, s.sealed_meta) for s in draft.staged])
     except CryptoError:
         raise SubmissionError(str(MIXED_KEYS)) from None
-    report = _store_report(
+    report = store_report(
         db,
         keys,
         report_id=draft.report_id,
@@ -245,112 +241,6 @@ def submit_from_server(
 
 
 MIXED_KEYS = lazy_gettext("The encrypted report did not hold one key for every recipient. Reload the page and send it again.")
-
-
-@dataclass
-class BrowserSubmission:
-    report_id: bytes
-    token: bytes  # the lookup token: the receipt secret never leaves the browser
-    sealed_report: bytes
-    reporter_wrap: bytes  # complete (alg 0x15): made in the browser from the reporter root
-    key_commitment: bytes  # HMAC(DEK, label || report id), made in the browser (portal.crypto.integrity)
-    recipient_inners: dict[str, bytes]
-    subjects_inner: bytes | None
-    attachments: list[StagedAttachment]
-    urgent: bool
-    screening_fingerprint: str = ""  # the screening key the browser sealed the subject list to
-    # The reporter chose "only the independent body": the browser wrapped to the body and the
-    # recovery key only, and says so in the sealed subject list too (screening honours either).
-    only_independent: bool = False
-
-
-def sealed_field(value: str | None) -> bytes:
-    """A base64 field the browser sealed (SubmissionError if it is not base64)."""
-    try:
-        return base64.b64decode((value or "").encode("ascii"), validate=True)
-    except (binascii.Error, ValueError, UnicodeEncodeError):
-        raise SubmissionError("The encrypted report was incomplete. Please send it again.") from None
-
-
-def browser_attachments(parsed: ParsedUpload) -> list[StagedAttachment]:
-    """Pair each browser-encrypted file with its sealed name and type."""
-    if parsed.file_errors:
-        raise SubmissionError(" ".join(parsed.file_errors))
-    metas = {k.removeprefix("attachment_meta."): sealed_field(v) for k, v in parsed.fields.items(multi=True)
-             if k.startswith("attachment_meta.")}
-    attachments = []
-    for received in parsed.files:
-        hex_id = received.field_name.removeprefix("attachment.")
-        if received.result is None or hex_id not in metas:
-            raise SubmissionError("An encrypted file was damaged on the way. Please send it again.")
-        attachments.append(StagedAttachment(bytes.fromhex(hex_id), metas[hex_id], int(received.result)))
-    return attachments
-
-
-def browser_submission(parsed: ParsedUpload) -> BrowserSubmission:
-    """A report sealed in the reporter's browser, as its upload's fields carry it."""
-    attachments = browser_attachments(parsed)
-    fields = parsed.fields
-    try:
-        report_id = bytes.fromhex(fields.get("report_id", ""))
-        token = bytes.fromhex(fields.get("lookup_token", ""))
-    except ValueError:
-        raise SubmissionError("The encrypted report was incomplete. Please send it again.") from None
-    return BrowserSubmission(
-        report_id=report_id,
-        token=token,
-        sealed_report=sealed_field(fields.get("sealed_report")),
-        reporter_wrap=sealed_field(fields.get("reporter_wrap")),
-        key_commitment=sealed_field(fields.get("key_commitment")),
-        recipient_inners={k.removeprefix("recipient_inner."): sealed_field(v) for k, v in fields.items()
-                          if k.startswith("recipient_inner.")},
-        # None (not sent): stored without a subject list, and screening quarantines it.
-        subjects_inner=sealed_field(fields.get("subjects_inner")) if fields.get("subjects_inner") else None,
-        attachments=attachments,
-        urgent=fields.get("urgent") == "yes",
-        screening_fingerprint=fields.get("screening_fingerprint", "")[:32],
-        only_independent=fields.get("only_independent") == "yes",
-    )
-
-
-def submit_from_browser(db: Session, keys: ReporterKeys, sub: BrowserSubmission, deadlines: Deadlines,
-                        body: IndependentBody | None = None) -> Report:
-    """JavaScript path: content arrived sealed; the server adds recipients' outer wraps and the lookup id.
-    It is given the lookup token and the reporter's finished wrap, never anything that opens it."""
-    if len(sub.report_id) != 16 or len(sub.token) != LOOKUP_TOKEN_LEN:
-        raise SubmissionError("The encrypted report was incomplete. Please send it again.")
-    try:
-        check_reporter_wrap_v2(sub.reporter_wrap)
-    except CryptoError:
-        raise SubmissionError("The encrypted report was incomplete. Please send it again.") from None
-    if any(len(v) != INNER_WRAP_LEN for v in sub.recipient_inners.values()):
-        raise SubmissionError("The encrypted report was incomplete. Please send it again.")
-    if len(sub.sealed_report) < 30 or sub.sealed_report[:2] != b"\x01\x01":
-        raise SubmissionError("The encrypted report was incomplete. Please send it again.")
-    if len(sub.key_commitment) != COMMITMENT_LEN:  # the server cannot open any wrap here: docs/crypto.md, "Integrity"
-        raise SubmissionError("The encrypted report was incomplete. Please send it again.")
-    if sub.subjects_inner is not None and not 48 <= len(sub.subjects_inner) <= 48 + MAX_SUBJECTS_BYTES:
-        raise SubmissionError("The encrypted report was incomplete. Please send it again.")
-    screening = screening_key(db)
-    if sub.screening_fingerprint and screening is not None and sub.screening_fingerprint != screening.fingerprint:
-        raise SubmissionError("The portal's keys have changed since this page was loaded. Reload the page and send again.")
-    return _store_report(
-        db,
-        keys,
-        report_id=sub.report_id,
-        token=sub.token,
-        sealed_report=sub.sealed_report,
-        reporter_wrap=sub.reporter_wrap,
-        commitment=sub.key_commitment,
-        recipient_inners=sub.recipient_inners,
-        subjects_inner=sub.subjects_inner,
-        attachments=sub.attachments,
-        urgent=sub.urgent,
-        in_browser=True,
-        deadlines=deadlines,
-        body=body,
-        only_independent=sub.only_independent,
-    )
 
 
 # -- following up -----------------------------------------------------------------

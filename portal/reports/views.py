@@ -23,6 +23,7 @@ from portal.deadlines import Deadlines
 from portal.forms import TOKEN_EXPIRED, form_token_valid, form_tokens, strictly_same_origin
 from portal.referrals.bodies import independent_body
 from portal.reports import sign_in_form
+from portal.reports.browser_intake import browser_submission, submit_from_browser
 from portal.reports.decorators import Discard, case_required, discards
 from portal.reports.forms import ReplyForm, ReportForm, SignInForm
 from portal.reports.intake import ReplyUpload, ReportUpload, count_files, work_done
@@ -35,12 +36,10 @@ from portal.reports.service import (
     Draft,
     SubmissionError,
     add_message,
-    browser_submission,
     decrypt_attachment,
     find_attachment,
     open_attachment_meta,
     reporter_case,
-    submit_from_browser,
     submit_from_server,
 )
 from portal.reports.statuses import report_status

@@ -25,8 +25,8 @@ def send_junk(instance) -> str:
     """What a script posting the JavaScript fields without a subject list leaves: stored through the service."""
     from portal.db import Database
     from portal.deadlines import Deadlines
+    from portal.reports.browser_intake import BrowserSubmission, submit_from_browser
     from portal.reports.recipients import intake_recipients
-    from portal.reports.service import BrowserSubmission, submit_from_browser
 
     db = Database(instance.database_url)
     try:

@@ -57,6 +57,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "portal.reports.recipients",
             "portal.reports.integrity",
             "portal.reports.service",
+            "portal.reports.browser_intake",
             "portal.reports.replies",
             "portal.reports.upload",
             "portal.reports.recovery",

@@ -19,6 +19,7 @@ from triage_support import queue_references, read, references, screen_now, signe
 
 from portal.cli import main
 from portal.crypto.envelope import new_data_key, open_record, seal_record
+from portal.crypto.integrity import key_commitment
 from portal.crypto.keyfile import export_private_key
 from portal.crypto.keys import RecipientPrivateKey, seal_inner, unwrap_dek, wrap_dek_for_reporter_root
 from portal.crypto.receipt import lookup_token, reporter_root
@@ -125,7 +126,8 @@ def _browser_fields(reporter_client, people=(), *, chosen_flag: bool = False, ch
     b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
     fields = [("mode", "browser"), ("report_id", report_id.hex()), ("lookup_token", lookup_token(secret).hex()), ("urgent", "no"),
               ("sealed_report", b64(seal_record(dek, report_id, "report", json.dumps(document).encode()))),
-              ("reporter_wrap", b64(wrap_dek_for_reporter_root(dek, reporter_root(secret), report_id)))]
+              ("reporter_wrap", b64(wrap_dek_for_reporter_root(dek, reporter_root(secret), report_id))),
+              ("key_commitment", b64(key_commitment(dek, report_id)))]
     if chosen_flag:
         fields.append(("only_independent", "yes"))
     for recipient in keys["recipients"]:
