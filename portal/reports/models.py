@@ -24,7 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import Mapped, load_only, mapped_column, relationship, validates
+from sqlalchemy.orm import Mapped, defaultload, load_only, mapped_column, relationship, validates
 
 from portal.clock import today
 from portal.db import Base
@@ -370,6 +370,14 @@ REPORTER_READABLE = ("id", "public_id", "reference", "lookup_id", "receipt_forma
                      "sealed_report", "reporter_wrap", "reporter_status", "key_commitment")
 
 
+# The columns of `messages` it reads (follow-up shows the conversation): never which reviewer wrote a
+# message or whether reviewers have read the reporter's (reviewer_id, unread). Of key_wraps and
+# held_wraps it reads only `id` (an INSERT ... RETURNING needs it): never whose wraps a report has,
+# which would tell it whom screening withheld a report from (docs/operations.md, "grants").
+MESSAGE_READABLE = ("id", "report_id", "public_id", "from_reporter", "sent_on", "sealed_body", "seq", "signature", "after_closure")
+
+
 def reporter_columns():
-    """The loader option for a Report read on the reporter host."""
-    return load_only(*(getattr(Report, name) for name in REPORTER_READABLE), raiseload=True)
+    """The loader options for a Report read on the reporter host: `.options(*reporter_columns())`."""
+    return (load_only(*(getattr(Report, name) for name in REPORTER_READABLE), raiseload=True),
+            defaultload(Report.messages).load_only(*(getattr(Message, name) for name in MESSAGE_READABLE), raiseload=True))

@@ -374,6 +374,8 @@ def store_sealed_message(
     message = Message(public_id=public_id, from_reporter=from_reporter, reviewer_id=reviewer_id, sent_on=today(),
                       seq=next_position(db, report), sealed_body=sealed_body, unread=from_reporter,
                       after_closure=from_reporter and report.status_for_reporter == ReportStatus.CLOSED)
+    # Signed before the row is written: the reporter host's role may insert a message, never update one.
+    sign_message(report, message, [FileEntry.of(s.attachment_id, s.sealed_meta) for s in attachments], signer)
     report.messages.append(message)
     db.flush()
     for staged in attachments:
@@ -387,7 +389,6 @@ def store_sealed_message(
             )
         )
         mark_attached(db, staged.attachment_id)
-    sign_message(report, message, [FileEntry.of(s.attachment_id, s.sealed_meta) for s in attachments], signer)
     db.flush()
     return message
 

@@ -32,7 +32,7 @@ from portal.crypto import kdf
 from portal.crypto.keys import RecipientPrivateKey
 from portal.instance import ensure_instance, read_secret
 from portal.migrate import upgrade
-from portal.reports.models import REPORTER_READABLE
+from portal.reports.models import MESSAGE_READABLE, REPORTER_READABLE
 from portal.storage import open_database
 from portal.triage import screener
 from portal.triage.accounts import create_reviewer, register_recovery_key
@@ -240,6 +240,18 @@ def test_the_reporter_role_cannot_change_or_delete_what_was_sent(deployment):
     assert rows_changed(deployment, "UPDATE reports SET reporter_wrap = '\\x00' WHERE id = :r", r=report_id) == 0
     with deployment.super_engine.connect() as c:
         assert c.scalar(text("SELECT receipt_format FROM reports WHERE id = :r"), {"r": report_id}) == 2
+
+
+def test_the_reporter_role_cannot_see_whom_a_report_is_wrapped_to_or_who_read_it(deployment):
+    """An attacker review joined key_wraps with reviewers to learn whom screening withheld a report from
+    (names_reviewer, and which reviewer), and read messages.reviewer_id and unread."""
+    for statement in ("SELECT recipient_fingerprint FROM key_wraps", "SELECT wrap FROM key_wraps",
+                      "SELECT internal_wrap FROM key_wraps", "SELECT recipient_fingerprint FROM held_wraps",
+                      "SELECT id FROM key_wraps WHERE recipient_fingerprint IS NOT NULL",
+                      "SELECT reviewer_id FROM messages", "SELECT unread FROM messages", "SELECT * FROM messages"):
+        assert refused(deployment, statement), statement
+    with deployment.reporter_engine.connect() as c:  # what follow-up needs
+        assert c.execute(select(*(text(name) for name in MESSAGE_READABLE)).select_from(text("messages"))).all()
 
 
 def test_the_reporter_role_cannot_read_triage_metadata(deployment):
