@@ -278,7 +278,8 @@ def open_report(report: Report, dek: bytes, reviewer_names: dict[int, str] | Non
     conversation = [
         ConversationEntry(
             from_reporter=m.from_reporter,
-            author="Reporter" if m.from_reporter else names.get(m.reviewer_id, "Reviewer"),
+            # the reporter host cannot read reviewer_id (MESSAGE_READABLE): it passes no names
+            author="Reporter" if m.from_reporter else (names.get(m.reviewer_id, "Reviewer") if names else "Reviewer"),
             sent_on=m.sent_on,
             text=open_text(dek, report, "message", m.sealed_body, m.public_id),
             attachments=by_message.get(m.id, []),
