@@ -13,6 +13,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from flask_babel import gettext as _
 from sqlalchemy import Select, delete, exists, select
 
 from portal.clock import today
@@ -65,13 +66,23 @@ def get_report(ctx: Context, actor: Actor, reference: str) -> Report:
     return report
 
 
-def report_dek(ctx: Context, actor: Actor, report: Report) -> bytes:
+def _unwrapped_dek(ctx: Context, actor: Actor, report: Report) -> bytes:
+    """The report's key from this reviewer's wrap (CryptoError when the wrap does not open)."""
     wrap = ctx.db.scalar(
         select(KeyWrap.wrap).where(KeyWrap.report_id == report.id, KeyWrap.recipient_fingerprint == actor.reviewer.key_fingerprint)
     )
     if wrap is None:
         raise NotFound
     return unwrap_dek(wrap, actor.private_key, report.public_id)
+
+
+def report_dek(ctx: Context, actor: Actor, report: Report) -> bytes:
+    """The report's key for an action: a wrap that does not open refuses the action (the page says why)."""
+    try:
+        return _unwrapped_dek(ctx, actor, report)
+    except CryptoError:
+        raise ActionError(_("Your copy of the report key does not open: this report was altered after it was "
+                            "received.")) from None
 
 
 def report_internal_key(ctx: Context, actor: Actor, report: Report, dek: bytes) -> bytes:
@@ -130,7 +141,7 @@ def checked_dek(ctx: Context, actor: Actor, report: Report) -> tuple[bytes, Verd
     A wrap that does not open (to another key, or copied from another report) is a failed check too:
     the key returned is then empty and the verdict `whole`, so nothing is opened with it."""
     try:
-        dek = report_dek(ctx, actor, report)
+        dek = _unwrapped_dek(ctx, actor, report)
     except CryptoError:
         integrity.record(ctx.db, ctx.audit_key, actor.reviewer.login, report, WRAP_FAILED)
         return b"", WRAP_FAILED

@@ -14,6 +14,7 @@ from triage_support import (
     act_ok,
     integrity_checker,
     page_text,
+    post_action,
     read,
     reporter_keys,
     reporter_page,
@@ -342,6 +343,8 @@ def test_a_wrap_that_does_not_open_shows_as_altered_not_500(triage_app, database
     response = reviewer.get(f"/reports/{reference}/files/{file_id}")
     assert response.status_code == 302 and b"file bytes" not in response.data
     assert "attachment.unreadable" in _audited(database, reference)
+    response = post_action(reviewer, reference, "note", {"text": "A note on it"})  # an action is refused, not a 500
+    assert response.status_code != 500 and WRAP_FAILS in page_text(response).lower()
 
 
 def test_keys_recover_with_a_wrap_that_does_not_open_says_so_and_audits_it(cli_environment, database, instance_dir,
