@@ -50,7 +50,7 @@ class Problem:
 
     code: str
     position: int | None = None
-    item: bytes | None = None  # the message's or note's public id, when the failure is that one item's
+    item: bytes | None = None  # the message's, note's or (added) file's public id, when the failure is that one item's
 
 
 REPORT_LEVEL = frozenset({"wrap", "key", "report-signature", "report-unsigned", "no-pin"})  # nothing of the report can be trusted
