@@ -53,7 +53,8 @@ def build():
     ids = [os.urandom(16) for _ in range(2)]
     files = [(i, seal_record(dek, report_id, "attachment-meta", b'{"name":"a.jpg"}', i)) for i in ids]
     wrap = wrap_dek_for_reporter_root(dek, reporter_root(secret), report_id)
-    report = Report(public_id=report_id, received_on=dt.date(2026, 12, 6), sealed_report=sealed,
+    report = Report(public_id=report_id, reference="R-BENCH01", received_on=dt.date(2026, 12, 6), sealed_report=sealed,
+                    reporter_urgent=False, encrypted_in_browser=True,
                     key_commitment=key_commitment(dek, report_id))
     report.attachments = [Attachment(public_id=i, sealed_meta=m, message_id=None) for i, m in files]
     signer, binder, binding = reporter_signer(seed), triage_binder(triage_binding_key(audit_key)), triage_binding_key(audit_key)

@@ -3,8 +3,8 @@
 * The **key commitment** (32 bytes, stored beside the report) says which data key a report was
   sealed under: AES-GCM is not key-committing, so without it a database writer could re-seal a
   report under a key of its own choosing and wrap that key to every public key.
-* A **statement** lists, byte for byte, what one accepted item was: the report (its id, the day
-  received, the commitment, the hash of the sealed report and of each attachment's sealed
+* A **statement** lists, byte for byte, what one accepted item was: the report (its id, reference,
+  the day received, the reporter's flags, the commitment, the hash of the sealed report and of each attachment's sealed
   details) or one message (its id, position, author, day, hashes, the files sent with it), or a
   reviewer's note. The reporter host signs the statements of what it accepts (Ed25519, its own
   key); the triage host binds what reviewers write with an HMAC under a key only it holds.
@@ -94,13 +94,31 @@ def _id16(value: bytes) -> bytes:
     return value
 
 
-def report_statement(report_id: bytes, received_on: dt.date, commitment: bytes, sealed_report: bytes,
-                     files: Iterable[FileEntry]) -> bytes:
-    """0x01 || 0x16 || report_id || day (8 ASCII, YYYYMMDD) || commitment || SHA-256(sealed report) || files."""
+FLAG_URGENT = 0x01  # the reporter said someone is at risk now
+FLAG_IN_BROWSER = 0x02  # sealed in the reporter's browser
+
+
+def report_flags(urgent: bool, in_browser: bool) -> int:
+    return (FLAG_URGENT if urgent else 0) | (FLAG_IN_BROWSER if in_browser else 0)
+
+
+def _reference(reference: str) -> bytes:
+    raw = reference.encode("ascii")
+    if not 1 <= len(raw) <= 16:
+        raise FormatError("a reference is 1 to 16 ASCII characters")
+    return len(raw).to_bytes(1, "big") + raw
+
+
+def report_statement(report_id: bytes, reference: str, received_on: dt.date, flags: int, commitment: bytes,
+                     sealed_report: bytes, files: Iterable[FileEntry]) -> bytes:
+    """0x01 || 0x16 || report_id || day (8 ASCII, YYYYMMDD) || flags (1) || reference (len 1 + ASCII)
+    || commitment || SHA-256(sealed report) || files. Flags: 0x01 urgent, 0x02 sealed in the browser."""
     if len(commitment) != COMMITMENT_LEN:
         raise FormatError("a key commitment is 32 bytes")
-    return (bytes([VERSION, ALG_REPORT]) + _id16(report_id) + _day(received_on) + commitment + digest(sealed_report)
-            + _files(files))
+    if not 0 <= flags <= (FLAG_URGENT | FLAG_IN_BROWSER):
+        raise FormatError("unknown report flags")
+    return (bytes([VERSION, ALG_REPORT]) + _id16(report_id) + _day(received_on) + bytes([flags]) + _reference(reference)
+            + commitment + digest(sealed_report) + _files(files))
 
 
 def message_statement(report_id: bytes, message_id: bytes, seq: int, author: str, sent_on: dt.date, commitment: bytes,

@@ -26,6 +26,7 @@ from portal.crypto.integrity import (
     check_commitment,
     message_statement,
     note_statement,
+    report_flags,
     report_statement,
     reviewer_author,
     sign,
@@ -49,10 +50,10 @@ class Problem:
 
     code: str
     position: int | None = None
-    item: bytes | None = None  # the message's or note's public id, when the failure is that one item's
+    item: bytes | None = None  # the message's, note's or (added) file's public id, when the failure is that one item's
 
 
-REPORT_LEVEL = frozenset({"key", "report-signature", "report-unsigned", "no-pin"})  # nothing of the report can be trusted
+REPORT_LEVEL = frozenset({"wrap", "key", "report-signature", "report-unsigned", "no-pin"})  # nothing of the report can be trusted
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,12 @@ class Verdict:
 
     @property
     def failed_items(self) -> frozenset[bytes]:
-        """Messages and notes that failed on their own: shown as altered, the rest of the report as it is."""
+        """Messages, notes and files that failed on their own (a file: added after the report or message
+        was received): shown as altered or hidden, the rest of the report as it is."""
         return frozenset(p.item for p in self.problems if p.item is not None)
+
+
+WRAP_FAILED = Verdict(ALTERED, (Problem("wrap"),))  # the opener's wrap did not open: another key, or another report's
 
 
 class ReportAltered(Exception):
@@ -105,9 +110,15 @@ def _files(attachments: Iterable[Attachment]) -> list[FileEntry]:
     return [FileEntry.of(a.public_id, a.sealed_meta) for a in attachments]
 
 
-def statement_of_report(report: Report) -> bytes:
-    return report_statement(report.public_id, report.received_on, report.key_commitment or b"", report.sealed_report,
-                            _files(a for a in report.attachments if a.message_id is None))
+def report_files(report: Report) -> list[Attachment]:
+    return [a for a in report.attachments if a.message_id is None]
+
+
+def statement_of_report(report: Report, files: Iterable[Attachment] | None = None) -> bytes:
+    """The report's statement, listing `files` (by default every report-level file stored now)."""
+    flags = report_flags(bool(report.reporter_urgent), bool(report.encrypted_in_browser))
+    return report_statement(report.public_id, report.reference, report.received_on, flags, report.key_commitment or b"",
+                            report.sealed_report, _files(report_files(report) if files is None else files))
 
 
 def author_of(message: Message) -> str:
@@ -169,7 +180,7 @@ def verify_report(report: Report, dek: bytes, checker: Checker) -> Verdict:
         legacy_until is not None or (checker.pin is None and not checker.pin_required))
     if not legacy:
         problems += _report_problems(report, dek, checker)
-    problems += _message_problems(report, checker, legacy_until if legacy_until is not None else 0)
+    problems += _message_problems(report, dek, checker, legacy_until if legacy_until is not None else 0)
     problems += [Problem("note", None, note.public_id) for note in report.notes if not _note_holds(report, note, checker)]
     if problems:
         return Verdict(ALTERED, tuple(problems))
@@ -208,14 +219,45 @@ def _report_problems(report: Report, dek: bytes, checker: Checker) -> list[Probl
         problems.append(Problem("key"))
     if checker.pin is None:
         return [*problems, Problem("no-pin")] if checker.pin_required else problems
-    try:
-        verify(checker.pin.public_key, statement_of_report(report), report.signature)
-    except CryptoError:
+    public_key, signature = checker.pin.public_key, report.signature
+
+    def holds(files: list[Attachment]) -> bool:
+        try:
+            verify(public_key, statement_of_report(report, files), signature)
+        except CryptoError:
+            return False
+        return True
+
+    signed, extra = _listed(report, dek, report_files(report), holds)
+    if not signed:
         problems.append(Problem("report-signature"))
-    return problems
+    return problems + [Problem("extra-file", None, a.public_id) for a in extra]
 
 
-def _message_problems(report: Report, checker: Checker, legacy_until: int) -> list[Problem]:
+def _belongs(report: Report, dek: bytes, attachment: Attachment) -> bool:
+    """Whether a file's sealed details open under the report's key (only a holder of the key could make them)."""
+    try:
+        open_record(dek, report.public_id, "attachment-meta", attachment.sealed_meta, attachment.public_id)
+    except CryptoError:
+        return False
+    return True
+
+
+def _listed(report: Report, dek: bytes, files: list[Attachment],
+            holds: Callable[[list[Attachment]], bool]) -> tuple[bool, list[Attachment]]:
+    """(whether the statement holds, the extra files it holds without). A file added later (the
+    reporter host's role can insert one) must not hide a genuine report: when the statement fails
+    with every stored file, it is checked again without the files whose details do not open under
+    the report's key. A listed file that is missing or changed fails it either way."""
+    if holds(files):
+        return True, []
+    own = [a for a in files if _belongs(report, dek, a)]
+    if len(own) < len(files) and holds(own):
+        return True, [a for a in files if a not in own]
+    return False, []
+
+
+def _message_problems(report: Report, dek: bytes, checker: Checker, legacy_until: int) -> list[Problem]:
     problems = []
     positions = [m.seq for m in report.messages]
     if None in positions or len(set(positions)) != len(positions):
@@ -225,17 +267,19 @@ def _message_problems(report: Report, checker: Checker, legacy_until: int) -> li
     for message in report.messages:
         if message.seq is not None and message.signature is None and message.seq <= legacy_until:
             continue  # stored before signatures
-        if not _message_holds(report, message, checker):
+        signed, extra = _listed(report, dek, [a for a in report.attachments if a.message_id == message.id],
+                                lambda files, m=message: _message_holds(report, m, files, checker))
+        if not signed:
             problems.append(Problem("message", message.seq, message.public_id))
+        problems += [Problem("extra-file", message.seq, a.public_id) for a in extra]
     return problems
 
 
-def _message_holds(report: Report, message: Message, checker: Checker) -> bool:
+def _message_holds(report: Report, message: Message, files: list[Attachment], checker: Checker) -> bool:
     if message.signature is None or message.seq is None:
         return False
-    files = _files(a for a in report.attachments if a.message_id == message.id)
     try:
-        statement = statement_of_message(report, message, files)
+        statement = statement_of_message(report, message, _files(files))
         if message.from_reporter:
             if checker.pin is None:
                 return not checker.pin_required

@@ -5,10 +5,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.crypto import CryptoError
 from portal.crypto.envelope import open_record
 from portal.crypto.keys import RecipientPrivateKey, unwrap_dek
 from portal.reports.answers import MessageBody, ReportAnswers
-from portal.reports.integrity import Checker, ReportAltered, verify_report
+from portal.reports.integrity import WRAP_FAILED, Checker, ReportAltered, verify_report
 from portal.reports.models import KeyWrap, Report
 from portal.reports.service import open_attachment_meta
 
@@ -27,10 +28,14 @@ def recover_report(db: Session, private: RecipientPrivateKey, reference: str, ch
     report = db.scalar(select(Report).where(Report.reference == reference.strip().upper()))
     if report is None:
         raise LookupError("no report with that reference")
-    dek = recovery_dek(db, private, report)
+    try:
+        dek = recovery_dek(db, private, report)
+    except CryptoError:  # a wrap to another key, or copied from another report
+        raise ReportAltered(report.reference, WRAP_FAILED) from None
     verdict = verify_report(report, dek, checker)
-    if verdict.altered:
+    if any(p.code != "extra-file" for p in verdict.problems):  # a file added later is left out, not fatal
         raise ReportAltered(report.reference, verdict)
+    added = verdict.failed_items
     answers = ReportAnswers.from_json(open_record(dek, report.public_id, "report", report.sealed_report))
     lines = [f"Report {report.reference}, received {report.received_on.isoformat()}, status {report.coarse_status.label}", "",
              "What happened:", answers.what_happened, ""]
@@ -40,6 +45,9 @@ def recover_report(db: Session, private: RecipientPrivateKey, reference: str, ch
               f"Vulnerable person: {answers.vulnerable_person}", f"Witnesses: {answers.witnesses}",
               f"How known: {answers.how_known}", f"Category (reporter): {answers.category}", ""]
     for attachment in report.attachments:
+        if attachment.public_id in added:
+            lines.append("Attachment: (added after the report was received; not shown)")
+            continue
         meta = open_attachment_meta(dek, report, attachment)
         lines.append(f"Attachment: {meta.name} ({meta.type}, {meta.size} bytes)")
     for message in report.messages:

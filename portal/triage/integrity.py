@@ -18,6 +18,8 @@ from portal.triage import audit
 
 # What each failed check means, for the reviewer who sees it (a key per Problem.code).
 PROBLEMS = {
+    "wrap": lazy_gettext("Your copy of the report key does not open: it was wrapped to another key or copied from "
+                         "another report."),
     "key": lazy_gettext("The report's key is not the key it was received with: the report was re-encrypted, "
                         "or a different key was wrapped to you."),
     "report-signature": lazy_gettext("The report's signature does not match: its text, its files or the day it "
@@ -25,8 +27,12 @@ PROBLEMS = {
     "report-unsigned": lazy_gettext("The report has no signature, but it was received after reports were signed."),
     "no-pin": lazy_gettext("This triage host has no pinned key for the reporter host, so no signature can be "
                            "checked (portal keys pin-report-signer)."),
+    "message-unplaced": lazy_gettext("A message without a position does not match its signature: its position was "
+                                     "removed."),
     "message": lazy_gettext("Message %(position)s does not match its signature: its text, author, position, "
                             "day or files were changed."),
+    "extra-file": lazy_gettext("A file was added to this report after it was received. It is not shown."),
+    "extra-message-file": lazy_gettext("A file was added to message %(position)s after it was sent. It is not shown."),
     "order": lazy_gettext("The messages' positions were changed (repeated or removed)."),
     "missing": lazy_gettext("Message %(position)s is missing: it was deleted or withheld."),
     "note": lazy_gettext("An internal note does not match its binding: its text or author was changed."),
@@ -34,6 +40,10 @@ PROBLEMS = {
 
 
 def describe(problem: Problem) -> str:
+    if problem.code == "message" and problem.position is None:
+        return str(PROBLEMS["message-unplaced"])
+    if problem.code == "extra-file" and problem.position is not None:
+        return str(PROBLEMS["extra-message-file"]) % {"position": problem.position}
     return str(PROBLEMS[problem.code]) % {"position": problem.position}
 
 
@@ -45,7 +55,12 @@ def check(db, settings: Settings, audit_key: bytes, actor: str, report: Report, 
     """Verify one report as it is opened; audit a failure (`report.altered`, with the failed checks)."""
     verdict = verify_report(report, dek, checker(settings, audit_key))
     if verdict.altered:
-        audit.record(db, audit_key, actor, "report.altered", report.reference,
-                     failed=sorted({p.code for p in verdict.problems}),
-                     messages=sorted({p.position for p in verdict.problems if p.position is not None}))
+        record(db, audit_key, actor, report, verdict)
     return verdict
+
+
+def record(db, audit_key: bytes, actor: str, report: Report, verdict: Verdict) -> None:  # noqa: ANN001
+    """Audit a failed check as `report.altered`, with what failed."""
+    audit.record(db, audit_key, actor, "report.altered", report.reference,
+                 failed=sorted({p.code for p in verdict.problems}),
+                 messages=sorted({p.position for p in verdict.problems if p.position is not None}))

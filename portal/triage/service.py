@@ -13,6 +13,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from flask_babel import gettext as _
 from sqlalchemy import Select, delete, exists, select
 
 from portal.clock import today
@@ -22,7 +23,7 @@ from portal.crypto.integrity import triage_binding_key
 from portal.crypto.keys import RecipientPublicKey, unwrap_dek, wrap_dek
 from portal.deadlines import Deadlines
 from portal.reports.answers import AttachmentMeta, MessageBody, ReportAnswers
-from portal.reports.integrity import BEFORE_SIGNATURES, Verdict, bind_note, triage_binder
+from portal.reports.integrity import BEFORE_SIGNATURES, WRAP_FAILED, Verdict, bind_note, triage_binder
 from portal.reports.models import InternalNote, KeyWrap, Report, ReportStatus
 from portal.reports.service import (
     ConversationEntry,
@@ -65,13 +66,23 @@ def get_report(ctx: Context, actor: Actor, reference: str) -> Report:
     return report
 
 
-def report_dek(ctx: Context, actor: Actor, report: Report) -> bytes:
+def _unwrapped_dek(ctx: Context, actor: Actor, report: Report) -> bytes:
+    """The report's key from this reviewer's wrap (CryptoError when the wrap does not open)."""
     wrap = ctx.db.scalar(
         select(KeyWrap.wrap).where(KeyWrap.report_id == report.id, KeyWrap.recipient_fingerprint == actor.reviewer.key_fingerprint)
     )
     if wrap is None:
         raise NotFound
     return unwrap_dek(wrap, actor.private_key, report.public_id)
+
+
+def report_dek(ctx: Context, actor: Actor, report: Report) -> bytes:
+    """The report's key for an action: a wrap that does not open refuses the action (the page says why)."""
+    try:
+        return _unwrapped_dek(ctx, actor, report)
+    except CryptoError:
+        raise ActionError(_("Your copy of the report key does not open: this report was altered after it was "
+                            "received.")) from None
 
 
 def report_internal_key(ctx: Context, actor: Actor, report: Report, dek: bytes) -> bytes:
@@ -126,8 +137,14 @@ class AlteredCase:
 
 
 def checked_dek(ctx: Context, actor: Actor, report: Report) -> tuple[bytes, Verdict]:
-    """The report's key for this reviewer and the verdict of its integrity check (audited when altered)."""
-    dek = report_dek(ctx, actor, report)
+    """The report's key for this reviewer and the verdict of its integrity check (audited when altered).
+    A wrap that does not open (to another key, or copied from another report) is a failed check too:
+    the key returned is then empty and the verdict `whole`, so nothing is opened with it."""
+    try:
+        dek = _unwrapped_dek(ctx, actor, report)
+    except CryptoError:
+        integrity.record(ctx.db, ctx.audit_key, actor.reviewer.login, report, WRAP_FAILED)
+        return b"", WRAP_FAILED
     return dek, integrity.check(ctx.db, ctx.settings, ctx.audit_key, actor.reviewer.login, report, dek)
 
 
@@ -150,9 +167,11 @@ def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase | Altere
     names = dict(ctx.db.execute(select(Reviewer.id, Reviewer.display_name)).all())
     opened = open_report(report, dek, names)
     failed = verdict.failed_items
+    hidden = {item.hex() for item in failed}  # files added after they were received are not listed
     for entry, message in zip(opened.conversation, report.messages, strict=True):
         if message.public_id in failed:  # never its text or its files
             entry.text, entry.attachments, entry.altered = None, [], True
+        entry.attachments = [(file_id, meta) for file_id, meta in entry.attachments if file_id not in hidden]
     internal_key = report_internal_key(ctx, actor, report, dek)
     notes = [NoteItem(author=names.get(n.author_id, "Reviewer"), written_on=n.written_on,
                       text=None if n.public_id in failed else _note_text(internal_key, report, n), altered=n.public_id in failed)
@@ -161,7 +180,7 @@ def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase | Altere
     return TriageCase(
         report=report,
         answers=answers,
-        attachments=opened.attachments,
+        attachments=[(file_id, meta) for file_id, meta in opened.attachments if file_id not in hidden],
         conversation=opened.conversation,
         notes=notes,
         history=_history(ctx, actor, report),
@@ -192,7 +211,8 @@ def _readable_attachment(ctx: Context, actor: Actor, reference: str, attachment_
         raise NotFound
     dek, verdict = checked_dek(ctx, actor, report)
     message = next((m for m in report.messages if m.id == attachment.message_id), None)
-    if verdict.whole or (message is not None and message.public_id in verdict.failed_items):
+    if verdict.whole or attachment.public_id in verdict.failed_items or (
+            message is not None and message.public_id in verdict.failed_items):
         raise IntegrityError("altered after it was received")  # audited; answered as a file that fails verification
     return report, attachment, dek
 

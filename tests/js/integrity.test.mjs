@@ -30,10 +30,13 @@ test('report statement: layout, hashes and the reporter host signature', async (
   assert.deepEqual([...statement.slice(0, 2)], [0x01, 0x16]);
   assert.equal(hex(statement.slice(2, 18)), r.report_id);
   assert.equal(new TextDecoder().decode(statement.slice(18, 26)), r.received_on.replaceAll('-', ''));
-  assert.equal(hex(statement.slice(26, 58)), r.commitment);
+  assert.equal(statement[26], (r.reporter_urgent ? 0x01 : 0) | (r.encrypted_in_browser ? 0x02 : 0));
+  const end = 28 + statement[27];  // the reference, length-prefixed
+  assert.equal(new TextDecoder().decode(statement.slice(28, end)), r.reference);
+  assert.equal(hex(statement.slice(end, end + 32)), r.commitment);
   const sealedHash = new Uint8Array(await crypto.subtle.digest('SHA-256', h(r.sealed_report)));
-  assert.equal(hex(statement.slice(58, 90)), hex(sealedHash));
-  assert.equal((statement[90] << 8) | statement[91], r.files.length);
+  assert.equal(hex(statement.slice(end + 32, end + 64)), hex(sealedHash));
+  assert.equal((statement[end + 64] << 8) | statement[end + 65], r.files.length);
   const key = await crypto.subtle.importKey('raw', h(r.public_key), { name: 'Ed25519' }, false, ['verify']);
   assert.equal(await crypto.subtle.verify({ name: 'Ed25519' }, key, h(r.signature), statement), true);
   const changed = statement.slice();

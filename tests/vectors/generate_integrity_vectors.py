@@ -31,7 +31,9 @@ def build() -> dict:
     sealed_report = b"\x01\x01" + fixed("sealed-report", 32)
     files = sorted([(fixed("attachment-b", 16), b"\x01\x01meta-b"), (fixed("attachment-a", 16), b"\x01\x01meta-a")])
     file_bytes = len(files).to_bytes(2, "big") + b"".join(i + sha(m) for i, m in files)
-    report = bytes([1, 0x16]) + report_id + b"20261206" + commitment + sha(sealed_report) + file_bytes
+    reference, flags = b"R-7KQ2M9", 0x03  # urgent (0x01), sealed in the browser (0x02)
+    report = (bytes([1, 0x16]) + report_id + b"20261206" + bytes([flags]) + bytes([len(reference)]) + reference
+              + commitment + sha(sealed_report) + file_bytes)
     seed = fixed("reporter-signing-seed", 32)
     signer = Ed25519PrivateKey.from_private_bytes(seed)
     public = signer.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
@@ -52,7 +54,8 @@ def build() -> dict:
         "version": 1,
         "commitment": {"dek": dek.hex(), "report_id": report_id.hex(), "label": "portal/v1/key-commitment",
                        "commitment": commitment.hex()},
-        "report": {"report_id": report_id.hex(), "received_on": "2026-12-06", "commitment": commitment.hex(),
+        "report": {"report_id": report_id.hex(), "reference": reference.decode(), "received_on": "2026-12-06",
+                   "reporter_urgent": True, "encrypted_in_browser": True, "flags": flags, "commitment": commitment.hex(),
                    "sealed_report": sealed_report.hex(), "sealed_report_sha256": sha(sealed_report).hex(),
                    "files": [{"id": i.hex(), "sealed_meta": m.hex()} for i, m in files],
                    "statement": report.hex(), "seed": seed.hex(), "public_key": public.hex(),

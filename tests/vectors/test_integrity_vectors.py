@@ -42,8 +42,10 @@ def test_key_commitment():
 def test_report_statement_and_signature():
     r = V["report"]
     files = [ig.FileEntry.of(b(f["id"]), b(f["sealed_meta"])) for f in reversed(r["files"])]  # order does not matter
-    statement = ig.report_statement(b(r["report_id"]), dt.date.fromisoformat(r["received_on"]), b(r["commitment"]),
-                                    b(r["sealed_report"]), files)
+    flags = ig.report_flags(r["reporter_urgent"], r["encrypted_in_browser"])
+    assert flags == r["flags"]
+    statement = ig.report_statement(b(r["report_id"]), r["reference"], dt.date.fromisoformat(r["received_on"]), flags,
+                                    b(r["commitment"]), b(r["sealed_report"]), files)
     assert statement == b(r["statement"])
     assert ig.signer_public_key(b(r["seed"])) == b(r["public_key"])
     assert ig.sign(b(r["seed"]), statement) == b(r["signature"])  # Ed25519 is deterministic
@@ -117,7 +119,17 @@ def test_any_changed_signature_byte_or_statement_fails(seed, statement, index, f
 @given(st.lists(st.tuples(ids, st.binary(max_size=40)), max_size=5, unique_by=lambda t: t[0]), ids, days, keys)
 def test_a_moved_or_dropped_file_changes_the_report_statement(files, report_id, day, commitment):
     entries = [ig.FileEntry.of(i, m) for i, m in files]
-    whole = ig.report_statement(report_id, day, commitment, b"r", entries)
-    assert ig.report_statement(report_id, day, commitment, b"r", list(reversed(entries))) == whole
+    whole = ig.report_statement(report_id, "R-1", day, 0, commitment, b"r", entries)
+    assert ig.report_statement(report_id, "R-1", day, 0, commitment, b"r", list(reversed(entries))) == whole
     if entries:
-        assert ig.report_statement(report_id, day, commitment, b"r", entries[1:]) != whole
+        assert ig.report_statement(report_id, "R-1", day, 0, commitment, b"r", entries[1:]) != whole
+
+
+@settings(max_examples=30, deadline=None)
+@given(ids, days, keys, st.text("ABCDEFGHJKMNPQRSTVWXYZ0123456789-", min_size=1, max_size=16),
+       st.text("ABCDEFGHJKMNPQRSTVWXYZ0123456789-", min_size=1, max_size=16), st.integers(0, 3), st.integers(0, 3))
+def test_the_reference_and_the_reporters_flags_change_the_report_statement(report_id, day, commitment, ref, ref2,
+                                                                            flags, flags2):
+    one = ig.report_statement(report_id, ref, day, flags, commitment, b"r", [])
+    two = ig.report_statement(report_id, ref2, day, flags2, commitment, b"r", [])
+    assert (one == two) == (ref == ref2 and flags == flags2)

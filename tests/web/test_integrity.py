@@ -14,6 +14,7 @@ from triage_support import (
     act_ok,
     integrity_checker,
     page_text,
+    post_action,
     read,
     reporter_keys,
     reporter_page,
@@ -264,3 +265,169 @@ def test_a_report_from_before_signatures_is_shown_as_such_and_a_stripped_one_as_
         session.scalars(select(Message)).one().reviewer_id += 1
     page = page_text(reviewer.get(f"/reports/{reference}"))
     assert PARTS_ALTERED in page and "A reply after the upgrade" not in page
+
+
+# -- the outside review of issue 19 -------------------------------------------------------------
+
+
+def _swap_references(session, one: str, two: str) -> None:
+    first, second = (session.scalars(select(Report).where(Report.reference == r)).one() for r in (one, two))
+    first.reference = "R-SWAPPING"
+    session.flush()
+    second.reference = one
+    session.flush()
+    first.reference = two
+
+
+def test_swapped_references_show_as_altered_not_as_the_other_report(triage_app, database, instance_dir, lead):
+    """A writer swaps two reports' references: opening R-A must not show report B's genuine content
+    (nor its history) with no warning. The reference is in the signed statement."""
+    ref_a, _code = seed_report(database, instance_dir, what_happened="Report-A-content")
+    ref_b, _code = seed_report(database, instance_dir, what_happened="Report-B-content")
+    with database.transaction() as session:
+        _swap_references(session, ref_a, ref_b)
+    reviewer = sign_in_reviewer(triage_app.test_client(), lead)
+    for reference in (ref_a, ref_b):
+        response = reviewer.get(f"/reports/{reference}")
+        page = page_text(response)
+        assert response.status_code == 200
+        assert ALTERED in page and "Report-A-content" not in page and "Report-B-content" not in page
+        assert "signature does not match" in page
+        assert "report.altered" in _audited(database, reference)
+
+
+@pytest.mark.parametrize("column", ["reporter_urgent", "encrypted_in_browser"])
+def test_a_flipped_reporter_flag_shows_as_altered(triage_app, database, instance_dir, lead, column):
+    """The reporter's own flags are sealed in the statement: a writer who sets `reporter_urgent` does
+    not make the page say "Reporter says someone is at risk now"."""
+    reference, _code = seed_report(database, instance_dir, what_happened=ORIGINAL)
+    with database.transaction() as session:
+        report = session.scalars(select(Report)).one()
+        setattr(report, column, not getattr(report, column))
+    page = page_text(sign_in_reviewer(triage_app.test_client(), lead).get(f"/reports/{reference}"))
+    assert ALTERED in page and ORIGINAL not in page and "Reporter says someone is at risk now" not in page
+
+
+def _copy_wrap(session, fingerprint: str, into: str, source: str) -> None:
+    """A writer copies another report's wrap row (to the same key) over this report's."""
+    def wrap_of(reference: str) -> KeyWrap:
+        report = session.scalars(select(Report).where(Report.reference == reference)).one()
+        return session.scalars(select(KeyWrap).where(KeyWrap.report_id == report.id,
+                                                     KeyWrap.recipient_fingerprint == fingerprint)).one()
+    wrap_of(into).wrap = wrap_of(source).wrap
+
+
+WRAP_FAILS = "your copy of the report key does not open"
+
+
+def test_a_wrap_that_does_not_open_shows_as_altered_not_500(triage_app, database, instance_dir, lead):
+    reference, code = seed_report(database, instance_dir, what_happened=ORIGINAL)
+    other, _code = seed_report(database, instance_dir, what_happened="Another report")
+    keys = reporter_keys(instance_dir)
+    secret = receipt_secret(normalise_receipt_code(code), keys.install_salt)
+    with database.transaction() as session:
+        report = session.scalars(select(Report).where(Report.reference == reference)).one()
+        dek = service.reporter_dek(report, secret)
+        sink = EncryptingSink(session, dek, report.public_id, "evidence.txt", "text/plain")
+        sink.write(b"file bytes")
+        add_message(session, report, dek, "with a file", from_reporter=True, signer=keys.signer, attachments=[sink.finish()])
+    file_id = read(database, lambda s: s.scalars(select(Attachment.public_id)).one()).hex()
+    with database.transaction() as session:
+        _copy_wrap(session, lead.fingerprint, reference, other)
+    reviewer = sign_in_reviewer(triage_app.test_client(), lead)
+    response = reviewer.get(f"/reports/{reference}")
+    page = page_text(response)
+    assert response.status_code == 200
+    assert ALTERED in page and WRAP_FAILS in page.lower() and ORIGINAL not in page
+    assert "report.altered" in _audited(database, reference)
+    response = reviewer.get(f"/reports/{reference}/files/{file_id}")
+    assert response.status_code == 302 and b"file bytes" not in response.data
+    assert "attachment.unreadable" in _audited(database, reference)
+    response = post_action(reviewer, reference, "note", {"text": "A note on it"})  # an action is refused, not a 500
+    assert response.status_code != 500 and WRAP_FAILS in page_text(response).lower()
+
+
+def test_keys_recover_with_a_wrap_that_does_not_open_says_so_and_audits_it(cli_environment, database, instance_dir,
+                                                                           recovery_key, tmp_path):
+    from portal.crypto.keys import export_recovery_private_key
+
+    reference, _code = seed_report(database, instance_dir, what_happened=ORIGINAL)
+    other, _code = seed_report(database, instance_dir, what_happened="Another report")
+    with database.transaction() as session:
+        _copy_wrap(session, recovery_key.public_key().fingerprint, reference, other)
+    key_file = tmp_path / "recovery.key"
+    key_file.write_text(export_recovery_private_key(recovery_key))
+    result = cli_environment.invoke(["keys", "recover", "--key-file", str(key_file), reference,
+                                     "--instance", cli_environment.instance_dir], None)
+    assert result.exit_code != 0 and ORIGINAL not in result.output
+    assert "altered after it was received" in result.output and WRAP_FAILS in result.output.lower()
+    assert "report.altered" in _audited(database, reference)
+
+
+def _insert_file(session, report: Report, message_id: int | None) -> bytes:
+    """What the reporter host's role can do on any stored report: INSERT one attachment row (it
+    cannot seal details under the report's key)."""
+    file_id = os.urandom(16)
+    session.add(Attachment(report_id=report.id, public_id=file_id, message_id=message_id, from_reporter=True,
+                           sealed_meta=os.urandom(60), ciphertext_bytes=10))
+    return file_id
+
+
+EXTRA_FILE = "A file was added to this report after it was received"
+
+
+def test_a_file_added_to_a_report_is_hidden_and_the_report_stays_readable(triage_app, database, instance_dir, lead):
+    reference, _code = seed_report(database, instance_dir, what_happened=ORIGINAL)
+    with database.transaction() as session:
+        file_id = _insert_file(session, session.scalars(select(Report)).one(), None)
+    reviewer = sign_in_reviewer(triage_app.test_client(), lead)
+    response = reviewer.get(f"/reports/{reference}")
+    page = page_text(response)
+    assert response.status_code == 200
+    assert ORIGINAL in page and PARTS_ALTERED in page and EXTRA_FILE in page and ALTERED not in page
+    assert file_id.hex() not in response.get_data(as_text=True)
+    assert "report.altered" in _audited(database, reference)
+    assert reviewer.get(f"/reports/{reference}/files/{file_id.hex()}").status_code == 302
+    assert "attachment.unreadable" in _audited(database, reference)
+
+
+def test_a_listed_file_removed_still_fails_the_report(triage_app, database, instance_dir, lead):
+    """Only an extra file is forgiven: a file the statement lists that is gone fails the whole report."""
+    from portal.reports.integrity import sign_report
+
+    reference, _code = seed_report(database, instance_dir, what_happened=ORIGINAL)
+    keys = reporter_keys(instance_dir)
+    with database.transaction() as session:  # the report as if accepted with one file
+        report = session.scalars(select(Report)).one()
+        _insert_file(session, report, None)
+        session.flush()
+        session.refresh(report)
+        sign_report(report, keys.signer)
+    with database.transaction() as session:
+        session.delete(session.scalars(select(Attachment)).one())
+    page = page_text(sign_in_reviewer(triage_app.test_client(), lead).get(f"/reports/{reference}"))
+    assert ALTERED in page and ORIGINAL not in page
+
+
+def test_a_file_added_to_a_message_is_hidden_and_the_message_stays_readable(triage_app, database, instance_dir, lead,
+                                                                             make_reviewer):
+    reference, reviewer = _conversation(database, instance_dir, triage_app, lead)
+    with database.transaction() as session:
+        report = session.scalars(select(Report)).one()
+        first = _messages(session)[0]
+        file_id = _insert_file(session, report, first.id)
+    response = reviewer.get(f"/reports/{reference}")
+    page = page_text(response)
+    assert "Reporter-first-message" in page and ORIGINAL in page and PARTS_ALTERED in page
+    assert "A file was added to message 1 after it was sent" in page
+    assert file_id.hex() not in response.get_data(as_text=True)
+    assert "evidence.txt" in page  # the message's own file is still listed
+    assert reviewer.get(f"/reports/{reference}/files/{file_id.hex()}").status_code == 302
+
+
+def test_a_message_without_a_position_is_described_as_such(triage_app, database, instance_dir, lead):
+    reference, reviewer = _conversation(database, instance_dir, triage_app, lead)
+    with database.transaction() as session:
+        _messages(session)[1].seq = None
+    page = page_text(reviewer.get(f"/reports/{reference}"))
+    assert "A message without a position" in page and "Message None" not in page

@@ -20,6 +20,7 @@ from triage_support import (
     read,
     report_by_reference,
     reporter_status,
+    resign_as_received,
     seed_report,
     sign_in_reviewer,
     token_for,
@@ -193,9 +194,15 @@ def test_a_reviewer_without_access_cannot_mark_or_restore(world, database):
     assert report_by_reference(database, world["refs"][1]).junk is True
 
 
-def test_urgent_reports_need_a_lead_and_escalated_ones_cannot_be_junk(world, database):
+def _urgent(database, instance_dir, reference: str) -> None:
+    """As if the reporter had said someone is at risk now (the flag is signed: set it and sign again)."""
+    _set(database, reference, reporter_urgent=True)
+    resign_as_received(database, instance_dir, reference)
+
+
+def test_urgent_reports_need_a_lead_and_escalated_ones_cannot_be_junk(world, database, instance_dir):
     urgent, escalated = world["refs"][0], world["refs"][1]
-    _set(database, urgent, reporter_urgent=True)
+    _urgent(database, instance_dir, urgent)
     _set(database, escalated, stage="escalated", escalation_route="professional-standards")
     page = page_text(world["reviewer"].get(f"/reports/{urgent}"))
     assert "only a lead can mark it as junk" in page and 'action="/reports/' + urgent + '/junk"' not in page
@@ -207,7 +214,7 @@ def test_urgent_reports_need_a_lead_and_escalated_ones_cannot_be_junk(world, dat
     response = _mark(world["lead"], urgent)
     assert response.status_code == 400 and "flagged high-risk" in error_text(response.data)
     unopened = world["refs"][2]  # a flood is junked from the queue by a lead, unopened
-    _set(database, unopened, reporter_urgent=True)
+    _urgent(database, instance_dir, unopened)
     assert _mark(world["lead"], unopened).status_code == 302
     assert _entries(database, junk.MARKED) == [("lead", unopened, {"note": False, "reason": "flood"})]
 
