@@ -30,7 +30,7 @@ from portal.crypto.keyfile import (
 )
 from portal.crypto.keys import RecipientPrivateKey, RecipientPublicKey
 from portal.crypto.split import MAX_SHARES
-from portal.instance import write_private_file
+from portal.instance import SECRETS, secrets_dir, write_private_file
 
 MIN_PASSPHRASE_CHARS = 12
 MAX_PASSPHRASE_CHARS = 1024
@@ -114,19 +114,21 @@ def share_paths(out: Path, name: str, count: int) -> list[Path]:
     return [out / f"{name}.share-{x}" for x in range(1, count + 1)]
 
 
-INSTANCE_MARKERS = ("portal.toml", "secrets")
+def _is_instance(directory: Path) -> bool:
+    """Holds portal.toml, or a secrets/ directory with an instance secret (not any folder called "secrets")."""
+    return (directory / "portal.toml").is_file() or any((secrets_dir(directory) / name).exists() for name in SECRETS)
 
 
 def refuse_inside_instance(out: Path) -> None:
     """A key pair is generated where its private half will live: the body's or the recovery key
     holders' own machine, never a portal host. Refuse when the command was given --instance, or
-    when `out` is (inside) an instance directory (one holding portal.toml or secrets/)."""
+    when `out` is (inside) an instance directory (portal.toml, or an instance secret in secrets/)."""
     ctx = click.get_current_context(silent=True)
     if ctx is not None and getattr(ctx.find_root().obj, "directory", None) is not None:
         raise click.UsageError("keygen makes a private key: run it on the key holder's own machine, without --instance "
                                "(see docs/operations.md). Nothing was written.")
     for directory in (out.absolute(), *out.absolute().parents):
-        if any((directory / marker).exists() for marker in INSTANCE_MARKERS):
+        if _is_instance(directory):
             raise click.UsageError(f"{directory} is a portal instance directory: a private key must not be written on a "
                                    "portal host. Run keygen on the key holder's own machine with --out on its own medium. "
                                    "Nothing was written.")

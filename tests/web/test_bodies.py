@@ -161,3 +161,5 @@ def test_keygen_refuses_to_write_a_private_key_in_a_portal_instance(command, cli
         assert inside.exit_code == 2 and "portal instance directory" in inside.output, inside.output
     assert not list(instance_dir.rglob("*.key")) and not (tmp_path / "keys").exists()
     ok(cli_environment.invoke([*command, "--out", str(tmp_path / "own-machine"), "--no-passphrase"]))
+    (tmp_path / "home" / "secrets").mkdir(parents=True)  # a folder merely called "secrets" is no instance
+    ok(cli_environment.invoke([*command, "--out", str(tmp_path / "home" / "keys"), "--no-passphrase"]))
