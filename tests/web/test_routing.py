@@ -359,3 +359,14 @@ def test_an_unrelated_name_sharing_one_word_with_a_lead_is_not_routed(reporter_c
     reference = _submit("nojs", reporter_client, database, [("Laura Smith (PSD)", "")])
     screen_now(database, instance_dir)
     assert _report(database, reference) == (screening.SCREENED, None, None)
+
+
+def test_a_senior_rank_typed_in_the_number_box_routes_the_report(reporter_client, database, instance_dir, staff, body,
+                                                                  recovery_key):
+    """Attacker review: "Ch Const" in the collar-number box, with no role given, was not read."""
+    before = set(references(database))
+    data = {"csrf_token": csrf_from(reporter_client.get("/report").data), "draft": "", "what_happened": "What the senior officer did",
+            "people-0-name": "Jane Doe", "people-0-role": "", "people-0-identifier": "Ch Const"}
+    assert reporter_client.post("/report", data=data, content_type="multipart/form-data").status_code == 200
+    (reference,) = set(references(database)) - before
+    _assert_routed(database, instance_dir, reference, body, recovery_key, staff)
