@@ -30,7 +30,7 @@ from portal.crypto.keyfile import (
 )
 from portal.crypto.keys import RecipientPrivateKey, RecipientPublicKey
 from portal.crypto.split import MAX_SHARES
-from portal.instance import write_private_file
+from portal.instance import SECRETS, secrets_dir, write_private_file
 
 MIN_PASSPHRASE_CHARS = 12
 MAX_PASSPHRASE_CHARS = 1024
@@ -114,11 +114,32 @@ def share_paths(out: Path, name: str, count: int) -> list[Path]:
     return [out / f"{name}.share-{x}" for x in range(1, count + 1)]
 
 
+def _is_instance(directory: Path) -> bool:
+    """Holds portal.toml, or a secrets/ directory with an instance secret (not any folder called "secrets")."""
+    return (directory / "portal.toml").is_file() or any((secrets_dir(directory) / name).exists() for name in SECRETS)
+
+
+def refuse_inside_instance(out: Path) -> None:
+    """A key pair is generated where its private half will live: the body's or the recovery key
+    holders' own machine, never a portal host. Refuse when the command was given --instance, or
+    when `out` is (inside) an instance directory (portal.toml, or an instance secret in secrets/)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and getattr(ctx.find_root().obj, "directory", None) is not None:
+        raise click.UsageError("keygen makes a private key: run it on the key holder's own machine, without --instance "
+                               "(see docs/operations.md). Nothing was written.")
+    for directory in (out.absolute(), *out.absolute().parents):
+        if _is_instance(directory):
+            raise click.UsageError(f"{directory} is a portal instance directory: a private key must not be written on a "
+                                   "portal host. Run keygen on the key holder's own machine with --out on its own medium. "
+                                   "Nothing was written.")
+
+
 def write_key_pair(out: Path, name: str, protection: Protection) -> RecipientPublicKey:
     """Generate a pair in this process and write NAME.key (0600), NAME.pub and, for a split, the
     share files NAME.share-1 .. NAME.share-N (0600) into `out`."""
     if len(name) > 64 or not KEY_FILE_NAME.fullmatch(name):
         raise click.UsageError("--name: lower-case letters, digits and hyphens")
+    refuse_inside_instance(out)
     private_path, public_path = key_file_paths(out, name)
     shares = share_paths(out, name, protection.split[1]) if protection.split else []
     for path in (private_path, public_path, *shares):

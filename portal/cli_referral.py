@@ -3,6 +3,7 @@ to verify a case bundle with its private key file and write out what it holds.""
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 import click
@@ -36,9 +37,21 @@ def open_command(bundle: Path, key_file: Path, out: Path | None, passphrase_file
     except (OpenError, OSError) as exc:
         raise click.ClickException(f"nothing was written: {exc}") from exc
     details = summary.details
-    click.echo(f"Verified {summary.kind} bundle for report {details.get('reference', '?')} "
-               f"(made on {details.get('created_on', '?')}).")
-    click.echo(f"Bundle SHA-256: {summary.sha256} (compare it with the one the sender gave you).")
-    click.echo(f"Written to {destination}:")
+    click.echo(f"Opened with your key, and every file matches the bundle's manifest: a {printable(summary.kind)} bundle "
+               f"that says it is for report {printable(details.get('reference', '?'))}, made on "
+               f"{printable(details.get('created_on', '?'))}.")
+    click.echo("Anyone who has your public key can make a bundle: who made this one is proven only if its SHA-256 "
+               "equals the one the portal's lead sent you by another channel (telephone, letter).")
+    click.echo(f"Bundle SHA-256: {summary.sha256}")
+    click.echo(f"Written to {printable(str(destination), 1000)}:")
     for name in summary.files:
-        click.echo(f"  {name}")
+        click.echo(f"  {printable(name, 1000)}")
+
+
+def printable(value: object, limit: int = 200) -> str:
+    """A sender-supplied field fit for one line of a terminal: no control, format or line-separator
+    characters (a newline would let a forged field print a line of its own; an escape sequence
+    or a bidi override could rewrite what is shown), at most `limit` characters."""
+    text = "".join(c if unicodedata.category(c) not in ("Cc", "Cf", "Zl", "Zp", "Co", "Cs") else " " for c in str(value))
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -33,7 +33,7 @@ def index_report(ctx: Context, report: Report, answers: ReportAnswers) -> None:
     existing = set(ctx.db.execute(select(SubjectIndex.kind, SubjectIndex.value).where(SubjectIndex.report_id == report.id)).all())
     wanted: set[tuple[str, bytes]] = set()
     for person in answers.people:
-        wanted |= subject_values(ctx.blind_index_key, person.name, person.identifier)
+        wanted |= subject_values(ctx.blind_index_key, person.name, person.identifier, contained=True)
     for kind, value in wanted - existing:
         ctx.db.add(SubjectIndex(report_id=report.id, kind=kind, value=value))
     report.subjects_indexed = True
@@ -161,7 +161,7 @@ def subject_labels(ctx: Context, report: Report, internal_key: bytes, answers: R
     additions are sealed under the report's internal key (portal.triage.internal)."""
     from_answers: dict[tuple[str, bytes], str] = {}
     for person in answers.people:
-        for kind, value in subject_values(ctx.blind_index_key, person.name, person.identifier):
+        for kind, value in subject_values(ctx.blind_index_key, person.name, person.identifier, contained=True):
             from_answers[(kind, value)] = _label_for(kind, person.name, person.identifier)
     grouped: dict[tuple[str, str, bool], SubjectLabel] = {}
     for row in ctx.db.scalars(select(SubjectIndex).where(SubjectIndex.report_id == report.id, SubjectIndex.removed.is_(False))
@@ -180,7 +180,7 @@ def subject_labels(ctx: Context, report: Report, internal_key: bytes, answers: R
 
 def add_subject(ctx: Context, actor: Actor, report: Report, internal_key: bytes, name: str, identifier: str) -> int:
     name, identifier = (name or "").strip()[:200], (identifier or "").strip()[:200]
-    values = subject_values(ctx.blind_index_key, name, identifier)
+    values = subject_values(ctx.blind_index_key, name, identifier, contained=True)
     if not values:
         raise ActionError("Give a full name (first name and surname) or a collar or staff number of at least 3 characters.")
     added = 0

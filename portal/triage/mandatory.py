@@ -4,8 +4,9 @@ A category or risk flag configured with `referral = "<criterion>"` in taxonomy.t
 the oversight body's mandatory-referral criteria (for England and Wales, the IOPC's statutory
 guidance). The first time a reviewer gives a report one, it becomes `referral_required` (sticky,
 like `ever_high_risk`: recategorising it does not take it out) and gets a `referral_due_on`
-`taxonomy.referral_days` days later. The queue shows "Referral due" until a referral is sent;
-closing such a report without one needs a recorded reason and a second lead's approval
+`taxonomy.referral_days` days later. The queue shows "Referral due" until a referral is sent to
+the independent oversight body itself (`referred_to_independent`): a referral to one of the force's
+own units (the anti-corruption unit) does not meet the requirement. Closing such a report without one needs a recorded reason and a second lead's approval
 (portal.triage.closure).
 """
 
@@ -39,15 +40,15 @@ def note_categorisation(taxonomy: Taxonomy, report: Report) -> list[str]:
 
 
 def unreferred(report: Report) -> bool:
-    """A mandatory referral that was never sent."""
-    return report.referral_required and not report.referral_status
+    """A mandatory referral that was never sent to the independent body."""
+    return report.referral_required and not report.referred_to_independent
 
 
 def state(report: Report, on: dt.date | None = None) -> str:
     """'' (no mandatory referral, or closed), 'referred', 'overdue' or 'due'."""
     if not report.referral_required or report.stage == Stage.CLOSED:
         return ""
-    if report.referral_status:
+    if report.referred_to_independent:
         return "referred"
     if report.referral_due_on is not None and report.referral_due_on < (on or today()):
         return "overdue"
@@ -55,6 +56,6 @@ def state(report: Report, on: dt.date | None = None) -> str:
 
 
 def due_clause() -> ColumnElement[bool]:
-    """Open reports with a mandatory referral not yet sent (the queue's "Referral due" filter)."""
-    return (Report.referral_due_on.is_not(None) & Report.referral_status.is_(None)
+    """Open reports with a mandatory referral not yet sent to the independent body (the queue's "Referral due" filter)."""
+    return (Report.referral_due_on.is_not(None) & Report.referred_to_independent.is_(False)
             & (Report.stage != Stage.CLOSED) & Report.junk.is_(False))

@@ -73,6 +73,27 @@ def normalise_name(raw: str) -> str:
     return " ".join(NAME_FORMS.get(t, t) for t in tokens)
 
 
+INTRA_WORD_DOT = re.compile(r"(?<=[^\W\d_])\.(?=[^\W\d_]{2})")
+MAX_RUN_TOKENS = 12  # a name box is short: only its first words are read for contained names
+MAX_RUNS = 60
+
+
+def contained_names(raw: str) -> set[str]:
+    """Every contiguous run of two or more words of the normalised name, the whole one included
+    ("Marta Kowalczyk (PSD)" -> "marta kowalczyk", "kowalczyk psd", ...), also read with dots inside
+    a word dropped ("Marta K.owalczyk"), so a declared name is found inside whatever else the box holds.
+    Bounded: the first MAX_RUN_TOKENS words, at most MAX_RUNS runs."""
+    runs: set[str] = set()
+    for text in (raw[:200], INTRA_WORD_DOT.sub("", raw[:200])):
+        tokens = normalise_name(text).split()[:MAX_RUN_TOKENS]
+        for length in range(2, len(tokens) + 1):
+            for start in range(len(tokens) - length + 1):
+                if len(runs) >= MAX_RUNS:
+                    return runs
+                runs.add(" ".join(tokens[start:start + length]))
+    return runs
+
+
 def normalise_identifier(raw: str) -> str:
     """Collar or staff number as written: letters and digits only, upper case, leading zeros kept."""
     return re.sub(r"[^A-Z0-9]", "", fold(raw).upper())

@@ -85,7 +85,7 @@ def routing_reason(db: Session, report: Report, subjects: SubjectList) -> str | 
     if db.scalar(select(exists(leads))):
         return NAMES_LEAD
     ranks = senior_ranks(rules().get("routing", {}))
-    if any(ranks.matches(person.role, person.name) for person in subjects.people):
+    if any(ranks.matches(person.role, person.name, person.identifier) for person in subjects.people):
         return SENIOR_RANK
     return None
 

@@ -114,7 +114,7 @@ def screen_report(ctx: Context, keys: ScreeningSecrets, report_id: int) -> str |
     existing = set(ctx.db.execute(select(SubjectIndex.kind, SubjectIndex.value).where(SubjectIndex.report_id == report.id)).all())
     wanted: set[tuple[str, bytes]] = set()
     for person in people:
-        wanted |= subject_values(keys.blind_index_key, person.name, person.identifier)
+        wanted |= subject_values(keys.blind_index_key, person.name, person.identifier, contained=True)
     for kind, value in wanted - existing:
         ctx.db.add(SubjectIndex(report_id=report.id, kind=kind, value=value))
     report.subjects_indexed = True

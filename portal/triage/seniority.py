@@ -37,15 +37,17 @@ class SeniorRanks:
         abbreviations = frozenset(a for a in (comparable(str(r)) for r in section.get("senior_abbreviations", [])) if a)
         return cls(phrases, abbreviations)
 
-    def matches(self, role: str, name: str = "") -> bool:
-        """Does this person's rank or role, or their name as written ("ACC Jane Smith"), name a senior rank?
+    def matches(self, role: str, name: str = "", identifier: str = "") -> bool:
+        """Does this person's rank or role, or their name or collar number as written ("ACC Jane
+        Smith", "Ch Const"), name a senior rank?
 
-        In a name, only abbreviations of three letters or more count, and single letters are
-        never joined: "A. C. Smith" has the initials A. C., not the rank AC."""
-        if any(phrase in comparable(text[:400]) for text in (role, name) if text for phrase in self.phrases):
+        In a name or a number, only abbreviations of three letters or more count, and single
+        letters are never joined: "A. C. Smith" has the initials A. C., not the rank AC."""
+        if any(phrase in comparable(text[:400]) for text in (role, name, identifier) if text for phrase in self.phrases):
             return True
         return (any(word in self.abbreviations for word in words(role[:400], join_initials=True))
-                or any(word in self.abbreviations for word in words(name[:400], join_initials=False) if len(word) >= 3))
+                or any(word in self.abbreviations for text in (name, identifier)
+                       for word in words(text[:400], join_initials=False) if len(word) >= 3))
 
 
 def words(text: str, join_initials: bool) -> list[str]:

@@ -20,6 +20,8 @@ from sqlalchemy.orm import aliased
 
 from portal.reports.models import Report, SubjectIndex
 from portal.triage.names import (
+    ParsedName,
+    contained_names,
     initial_keys,
     name_set,
     normalise_identifier,
@@ -49,13 +51,17 @@ def blind_index(key: bytes, kind: str, normalised: str) -> bytes:
     return hmac.new(key, b"portal/v1/subject:" + kind.encode() + b":" + normalised.encode("utf-8"), hashlib.sha256).digest()
 
 
-def subject_values(key: bytes, name: str, identifier: str) -> set[tuple[str, bytes]]:
+def subject_values(key: bytes, name: str, identifier: str, contained: bool = False) -> set[tuple[str, bytes]]:
     """Blind-index values for one person as entered, one or more of each kind of KIND_STRENGTH.
 
     A name counts with two parts (or an initial and a surname, as a "possible" only); a number
-    with three letters or digits.
+    with three letters or digits. With `contained` (a name a reporter typed, not a declaration),
+    every run of words inside the name also yields the whole-name kinds ("name", "name-set"), so
+    a declared "Marta Kowalczyk" matches "Marta Kowalczyk (PSD)" or "Marta Kowalczyk and John
+    Smith". Declarations never get them: "Marta Anna Kowalczyk" declared must not hide every
+    report about an "Anna Kowalczyk".
     """
-    forms: set[tuple[str, str]] = set()
+    forms: set[tuple[str, str]] = _contained_forms(name) if contained else set()
     normal_name = normalise_name(name)
     if len([t for t in normal_name.split() if len(t) >= 2]) >= 2:  # "J. Smith" is only a "possible"
         forms.add(("name", normal_name))
@@ -74,6 +80,18 @@ def subject_values(key: bytes, name: str, identifier: str) -> set[tuple[str, byt
         if len(digits := number_digits(identifier)) >= 3:
             forms.add(("id-digits", digits))
     return {(kind, blind_index(key, kind, form)) for kind, form in forms}
+
+
+def _contained_forms(name: str) -> set[tuple[str, str]]:
+    """The whole-name kinds of every run of words inside a reported name (names.contained_names)."""
+    forms: set[tuple[str, str]] = set()
+    for run in contained_names(name):
+        tokens = run.split()
+        if len([t for t in tokens if len(t) >= 2]) >= 2:
+            forms.add(("name", run))
+        if together := name_set(ParsedName((), tuple(tokens))):
+            forms.add(("name-set", together))
+    return forms
 
 
 def strength(kinds: set[str] | list[str]) -> str | None:

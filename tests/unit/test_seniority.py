@@ -39,6 +39,24 @@ def test_a_rank_typed_in_the_name_box_counts(name):
     assert RANKS.matches("", name)
 
 
+@pytest.mark.parametrize("role", ["Ch. Const.", "Ch Const", "Chief Const.", "Dep. Ch. Const.", "Asst Ch Const", "Commr",
+                                  "Dep. Commr", "Asst. Commr."])
+def test_short_forms_of_chief_constable_and_commissioner_match(role):
+    """Attacker review: these forms of a senior rank slipped past the list."""
+    assert RANKS.matches(role, "")
+    assert RANKS.matches("", f"{role} Jane Doe")
+
+
+@pytest.mark.parametrize("identifier", ["ACC 1", "Ch Const", "Commr", "Chief Constable's office"])
+def test_a_rank_typed_in_the_identifier_box_counts(identifier):
+    assert RANKS.matches("", "Jane Doe", identifier)
+
+
+@pytest.mark.parametrize("identifier", ["4471", "PC 4471", "A C 4471", "WMP 04471", "Accounts 12"])
+def test_an_ordinary_number_in_the_identifier_box_does_not(identifier):
+    assert not RANKS.matches("", "Jane Doe", identifier)
+
+
 @given(phrase=st.sampled_from(PHRASES), data=st.data())
 def test_any_case_and_separator_between_the_words_matches(phrase, data):
     words = phrase.split()

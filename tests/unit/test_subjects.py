@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from portal.triage.names import parse_name
+from portal.triage.names import MAX_RUNS, contained_names, parse_name
 from portal.triage.subjects import (
     KIND_STRENGTH,
     POSSIBLE,
@@ -203,3 +205,30 @@ def test_a_number_in_other_digits_or_with_a_leading_zero_is_at_least_possible():
         shared = {kind for kind, _ in subject_values(KEY, "", typed) & plain}
         assert shared, typed
     assert subject_values(KEY, "", "PC \u0664\u0664\u0667\u0661") == plain  # the same number, in Arabic-Indic digits
+
+
+_WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=2, max_size=9)
+
+
+@given(before=st.lists(_WORD, max_size=4), after=st.lists(_WORD, max_size=4),
+       separator=st.sampled_from([" ", ", ", " (", ") ", " and ", " / ", "; "]))
+def test_a_declared_name_is_found_inside_whatever_else_the_reported_name_holds(before, after, separator):
+    """A declaration's whole-name values are among a reported name's contained values, whatever
+    words, brackets or commas surround it (attacker review: "Marta Kowalczyk (PSD)" slipped past)."""
+    declared = subject_values(KEY, "Marta Kowalczyk", "")
+    reported = separator.join([*before, "Marta Kowalczyk", *after])
+    found = subject_values(KEY, reported, "", contained=True)
+    assert link_strength(declared, found) == SAME
+
+
+@pytest.mark.parametrize("reported", ["Kowalczyk, Marta (PSD)", "Marta K.owalczyk", "DS Marta Kowalczyk, PSD",
+                                      "Marta KOWALCZYK and John Smith"])
+def test_contained_names_survive_order_dots_and_ranks(reported):
+    assert link_strength(subject_values(KEY, "Marta Kowalczyk", ""), subject_values(KEY, reported, "", contained=True)) == SAME
+
+
+def test_declarations_get_no_contained_values_and_runs_are_bounded():
+    """A declared "Marta Anna Kowalczyk" must not hide every report about an "Anna Kowalczyk"."""
+    assert link_strength(subject_values(KEY, "Marta Anna Kowalczyk", ""), subject_values(KEY, "Anna Kowalczyk", "")) is None
+    assert not subject_values(KEY, "Laura Smith (PSD)", "", contained=True) & subject_values(KEY, "Laura Hughes", "")
+    assert len(contained_names(" ".join(f"word{chr(97 + i % 26)}x" for i in range(200)))) <= MAX_RUNS

@@ -25,6 +25,14 @@ def cli(cli_environment):
     return run
 
 
+@pytest.fixture
+def keygen(cli_environment):
+    """`portal bodies keygen ...` on the body's own machine: no --instance."""
+    def run(*args: str, input: str | None = None):  # noqa: A002
+        return cli_environment.invoke(["bodies", "keygen", *args], input)
+    return run
+
+
 def ok(result) -> str:
     assert result.exit_code == 0, (result.output, result.exception)
     return result.output
@@ -75,10 +83,9 @@ def test_keygen_needs_no_instance_and_add_shows_the_same_fingerprint(cli_environ
     passphrase_file = tmp_path / "passphrase.txt"
     passphrase_file.write_text(PASSPHRASE + "\n")
     out = tmp_path / "body-machine"
-    # keygen on the body's machine: pointed at a directory that is no instance at all
-    made = ok(cli_environment.invoke(["--instance", str(tmp_path / "no-such-instance"), "bodies", "keygen", "--out", str(out),
-                                      "--name", "iopc", "--passphrase-file", str(passphrase_file)]))
-    assert not (tmp_path / "no-such-instance").exists()
+    # keygen on the body's machine: no instance at all
+    made = ok(cli_environment.invoke(["bodies", "keygen", "--out", str(out), "--name", "iopc",
+                                      "--passphrase-file", str(passphrase_file)]))
     private_text = (out / "iopc.key").read_text()
     assert (out / "iopc.key").stat().st_mode & 0o777 == 0o600
     public = import_public_key((out / "iopc.pub").read_text())
@@ -106,9 +113,9 @@ def test_keygen_needs_no_instance_and_add_shows_the_same_fingerprint(cli_environ
     assert again.exit_code == 1 and "already registered" in again.output
 
 
-def test_a_new_key_replaces_the_body_s_older_one(cli, database, tmp_path):
+def test_a_new_key_replaces_the_body_s_older_one(cli, keygen, database, tmp_path):
     for name in ("first", "second"):
-        ok(cli("bodies", "keygen", "--out", str(tmp_path / "keys"), "--name", name, "--no-passphrase"))
+        ok(keygen("--out", str(tmp_path / "keys"), "--name", name, "--no-passphrase"))
     first = import_public_key((tmp_path / "keys" / "first.pub").read_text())
     second = import_public_key((tmp_path / "keys" / "second.pub").read_text())
     ok(cli("bodies", "add", "criminal-investigation", str(tmp_path / "keys" / "first.pub"), "--fingerprint", first.fingerprint))
@@ -119,25 +126,40 @@ def test_a_new_key_replaces_the_body_s_older_one(cli, database, tmp_path):
         assert session.scalar(select(ReceivingBodyKey.active).where(ReceivingBodyKey.fingerprint == first.fingerprint)) is False
 
 
-def test_add_refuses_an_unknown_body_and_a_file_that_is_no_public_key(cli, tmp_path):
-    ok(cli("bodies", "keygen", "--out", str(tmp_path / "k"), "--no-passphrase"))
+def test_add_refuses_an_unknown_body_and_a_file_that_is_no_public_key(cli, keygen, tmp_path):
+    ok(keygen("--out", str(tmp_path / "k"), "--no-passphrase"))
     unknown = cli("bodies", "add", "nobody", str(tmp_path / "k" / "body-key.pub"), input="y\n")
     assert unknown.exit_code == 1 and "no body 'nobody'" in unknown.output
     private = cli("bodies", "add", "iopc", str(tmp_path / "k" / "body-key.key"), input="y\n")
     assert private.exit_code == 1 and "not a usable public key file" in private.output
 
 
-def test_keygen_never_overwrites_and_needs_a_passphrase_choice(cli, tmp_path):
-    ok(cli("bodies", "keygen", "--out", str(tmp_path), "--no-passphrase"))
+def test_keygen_never_overwrites_and_needs_a_passphrase_choice(keygen, tmp_path):
+    ok(keygen("--out", str(tmp_path), "--no-passphrase"))
     before = (tmp_path / "body-key.key").read_text()
-    again = cli("bodies", "keygen", "--out", str(tmp_path), "--no-passphrase")
+    again = keygen("--out", str(tmp_path), "--no-passphrase")
     assert again.exit_code == 1 and "refusing to overwrite" in again.output
     assert (tmp_path / "body-key.key").read_text() == before
-    assert cli("bodies", "keygen", "--out", str(tmp_path / "x")).exit_code == 2
+    assert keygen("--out", str(tmp_path / "x")).exit_code == 2
     short = tmp_path / "short.txt"
     short.write_text("too short\n")
-    result = cli("bodies", "keygen", "--out", str(tmp_path / "y"), "--passphrase-file", str(short))
+    result = keygen("--out", str(tmp_path / "y"), "--passphrase-file", str(short))
     assert result.exit_code == 1 and "12 to" in result.output and not (tmp_path / "y").exists()
-    prompted = ok(cli("bodies", "keygen", "--out", str(tmp_path / "z"), "--prompt", input=f"{PASSPHRASE}\n{PASSPHRASE}\n"))
+    prompted = ok(keygen("--out", str(tmp_path / "z"), "--prompt", input=f"{PASSPHRASE}\n{PASSPHRASE}\n"))
     assert "passphrase-protected" in prompted
     assert import_private_key((tmp_path / "z" / "body-key.key").read_text(), PASSPHRASE)
+
+
+@pytest.mark.parametrize("command", [("bodies", "keygen"), ("keys", "keygen")])
+def test_keygen_refuses_to_write_a_private_key_in_a_portal_instance(command, cli_environment, instance_dir, tmp_path):
+    """Attacker review: keygen wrote an unprotected private key inside an instance without a word."""
+    explicit = cli_environment.invoke(["--instance", str(instance_dir), *command, "--out", str(tmp_path / "keys"),
+                                       "--no-passphrase"])
+    assert explicit.exit_code == 2 and "without --instance" in explicit.output
+    for out in (instance_dir, instance_dir / "keys", instance_dir / "secrets" / "k"):
+        inside = cli_environment.invoke([*command, "--out", str(out), "--no-passphrase"])
+        assert inside.exit_code == 2 and "portal instance directory" in inside.output, inside.output
+    assert not list(instance_dir.rglob("*.key")) and not (tmp_path / "keys").exists()
+    ok(cli_environment.invoke([*command, "--out", str(tmp_path / "own-machine"), "--no-passphrase"]))
+    (tmp_path / "home" / "secrets").mkdir(parents=True)  # a folder merely called "secrets" is no instance
+    ok(cli_environment.invoke([*command, "--out", str(tmp_path / "home" / "keys"), "--no-passphrase"]))

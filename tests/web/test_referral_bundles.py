@@ -156,7 +156,7 @@ def test_a_routed_bundle_needs_no_plaintext_and_opens_with_the_body_key(database
     result = open_cli(str(tmp_path / "routed.bundle"), "--key", str(_key_file(tmp_path)), "--out", str(tmp_path / "opened"),
                       input=PASSPHRASE + "\n")
     assert result.exit_code == 0, (result.output, result.exception)
-    assert "Verified routed bundle" in result.output
+    assert "a routed bundle" in result.output
     out = tmp_path / "opened"
     report = json.loads((out / "report.json").read_text())
     assert report["reference"] == reference and report["answers"]["what_happened"] == MARKER
@@ -195,3 +195,22 @@ def test_a_key_split_between_holders_opens_with_two_shares(tmp_path):
                    "--share", str(keys / "iopc.share-1"), "--out", str(tmp_path / "opened"))
     assert two.exit_code == 0, (two.output, two.exception)
     assert MARKER in (tmp_path / "opened" / "report.txt").read_text()
+
+
+def test_open_prints_no_control_characters_from_the_bundle_and_claims_no_sender(tmp_path):
+    """Attacker review: anyone with the body's public key can make a bundle; its header fields
+    must not forge lines of the output, and the output must not call the sender "verified"."""
+    forged = "RPT-7Q2X\nBundle SHA-256: " + "0" * 64 + " (compare it with the one the sender gave you).\r\x1b[2K"
+    bundle = build_referral_bundle(BODY, reference=forged, received_on=dt.date(2026, 3, 2),
+                                   answers=ReportAnswers(what_happened=MARKER), messages=[], notes=[], files=[],
+                                   audit_excerpt=[], case={}, referred_by="lead\u202e", created_on=dt.date(2026, 3, 6))
+    (tmp_path / "forged.bundle").write_bytes(bundle.data)
+    result = open_cli(str(tmp_path / "forged.bundle"), "--key", str(_key_file(tmp_path)), "--out", str(tmp_path / "out"),
+                      input=PASSPHRASE + "\n")
+    assert result.exit_code == 0, (result.output, result.exception)
+    printed = result.output.split("\n", 1)[1]  # after the passphrase prompt
+    assert not any(ch in printed.replace("\n", "") for ch in "\r\x1b\u202e")
+    sha_lines = [line for line in printed.splitlines() if line.lstrip().startswith("Bundle SHA-256")]
+    assert sha_lines == ["Bundle SHA-256: " + bundle.sha256]
+    assert "Verified" not in printed
+    assert "another channel" in printed

@@ -419,3 +419,23 @@ def test_a_mandatory_referral_cannot_be_buried_as_junk(clients, database, instan
     assert response.status_code == 400 and "mandatory-referral" in error_text(response.data)
     assert report_by_reference(database, reference).junk is False
     assert reference in clients["lead"].get("/?attention=referral-due").data.decode()
+
+
+def test_a_referral_to_the_forces_own_unit_does_not_satisfy_a_mandatory_referral(clients, database, instance_dir):
+    """Attacker review: a referral to the anti-corruption unit (not independent) cleared the IOPC requirement."""
+    register_key(database, "anti-corruption-unit")
+    reference, _ = seed_report(database, instance_dir, REPORT_TEXT)
+    lead = clients["lead"]
+    act_ok(lead, reference, "categorise", {"category": "other", "flags": ["relevant-offence"], "priority": "normal"})
+    assert refer(lead, reference, body="anti-corruption-unit").status_code == 302
+    assert "Referral due" in queue_row(lead.get("/").data, reference)
+    assert reference in lead.get("/?attention=referral-due").data.decode()
+    assert "Mandatory referral due by" in page_text(lead.get(f"/reports/{reference}"))
+    without_reason = {key: value for key, value in closing("no-further-action").items() if key != "no_referral_reason"}
+    response = post_action(lead, reference, "close", without_reason)
+    assert response.status_code == 400 and "without a referral" in error_text(response.data)
+    # The independent body's referral does satisfy it.
+    register_key(database)
+    assert refer(lead, reference).status_code == 302
+    assert "Referral due" not in queue_row(lead.get("/").data, reference)
+    assert reference not in lead.get("/?attention=referral-due").data.decode()

@@ -324,3 +324,49 @@ def test_a_lead_exports_a_routed_report_the_body_opens_it_and_the_export_is_audi
     token = csrf_from(reviewer.get("/").data)
     assert reviewer.post(f"/routed/{reference}/bundle", data={"csrf_token": token}).status_code == 404
     assert client.post(f"/routed/{reference}/bundle", data={}).status_code in (400, 403)
+
+
+@pytest.mark.parametrize("path", ["nojs", "js"])
+@pytest.mark.parametrize("name", [f"{LEAD_NAME} (PSD)", f"{LEAD_NAME}, PSD", f"{LEAD_NAME} PSD", f"{LEAD_NAME} and John Smith",
+                                  "Supt Laura H.ughes of the PSD", f"{ADMIN_NAME}, PSD"],
+                         ids=["brackets", "comma", "word", "two-people", "dot-inside", "admin-comma"])
+def test_a_lead_named_among_other_words_is_still_routed_away(path, name, reporter_client, database, instance_dir, staff, body,
+                                                             recovery_key, triage_app):
+    """Attacker review: anything beyond the bare declared name in the box broke the match."""
+    reference = _submit(path, reporter_client, database, [(name, "")])
+    _assert_routed(database, instance_dir, reference, body, recovery_key, staff)
+    assert signed_in_client(triage_app, staff["lhughes"]).get(f"/reports/{reference}").status_code == 404
+
+
+def test_a_reviewer_named_among_other_words_is_hidden_from_them(reporter_client, database, instance_dir, staff, body,
+                                                               recovery_key, triage_app):
+    """The same containment for "names a reviewer" and declared conflicts (a reviewer's own identity)."""
+    with database.transaction() as session:
+        new = create_reviewer(session, read_secret(instance_dir, "totp_key"), login="rmorgan", display_name="Rhian Morgan",
+                              role=Role.REVIEWER, passphrase=REVIEWER_PASSPHRASE,
+                              blind_index_key=read_secret(instance_dir, "blind_index_key"))
+        rmorgan = ReviewerAccount(new.reviewer.id, "rmorgan", REVIEWER_PASSPHRASE, new.totp_secret, new.reviewer.key_fingerprint)
+    reference = _submit("nojs", reporter_client, database, [("DC Rhian Morgan (Response, Team 2)", "")])
+    screen_now(database, instance_dir)
+    assert _report(database, reference) == (screening.SCREENED, None, None)
+    assert read(database, lambda s: s.scalar(select(Report.names_reviewer).where(Report.reference == reference))) is True
+    assert rmorgan.fingerprint not in _wrapped_to(database, reference)
+    assert signed_in_client(triage_app, rmorgan).get(f"/reports/{reference}").status_code == 404
+
+
+def test_an_unrelated_name_sharing_one_word_with_a_lead_is_not_routed(reporter_client, database, instance_dir, staff, body,
+                                                                     recovery_key):
+    reference = _submit("nojs", reporter_client, database, [("Laura Smith (PSD)", "")])
+    screen_now(database, instance_dir)
+    assert _report(database, reference) == (screening.SCREENED, None, None)
+
+
+def test_a_senior_rank_typed_in_the_number_box_routes_the_report(reporter_client, database, instance_dir, staff, body,
+                                                                  recovery_key):
+    """Attacker review: "Ch Const" in the collar-number box, with no role given, was not read."""
+    before = set(references(database))
+    data = {"csrf_token": csrf_from(reporter_client.get("/report").data), "draft": "", "what_happened": "What the senior officer did",
+            "people-0-name": "Jane Doe", "people-0-role": "", "people-0-identifier": "Ch Const"}
+    assert reporter_client.post("/report", data=data, content_type="multipart/form-data").status_code == 200
+    (reference,) = set(references(database)) - before
+    _assert_routed(database, instance_dir, reference, body, recovery_key, staff)

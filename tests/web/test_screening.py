@@ -230,10 +230,10 @@ def test_a_report_that_breaks_screening_is_quarantined_and_the_next_one_is_scree
         reporter_client, database, lead, worker, monkeypatch):
     real = screening.subject_values
 
-    def explode(key, name, identifier):
+    def explode(key, name, identifier, contained=False):
         if name == "Explosive Name":
             raise RuntimeError("a bug in screening")
-        return real(key, name, identifier)
+        return real(key, name, identifier, contained=contained)
 
     monkeypatch.setattr(screening, "subject_values", explode)
     broken = _submit(reporter_client, database, "nojs", [("Explosive Name", "")])
