@@ -82,7 +82,7 @@ def seed(directory: Path) -> tuple[str, str]:
     db = Database(url)
     create_all(db.engine)
     keys = ReporterKeys(read_secret(directory, "receipt_pepper"), read_secret(directory, "receipt_salt")[:16],
-                        read_secret(directory, "reporter_secret_key"))
+                        read_secret(directory, "reporter_secret_key"), read_secret(directory, "report_signing_key"))
 
     def sink(session, dek, report_id, n):
         s = EncryptingSink(session, dek, report_id, f"evidence-{n}.pdf", "application/pdf")

@@ -61,7 +61,7 @@ def setup(instance: Path, url: str) -> tuple[Database, ReporterKeys]:
         register_recovery_key(session, RecipientPrivateKey.generate())
         publish_key(session, screening_private_key(read_secret(instance, "screening_key")))  # as `portal init --app triage`
     keys = ReporterKeys(read_secret(instance, "receipt_pepper"), read_secret(instance, "receipt_salt")[:16],
-                        read_secret(instance, "reporter_secret_key"))
+                        read_secret(instance, "reporter_secret_key"), read_secret(instance, "report_signing_key"))
     return database, keys
 
 
@@ -71,8 +71,8 @@ def junk(database: Database, keys: ReporterKeys, n: int) -> None:
         inners = {r.fingerprint: os.urandom(80) for r in intake_recipients(session)}
         subjects = None if n % 3 == 0 else os.urandom(48 + 32 * (n % 3))
         submit_from_browser(session, keys, BrowserSubmission(
-            report_id=os.urandom(16), secret=os.urandom(32), sealed_report=b"\x01\x01" + os.urandom(200),
-            reporter_inner=os.urandom(80), recipient_inners=inners, subjects_inner=subjects, attachments=[], urgent=False,
+            report_id=os.urandom(16), token=os.urandom(32), sealed_report=b"\x01\x01" + os.urandom(200),
+            reporter_wrap=b"\x01\x15\x01\x02" + os.urandom(108), key_commitment=os.urandom(32), recipient_inners=inners, subjects_inner=subjects, attachments=[], urgent=False,
         ), DEADLINES)
 
 
