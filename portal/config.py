@@ -19,22 +19,56 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flask import has_request_context
+
+from portal.i18n import DEFAULT_LANGUAGE, LANGUAGES, current_language
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = PROJECT_ROOT / "config"
+
+
+def _in_language(labels: tuple[tuple[str, str], ...]) -> str:
+    """The label in the reader's language (the `label_<lang>` keys of taxonomy.toml), else English."""
+    language = current_language() if has_request_context() else DEFAULT_LANGUAGE
+    found = dict(labels)
+    return found.get(language) or found[DEFAULT_LANGUAGE]
 
 
 @dataclass(frozen=True)
 class Category:
     key: str
-    label: str
+    labels: tuple[tuple[str, str], ...]  # (language, label); English always
     high_risk: bool
+
+    @property
+    def label(self) -> str:
+        return _in_language(self.labels)
+
+
+@dataclass(frozen=True)
+class RiskFlag:
+    key: str
+    labels: tuple[tuple[str, str], ...]
+    high_risk: bool
+
+    @property
+    def label(self) -> str:
+        return _in_language(self.labels)
 
 
 @dataclass(frozen=True)
 class Taxonomy:
     categories: tuple[Category, ...]
-    risk_flags: tuple[tuple[str, str], ...]
-    high_risk_flags: frozenset[str] = frozenset()  # risk flags that make a report high-risk (second approval to close)
+    flags: tuple[RiskFlag, ...]
+
+    @property
+    def risk_flags(self) -> tuple[tuple[str, str], ...]:
+        """(key, label in the reader's language) for each risk flag."""
+        return tuple((f.key, f.label) for f in self.flags)
+
+    @property
+    def high_risk_flags(self) -> frozenset[str]:  # risk flags that make a report high-risk (second approval to close)
+        return frozenset(f.key for f in self.flags if f.high_risk)
 
     @property
     def high_risk_categories(self) -> frozenset[str]:
@@ -50,12 +84,17 @@ class Taxonomy:
         return {c.key for c in self.categories}
 
 
+def _labels(entry: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """`label` (English) and any `label_<lang>` of the languages the portal speaks."""
+    return ((DEFAULT_LANGUAGE, entry["label"]),) + tuple(
+        (language, entry[f"label_{language}"]) for language in LANGUAGES if f"label_{language}" in entry)
+
+
 def load_taxonomy(path: Path | None = None) -> Taxonomy:
     data = tomllib.loads((path or CONFIG_DIR / "taxonomy.toml").read_text("utf-8"))
-    categories = tuple(Category(c["key"], c["label"], bool(c.get("high_risk", False))) for c in data.get("category", []))
-    flags = tuple((f["key"], f["label"]) for f in data.get("risk_flag", []))
-    high_risk_flags = frozenset(f["key"] for f in data.get("risk_flag", []) if f.get("high_risk", False))
-    return Taxonomy(categories, flags, high_risk_flags)
+    categories = tuple(Category(c["key"], _labels(c), bool(c.get("high_risk", False))) for c in data.get("category", []))
+    flags = tuple(RiskFlag(f["key"], _labels(f), bool(f.get("high_risk", False))) for f in data.get("risk_flag", []))
+    return Taxonomy(categories, flags)
 
 
 class SettingsError(ValueError):

@@ -15,6 +15,7 @@ from functools import lru_cache
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask_babel import gettext as _
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from zxcvbn import zxcvbn
@@ -314,9 +315,9 @@ def reset_reviewer_sign_in(ctx: Context, actor: Actor, totp_key: bytes, reviewer
     if not target.active:
         raise NotFound
     if target.id == actor.reviewer.id:
-        raise ActionError("You cannot reset your own sign-in: ask another lead or an administrator.")
+        raise ActionError(_("You cannot reset your own sign-in: ask another lead or an administrator."))
     if target.role == Role.ADMINISTRATOR and actor.role != Role.ADMINISTRATOR:
-        raise Forbidden("Only an administrator can reset an administrator's sign-in.")
+        raise Forbidden(_("Only an administrator can reset an administrator's sign-in."))
     passphrase = generate_passphrase()
     removed = reset_sign_in(ctx.db, totp_key, target, passphrase)
     end_reviewer_sessions(ctx.db, target.id)  # whoever holds one of their sessions is out, not only the old key
@@ -327,12 +328,12 @@ def reset_reviewer_sign_in(ctx: Context, actor: Actor, totp_key: bytes, reviewer
 
 def deactivate_reviewer(ctx: Context, actor: Actor, reviewer_id: int) -> None:
     """Deactivate an account and delete every wrap to its key: it can read nothing any more."""
-    require_role(actor, Role.LEAD, "Only a lead or an administrator can deactivate a reviewer.")
+    require_role(actor, Role.LEAD, _("Only a lead or an administrator can deactivate a reviewer."))
     target = ctx.db.get(Reviewer, reviewer_id)
     if target is None or target.id == actor.reviewer.id:
-        raise ActionError("Choose another reviewer.")
+        raise ActionError(_("Choose another reviewer."))
     if target.role == Role.ADMINISTRATOR and actor.role != Role.ADMINISTRATOR:
-        raise Forbidden("Only an administrator can deactivate an administrator.")
+        raise Forbidden(_("Only an administrator can deactivate an administrator."))
     target.active = False
     removed = ctx.db.execute(delete(KeyWrap).where(KeyWrap.recipient_fingerprint == target.key_fingerprint)).rowcount
     ctx.db.execute(Report.__table__.update().where(Report.assignee_id == target.id).values(assignee_id=None))
@@ -344,9 +345,9 @@ def end_sessions_of(ctx: Context, actor: Actor, reviewer_id: int) -> tuple[Revie
     """A lead ends every session of another reviewer (a lost laptop, a suspicion); audited."""
     target = reviewer_to_manage(ctx, actor, reviewer_id)
     if target.id == actor.reviewer.id:
-        raise ActionError("Use \"Sign out everywhere\" on your account page to end your own sessions.")
+        raise ActionError(_("Use \"Sign out everywhere\" on your account page to end your own sessions."))
     if target.role == Role.ADMINISTRATOR and actor.role != Role.ADMINISTRATOR:
-        raise Forbidden("Only an administrator can end an administrator's sessions.")
+        raise Forbidden(_("Only an administrator can end an administrator's sessions."))
     ended = end_reviewer_sessions(ctx.db, target.id)
     audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "reviewer.sessions-ended", reviewer=target.login, sessions=ended)
     return target, ended

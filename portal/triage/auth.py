@@ -20,6 +20,8 @@ import time
 
 import pyotp
 from flask import Response, current_app, g
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
 from portal import limits, state
@@ -30,9 +32,9 @@ from portal.triage.accounts import open_totp_secret, passphrase_problem, set_own
 from portal.triage.context import ActionError, Actor, Context
 from portal.triage.models import Reviewer
 
-LOGIN_FAILED = "Sign-in failed. Check your login, passphrase and code, and try again."
-THROTTLED = ("Too many sign-in attempts for this login from this computer. Wait a minute, then try again: "
-             "each further failure makes the wait longer.")
+LOGIN_FAILED = _l("Sign-in failed. Check your login, passphrase and code, and try again.")
+THROTTLED = _l("Too many sign-in attempts for this login from this computer. Wait a minute, then try again: "
+               "each further failure makes the wait longer.")
 STAGE_PENDING = "second-factor"
 STAGE_FULL = "signed-in"
 
@@ -138,7 +140,7 @@ def change_passphrase(actor: Actor, current: str, new: str) -> str | None:
     if throttled(reviewer.login):
         raise ActionError(LOGIN_FAILED)  # a stolen session cannot guess the passphrase without limit
     if not check_passphrase(reviewer.login, current):
-        raise ActionError("Your current passphrase is not right.")
+        raise ActionError(_("Your current passphrase is not right."))
     forgive(reviewer.login)
     private = set_own_passphrase(request_context(), actor, current, new)
     store, db = _store(), state.db_session()
