@@ -153,6 +153,7 @@ class Settings:
     smtp_user: str
     smtp_password: str = field(repr=False)
     smtp_from: str
+    digest_languages: str
     taxonomy: Taxonomy = field(repr=False)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from babel.support import NullTranslations, Translations
 from flask import Flask, g, has_request_context, request
 from flask_babel import Babel, get_locale
 from flask_babel.speaklater import LazyString
@@ -84,3 +85,20 @@ def with_language(path: str) -> str:
     if not language or language == DEFAULT_LANGUAGE or "lang=" in path:
         return path
     return f"{path}{'&' if '?' in path else '?'}lang={language}"
+
+
+def translations(language: str) -> NullTranslations:
+    """The catalog of `language` for text made outside a request (the digest e-mail)."""
+    if language not in LANGUAGES:
+        raise ValueError(f"unknown language {language!r}: one of {', '.join(LANGUAGES)}")
+    if language == DEFAULT_LANGUAGE:
+        return NullTranslations()
+    return Translations.load(str(TRANSLATIONS_DIR), [language])
+
+
+def parse_languages(setting: str) -> list[str]:
+    """A comma-separated list of language codes (e.g. the digest_languages setting), checked."""
+    languages = [code.strip() for code in setting.split(",") if code.strip()] or [DEFAULT_LANGUAGE]
+    for code in languages:
+        translations(code)
+    return languages

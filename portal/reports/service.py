@@ -16,6 +16,7 @@ import secrets as std_secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -343,7 +344,7 @@ def open_report(report: Report, dek: bytes, reviewer_names: dict[int, str] | Non
     conversation = [
         ConversationEntry(
             from_reporter=m.from_reporter,
-            author="Reporter" if m.from_reporter else names.get(m.reviewer_id, "Reviewer"),
+            author=_("Reporter") if m.from_reporter else names.get(m.reviewer_id, _("Reviewer")),
             sent_on=m.sent_on,
             text=open_text(dek, report, "message", m.sealed_body, m.public_id),
             attachments=by_message.get(m.id, []),

@@ -141,18 +141,19 @@ def not_approvable_by(ctx: Context, approver: Reviewer) -> set[int]:
 def independence_problem(ctx: Context, report: Report, proposer: Reviewer | None, approver: Reviewer) -> str | None:
     """Why `approver` may not approve this closure, or None."""
     if approver.role not in (Role.LEAD, Role.ADMINISTRATOR):
-        return "Only a lead can approve this closure."
+        return _("Only a lead can approve this closure.")
     if proposer is not None and approver.id == proposer.id:
-        return "An independent lead must approve: you proposed this closure."
+        return _("An independent lead must approve: you proposed this closure.")
     if proposer is not None and proposer.id in makers_of(ctx, approver):
-        return (f"An independent lead must approve: {proposer.display_name} ({proposer.login}) created or reset "
-                f"your account, or an account that made yours, within the last {ctx.settings.approver_independence_days} days.")
+        return _("An independent lead must approve: %(name)s (%(login)s) created or reset your account, or an account that "
+                 "made yours, within the last %(days)s days.", name=proposer.display_name, login=proposer.login,
+                 days=ctx.settings.approver_independence_days)
     if proposer is not None and proposer.id in made_by(ctx, approver):
-        return (f"An independent lead must approve: you created or reset the account of {proposer.display_name} "
-                f"({proposer.login}), or of an account that made theirs, within the last "
-                f"{ctx.settings.approver_independence_days} days.")
+        return _("An independent lead must approve: you created or reset the account of %(name)s (%(login)s), or of an "
+                 "account that made theirs, within the last %(days)s days.", name=proposer.display_name, login=proposer.login,
+                 days=ctx.settings.approver_independence_days)
     if ctx.db.scalar(select(exists(conflicts.excluded_reviewers(ctx.db, report).where(Reviewer.id == approver.id)))):
-        return "You cannot approve this closure: a conflict of interest applies."
+        return _("You cannot approve this closure: a conflict of interest applies.")
     return None
 
 

@@ -127,7 +127,7 @@ def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase:
     names = dict(ctx.db.execute(select(Reviewer.id, Reviewer.display_name)).all())
     opened = open_report(report, dek, names)
     internal_key = report_internal_key(ctx, actor, report, dek)
-    notes = [NoteItem(author=names.get(n.author_id, "Reviewer"), written_on=n.written_on, text=_note_text(internal_key, report, n))
+    notes = [NoteItem(author=names.get(n.author_id, _("Reviewer")), written_on=n.written_on, text=_note_text(internal_key, report, n))
              for n in report.notes]
     audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "report.viewed", report.reference)
     return TriageCase(

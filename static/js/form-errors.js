@@ -3,6 +3,8 @@
 // Shared by the report form and the follow-up sign-in. Built with DOM calls,
 // never innerHTML: messages may quote a file's name or what the reporter typed.
 
+import { t } from './i18n.js';
+
 function fieldElement(form, name) {
   if (!name) return null;
   const el = form.elements.namedItem(name);
@@ -28,7 +30,7 @@ function markField(el, message) {
   p.setAttribute('data-js-error', '');
   const hidden = document.createElement('span');
   hidden.className = 'govuk-visually-hidden';
-  hidden.textContent = 'Error: ';
+  hidden.textContent = `${t('Error:')} `;
   p.append(hidden, message);
   const anchor = el.closest('.govuk-radios, .govuk-checkboxes') || el;
   anchor.before(p);
@@ -48,7 +50,7 @@ export function showErrors(form, errors) {
   alert.setAttribute('role', 'alert');
   const title = document.createElement('h2');
   title.className = 'govuk-error-summary__title';
-  title.textContent = 'There is a problem';
+  title.textContent = t('There is a problem');
   const body = document.createElement('div');
   body.className = 'govuk-error-summary__body';
   const list = document.createElement('ul');
@@ -76,7 +78,8 @@ export function showErrors(form, errors) {
   alert.append(title, body);
   summary.append(alert);
   form.before(summary);
-  if (!document.title.startsWith('Error: ')) document.title = `Error: ${document.title}`;
+  const prefix = `${t('Error:')} `;
+  if (!document.title.startsWith(prefix)) document.title = `${prefix}${document.title}`;
   summary.focus();
 }
 

@@ -9,6 +9,8 @@
 //   <p class="portal-receipt__code" data-receipt-code>…</p>
 //   <p class="portal-copy-status" role="status" aria-live="polite"></p>   (optional; or [data-receipt-status])
 
+import { t } from './i18n.js';
+
 document.body.classList.add('js-enabled');
 
 function receiptScope(button) {
@@ -43,7 +45,7 @@ async function copyReceipt(button) {
   const code = codeElement.textContent.trim().replace(/\s+/g, ' ');
   try {
     await navigator.clipboard.writeText(code);
-    say(scope, button, 'Code copied. Paste it somewhere only you can see.');
+    say(scope, button, t('Code copied. Paste it somewhere only you can see.'));
     return;
   } catch {
     // No async clipboard (older browser, or not a secure context): fall back below.
@@ -58,7 +60,7 @@ async function copyReceipt(button) {
   say(
     scope,
     button,
-    copied ? 'Code copied. Paste it somewhere only you can see.' : 'The code is selected: press Ctrl and C (or Command and C) to copy it.',
+    copied ? t('Code copied. Paste it somewhere only you can see.') : t('The code is selected: press Ctrl and C (or Command and C) to copy it.'),
   );
 }
 

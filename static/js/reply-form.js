@@ -14,6 +14,7 @@
 import { showErrors } from './form-errors.js';
 import * as pc from './portal-crypto.js';
 import { appendWork, proofOfWork } from './work.js';
+import { t } from './i18n.js';
 
 async function seal(form, reportId, dek, text, files) {
   const messageId = pc.randomBytes(pc.ID_LEN);
@@ -43,17 +44,17 @@ export function enableSealedReply(form, reportId, dek) {
     const text = form.elements.namedItem('message').value.trim();
     const files = Array.from(form.elements.namedItem('evidence').files || []);
     if (!text && !files.length) {
-      showError('Write a message or attach a file.');
+      showError(t('Write a message or attach a file.'));
       return;
     }
     const limit = Number(form.dataset.fileLimit || 0);
     const tooBig = files.find((f) => limit && pc.streamCiphertextSize(f.size) > limit);
     if (tooBig) {
-      showError(`${tooBig.name} is too large. Attach a smaller copy, or split it into parts.`);
+      showError(t('%(name)s is too large. Attach a smaller copy, or split it into parts.', { name: tooBig.name }));
       return;
     }
     if (files.length > Number(form.dataset.files || 20)) {
-      showError(`You can attach up to ${form.dataset.files} files at a time.`);
+      showError(t('You can attach up to %(count)s files at a time.', { count: form.dataset.files }));
       return;
     }
     const button = form.querySelector('[type="submit"]');
@@ -75,9 +76,9 @@ export function enableSealedReply(form, reportId, dek) {
         return;
       }
       if (result && result.csrf_token) form.elements.namedItem('csrf_token').value = result.csrf_token;
-      showError((result && result.errors && result.errors[0] && result.errors[0].message) || 'Your message was not sent. Try again in a few minutes; nothing you wrote has been lost.');
+      showError((result && result.errors && result.errors[0] && result.errors[0].message) || t('Your message was not sent. Try again in a few minutes; nothing you wrote has been lost.'));
     } catch {
-      showError('Your message could not be sent because of a connection problem. Nothing you wrote has been lost.');
+      showError(t('Your message could not be sent because of a connection problem. Nothing you wrote has been lost.'));
     } finally {
       button.removeAttribute('disabled');
     }
