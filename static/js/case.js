@@ -104,15 +104,15 @@ function fileItem(ctx, file) {
     if (busy) return;
     busy = true;
     link.setAttribute('aria-busy', 'true');
-    note.textContent = ` ${t('Decrypting on this device…')}`;
+    note.textContent = ' ' + t('Decrypting on this device…');
     try {
       const response = await fetch(url, { credentials: 'same-origin', cache: 'no-store' });
       if (!response.ok) throw new Error('not available');
       const plain = await pc.decryptStream(ctx.dek, ctx.reportId, pc.fromHex(file.id), await response.blob());
       saveAs(plain, file.meta.name); // only now: every chunk and the final flag authenticated
-      note.textContent = ` ${t('Decrypted and checked.')}`;
+      note.textContent = ' ' + t('Decrypted and checked.');
     } catch (error) {
-      note.textContent = error instanceof pc.CryptoError ? ` ${UNREADABLE_FILE}` : ` ${t('The file could not be fetched. Check your connection and try again.')}`;
+      note.textContent = error instanceof pc.CryptoError ? ` ${UNREADABLE_FILE}` : ' ' + t('The file could not be fetched. Check your connection and try again.');
     } finally {
       busy = false;
       link.removeAttribute('aria-busy');

@@ -13,7 +13,8 @@ function fieldElement(form, name) {
 
 export function clearErrors(form) {
   document.querySelectorAll('[data-js-error]').forEach((el) => el.remove());
-  document.title = document.title.replace(/^Error: /, '');
+  const prefix = t('Error:') + ' ';
+  if (document.title.startsWith(prefix)) document.title = document.title.slice(prefix.length);
   form.querySelectorAll('.govuk-form-group--error[data-js-error-group]').forEach((el) => {
     el.classList.remove('govuk-form-group--error');
     el.removeAttribute('data-js-error-group');
@@ -30,7 +31,7 @@ function markField(el, message) {
   p.setAttribute('data-js-error', '');
   const hidden = document.createElement('span');
   hidden.className = 'govuk-visually-hidden';
-  hidden.textContent = `${t('Error:')} `;
+  hidden.textContent = t('Error:') + ' ';
   p.append(hidden, message);
   const anchor = el.closest('.govuk-radios, .govuk-checkboxes') || el;
   anchor.before(p);
@@ -78,7 +79,7 @@ export function showErrors(form, errors) {
   alert.append(title, body);
   summary.append(alert);
   form.before(summary);
-  const prefix = `${t('Error:')} `;
+  const prefix = t('Error:') + ' ';
   if (!document.title.startsWith(prefix)) document.title = `${prefix}${document.title}`;
   summary.focus();
 }

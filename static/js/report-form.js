@@ -194,7 +194,7 @@ function prepare() {
 // Under a flood the portal asks every browser for a few seconds of work first (work.js).
 async function checkWork() {
   progress(t('Preparing to send: a short check that keeps the portal open for everyone…'));
-  return proofOfWork(form.dataset.challengeUrl, (tried, max) => max > 200000 && progress(`${t('Preparing to send: a short check that keeps the portal open for everyone…')} ${Math.min(99, Math.floor((100 * tried) / max))}%`));
+  return proofOfWork(form.dataset.challengeUrl, (tried, max) => max > 200000 && progress(t('Preparing to send: a short check that keeps the portal open for everyone…') + ` ${Math.min(99, Math.floor((100 * tried) / max))}%`));
 }
 
 // Same document as portal/reports/answers.py subject_document: names and collar/staff numbers only.

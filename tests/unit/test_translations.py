@@ -230,6 +230,8 @@ SCRIPT_MESSAGE = re.compile(
 def test_no_script_message_outside_t(script):
     source = re.sub(r"^\s*//.*$", "", script.read_text("utf-8"), flags=re.M)
     assert bare_messages(source) == []
+    # Babel's extractor does not read inside a template literal: t() there would never be translated.
+    assert not re.search(r"\$\{[^}]*\bt\(", source), "call t() outside `${…}` (it would not be extracted)"
 
 
 def bare_messages(source: str) -> list[str]:

@@ -1,0 +1,96 @@
+"""Journeys in Welsh, in Chromium: the language chosen once stays through every link, form and
+redirect; pages, scripts' messages and dates are Welsh; the switch returns to the same page in
+English. Screenshots go to tests/browser/screenshots/welsh-*.png."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pyotp
+import pytest
+from babel.dates import format_date
+from journeys import _used_codes, assert_unique_ids, report_about, shoot
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+
+def _fresh_code(secret: str) -> str:
+    totp = pyotp.TOTP(secret)
+    while totp.now() == _used_codes.get(secret):
+        time.sleep(0.5)
+    _used_codes[secret] = totp.now()
+    return _used_codes[secret]
+
+
+def _assert_welsh(page) -> None:
+    assert page.evaluate("document.documentElement.lang") == "cy"
+    expect(page.locator("a[hreflang='en']")).to_have_text("English")
+    assert "lang=cy" in page.url
+    assert_unique_ids(page)
+
+
+def test_triage_in_welsh(browsing, reporter, triage, instance, screenshots):
+    report_about(browsing, reporter, "A concern for the Welsh journey", "Welsh Journey", "WJ4242")
+    page = browsing.new_page()
+    browsing.expect_status("/login", 400)
+    page.goto(triage.url + "/login?lang=cy")
+    _assert_welsh(page)
+    expect(page.locator("h1")).to_have_text("Mewngofnodi")
+    shoot(page, screenshots, "welsh-triage-login")
+
+    # A wrong passphrase: the error summary in Welsh, linked to nothing but still at the top.
+    page.get_by_label("Enw mewngofnodi").fill(instance.lead.login)
+    page.get_by_label("Cyfrinymadrodd").fill("not the passphrase")
+    page.get_by_role("button", name="Parhau").click()
+    expect(page.locator(".govuk-error-summary")).to_contain_text("Mae problem")
+    expect(page.locator(".govuk-error-summary")).to_contain_text("Methodd y mewngofnodi")
+    assert page.title().startswith("Gwall:")
+
+    page.get_by_label("Enw mewngofnodi").fill(instance.lead.login)
+    page.get_by_label("Cyfrinymadrodd").fill(instance.lead.passphrase)
+    page.get_by_role("button", name="Parhau").click()
+    _assert_welsh(page)
+    page.get_by_label("Cod 6 digid").fill(_fresh_code(instance.lead.totp_secret))
+    page.get_by_role("button", name="Mewngofnodi").click()
+    expect(page).to_have_url(triage.url + "/?lang=cy")
+    _assert_welsh(page)
+    expect(page.locator("h1")).to_have_text("Adroddiadau")
+    expect(page.get_by_role("navigation", name="Dewislen")).to_contain_text("Allgofnodi")
+    shoot(page, screenshots, "welsh-triage-queue")
+
+    # The newest report, in Welsh, with the date in Welsh.
+    page.locator("a.portal-ref").first.click()
+    _assert_welsh(page)
+    today = dt.datetime.now(dt.UTC).date()
+    expect(page.locator(".govuk-caption-l")).to_contain_text(f"Daeth i law {format_date(today, 'd MMMM y', locale='cy')}")
+    expect(page.get_by_role("heading", name="Beth ddywedodd yr adroddwr wrthym")).to_be_visible()
+    page.get_by_role("button", name="Cydnabod ei fod wedi dod i law").click()
+    _assert_welsh(page)
+    expect(page.locator(".govuk-notification-banner--success")).to_contain_text(
+        "Wedi’i gydnabod. Mae’r neges gydnabod wedi’i hanfon at yr adroddwr.")
+    expect(page.locator("#history")).to_be_visible()
+    expect(page.locator(".portal-history")).to_contain_text("wedi’i gydnabod")
+    shoot(page, screenshots, "welsh-triage-report")
+
+    # The switch: the same report, in English, without the parameter.
+    reference_url = page.url.split("?")[0]
+    page.get_by_role("link", name="English").click()
+    expect(page).to_have_url(reference_url)
+    assert page.evaluate("document.documentElement.lang") == "en"
+    expect(page.get_by_role("heading", name="What the reporter told us")).to_be_visible()
+    expect(page.get_by_role("link", name="Cymraeg")).to_have_attribute("hreflang", "cy")
+    browsing.assert_clean()
+
+
+def test_scripts_speak_welsh(browsing, reporter):
+    """The scripts' messages come from static/i18n/cy.json, loaded under the CSP."""
+    page = browsing.new_page()
+    page.goto(reporter.url + "/follow-up?lang=cy")
+    _assert_welsh(page)
+    page.locator("form button[type=submit]").first.click()
+    expect(page.locator(".govuk-error-summary")).to_contain_text("Mae problem")
+    expect(page.locator(".govuk-error-summary")).to_contain_text("Rhowch eich cod derbynneb")
+    assert page.title().startswith("Gwall: ")
+    browsing.assert_clean()
