@@ -52,7 +52,7 @@ COMPILE_CATALOGS = $(PYBABEL) compile --domain messages --directory $(CATALOGS) 
 
 i18n-extract: install
 	@$(PYBABEL) extract --mapping-file babel.cfg --keywords _l --keywords lazy_gettext --keywords lazy_ngettext:1,2 \
-		--keywords t --add-comments TRANSLATORS: --sort-by-file --width 120 --project portal \
+		--keywords t --keywords N_ --add-comments TRANSLATORS: --sort-by-file --width 120 --project portal \
 		--copyright-holder "portal contributors" --output-file $(CATALOGS)/messages.pot .
 
 i18n-update: i18n-extract

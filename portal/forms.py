@@ -21,12 +21,12 @@ from urllib.parse import urlsplit
 
 from flask import request
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 
 from portal import state
+from portal.i18n import N_
 from portal.limits import OneTimeNonces
 
-TOKEN_EXPIRED = _l("This form has expired or was already sent. Please send it again.")  # noqa: S105 (a message)
+TOKEN_EXPIRED = N_("This form has expired or was already sent. Please send it again.")  # noqa: S105 (a message, gettext'd where shown)
 
 
 class FormTokens:

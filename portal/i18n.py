@@ -30,6 +30,11 @@ def requested_language() -> str:
     return wanted if wanted in LANGUAGES else DEFAULT_LANGUAGE
 
 
+def N_(message: str) -> str:
+    """Marks a message for extraction where it is translated later (passed on, then gettext'd)."""
+    return message
+
+
 def _select_locale() -> str:
     return requested_language()
 

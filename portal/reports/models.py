@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
+from flask_babel import gettext as _
 from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
@@ -30,10 +31,10 @@ class ReportStatus(enum.StrEnum):
     @property
     def label(self) -> str:
         return {
-            "received": "Received",
-            "assessing": "Being assessed",
-            "referred": "Referred for investigation",
-            "closed": "Closed",
+            "received": _("Received"),
+            "assessing": _("Being assessed"),
+            "referred": _("Referred for investigation"),
+            "closed": _("Closed"),
         }[self.value]
 
 

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -58,7 +59,7 @@ class SubmissionError(Exception):
     """The submission cannot be stored as sent; the message is safe to show."""
 
 
-NOT_READY = "The portal is not ready to receive reports yet. Please try again later."
+NOT_READY = _l("The portal is not ready to receive reports yet. Please try again later.")
 
 
 @dataclass(frozen=True)
@@ -152,10 +153,10 @@ def _store_report(
         raise SubmissionError(NOT_READY)
     missing = [r.fingerprint for r in recipients if r.fingerprint not in recipient_inners]
     if missing:
-        raise SubmissionError("The portal's keys have changed since this page was loaded. Reload the page and send again.")
+        raise SubmissionError(_("The portal's keys have changed since this page was loaded. Reload the page and send again."))
     lookup = lookup_id_v2(token, keys.pepper)
     if db.scalar(select(Report.id).where((Report.lookup_id == lookup) | (Report.public_id == report_id))) is not None:
-        raise SubmissionError("This report has already been received.")
+        raise SubmissionError(_("This report has already been received."))
     report = Report(
         public_id=report_id,
         reference=new_reference(),
@@ -234,7 +235,7 @@ def sealed_field(value: str | None) -> bytes:
     try:
         return base64.b64decode((value or "").encode("ascii"), validate=True)
     except (binascii.Error, ValueError, UnicodeEncodeError):
-        raise SubmissionError("The encrypted report was incomplete. Please send it again.") from None
+        raise SubmissionError(_("The encrypted report was incomplete. Please send it again.")) from None
 
 
 def browser_attachments(parsed: ParsedUpload) -> list[StagedAttachment]:
@@ -247,7 +248,7 @@ def browser_attachments(parsed: ParsedUpload) -> list[StagedAttachment]:
     for received in parsed.files:
         hex_id = received.field_name.removeprefix("attachment.")
         if received.result is None or hex_id not in metas:
-            raise SubmissionError("An encrypted file was damaged on the way. Please send it again.")
+            raise SubmissionError(_("An encrypted file was damaged on the way. Please send it again."))
         attachments.append(StagedAttachment(bytes.fromhex(hex_id), metas[hex_id], int(received.result)))
     return attachments
 
@@ -260,7 +261,7 @@ def browser_submission(parsed: ParsedUpload) -> BrowserSubmission:
         report_id = bytes.fromhex(fields.get("report_id", ""))
         token = bytes.fromhex(fields.get("lookup_token", ""))
     except ValueError:
-        raise SubmissionError("The encrypted report was incomplete. Please send it again.") from None
+        raise SubmissionError(_("The encrypted report was incomplete. Please send it again.")) from None
     return BrowserSubmission(
         report_id=report_id,
         token=token,
@@ -280,20 +281,20 @@ def submit_from_browser(db: Session, keys: ReporterKeys, sub: BrowserSubmission,
     """JavaScript path: content arrived sealed; the server adds recipients' outer wraps and the lookup id.
     It is given the lookup token and the reporter's finished wrap, never anything that opens it."""
     if len(sub.report_id) != 16 or len(sub.token) != LOOKUP_TOKEN_LEN:
-        raise SubmissionError("The encrypted report was incomplete. Please send it again.")
+        raise SubmissionError(_("The encrypted report was incomplete. Please send it again."))
     try:
         check_reporter_wrap_v2(sub.reporter_wrap)
     except CryptoError:
-        raise SubmissionError("The encrypted report was incomplete. Please send it again.") from None
+        raise SubmissionError(_("The encrypted report was incomplete. Please send it again.")) from None
     if any(len(v) != INNER_WRAP_LEN for v in sub.recipient_inners.values()):
-        raise SubmissionError("The encrypted report was incomplete. Please send it again.")
+        raise SubmissionError(_("The encrypted report was incomplete. Please send it again."))
     if len(sub.sealed_report) < 30 or sub.sealed_report[:2] != b"\x01\x01":
-        raise SubmissionError("The encrypted report was incomplete. Please send it again.")
+        raise SubmissionError(_("The encrypted report was incomplete. Please send it again."))
     if sub.subjects_inner is not None and not 48 <= len(sub.subjects_inner) <= 48 + MAX_SUBJECTS_BYTES:
-        raise SubmissionError("The encrypted report was incomplete. Please send it again.")
+        raise SubmissionError(_("The encrypted report was incomplete. Please send it again."))
     screening = screening_key(db)
     if sub.screening_fingerprint and screening is not None and sub.screening_fingerprint != screening.fingerprint:
-        raise SubmissionError("The portal's keys have changed since this page was loaded. Reload the page and send again.")
+        raise SubmissionError(_("The portal's keys have changed since this page was loaded. Reload the page and send again."))
     return _store_report(
         db,
         keys,
@@ -426,9 +427,9 @@ def store_sealed_message(
 ) -> Message:
     """Store a message sealed by the caller: the server, or the reporter's browser."""
     if len(public_id) != 16 or len(sealed_body) < 30 or sealed_body[:2] != b"\x01\x01":
-        raise SubmissionError("The encrypted message was incomplete. Please send it again.")
+        raise SubmissionError(_("The encrypted message was incomplete. Please send it again."))
     if db.scalar(select(Message.id).where(Message.public_id == public_id)) is not None:
-        raise SubmissionError("This message has already been received.")
+        raise SubmissionError(_("This message has already been received."))
     # The queue's signals (Message): unread until the handler opens it; after closure until someone decides.
     message = Message(public_id=public_id, from_reporter=from_reporter, reviewer_id=reviewer_id, sent_on=today(),
                       sealed_body=sealed_body, unread=from_reporter, after_closure=from_reporter and report.stage == Stage.CLOSED)
@@ -460,14 +461,14 @@ def store_browser_reply(
     try:
         message_id = bytes.fromhex(parsed.fields.get("message_id", ""))
     except ValueError:
-        raise SubmissionError("The encrypted message was incomplete. Please send it again.") from None
+        raise SubmissionError(_("The encrypted message was incomplete. Please send it again.")) from None
     sealed = sealed_field(parsed.fields.get("sealed_message"))
     if len(sealed) > 4 * max_text_chars + 64:
-        raise SubmissionError("Your message is too long.")
+        raise SubmissionError(_("Your message is too long."))
     if dek is not None and (open_text(dek, report, "message", sealed, message_id) is None or any(
         not _meta_opens(dek, report.public_id, staged) for staged in attachments
     )):
-        raise SubmissionError("Your message could not be read after encryption. Reload the page and send it again.")
+        raise SubmissionError(_("Your message could not be read after encryption. Reload the page and send it again."))
     store_sealed_message(db, report, message_id, sealed, from_reporter=True, attachments=attachments)
     return attachments
 

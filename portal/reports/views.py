@@ -11,6 +11,7 @@ No cookie is set until a reporter signs in with a receipt code.
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, jsonify, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from portal import state
 from portal.admission import GateBusy, admission
@@ -126,9 +127,9 @@ def submit_report():
         fields = parsed.fields
         if not upload.token(fields):
             if request.accept_mimetypes.best == "application/json":
-                raise Discard(_json_errors, [("", TOKEN_EXPIRED)], 403)
+                raise Discard(_json_errors, [("", _(TOKEN_EXPIRED))], 403)
             raise Discard(_render_report_form, ReportForm(formdata=fields, taxonomy=state.settings().taxonomy), None,
-                          [("", TOKEN_EXPIRED + " Any files you chose need to be attached again.")], 403)
+                          [("", _(TOKEN_EXPIRED) + " " + _("Any files you chose need to be attached again."))], 403)
         if fields.get("mode") != "browser":
             return _submit_server(parsed, upload.draft, with_work=upload.work(fields))
         if not upload.work(fields):
@@ -309,7 +310,7 @@ def reply(signed_in: SignedInCase):
         parsed = upload.receive(request.stream, request.content_type or "", _limits())
         if parsed.fields.get("mode") == "browser":
             if not upload.token(parsed.fields):
-                raise Discard(_json_errors, [("", TOKEN_EXPIRED)], 403)
+                raise Discard(_json_errors, [("", _(TOKEN_EXPIRED))], 403)
             if not upload.work(parsed.fields):
                 raise Discard(_json_errors, [("", PUZZLE_FAILED)], 400)
             try:
@@ -334,7 +335,7 @@ def reply(signed_in: SignedInCase):
 def _reply_errors(form: ReplyForm, parsed, staged: list[StagedAttachment], token_ok: bool) -> list[tuple[str, str]]:
     errors: list[tuple[str, str]] = []
     if not token_ok:
-        errors.append(("", TOKEN_EXPIRED + " Any files you chose need to be attached again."))
+        errors.append(("", _(TOKEN_EXPIRED) + " " + _("Any files you chose need to be attached again.")))
     if not form.validate() or "message" in parsed.unreadable_fields:
         errors.append(("message", form.message.errors[0] if form.message.errors else "Your message could not be read."))
     if not errors and not (form.message.data or "").strip() and not staged:

@@ -33,7 +33,7 @@ from portal.i18n_catalogs import STATIC_I18N, render, script_messages
 ROOT = Path(__file__).resolve().parents[2]
 TRANSLATED = [language for language in LANGUAGES if language != DEFAULT_LANGUAGE]
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None, "lazy_ngettext": (1, 2),
-            "t": None}
+            "t": None, "N_": None}
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%%|</?(?:strong|a)\b[^>]*>")
 
 
@@ -50,7 +50,7 @@ def code_msgids() -> set[str]:
     """What `make i18n-extract` would write (babel.cfg's mapping, the Makefile's keywords)."""
     method_map = [("portal/**.py", "python"), ("templates/**.html", "jinja2"), ("static/js/**.js", "javascript")]
     keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None,
-                "lazy_ngettext": (1, 2), "t": None}
+                "lazy_ngettext": (1, 2), "t": None, "N_": None}
     found = set()
     for _file, _line, message, _comments, _context in extract_from_dir(str(ROOT), method_map, keywords=keywords):
         found.add(message[0] if isinstance(message, tuple) else message)
@@ -62,7 +62,7 @@ def test_babel_cfg_is_what_the_test_extracts_with():
     assert re.findall(r"^\[(\w+): ([^\]]+)\]", text, re.M) == [("python", "portal/**.py"), ("jinja2", "templates/**.html"),
                                                                ("javascript", "static/js/**.js")]
     makefile = (ROOT / "Makefile").read_text()
-    for keyword in ("_l", "lazy_gettext", "lazy_ngettext:1,2", "t"):
+    for keyword in ("_l", "lazy_gettext", "lazy_ngettext:1,2", "t", "N_"):
         assert f"--keywords {keyword} " in makefile
 
 
@@ -133,7 +133,8 @@ def test_taxonomy_labels_in_every_language():
 TEMPLATES = ROOT / "templates"
 READ_ATTRIBUTES = ("title", "alt", "aria-label", "placeholder")  # and the value of a button-like <input>
 GETTEXT_CALLS = {"_", "gettext", "ngettext", "pgettext"}
-ALLOWED_TEXT = {"English", "Cymraeg"}  # the languages' own names, never translated
+ALLOWED_TEXT = {"English", "Cymraeg",  # the languages' own names, never translated
+                "same-origin", "no-referrer"}  # the referrer_policy block: a <meta> value, not text
 LETTERS = re.compile(r"[^\W\d_]{2,}")
 
 
