@@ -123,7 +123,7 @@ def test_the_scripts_catalog_matches_the_po(language):
 
 def test_taxonomy_labels_in_every_language():
     data = tomllib.loads((ROOT / "config" / "taxonomy.toml").read_text("utf-8"))
-    for entry in data["category"] + data["risk_flag"]:
+    for entry in data["category"] + data["risk_flag"] + data.get("referral_criterion", []):
         for language in TRANSLATED:
             assert entry.get(f"label_{language}", "").strip(), f"{entry['key']} has no label_{language}"
 
@@ -209,6 +209,11 @@ def checked_templates() -> list[Path]:
 @pytest.mark.parametrize("template", checked_templates(), ids=lambda p: str(p.relative_to(TEMPLATES)))
 def test_no_template_text_outside_gettext(template):
     assert untranslated_text(template.read_text("utf-8")) == []
+
+
+def test_templates_format_dates_for_the_locale():
+    """strftime gives English month names: dates go through Flask-Babel's dateformat/datetimeformat."""
+    assert [str(p.relative_to(TEMPLATES)) for p in checked_templates() if ".strftime(" in p.read_text("utf-8")] == []
 
 
 def test_the_template_check_finds_what_it_must():
