@@ -48,9 +48,11 @@ def language_url(language: str) -> str:
     """This page in `language`: the same path and query, with `lang` replaced (none for English).
 
     After a POST the same address would answer with another page or not at all, so the switch
-    then leads to the interface's home page in that language.
+    then leads to the interface's home page in that language; so does an error page's, which
+    thus reads the same whatever address was asked for (a 404 for a report that exists but is
+    hidden, and for one that does not exist, must not differ).
     """
-    if request.method not in ("GET", "HEAD"):
+    if request.method not in ("GET", "HEAD") or g.get("portal_error_page"):
         path, args = request.script_root + "/", []
     else:
         path, args = request.script_root + request.path, [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]

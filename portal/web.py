@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import quote
 
-from flask import Flask, Response, abort, render_template, request
+from flask import Flask, Response, abort, g, render_template, request
 from flask.logging import default_handler
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import text
@@ -124,6 +124,7 @@ def _error_page(template: str, code: int, text: tuple[str, str]):
     title, message = str(text[0]), str(text[1])  # in this request's language
     if request.accept_mimetypes.best == "application/json":
         return {"ok": False, "errors": [{"field": "", "message": f"{title}. {message}"}]}, code
+    g.portal_error_page = True  # its language switch leads home (portal.i18n.language_url)
     return render_template(template, title=title, message=message, status=code), code
 
 

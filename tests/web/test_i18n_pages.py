@@ -118,3 +118,12 @@ def test_the_digest_speaks_the_configured_languages(database, settings_overrides
     assert digest_subject(["cy", "en"]) == "Porth adrodd cyfrinachol: eich crynodeb / Confidential reporting portal: your summary"
     with pytest.raises(ValueError, match="unknown language"):
         parse_languages("cy,fr")
+
+
+def test_an_error_page_reads_the_same_whatever_was_asked_for(reporter_client):
+    """The switch of an error page leads home: two missing pages (say, a hidden report and one that
+    does not exist) must not differ by an echo of the address asked for."""
+    first = reporter_client.get("/no-such-page?lang=cy").get_data(as_text=True)
+    second = reporter_client.get("/another/missing/page?lang=cy").get_data(as_text=True)
+    assert first == second
+    assert '<a class="portal-header__link" href="/" hreflang="en" lang="en">English</a>' in first
