@@ -77,6 +77,11 @@ def init_app(app: Flask) -> None:
         g.portal_language = requested_language()
 
     app.url_defaults(_carry_language)
+
+    @app.after_request
+    def _content_language(response):
+        response.headers.setdefault("Content-Language", current_language())
+        return response
     # `is text`: a message, whether a str or a lazy gettext string (form errors, labels).
     app.jinja_env.tests["text"] = lambda value: isinstance(value, str | LazyString)
 

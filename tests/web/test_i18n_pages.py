@@ -92,6 +92,8 @@ def test_reporter_pages_carry_welsh(reporter_client):
     assert missing.status_code == 404
     assert "Heb ddod o hyd i’r dudalen" in missing.get_data(as_text=True)
     assert "Set-Cookie" not in start.headers
+    assert start.headers["Content-Language"] == "cy"
+    assert reporter_client.get("/").headers["Content-Language"] == "en"
 
 
 @pytest.mark.parametrize("value", ["fr", "CY", "cy-GB", "../cy", "cy ", "en", ""])
