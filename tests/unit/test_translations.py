@@ -32,8 +32,9 @@ from portal.i18n_catalogs import STATIC_I18N, render, script_messages
 
 ROOT = Path(__file__).resolve().parents[2]
 TRANSLATED = [language for language in LANGUAGES if language != DEFAULT_LANGUAGE]
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None, "lazy_ngettext": (1, 2),
-            "t": None, "N_": None}
+# What the Makefile's `i18n-extract` looks for (Babel's defaults, of which these are the ones used, and its --keywords).
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2), "N_": None, "_l": None,
+            "lazy_gettext": None, "lazy_ngettext": (1, 2), "t": None}
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]|%%|</?(?:strong|a)\b[^>]*>")
 
 
@@ -49,10 +50,8 @@ def messages(language: str):
 def code_msgids() -> set[str]:
     """What `make i18n-extract` would write (babel.cfg's mapping, the Makefile's keywords)."""
     method_map = [("portal/**.py", "python"), ("templates/**.html", "jinja2"), ("static/js/**.js", "javascript")]
-    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None,
-                "lazy_ngettext": (1, 2), "t": None, "N_": None}
     found = set()
-    for _file, _line, message, _comments, _context in extract_from_dir(str(ROOT), method_map, keywords=keywords):
+    for _file, _line, message, _comments, _context in extract_from_dir(str(ROOT), method_map, keywords=KEYWORDS):
         found.add(message[0] if isinstance(message, tuple) else message)
     return found
 
@@ -107,8 +106,8 @@ def _key(value):
 @pytest.mark.parametrize("language", TRANSLATED)
 def test_the_compiled_catalog_matches_the_po(language):
     with (TRANSLATIONS_DIR / language / "LC_MESSAGES" / "messages.mo").open("rb") as mo:
-        compiled = {_key(m.id): _key(m.string) for m in read_mo(mo) if m.id}
-    source = {_key(m.id): _key(m.string) for m in messages(language)}
+        compiled = {(m.context, _key(m.id)): _key(m.string) for m in read_mo(mo) if m.id}
+    source = {(m.context, _key(m.id)): _key(m.string) for m in messages(language)}
     assert compiled == source, "run make i18n-compile"
 
 
@@ -133,6 +132,7 @@ def test_taxonomy_labels_in_every_language():
 TEMPLATES = ROOT / "templates"
 READ_ATTRIBUTES = ("title", "alt", "aria-label", "placeholder")  # and the value of a button-like <input>
 GETTEXT_CALLS = {"_", "gettext", "ngettext", "pgettext"}
+CONTEXT_CALLS = {"pgettext"}  # their first string is the context, the second the message
 ALLOWED_TEXT = {"English", "Cymraeg",  # the languages' own names, never translated
                 "same-origin", "no-referrer"}  # the referrer_policy block: a <meta> value, not text
 LETTERS = re.compile(r"[^\W\d_]{2,}")
@@ -183,7 +183,7 @@ def untranslated_text(source: str) -> list[str]:
             continue
         markup.append("\x00")
         if kind == "name" and value in GETTEXT_CALLS and i + 1 < len(tokens) and tokens[i + 1][0] == "lparen":
-            translated_args = 2 if value == "ngettext" else 1
+            translated_args = 2 if value in ("ngettext", *CONTEXT_CALLS) else 1
         elif kind == "string":
             if translated_args:
                 translated_args -= 1
@@ -223,6 +223,7 @@ def test_the_template_check_finds_what_it_must():
     assert untranslated_text('{{ f.input(x, hint="Your full name") }}') == ["literal 'Your full name'"]
     assert untranslated_text('<p>{{ _("Hello %(n)s", n=x) }} · {% trans %}<b>Bold</b> text{% endtrans %}</p>') == []
     assert untranslated_text("{{ ngettext('%(num)d day', '%(num)d days', n) }}{{ x.strftime('%Y') }}") == []
+    assert untranslated_text('{{ pgettext("receives new reports", "Yes") }}') == []
     assert untranslated_text('<a class="govuk-link" href="{{ url_for(\'a.b\', view=\'junk\') }}">{{ _("Junk") }}</a>') == []
 
 
