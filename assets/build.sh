@@ -14,6 +14,8 @@
 #      hash-wasm sha256 (UMD)       -> static/vendor/hash-wasm/sha256.js (the same, for proof of work)
 #      govuk-frontend ES module     -> static/vendor/govuk-frontend/govuk-frontend.min.js
 #   5. assets/images/*              -> static/images/
+#   6. axe-core (devDependency)     -> tests/browser/vendor/axe.min.js (accessibility checks in the
+#      browser tests only: never served, never under static/)
 # Then run the JS tests with: node --test tests/js/
 set -euo pipefail
 
@@ -82,6 +84,16 @@ sed -e 's#//\# sourceMappingURL=.*$##' "$GF/dist/govuk/govuk-frontend.min.js" \
 
 # 5. Our own images (the GOV.UK crown, crest and favicons are deliberately not copied).
 cp "$ASSETS"/images/* "$STATIC/images/"
+
+# 6. axe-core for the browser tests (tests/browser/test_accessibility_browser.py injects it).
+AXE="$NM/axe-core"
+mkdir -p "$ROOT/tests/browser/vendor"
+cp "$AXE/axe.min.js" "$ROOT/tests/browser/vendor/axe.min.js"
+{
+    printf 'axe-core %s (https://github.com/dequelabs/axe-core), for the browser tests only\n\n' \
+        "$(node -p "require('$AXE/package.json').version")"
+    cat "$AXE/LICENSE"
+} > "$ROOT/tests/browser/vendor/LICENSE-axe-core"
 
 css_bytes=$(wc -c < "$STATIC/css/portal.css")
 if (( css_bytes < 20000 )); then

@@ -39,9 +39,10 @@ from portal.deadlines import Deadlines  # noqa: E402
 from portal.instance import ensure_instance, read_secret  # noqa: E402
 from portal.migrate import upgrade  # noqa: E402
 from portal.reports.answers import Person, ReportAnswers  # noqa: E402
+from portal.reports.browser_intake import BrowserSubmission, submit_from_browser  # noqa: E402
 from portal.reports.models import Report  # noqa: E402
 from portal.reports.recipients import intake_recipients  # noqa: E402
-from portal.reports.service import BrowserSubmission, Draft, ReporterKeys, submit_from_browser, submit_from_server  # noqa: E402
+from portal.reports.service import Draft, ReporterKeys, submit_from_server  # noqa: E402
 from portal.triage.accounts import create_reviewer, register_recovery_key  # noqa: E402
 from portal.triage.models import Role  # noqa: E402
 from portal.triage.screening import publish_key  # noqa: E402

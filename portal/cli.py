@@ -23,20 +23,31 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 
 from portal import state
 from portal.app import create_app
-from portal.backup import BackupError, restore_backup, write_backup
+from portal.backup import BackupError, RollbackRefused, read_header, restore_backup, write_backup
 from portal.blobs import purge_abandoned_drafts
 from portal.cli_audit import audit
+from portal.cli_bodies import bodies
 from portal.cli_instance import Instance, instance_database, pass_instance, record_cli_action, refresh_deadlines
-from portal.cli_keys import keys
+from portal.cli_keys import keys, signer_instructions
+from portal.cli_referral import referral
 from portal.config import CONFIG_DIR, PROJECT_ROOT, Settings, SettingsError
 from portal.crypto.keys import RecipientPrivateKey, export_recovery_private_key
 from portal.db import Database
-from portal.instance import SECRETS, SecretError, ensure_instance, read_secret, secure_instance_files, write_private_file
+from portal.instance import (
+    SECRETS,
+    SecretError,
+    ensure_instance,
+    pin_local_signer,
+    read_secret,
+    secure_instance_files,
+    write_private_file,
+)
 from portal.migrate import upgrade
+from portal.reports.integrity import unsigned_reports
 from portal.sessions import purge_expired_sessions
 from portal.triage import screener
 from portal.triage.accounts import AccountError, create_reviewer, generate_passphrase, register_recovery_key
-from portal.triage.checkpoints import SIGNING_SECRET, Checkpointer, checkpoint_footer, prepare_checkpoint_file
+from portal.triage.checkpoints import SIGNING_SECRET, Checkpointer, checkpoint_footer, newest_checkpoint, prepare_checkpoint_file
 from portal.triage.conflicts import apply_to_existing_reports
 from portal.triage.context import Context
 from portal.triage.models import RecoveryKey, Reviewer, Role
@@ -97,6 +108,8 @@ def main(ctx: click.Context, instance: str | None) -> None:
 
 main.add_command(audit)
 main.add_command(keys)
+main.add_command(bodies)
+main.add_command(referral)
 
 
 # -- init and serving -----------------------------------------------------------------------
@@ -122,6 +135,11 @@ def init(instance: Instance, app_kind: str | None, dev: bool) -> None:
         secure_instance_files(settings.instance_dir)  # the database (0600) and every other file
         if created:
             click.echo(f"Instance initialised in {settings.instance_dir} ({len(created)} new secrets).")
+        if app_kind is None and "report_signing_key" in created:  # development: both hosts in one instance
+            with database.transaction() as session:
+                pin_local_signer(settings.instance_dir, unsigned_reports(session))
+        if app_kind == "reporter":
+            click.echo(signer_instructions(settings))
         if app_kind != "reporter":  # the triage host publishes its screening key for the reporter host
             click.echo(f"Screening key published: {screener.publish(database, screener.load_secrets(settings))}")
         if dev:
@@ -301,16 +319,33 @@ def backup(instance: Instance, out: Path) -> None:
 
 @main.command()
 @click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--allow-rollback", is_flag=True,
+              help="Restore an archive older than the newest audit checkpoint (it brings back revoked access and cuts the log).")
 @pass_instance
-def restore(instance: Instance, archive: Path) -> None:
-    """Restore an archive into an empty database and blob store (the instance must hold the same secrets)."""
+def restore(instance: Instance, archive: Path, allow_rollback: bool) -> None:
+    """Restore an archive into an empty database and blob store (the instance must hold the same secrets).
+
+    Prints the archive's authenticated header first, and refuses an archive older than the newest
+    audit checkpoint unless --allow-rollback is given.
+    """
     settings = instance.settings
+    backup_key = read_secret(settings.instance_dir, "backup_key")
+    try:
+        with archive.open("rb") as handle:
+            click.echo(read_header(backup_key, handle)[0].describe())
+        newest = None if allow_rollback else newest_checkpoint(settings)
+    except (BackupError, SecretError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if newest is None and not allow_rollback:
+        click.echo("No audit checkpoint on this instance: nothing to compare the archive's age with.")
     upgrade(settings.database_url)
     with instance_database(settings) as database:
         try:
             with archive.open("rb") as handle:
-                counts = restore_backup(database.engine, read_secret(settings.instance_dir, "backup_key"), handle,
-                                        database.blob_store)
+                counts = restore_backup(database.engine, backup_key, handle, database.blob_store, not_older_than=newest)
+        except RollbackRefused as exc:
+            raise click.ClickException(f"{exc}. Nothing was restored. If this is deliberate, run again with "
+                                       "--allow-rollback (docs/operations.md, Backup and restore).") from exc
         except BackupError as exc:
             raise click.ClickException(str(exc)) from exc
         if (settings.instance_dir / "secrets" / SIGNING_SECRET).is_file():

@@ -12,6 +12,7 @@ so the reporter host and the triage host can each be given only the secrets they
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -57,9 +58,26 @@ class RiskFlag:
 
 
 @dataclass(frozen=True)
+class ReferralCriterion:
+    """One of the oversight body's mandatory-referral criteria (taxonomy.toml, portal.triage.mandatory)."""
+
+    key: str
+    labels: tuple[tuple[str, str], ...]
+
+    @property
+    def label(self) -> str:
+        return _in_language(self.labels)
+
+
+@dataclass(frozen=True)
 class Taxonomy:
     categories: tuple[Category, ...]
     flags: tuple[RiskFlag, ...]
+    referral_criteria: tuple[ReferralCriterion, ...] = ()
+    # category or risk-flag key -> the key of the mandatory-referral criterion it meets
+    referral_categories: dict[str, str] = field(default_factory=dict, hash=False)
+    referral_flags: dict[str, str] = field(default_factory=dict, hash=False)
+    referral_days: int = 1  # a mandatory referral is due this many days after the criterion was met
 
     @property
     def risk_flags(self) -> tuple[tuple[str, str], ...]:
@@ -94,7 +112,20 @@ def load_taxonomy(path: Path | None = None) -> Taxonomy:
     data = tomllib.loads((path or CONFIG_DIR / "taxonomy.toml").read_text("utf-8"))
     categories = tuple(Category(c["key"], _labels(c), bool(c.get("high_risk", False))) for c in data.get("category", []))
     flags = tuple(RiskFlag(f["key"], _labels(f), bool(f.get("high_risk", False))) for f in data.get("risk_flag", []))
-    return Taxonomy(categories, flags)
+    criteria = tuple(ReferralCriterion(c["key"], _labels(c)) for c in data.get("referral_criterion", []))
+    known = {c.key for c in criteria}
+
+    def referral_map(entries: list[dict]) -> dict[str, str]:
+        unknown = {e["referral"] for e in entries if "referral" in e} - known
+        if unknown:
+            raise ValueError(f"taxonomy.toml: unknown referral criterion {sorted(unknown)}")
+        return {e["key"]: e["referral"] for e in entries if "referral" in e}
+
+    days = int(data.get("referral", {}).get("days", 1))
+    if not 0 <= days <= 365:
+        raise ValueError("taxonomy.toml: [referral] days must be between 0 and 365")
+    return Taxonomy(categories, flags, criteria, referral_map(data.get("category", [])),
+                    referral_map(data.get("risk_flag", [])), days)
 
 
 class SettingsError(ValueError):
@@ -154,17 +185,73 @@ class Settings:
     smtp_password: str = field(repr=False)
     smtp_from: str
     digest_languages: str
+    onion_address_source: str
+    onion_address_source_cy: str
+    other_ways: tuple[Contact, ...]
     taxonomy: Taxonomy = field(repr=False)
 
+    @property
+    def shown_onion_address_source(self) -> str:
+        """onion_address_source in the reader's language (onion_address_source_cy in Welsh, where set)."""
+        return _in_language(((DEFAULT_LANGUAGE, self.onion_address_source), ("cy", self.onion_address_source_cy)))
 
-_TYPES: dict[str, type] = {f.name: {"int": int, "bool": bool, "str": str, "Path": Path}[f.type]
+
+@dataclass(frozen=True)
+class Contact:
+    """Another way to raise a concern, shown on the reporter's start page (setting `other_ways`)."""
+
+    name: str
+    website: str
+    about: str = ""
+    phone: str = ""
+    name_cy: str = ""  # the Welsh, shown with ?lang=cy (the English where empty)
+    about_cy: str = ""
+
+    @property
+    def shown_name(self) -> str:
+        return _in_language(((DEFAULT_LANGUAGE, self.name), ("cy", self.name_cy)))
+
+    @property
+    def shown_about(self) -> str:
+        return _in_language(((DEFAULT_LANGUAGE, self.about), ("cy", self.about_cy)))
+
+
+_TYPES: dict[str, type] = {f.name: {"int": int, "bool": bool, "str": str, "Path": Path, "tuple[Contact, ...]": tuple}[f.type]
                            for f in dataclasses.fields(Settings) if f.name != "taxonomy"}
+_CONTACT_KEYS = {f.name for f in dataclasses.fields(Contact)}
+
+
+def _contacts(key: str, value: Any, source: str) -> tuple[Contact, ...]:
+    """A list of {name, website, about, phone} tables (TOML), or the same as JSON (an environment variable)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise SettingsError(f"{key}: expected a JSON list of contacts (from {source})") from None
+    if not isinstance(value, list | tuple) or not all(isinstance(c, dict | Contact) for c in value):
+        raise SettingsError(f"{key}: expected a list of {{name, website, about, phone}} tables (from {source})")
+    contacts = []
+    for entry in value:
+        if isinstance(entry, Contact):
+            contacts.append(entry)
+            continue
+        unknown = set(entry) - _CONTACT_KEYS
+        if unknown or not all(isinstance(v, str) for v in entry.values()) or not entry.get("name"):
+            raise SettingsError(f"{key}: each contact needs a name and only {sorted(_CONTACT_KEYS)} as text (from {source})")
+        if entry.get("website") and not entry["website"].startswith("https://"):
+            raise SettingsError(f"{key}: {entry['name']}'s website must be an https:// address (from {source})")
+        contacts.append(Contact(name=entry["name"], website=entry.get("website", ""), about=entry.get("about", ""),
+                                phone=entry.get("phone", ""), name_cy=entry.get("name_cy", ""),
+                                about_cy=entry.get("about_cy", "")))
+    return tuple(contacts)
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
 
 def _convert(key: str, value: Any, source: str) -> Any:
     """`value` (a TOML value, an override, or an environment string) as the setting's type."""
     kind = _TYPES[key]
+    if kind is tuple:
+        return _contacts(key, value, source)
     if kind is bool:
         if isinstance(value, bool):
             return value

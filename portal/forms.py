@@ -47,24 +47,39 @@ class FormTokens:
         payload = os.urandom(16) + struct.pack(">Q", int(time.time()) + self.lifetime)
         return base64.urlsafe_b64encode(payload + self._mac(payload, binding)).decode("ascii")
 
-    def consume(self, token: str | None, binding: str | None = None) -> bool:
-        """True once for a genuine, unexpired token (issued with the same `binding`, if any)."""
+    def _genuine(self, token: str | None, binding: str | None = None) -> tuple[bytes, int] | None:
+        """(nonce, seconds left) of a genuine, unexpired token; None otherwise."""
         if not token or len(token) > 100:
-            return False
+            return None
         try:
             raw = base64.urlsafe_b64decode(token.encode("ascii"))
         except (binascii.Error, ValueError, UnicodeEncodeError):
-            return False
+            return None
         if len(raw) != 40:
-            return False
+            return None
         payload, mac = raw[:24], raw[24:]
         if not hmac.compare_digest(mac, self._mac(payload, binding)):
-            return False
+            return None
         (expires,) = struct.unpack(">Q", payload[16:])
         remaining = expires - int(time.time())
-        if remaining <= 0:
-            return False
-        return self._nonces.first_use(payload[:16], remaining)
+        return (payload[:16], remaining) if remaining > 0 else None
+
+    def mark_sent(self, token: str | None) -> None:
+        """Remember, until the token expires, that its form was sent and stored (nothing about what was sent)."""
+        genuine = self._genuine(token)
+        if genuine is not None:
+            self._nonces.first_use(b"sent:" + genuine[0], genuine[1])
+
+    def was_sent(self, token: str | None) -> bool:
+        """Did a form with this (genuine) token already lead to a stored report? A reload of the receipt
+        sends the same form again: it is answered with "your report was received", never a second report."""
+        genuine = self._genuine(token)
+        return genuine is not None and self._nonces.seen(b"sent:" + genuine[0])
+
+    def consume(self, token: str | None, binding: str | None = None) -> bool:
+        """True once for a genuine, unexpired token (issued with the same `binding`, if any)."""
+        genuine = self._genuine(token, binding)
+        return genuine is not None and self._nonces.first_use(*genuine)
 
 
 def same_origin_request() -> bool:

@@ -8,15 +8,21 @@ index key. No secret is ever stored in the database.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import secrets
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from portal.crypto.integrity import signer_public_key
 
 # name -> which application needs it
 SECRETS: dict[str, str] = {
     "receipt_pepper": "reporter",  # HMAC key turning a receipt secret into a lookup id
     "receipt_salt": "reporter",  # install-wide Argon2id salt for receipt codes (also published to browsers)
     "reporter_secret_key": "reporter",  # form tokens, draft tokens
+    "report_signing_key": "reporter",  # Ed25519 seed signing every report and message the reporter host accepts
     "triage_secret_key": "triage",  # reviewer cookie signing, CSRF
     "totp_key": "triage",  # seals reviewers' TOTP secrets
     "blind_index_key": "triage",  # keyed blind index of subject identifiers
@@ -66,7 +72,8 @@ def ensure_instance(instance_dir: Path, names: list[str] | None = None) -> list[
 
 
 SQLITE_FILES = ("portal.sqlite3", "portal.sqlite3-wal", "portal.sqlite3-shm", "portal.sqlite3-journal")
-PRIVATE_FILES = ("audit-checkpoints.jsonl", "dev-credentials.txt", "dev-recovery-key.txt")
+SIGNER_PIN = "report-signer.pin"  # the triage host's pinned copy of the reporter host's public signing key
+PRIVATE_FILES = ("audit-checkpoints.jsonl", "dev-credentials.txt", "dev-recovery-key.txt", SIGNER_PIN)
 
 
 def secure_instance_files(instance_dir: Path) -> None:
@@ -104,3 +111,63 @@ def read_secret(instance_dir: Path, name: str) -> bytes:
 def write_private_file(path: Path, text: str) -> None:
     """Write a new file readable only by its owner (recovery keys, dev credentials)."""
     _write_private(path, text.encode("utf-8"))
+
+
+# -- the pinned reporter signing key (triage host) ---------------------------------------
+
+PIN_HEADER = "PORTAL-REPORT-SIGNER-V1"
+
+
+@dataclass(frozen=True)
+class SignerPin:
+    """What the triage host trusts about the reporter host's signatures: its Ed25519 public key, and
+    the reports that were received before signatures (each with the last message position stored
+    then), which alone may lack a signature. Everything else must verify."""
+
+    public_key: bytes
+    before_signatures: dict[bytes, int] = field(default_factory=dict)  # report public id -> last unsigned seq
+
+    def to_text(self) -> str:
+        lines = [PIN_HEADER, base64.b64encode(self.public_key).decode("ascii")]
+        lines += [f"{rid.hex()} {seq}" for rid, seq in sorted(self.before_signatures.items())]
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def from_text(cls, text: str) -> SignerPin:
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        try:
+            if len(lines) < 2 or lines[0] != PIN_HEADER:
+                raise ValueError
+            public = base64.b64decode(lines[1], validate=True)
+            legacy = {}
+            for line in lines[2:]:
+                rid, seq = line.split(" ")
+                legacy[bytes.fromhex(rid)] = int(seq)
+            if len(public) != 32 or any(len(r) != 16 for r in legacy):
+                raise ValueError
+        except (ValueError, binascii.Error):
+            raise SecretError(f"{SIGNER_PIN} is damaged: pin the reporter host's key again "
+                              "(docs/operations.md, Secrets: what lives where)") from None
+        return cls(public, legacy)
+
+
+def write_signer_pin(instance_dir: Path, pin: SignerPin, replace: bool = False) -> None:
+    path = instance_dir / SIGNER_PIN
+    if replace:
+        path.unlink(missing_ok=True)
+    _write_private(path, pin.to_text().encode("ascii"))
+
+
+def pin_local_signer(instance_dir: Path, before_signatures: dict[bytes, int] | None = None) -> SignerPin:
+    """Development (both hosts' secrets in one instance): pin this instance's own reporter signing key."""
+    pin = SignerPin(signer_public_key(read_secret(instance_dir, "report_signing_key")), before_signatures or {})
+    write_signer_pin(instance_dir, pin, replace=True)
+    return pin
+
+
+def read_signer_pin(instance_dir: Path) -> SignerPin | None:
+    """The triage host's pin, or None where none was made (every signed report then shows as unverifiable)."""
+    try:
+        return SignerPin.from_text((instance_dir / SIGNER_PIN).read_text("ascii"))
+    except FileNotFoundError:
+        return None

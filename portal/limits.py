@@ -70,6 +70,13 @@ class OneTimeNonces:
 
             self._redis = redis.Redis.from_url(redis_url)
 
+    def seen(self, nonce: bytes) -> bool:
+        """Has `nonce` been used (and not yet expired)? Does not use it."""
+        if self._redis is not None:
+            return bool(self._redis.exists(b"portal:nonce:" + nonce))
+        with self._lock:
+            return self._memory.get(nonce, 0) > time.monotonic()
+
     def first_use(self, nonce: bytes, ttl_seconds: int) -> bool:
         if self._redis is not None:
             return bool(self._redis.set(b"portal:nonce:" + nonce, b"1", nx=True, ex=max(1, ttl_seconds)))

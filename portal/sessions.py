@@ -6,6 +6,11 @@ session key: a copy of the database (even with the instance directory) cannot
 open a live session, and deleting the row ends it even if the cookie is kept.
 Both interfaces use this; the reviewer's re-sealed private key and the
 reporter's receipt secret live only in such payloads.
+
+Each interface has its own table: reporters' sessions in `server_sessions`, reviewers' in
+`reviewer_sessions`, on which the reporter host's database role has no grant at all
+(docs/operations.md, PostgreSQL): a compromised public host can neither read, extend nor end
+a reviewer's session.
 """
 
 from __future__ import annotations
@@ -35,17 +40,33 @@ REVIEWER_COOKIE = COOKIE_NAMES["reviewer"]
 CLEAR_SITE_DATA = '"cache", "cookies", "storage"'
 
 
-class ServerSession(Base):
-    __tablename__ = "server_sessions"
-
+class _SessionColumns:
     id_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
     sealed_payload: Mapped[bytes] = mapped_column(LargeBinary)
     idle_expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
     absolute_expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
-    # The reviewer a triage session belongs to (NULL for the reporter's): lets every session of one
-    # reviewer be ended at once (a new passphrase, a reset, "sign out everywhere", a lead's decision).
-    reviewer_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+
+
+class ServerSession(_SessionColumns, Base):
+    """A reporter's follow-up session (the reporter host reads and writes these)."""
+
+    __tablename__ = "server_sessions"
+
+    reviewer_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)  # unused since 0011: always NULL
+
+
+class ReviewerSession(_SessionColumns, Base):
+    """A reviewer's session: only the triage host's role has grants on this table."""
+
+    __tablename__ = "reviewer_sessions"
+
+    # Lets every session of one reviewer be ended at once (a new passphrase, a reset, "sign out
+    # everywhere", a lead's decision).
+    reviewer_id: Mapped[int] = mapped_column(Integer, index=True)
+
+
+MODELS = {"reporter": ServerSession, "reviewer": ReviewerSession}
 
 
 def _now() -> dt.datetime:
@@ -74,6 +95,7 @@ class SessionStore:
         self.kind = kind
         self.idle = dt.timedelta(seconds=idle_seconds)
         self.absolute = dt.timedelta(seconds=absolute_seconds)
+        self.model = MODELS[kind]
 
     @property
     def cookie_name(self) -> str:
@@ -109,7 +131,7 @@ class SessionStore:
         session_id, key = os.urandom(ID_LEN), os.urandom(KEY_LEN)
         now = _now()
         db.add(
-            ServerSession(
+            self.model(
                 id_hash=hashlib.sha256(session_id).digest(),
                 kind=self.kind,
                 sealed_payload=seal_with_key(key, json.dumps(payload).encode(), _context(self.kind, session_id)),
@@ -126,7 +148,7 @@ class SessionStore:
         if parts is None:
             return None
         session_id, key = parts
-        row = db.get(ServerSession, hashlib.sha256(session_id).digest())
+        row = db.get(self.model, hashlib.sha256(session_id).digest())
         if row is None or row.kind != self.kind:
             return None
         now = _now()
@@ -146,27 +168,33 @@ class SessionStore:
     def destroy(self, db: Session, cookie: str | None) -> None:
         parts = _split(cookie) if cookie else None
         if parts is not None:
-            db.execute(delete(ServerSession).where(ServerSession.id_hash == hashlib.sha256(parts[0]).digest()))
+            db.execute(delete(self.model).where(self.model.id_hash == hashlib.sha256(parts[0]).digest()))
 
     def end_others(self, db: Session, reviewer_id: int, keep: str | None) -> int:
         """End every session of this reviewer except the one whose cookie is `keep`; returns how many."""
         parts = _split(keep) if keep else None
-        query = delete(ServerSession).where(ServerSession.reviewer_id == reviewer_id)
+        query = delete(ReviewerSession).where(ReviewerSession.reviewer_id == reviewer_id)
         if parts is not None:
-            query = query.where(ServerSession.id_hash != hashlib.sha256(parts[0]).digest())
+            query = query.where(ReviewerSession.id_hash != hashlib.sha256(parts[0]).digest())
         return db.execute(query).rowcount or 0
 
     def purge_expired(self, db: Session) -> int:
-        return purge_expired_sessions(db)
+        """Delete this interface's expired sessions (the reporter host cannot reach the reviewers')."""
+        return _purge_expired(db, self.model)
 
 
 def end_reviewer_sessions(db: Session, reviewer_id: int) -> int:
     """End every session of one reviewer (a reset of their sign-in, a lead's decision); returns how many."""
-    return db.execute(delete(ServerSession).where(ServerSession.reviewer_id == reviewer_id)).rowcount or 0
+    return db.execute(delete(ReviewerSession).where(ReviewerSession.reviewer_id == reviewer_id)).rowcount or 0
+
+
+def _purge_expired(db: Session, model) -> int:
+    now = _now()
+    expired = (model.idle_expires_at <= now) | (model.absolute_expires_at <= now)
+    return db.execute(delete(model).where(expired)).rowcount or 0
 
 
 def purge_expired_sessions(db: Session) -> int:
-    """Delete every expired session of either interface (their times are the only trace left)."""
-    now = _now()
-    expired = (ServerSession.idle_expires_at <= now) | (ServerSession.absolute_expires_at <= now)
-    return db.execute(delete(ServerSession).where(expired)).rowcount or 0
+    """Delete every expired session of both interfaces (their times are the only trace left):
+    `portal retention run` on the triage host."""
+    return sum(_purge_expired(db, model) for model in MODELS.values())

@@ -19,7 +19,7 @@ from portal.app import create_app
 from portal.config import load_settings
 from portal.crypto import kdf
 from portal.db import Base, Database
-from portal.instance import ensure_instance, read_secret
+from portal.instance import ensure_instance, pin_local_signer, read_secret
 from portal.models import create_all
 from portal.storage import open_database
 from portal.triage import screener
@@ -141,6 +141,7 @@ def json_log():
 def instance_dir(tmp_path) -> Path:
     path = tmp_path / "instance"
     ensure_instance(path)
+    pin_local_signer(path)  # as `portal init` does for a development instance
     return path
 
 

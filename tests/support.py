@@ -63,6 +63,7 @@ def browser_report(client, secret: bytes, text: str = "Sealed in the browser", p
     import os
 
     from portal.crypto.envelope import new_data_key, seal_record
+    from portal.crypto.integrity import key_commitment
     from portal.crypto.keys import seal_inner, wrap_dek_for_reporter_root
     from portal.crypto.receipt import lookup_token, reporter_root
     from portal.crypto.screening import seal_subjects_inner
@@ -77,7 +78,8 @@ def browser_report(client, secret: bytes, text: str = "Sealed in the browser", p
     b64 = lambda data: base64.b64encode(data).decode()  # noqa: E731
     fields = [("mode", "browser"), ("report_id", report_id.hex()), ("lookup_token", lookup_token(secret).hex()), ("urgent", "no"),
               ("sealed_report", b64(seal_record(dek, report_id, "report", json.dumps(document).encode()))),
-              ("reporter_wrap", b64(wrap_dek_for_reporter_root(dek, reporter_root(secret), report_id)))]
+              ("reporter_wrap", b64(wrap_dek_for_reporter_root(dek, reporter_root(secret), report_id))),
+              ("key_commitment", b64(key_commitment(dek, report_id)))]
     for recipient in keys["recipients"]:
         inner = seal_inner(dek, bytes.fromhex(recipient["intake_x25519"]), report_id)
         fields.append((f"recipient_inner.{recipient['fingerprint']}", b64(inner)))

@@ -116,11 +116,14 @@ def act_ok(client, reference: str, action: str, data: dict | None = None):
 
 
 CLOSE_REASON = "Enquiries with the unit found nothing more that professional standards could act on."
+NO_REFERRAL_REASON = "The oversight body's duty team said by telephone this is for the force to handle locally."
 
 
 def closing(outcome: str, reason: str = CLOSE_REASON, basis: str = "not-substantiated") -> dict:
-    """The close form: an outcome, a basis from the list, and a reason of at least 40 characters."""
-    return {"outcome": outcome, "basis": basis, "reason": reason}
+    """The close form: an outcome, a basis from the list, and a reason of at least 40 characters; and
+    the reason for not referring, which the form asks for only when the report met a mandatory-referral
+    criterion and was never referred (tests/web/test_referrals.py leaves it out to see it asked for)."""
+    return {"outcome": outcome, "basis": basis, "reason": reason, "no_referral_reason": NO_REFERRAL_REASON}
 
 
 def error_text(page: bytes) -> str:
@@ -232,6 +235,7 @@ def reporter_keys(instance_dir):
         pepper=read_secret(instance_dir, "receipt_pepper"),
         install_salt=read_secret(instance_dir, "receipt_salt")[:16],
         form_key=read_secret(instance_dir, "reporter_secret_key"),
+        signing_seed=read_secret(instance_dir, "report_signing_key"),
     )
 
 
@@ -307,3 +311,31 @@ def reporter_status(reporter_client, code: str) -> str:
     match = re.search(r'id="report-status">([^<]+)<', reporter_page(reporter_client, code))
     assert match
     return match.group(1).strip()
+
+
+def integrity_checker(instance_dir):
+    """What the triage host checks reports with (its pin and binding key), as `portal keys recover` does."""
+    from portal.crypto.integrity import triage_binding_key
+    from portal.instance import read_secret, read_signer_pin
+    from portal.reports.integrity import Checker
+
+    return Checker(read_signer_pin(instance_dir), triage_binding_key(read_secret(instance_dir, "audit_key")))
+
+
+def reviewer_binder(instance_dir):
+    """The triage host's signer for what reviewers write (portal.reports.integrity.triage_binder)."""
+    from portal.crypto.integrity import triage_binding_key
+    from portal.instance import read_secret
+    from portal.reports.integrity import triage_binder
+
+    return triage_binder(triage_binding_key(read_secret(instance_dir, "audit_key")))
+
+
+def resign_as_received(database, instance_dir, reference: str) -> None:
+    """Sign a report again, as the reporter host would have had it arrived on the day now stored: for tests
+    that move `received_on` back in time (anyone else doing that is a database writer, and shows as altered)."""
+    from portal.reports.integrity import sign_report
+    from portal.reports.models import Report
+
+    with database.transaction() as session:
+        sign_report(session.scalars(select(Report).where(Report.reference == reference)).one(), reporter_keys(instance_dir).signer)

@@ -295,14 +295,27 @@ def lock_private_key(private: RecipientPrivateKey, passphrase: str, params: Argo
     return header + seal_with_key(kek, private.to_bytes(), header)
 
 
-def unlock_private_key(locked: bytes, passphrase: str) -> RecipientPrivateKey:
-    """Raises IntegrityError for a wrong passphrase, FormatError for a damaged blob."""
+def _locked_header(locked: bytes) -> bytes:
     if len(locked) < 30 or locked[0] != VERSION or locked[1] != ALG_LOCKED_KEY:
         raise FormatError("unknown locked key format")
-    header = locked[:30]
-    params = Argon2Params.decode(header[2:14])
-    kek = argon2id(passphrase.encode("utf-8"), header[14:30], params)
-    return RecipientPrivateKey.from_bytes(open_with_key(kek, locked[30:], header))
+    return locked[:30]
+
+
+def locked_key_kek(locked: bytes, passphrase: str) -> bytes:
+    """The key that opens `locked` (Argon2id of the passphrase with its salt), without opening it:
+    sign-in derives it with the passphrase and opens the key only once the second factor passed."""
+    header = _locked_header(locked)
+    return argon2id(passphrase.encode("utf-8"), header[14:30], Argon2Params.decode(header[2:14]))
+
+
+def unlock_private_key_with_kek(locked: bytes, kek: bytes) -> RecipientPrivateKey:
+    """Raises IntegrityError for a wrong key, FormatError for a damaged blob."""
+    return RecipientPrivateKey.from_bytes(open_with_key(kek, locked[30:], _locked_header(locked)))
+
+
+def unlock_private_key(locked: bytes, passphrase: str) -> RecipientPrivateKey:
+    """Raises IntegrityError for a wrong passphrase, FormatError for a damaged blob."""
+    return unlock_private_key_with_kek(locked, locked_key_kek(locked, passphrase))
 
 
 def change_passphrase(locked: bytes, old: str, new: str) -> bytes:

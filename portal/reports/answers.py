@@ -44,9 +44,13 @@ class ReportAnswers:
     witnesses: str = ""
     how_known: str = ""
     category: str = ""
+    # The reporter asked for the report to go only to the independent body (portal.triage.routing).
+    only_independent: bool = False
 
     def to_json(self) -> bytes:
         data = {"v": 1, **asdict(self)}
+        if not self.only_independent:
+            del data["only_independent"]  # the same document as before for every other report
         data["people"] = [asdict(p) for p in self.people if not p.is_blank()]
         return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -74,6 +78,7 @@ class ReportAnswers:
             witnesses=text("witnesses"),
             how_known=text("how_known"),
             category=text("category"),
+            only_independent=data.get("only_independent") is True,
         )
 
 
@@ -128,36 +133,56 @@ MAX_SUBJECT_CHARS = 200  # per name or number, as the form's own limit
 
 @dataclass(frozen=True)
 class Subject:
-    """One person as the screening key sees them: a name and a collar or staff number, nothing else."""
+    """One person as the screening key sees them: a name, a collar or staff number and the rank or
+    role as the reporter wrote it (for the senior-rank rule), nothing else."""
 
     name: str
     identifier: str
+    role: str = ""
 
 
-def subject_document(people: list[Person]) -> bytes:
-    """The subject list sealed to the screening key: {"v":1,"people":[{"name":…,"identifier":…}]}.
+@dataclass(frozen=True)
+class SubjectList:
+    people: list[Subject]
+    only_independent: bool  # the reporter asked for the report to go only to the independent body
 
-    Only what identifies the person (for conflicts and links); role, unit and every other answer
-    stay in the report, which the screening key cannot read. static/js/report-form.js makes the same.
+
+def subject_document(people: list[Person], only_independent: bool = False) -> bytes:
+    """The subject list sealed to the screening key:
+    {"v":1,"people":[{"name":…,"identifier":…,"role":…}]} and, when the reporter chose it, "only_independent":true.
+
+    Only what identifies the person (for conflicts and links) and their rank (for routing); the unit
+    and every other answer stay in the report, which the screening key cannot read.
+    static/js/report-form.js makes the same. A person with only a rank is listed too (it routes).
     """
-    listed = [{"name": p.name.strip(), "identifier": p.identifier.strip()} for p in people
-              if p.name.strip() or p.identifier.strip()]
-    return json.dumps({"v": 1, "people": listed}, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    listed = []
+    for p in people:
+        entry = {"name": p.name.strip(), "identifier": p.identifier.strip()}
+        if p.role.strip():
+            entry["role"] = p.role.strip()
+        if p.name.strip() or p.identifier.strip() or p.role.strip():
+            listed.append(entry)
+    document: dict = {"v": 1, "people": listed}
+    if only_independent:
+        document["only_independent"] = True
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def parse_subject_document(raw: bytes) -> list[Subject]:
+def parse_subject_document(raw: bytes) -> SubjectList:
     """ValueError for anything but a well-formed subject list within the limits (quarantined as such)."""
     data = json.loads(raw.decode("utf-8"))
     if not isinstance(data, dict) or data.get("v") != 1 or not isinstance(data.get("people"), list):
         raise ValueError("not a subject list")
     if len(data["people"]) > MAX_SUBJECTS:
         raise ValueError("too many people in the subject list")
+    if not isinstance(data.get("only_independent", False), bool):
+        raise ValueError("malformed choice in the subject list")
     subjects = []
     for entry in data["people"]:
-        if not isinstance(entry, dict) or not all(isinstance(entry.get(f, ""), str) for f in ("name", "identifier")):
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(f, ""), str) for f in ("name", "identifier", "role")):
             raise ValueError("malformed person in the subject list")
-        name, identifier = entry.get("name", ""), entry.get("identifier", "")
-        if len(name) > MAX_SUBJECT_CHARS or len(identifier) > MAX_SUBJECT_CHARS or "\x00" in name + identifier:
+        name, identifier, role = entry.get("name", ""), entry.get("identifier", ""), entry.get("role", "")
+        if max(len(name), len(identifier), len(role)) > MAX_SUBJECT_CHARS or "\x00" in name + identifier + role:
             raise ValueError("subject too long")
-        subjects.append(Subject(name, identifier))
-    return subjects
+        subjects.append(Subject(name, identifier, role))
+    return SubjectList(subjects, data.get("only_independent", False))

@@ -56,6 +56,7 @@ def configure(app: Flask, settings: Settings) -> None:
         pepper=read_secret(settings.instance_dir, "receipt_pepper"),
         install_salt=read_secret(settings.instance_dir, "receipt_salt")[:16],
         form_key=app.config["SECRET_KEY"],
+        signing_seed=read_secret(settings.instance_dir, "report_signing_key"),
     )
     state.REPORTER_KEYS.install(app, keys)
     nonces = OneTimeNonces(settings.redis_url)

@@ -19,8 +19,12 @@ from portal import state
 from portal.reports.receipts import SignedInCase
 
 
-def case_required(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Call `view(..., signed_in=SignedInCase)` for a live follow-up session; else to sign-in, cookie dropped."""
+def case_required(view: Callable[..., Any] | None = None, *,
+                  when_expired: Callable[[], Any] | None = None) -> Callable[..., Any]:
+    """Call `view(..., signed_in=SignedInCase)` for a live follow-up session; else, cookie dropped, to
+    sign-in, or to `when_expired()` (a response) for a view that must not lose what was sent to it."""
+    if view is None:
+        return lambda decorated: case_required(decorated, when_expired=when_expired)
 
     @wraps(view)
     def signed_in_view(*args: Any, **kwargs: Any) -> Any:
@@ -31,7 +35,8 @@ def case_required(view: Callable[..., Any]) -> Callable[..., Any]:
             payload = store.load(db, store.cookie())
         signed_in = SignedInCase.from_session(state.db_session(), payload) if payload is not None else None
         if signed_in is None:
-            return store.forget_cookie(redirect(url_for("reporter.follow_up", expired=1)))
+            response = when_expired() if when_expired else redirect(url_for("reporter.follow_up", expired=1))
+            return store.forget_cookie(response)
         return view(*args, signed_in=signed_in, **kwargs)
 
     return signed_in_view

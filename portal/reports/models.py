@@ -12,12 +12,24 @@ import datetime as dt
 import enum
 
 from flask_babel import gettext as _
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String, UniqueConstraint, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+from sqlalchemy import (
+    Boolean,
+    Computed,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, load_only, mapped_column, relationship, validates
 
 from portal.clock import today
 from portal.db import Base
-from portal.triage.vocabulary import INVESTIGATION_ROUTES, PRIORITY_RANK, Priority, Stage
+from portal.triage.vocabulary import INVESTIGATION_ROUTES, PRIORITY_RANK, Outcome, Priority, Stage
 
 
 class ReportStatus(enum.StrEnum):
@@ -26,6 +38,8 @@ class ReportStatus(enum.StrEnum):
     RECEIVED = "received"
     ASSESSING = "assessing"
     REFERRED = "referred"
+    REFERRED_TO_BODY = "referred-to-body"
+    ROUTED = "routed"  # sent at screening only to the independent body (portal.triage.routing)
     CLOSED = "closed"
 
     @property
@@ -34,8 +48,25 @@ class ReportStatus(enum.StrEnum):
             "received": _("Received"),
             "assessing": _("Being assessed"),
             "referred": _("Referred for investigation"),
+            "referred-to-body": _("Referred to an independent body"),
+            "routed": _("Sent to the independent body"),
             "closed": _("Closed"),
         }[self.value]
+
+
+def _reporter_status_sql() -> str:
+    """Report.reporter_status_value, computed by the database: the one column of the workflow the reporter
+    host reads. "closed:<outcome>" once closed, so the reporter is told how it ended without the role
+    reading `outcome`."""
+    routes = ", ".join(f"'{route.value}'" for route in sorted(INVESTIGATION_ROUTES))
+    outcomes = ", ".join(f"'{outcome.value}'" for outcome in Outcome)
+    return (f"CASE WHEN stage = '{Stage.CLOSED.value}' THEN CASE WHEN outcome IN ({outcomes}) "
+            f"THEN '{ReportStatus.CLOSED.value}:' || outcome ELSE '{ReportStatus.CLOSED.value}' END "
+            f"WHEN routed_to IS NOT NULL THEN '{ReportStatus.ROUTED.value}' "
+            f"WHEN referral_status IS NOT NULL THEN CASE WHEN referred_to_independent "
+            f"THEN '{ReportStatus.REFERRED_TO_BODY.value}' ELSE '{ReportStatus.REFERRED.value}' END "
+            f"WHEN stage = '{Stage.ESCALATED.value}' AND escalation_route IN ({routes}) THEN '{ReportStatus.REFERRED.value}' "
+            f"WHEN stage = '{Stage.NEW.value}' THEN '{ReportStatus.RECEIVED.value}' ELSE '{ReportStatus.ASSESSING.value}' END")
 
 
 class Report(Base):
@@ -72,6 +103,13 @@ class Report(Base):
     encrypted_in_browser: Mapped[bool] = mapped_column(Boolean, default=False)
     sealed_report: Mapped[bytes] = mapped_column(LargeBinary)
     reporter_wrap: Mapped[bytes] = mapped_column(LargeBinary)
+    # What the reporter is told (a ReportStatus), derived by the database from stage and route: the
+    # reporter host's role may read this column and never the triage columns below (docs/operations.md).
+    reporter_status: Mapped[str] = mapped_column(String(40), Computed(_reporter_status_sql(), persisted=True))
+    # Integrity (portal.reports.integrity, docs/crypto.md "Integrity"): the commitment to the data key
+    # and the reporter host's Ed25519 signature of what it accepted. NULL: received before signatures.
+    key_commitment: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
     # Workflow metadata set by reviewers, in indexed columns so the queue never decrypts.
     stage: Mapped[str] = mapped_column(String(16), default=Stage.NEW)
@@ -95,6 +133,9 @@ class Report(Base):
     # Set once the subject list (or, for reports from before screening, a reviewer's session) was indexed.
     subjects_indexed: Mapped[bool] = mapped_column(Boolean, default=False)  # indexed with junk, above
     names_reviewer: Mapped[bool] = mapped_column(Boolean, default=False, index=True)  # leads only
+    # Set by screening when the report went only to the independent body (portal.triage.routing): the
+    # body's slug (config/bodies.toml). Its key is then wrapped to that body and the recovery key only.
+    routed_to: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     rule_reasons: Mapped[str] = mapped_column(String(255), default="")  # keys of the rules that fired
     # Marked as junk by a reviewer (portal.triage.junk): out of the queue, counts, deadlines and themes.
     # The reporter's coarse status does not change. The reason is a key of JUNK_REASONS, never free text.
@@ -112,10 +153,20 @@ class Report(Base):
     # deleted, only deactivated.)
     closure_proposer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     closure_basis: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # Mandatory referral (portal.triage.mandatory): sticky once a reviewer's category or risk flag met
+    # one of the oversight body's criteria; the day it must be referred by; and the newest referral's
+    # status (portal.triage.referrals: sent | acknowledged | outcome), NULL while never referred.
+    referral_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    referral_due_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True, index=True)
+    referral_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # A referral went to a body independent of the force (the oversight body): the reporter is told
+    # "Referred to an independent body"; a referral to one of the force's own units reads "Referred
+    # for investigation".
+    referred_to_independent: Mapped[bool] = mapped_column(Boolean, default=False)
     wraps: Mapped[list[KeyWrap]] = relationship(back_populates="report", cascade="all, delete-orphan")
     held_wraps: Mapped[list[HeldWrap]] = relationship(back_populates="report", cascade="all, delete-orphan")
     messages: Mapped[list[Message]] = relationship(
-        back_populates="report", cascade="all, delete-orphan", order_by="Message.id"
+        back_populates="report", cascade="all, delete-orphan", order_by="[Message.seq, Message.id]"
     )
     attachments: Mapped[list[Attachment]] = relationship(
         back_populates="report", cascade="all, delete-orphan", order_by="Attachment.id"
@@ -140,10 +191,32 @@ class Report(Base):
         return self.stage == Stage.CLOSED and any(m.after_closure for m in self.messages)
 
     @property
+    def status_for_reporter(self) -> ReportStatus:
+        """coarse_status as the database computed it (the reporter host cannot read stage or route)."""
+        return ReportStatus(self.reporter_status.partition(":")[0])
+
+    @property
+    def outcome_for_reporter(self) -> str | None:
+        """How a closed report ended, as the database computed it (an Outcome value), else None."""
+        return self.reporter_status.partition(":")[2] or None
+
+    @property
+    def reporter_status_value(self) -> str:
+        """What reports.reporter_status holds for this row (tests/unit/test_reporter_status.py)."""
+        status = self.coarse_status
+        if status == ReportStatus.CLOSED and self.outcome in {o.value for o in Outcome}:
+            return f"{status.value}:{self.outcome}"
+        return status.value
+
+    @property
     def coarse_status(self) -> ReportStatus:
         """What the reporter sees, derived from the reviewers' workflow stage."""
         if self.stage == Stage.CLOSED:
             return ReportStatus.CLOSED
+        if self.routed_to is not None:
+            return ReportStatus.ROUTED
+        if self.referral_status:
+            return ReportStatus.REFERRED_TO_BODY if self.referred_to_independent else ReportStatus.REFERRED
         if self.stage == Stage.ESCALATED and self.escalation_route in INVESTIGATION_ROUTES:
             return ReportStatus.REFERRED
         if self.stage == Stage.NEW:
@@ -197,6 +270,7 @@ class Message(Base):
 
     __tablename__ = "messages"
     __table_args__ = (
+        Index("ix_messages_report_seq", "report_id", "seq", unique=True),
         Index("ix_messages_unread", "report_id", postgresql_where=text("unread"), sqlite_where=text("unread")),
         Index("ix_messages_after_closure", "report_id", postgresql_where=text("after_closure"),
               sqlite_where=text("after_closure")),
@@ -209,6 +283,10 @@ class Message(Base):
     reviewer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     sent_on: Mapped[dt.date] = mapped_column(Date, default=today)
     sealed_body: Mapped[bytes] = mapped_column(LargeBinary)
+    # Its position in the report's conversation (1, 2, ...), and the signature of its statement: the
+    # reporter host's Ed25519 signature (a reporter's message) or the triage host's HMAC (a reviewer's).
+    seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     unread: Mapped[bool] = mapped_column(Boolean, default=False)
     after_closure: Mapped[bool] = mapped_column(Boolean, default=False)
 
@@ -261,6 +339,7 @@ class InternalNote(Base):
     author_id: Mapped[int] = mapped_column(ForeignKey("reviewers.id"))
     written_on: Mapped[dt.date] = mapped_column(Date, default=today)
     sealed_body: Mapped[bytes] = mapped_column(LargeBinary)
+    binding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # the triage host's HMAC of its statement
 
     report: Mapped[Report] = relationship(back_populates="notes")
 
@@ -283,3 +362,15 @@ class SubjectIndex(Base):
     value: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
     sealed_label: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     removed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# The columns of `reports` the reporter host reads: its queries load only these (load_only), and its
+# database role is granted SELECT on exactly these (docs/operations.md, "grants"; tests/security/
+# test_reporter_grants.py checks the two agree).
+REPORTER_READABLE = ("id", "public_id", "reference", "lookup_id", "receipt_format", "received_on", "encrypted_in_browser",
+                     "sealed_report", "reporter_wrap", "reporter_status", "key_commitment")
+
+
+def reporter_columns():
+    """The loader option for a Report read on the reporter host."""
+    return load_only(*(getattr(Report, name) for name in REPORTER_READABLE), raiseload=True)

@@ -27,7 +27,7 @@ from portal.crypto.receipt import (
     lookup_token,
     reporter_root,
 )
-from portal.reports.models import Report
+from portal.reports.models import Report, reporter_columns
 from portal.reports.service import reporter_dek
 
 
@@ -36,7 +36,8 @@ def find_by_token(db: Session, pepper: bytes, token: bytes) -> Report | None:
     if not isinstance(token, bytes) or len(token) != LOOKUP_TOKEN_LEN:
         return None
     return db.scalar(
-        select(Report).where(Report.lookup_id == lookup_id_v2(token, pepper), Report.receipt_format == RECEIPT_FORMAT_V2)
+        select(Report).options(reporter_columns())
+        .where(Report.lookup_id == lookup_id_v2(token, pepper), Report.receipt_format == RECEIPT_FORMAT_V2)
     )
 
 
@@ -53,7 +54,8 @@ def find_with_secret(db: Session, pepper: bytes, secret: bytes) -> Report | None
     report = find_by_token(db, pepper, lookup_token(secret))
     if report is None:
         report = db.scalar(
-            select(Report).where(Report.lookup_id == lookup_id(secret, pepper), Report.receipt_format == RECEIPT_FORMAT_V1)
+            select(Report).options(reporter_columns())
+            .where(Report.lookup_id == lookup_id(secret, pepper), Report.receipt_format == RECEIPT_FORMAT_V1)
         )
     if report is None:
         return None
@@ -107,7 +109,7 @@ class SignedInCase:
 
     @classmethod
     def from_session(cls, db: Session, payload: dict) -> SignedInCase | None:
-        report = db.scalar(select(Report).where(Report.public_id == bytes.fromhex(payload["report"])))
+        report = db.scalar(select(Report).options(reporter_columns()).where(Report.public_id == bytes.fromhex(payload["report"])))
         if report is None or ("secret" not in payload and payload.get("proof") != "lookup-token"):
             return None
         return cls(report, bytes.fromhex(payload["secret"]) if "secret" in payload else None)

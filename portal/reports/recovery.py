@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from portal.crypto.envelope import open_record
 from portal.crypto.keys import RecipientPrivateKey, unwrap_dek
 from portal.reports.answers import MessageBody, ReportAnswers
+from portal.reports.integrity import Checker, ReportAltered, verify_report
 from portal.reports.models import KeyWrap, Report
 from portal.reports.service import open_attachment_meta
 
@@ -20,11 +21,16 @@ def recovery_dek(db: Session, private: RecipientPrivateKey, report: Report) -> b
     return unwrap_dek(wrap.wrap, private, report.public_id)
 
 
-def recover_report(db: Session, private: RecipientPrivateKey, reference: str) -> str:
+def recover_report(db: Session, private: RecipientPrivateKey, reference: str, checker: Checker) -> str:
+    """The report as text, after the same integrity check a reviewer's open makes (ReportAltered
+    when it fails: nothing of the content is returned)."""
     report = db.scalar(select(Report).where(Report.reference == reference.strip().upper()))
     if report is None:
         raise LookupError("no report with that reference")
     dek = recovery_dek(db, private, report)
+    verdict = verify_report(report, dek, checker)
+    if verdict.altered:
+        raise ReportAltered(report.reference, verdict)
     answers = ReportAnswers.from_json(open_record(dek, report.public_id, "report", report.sealed_report))
     lines = [f"Report {report.reference}, received {report.received_on.isoformat()}, status {report.coarse_status.label}", "",
              "What happened:", answers.what_happened, ""]

@@ -30,7 +30,8 @@ def sealed_case(report: Report) -> dict:
         "version": 1,
         "report_id": report.public_id.hex(),
         "reporter_wrap": _b64(report.reporter_wrap),
-        "status": report.coarse_status.label,
+        "status": report.status_for_reporter.label,
+        "key_commitment": _b64(report.key_commitment) if report.key_commitment else None,  # checked after unwrapping
         "received_on": report.received_on.isoformat(),
         "sealed_report": _b64(report.sealed_report),
         "messages": [

@@ -8,16 +8,15 @@ before it reaches a model.
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 import json
 import os
 import secrets as std_secrets
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_gettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -25,17 +24,15 @@ from portal.blobs.io import BlobReader, mark_attached
 from portal.clock import today
 from portal.crypto import CryptoError
 from portal.crypto.envelope import new_data_key, open_record, open_with_key, seal_record, seal_with_key
+from portal.crypto.integrity import FileEntry, key_commitment
 from portal.crypto.kdf import hkdf
 from portal.crypto.keys import (
-    INNER_WRAP_LEN,
-    check_reporter_wrap_v2,
     seal_inner,
     unwrap_dek_for_reporter,
     wrap_dek_for_reporter_root,
     wrap_inner_for_recipient,
 )
 from portal.crypto.receipt import (
-    LOOKUP_TOKEN_LEN,
     RECEIPT_FORMAT_V2,
     generate_receipt_code,
     lookup_id_v2,
@@ -43,14 +40,14 @@ from portal.crypto.receipt import (
     receipt_secret,
     reporter_root,
 )
-from portal.crypto.screening import MAX_SUBJECTS_BYTES, hold_wrap, seal_subjects_inner, seal_subjects_outer
+from portal.crypto.screening import hold_wrap, seal_subjects_inner, seal_subjects_outer
 from portal.crypto.stream import iter_decrypt_unverified, verify_stream
 from portal.deadlines import Deadlines
 from portal.reports.answers import AttachmentMeta, MessageBody, ReportAnswers, subject_document
-from portal.reports.models import Attachment, HeldWrap, KeyWrap, Message, Report
-from portal.reports.recipients import intake_recipients, screening_key
-from portal.reports.upload import ParsedUpload, StagedAttachment
-from portal.triage.vocabulary import Stage
+from portal.reports.integrity import Signer, check_key, check_one_key, next_position, reporter_signer, sign_message, sign_report
+from portal.reports.models import Attachment, HeldWrap, KeyWrap, Message, Report, ReportStatus
+from portal.reports.recipients import NO_INDEPENDENT_BODY, IndependentBody, intake_recipients, screening_key
+from portal.reports.upload import StagedAttachment
 
 _REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U
 
@@ -59,7 +56,7 @@ class SubmissionError(Exception):
     """The submission cannot be stored as sent; the message is safe to show."""
 
 
-NOT_READY = _l("The portal is not ready to receive reports yet. Please try again later.")
+NOT_READY = lazy_gettext("The portal is not ready to receive reports yet. Please try again later.")
 
 
 @dataclass(frozen=True)
@@ -69,6 +66,11 @@ class ReporterKeys:
     pepper: bytes
     install_salt: bytes
     form_key: bytes
+    signing_seed: bytes = field(repr=False)  # Ed25519: signs every report and message this host accepts
+
+    @property
+    def signer(self) -> Signer:
+        return reporter_signer(self.signing_seed)
 
     @property
     def draft_key(self) -> bytes:
@@ -132,7 +134,7 @@ class Draft:
 # -- submitting -------------------------------------------------------------------
 
 
-def _store_report(
+def store_report(
     db: Session,
     keys: ReporterKeys,
     *,
@@ -140,14 +142,20 @@ def _store_report(
     token: bytes,
     sealed_report: bytes,
     reporter_wrap: bytes,
+    commitment: bytes,
     recipient_inners: dict[str, bytes],
     subjects_inner: bytes | None,
     attachments: list[StagedAttachment],
     urgent: bool,
     in_browser: bool,
     deadlines: Deadlines,
+    body: IndependentBody | None,
+    only_independent: bool,
 ) -> Report:
-    recipients = intake_recipients(db)
+    if only_independent and (body is None or body.key is None):
+        raise SubmissionError(NO_INDEPENDENT_BODY)
+    # With the reporter's choice, only the body and the recovery key: inner wraps for anyone else are ignored.
+    recipients = intake_recipients(db, body, only_independent=only_independent)
     screening = screening_key(db)
     if not recipients or screening is None:
         raise SubmissionError(NOT_READY)
@@ -167,6 +175,7 @@ def _store_report(
         encrypted_in_browser=in_browser,
         sealed_report=sealed_report,
         reporter_wrap=reporter_wrap,
+        key_commitment=commitment,
         screening="pending",
         # No subject list (a browser that sent none): screening quarantines the report.
         sealed_subjects=None if subjects_inner is None else seal_subjects_outer(subjects_inner, screening.public_key, report_id),
@@ -174,7 +183,7 @@ def _store_report(
     deadlines.apply(report)
     for recipient in recipients:
         wrap = wrap_inner_for_recipient(recipient_inners[recipient.fingerprint], recipient.public_key, report_id)
-        if recipient.held:  # a reviewer: held for screening (portal.triage.screening releases it)
+        if recipient.held:  # a reviewer or the body: held for screening (portal.triage.screening releases it)
             held = hold_wrap(wrap, screening.public_key, report_id, recipient.fingerprint)
             report.held_wraps.append(HeldWrap(recipient_fingerprint=recipient.fingerprint, held=held))
         else:
@@ -184,131 +193,55 @@ def _store_report(
             Attachment(public_id=staged.attachment_id, sealed_meta=staged.sealed_meta, ciphertext_bytes=staged.ciphertext_bytes)
         )
         mark_attached(db, staged.attachment_id)
+    sign_report(report, keys.signer)  # what was accepted, as it was accepted (portal.reports.integrity)
     db.add(report)
     db.flush()
     return report
 
 
 def submit_from_server(
-    db: Session, keys: ReporterKeys, draft: Draft, answers: ReportAnswers, deadlines: Deadlines
+    db: Session, keys: ReporterKeys, draft: Draft, answers: ReportAnswers, deadlines: Deadlines, body: IndependentBody | None = None
 ) -> tuple[Report, str]:
-    """No-JavaScript path: the server seals everything; returns the report and the new receipt code."""
+    """No-JavaScript path: the server seals everything; returns the report and the new receipt code.
+    `body`: the independent body (portal.reports.recipients.independent), held for screening like a reviewer."""
+    only = answers.only_independent  # without the body's key, store_report refuses it before anything is kept
     code = generate_receipt_code()
     secret = receipt_secret(code, keys.install_salt)
-    inners = {r.fingerprint: seal_inner(draft.dek, r.public_key.intake_x25519, draft.report_id) for r in intake_recipients(db)}
+    inners = {r.fingerprint: seal_inner(draft.dek, r.public_key.intake_x25519, draft.report_id)
+              for r in intake_recipients(db, body, only_independent=only)}
     screening = screening_key(db)
     if screening is None:
         raise SubmissionError(NOT_READY)
-    subjects = seal_subjects_inner(subject_document(answers.people), screening.public_key.intake_x25519, draft.report_id)
-    report = _store_report(
+    subjects = seal_subjects_inner(subject_document(answers.people, only), screening.public_key.intake_x25519, draft.report_id)
+    sealed_report = seal_record(draft.dek, draft.report_id, "report", answers.to_json())
+    reporter_wrap = wrap_dek_for_reporter_root(draft.dek, reporter_root(secret), draft.report_id)
+    commitment = key_commitment(draft.dek, draft.report_id)
+    try:  # the server holds the key here: everything it can open must hold that one key
+        check_one_key(draft.dek, draft.report_id, unwrap_dek_for_reporter(reporter_wrap, secret, draft.report_id), commitment,
+                      sealed_report, [(s.attachment_id, s.sealed_meta) for s in draft.staged])
+    except CryptoError:
+        raise SubmissionError(str(MIXED_KEYS)) from None
+    report = store_report(
         db,
         keys,
         report_id=draft.report_id,
         token=lookup_token(secret),
-        sealed_report=seal_record(draft.dek, draft.report_id, "report", answers.to_json()),
-        reporter_wrap=wrap_dek_for_reporter_root(draft.dek, reporter_root(secret), draft.report_id),
+        sealed_report=sealed_report,
+        reporter_wrap=reporter_wrap,
+        commitment=commitment,
         recipient_inners=inners,
         subjects_inner=subjects,
         attachments=draft.staged,
         urgent=answers.risk_now == "yes",
         in_browser=False,
         deadlines=deadlines,
+        body=body,
+        only_independent=only,
     )
     return report, code
 
 
-@dataclass
-class BrowserSubmission:
-    report_id: bytes
-    token: bytes  # the lookup token: the receipt secret never leaves the browser
-    sealed_report: bytes
-    reporter_wrap: bytes  # complete (alg 0x15): made in the browser from the reporter root
-    recipient_inners: dict[str, bytes]
-    subjects_inner: bytes | None
-    attachments: list[StagedAttachment]
-    urgent: bool
-    screening_fingerprint: str = ""  # the screening key the browser sealed the subject list to
-
-
-def sealed_field(value: str | None) -> bytes:
-    """A base64 field the browser sealed (SubmissionError if it is not base64)."""
-    try:
-        return base64.b64decode((value or "").encode("ascii"), validate=True)
-    except (binascii.Error, ValueError, UnicodeEncodeError):
-        raise SubmissionError(_("The encrypted report was incomplete. Please send it again.")) from None
-
-
-def browser_attachments(parsed: ParsedUpload) -> list[StagedAttachment]:
-    """Pair each browser-encrypted file with its sealed name and type."""
-    if parsed.file_errors:
-        raise SubmissionError(" ".join(parsed.file_errors))
-    metas = {k.removeprefix("attachment_meta."): sealed_field(v) for k, v in parsed.fields.items(multi=True)
-             if k.startswith("attachment_meta.")}
-    attachments = []
-    for received in parsed.files:
-        hex_id = received.field_name.removeprefix("attachment.")
-        if received.result is None or hex_id not in metas:
-            raise SubmissionError(_("An encrypted file was damaged on the way. Please send it again."))
-        attachments.append(StagedAttachment(bytes.fromhex(hex_id), metas[hex_id], int(received.result)))
-    return attachments
-
-
-def browser_submission(parsed: ParsedUpload) -> BrowserSubmission:
-    """A report sealed in the reporter's browser, as its upload's fields carry it."""
-    attachments = browser_attachments(parsed)
-    fields = parsed.fields
-    try:
-        report_id = bytes.fromhex(fields.get("report_id", ""))
-        token = bytes.fromhex(fields.get("lookup_token", ""))
-    except ValueError:
-        raise SubmissionError(_("The encrypted report was incomplete. Please send it again.")) from None
-    return BrowserSubmission(
-        report_id=report_id,
-        token=token,
-        sealed_report=sealed_field(fields.get("sealed_report")),
-        reporter_wrap=sealed_field(fields.get("reporter_wrap")),
-        recipient_inners={k.removeprefix("recipient_inner."): sealed_field(v) for k, v in fields.items()
-                          if k.startswith("recipient_inner.")},
-        # None (not sent): stored without a subject list, and screening quarantines it.
-        subjects_inner=sealed_field(fields.get("subjects_inner")) if fields.get("subjects_inner") else None,
-        attachments=attachments,
-        urgent=fields.get("urgent") == "yes",
-        screening_fingerprint=fields.get("screening_fingerprint", "")[:32],
-    )
-
-
-def submit_from_browser(db: Session, keys: ReporterKeys, sub: BrowserSubmission, deadlines: Deadlines) -> Report:
-    """JavaScript path: content arrived sealed; the server adds recipients' outer wraps and the lookup id.
-    It is given the lookup token and the reporter's finished wrap, never anything that opens it."""
-    if len(sub.report_id) != 16 or len(sub.token) != LOOKUP_TOKEN_LEN:
-        raise SubmissionError(_("The encrypted report was incomplete. Please send it again."))
-    try:
-        check_reporter_wrap_v2(sub.reporter_wrap)
-    except CryptoError:
-        raise SubmissionError(_("The encrypted report was incomplete. Please send it again.")) from None
-    if any(len(v) != INNER_WRAP_LEN for v in sub.recipient_inners.values()):
-        raise SubmissionError(_("The encrypted report was incomplete. Please send it again."))
-    if len(sub.sealed_report) < 30 or sub.sealed_report[:2] != b"\x01\x01":
-        raise SubmissionError(_("The encrypted report was incomplete. Please send it again."))
-    if sub.subjects_inner is not None and not 48 <= len(sub.subjects_inner) <= 48 + MAX_SUBJECTS_BYTES:
-        raise SubmissionError(_("The encrypted report was incomplete. Please send it again."))
-    screening = screening_key(db)
-    if sub.screening_fingerprint and screening is not None and sub.screening_fingerprint != screening.fingerprint:
-        raise SubmissionError(_("The portal's keys have changed since this page was loaded. Reload the page and send again."))
-    return _store_report(
-        db,
-        keys,
-        report_id=sub.report_id,
-        token=sub.token,
-        sealed_report=sub.sealed_report,
-        reporter_wrap=sub.reporter_wrap,
-        recipient_inners=sub.recipient_inners,
-        subjects_inner=sub.subjects_inner,
-        attachments=sub.attachments,
-        urgent=sub.urgent,
-        in_browser=True,
-        deadlines=deadlines,
-    )
+MIXED_KEYS = lazy_gettext("The encrypted report did not hold one key for every recipient. Reload the page and send it again.")
 
 
 # -- following up -----------------------------------------------------------------
@@ -321,6 +254,7 @@ class ConversationEntry:
     sent_on: dt.date
     text: str | None  # None: it did not open (shown as "could not be decrypted")
     attachments: list[tuple[str, AttachmentMeta]]  # (attachment id hex, meta)
+    altered: bool = False  # failed its signature (portal.reports.integrity): never shown, nor its files
 
 
 @dataclass
@@ -367,7 +301,6 @@ def open_text(dek: bytes, report: Report, purpose: str, sealed: bytes, record_id
 class ReporterCase:
     reference: str
     received_on: dt.date
-    status_label: str
     answers: ReportAnswers
     attachments: list[tuple[str, AttachmentMeta]]
     conversation: list[ConversationEntry]
@@ -383,11 +316,10 @@ def open_attachment_meta(dek: bytes, report: Report, attachment: Attachment) -> 
 
 
 def reporter_case(db: Session, report: Report, secret: bytes) -> ReporterCase:
-    opened = open_report(report, unwrap_dek_for_reporter(report.reporter_wrap, secret, report.public_id))
+    opened = open_report(report, reporter_dek(report, secret))
     return ReporterCase(
         reference=report.reference,
         received_on=report.received_on,
-        status_label=report.coarse_status.label,
         answers=opened.answers,
         attachments=opened.attachments,
         conversation=opened.conversation,
@@ -395,7 +327,12 @@ def reporter_case(db: Session, report: Report, secret: bytes) -> ReporterCase:
 
 
 def reporter_dek(report: Report, secret: bytes) -> bytes:
-    return unwrap_dek_for_reporter(report.reporter_wrap, secret, report.public_id)
+    """The report's key from the reporter's wrap, checked against the report's key commitment
+    (IntegrityError when a database writer replaced the wrap or the key)."""
+    dek = unwrap_dek_for_reporter(report.reporter_wrap, secret, report.public_id)
+    check_key(report, dek)
+    return dek
+
 
 
 def add_message(
@@ -405,14 +342,16 @@ def add_message(
     text: str,
     *,
     from_reporter: bool,
+    signer: Signer,
     reviewer_id: int | None = None,
     attachments: list[StagedAttachment] = (),
 ) -> Message:
-    """Seal and store one message (and any files sent with it). Used by both interfaces."""
+    """Seal, sign and store one message (and any files sent with it). Used by both interfaces: the
+    reporter host signs with its key, the triage host binds with its own (portal.reports.integrity)."""
     public_id = os.urandom(16)
     sealed = seal_record(dek, report.public_id, "message", MessageBody(text).to_json(), public_id)
-    return store_sealed_message(db, report, public_id, sealed, from_reporter=from_reporter, reviewer_id=reviewer_id,
-                                attachments=attachments)
+    return store_sealed_message(db, report, public_id, sealed, from_reporter=from_reporter, signer=signer,
+                                reviewer_id=reviewer_id, attachments=attachments)
 
 
 def store_sealed_message(
@@ -422,17 +361,20 @@ def store_sealed_message(
     sealed_body: bytes,
     *,
     from_reporter: bool,
+    signer: Signer,
     reviewer_id: int | None = None,
     attachments: list[StagedAttachment] = (),
 ) -> Message:
-    """Store a message sealed by the caller: the server, or the reporter's browser."""
+    """Store a message sealed by the caller (the server, or the reporter's browser), at the next
+    position of the conversation, signed with its author, position and files."""
     if len(public_id) != 16 or len(sealed_body) < 30 or sealed_body[:2] != b"\x01\x01":
         raise SubmissionError(_("The encrypted message was incomplete. Please send it again."))
     if db.scalar(select(Message.id).where(Message.public_id == public_id)) is not None:
         raise SubmissionError(_("This message has already been received."))
     # The queue's signals (Message): unread until the handler opens it; after closure until someone decides.
     message = Message(public_id=public_id, from_reporter=from_reporter, reviewer_id=reviewer_id, sent_on=today(),
-                      sealed_body=sealed_body, unread=from_reporter, after_closure=from_reporter and report.stage == Stage.CLOSED)
+                      seq=next_position(db, report), sealed_body=sealed_body, unread=from_reporter,
+                      after_closure=from_reporter and report.status_for_reporter == ReportStatus.CLOSED)
     report.messages.append(message)
     db.flush()
     for staged in attachments:
@@ -446,39 +388,9 @@ def store_sealed_message(
             )
         )
         mark_attached(db, staged.attachment_id)
+    sign_message(report, message, [FileEntry.of(s.attachment_id, s.sealed_meta) for s in attachments], signer)
     db.flush()
     return message
-
-
-def store_browser_reply(
-    db: Session, report: Report, dek: bytes | None, parsed: ParsedUpload, max_text_chars: int
-) -> list[StagedAttachment]:
-    """A reply sealed in the reporter's browser, stored as it arrived. With the case's key (a
-    no-JavaScript session that later ran the script) a reply or file details that do not open are
-    refused here; a JavaScript session holds no key, so the browser checks its own seal before
-    sending and the server checks only the format. Returns the files."""
-    attachments = browser_attachments(parsed)
-    try:
-        message_id = bytes.fromhex(parsed.fields.get("message_id", ""))
-    except ValueError:
-        raise SubmissionError(_("The encrypted message was incomplete. Please send it again.")) from None
-    sealed = sealed_field(parsed.fields.get("sealed_message"))
-    if len(sealed) > 4 * max_text_chars + 64:
-        raise SubmissionError(_("Your message is too long."))
-    if dek is not None and (open_text(dek, report, "message", sealed, message_id) is None or any(
-        not _meta_opens(dek, report.public_id, staged) for staged in attachments
-    )):
-        raise SubmissionError(_("Your message could not be read after encryption. Reload the page and send it again."))
-    store_sealed_message(db, report, message_id, sealed, from_reporter=True, attachments=attachments)
-    return attachments
-
-
-def _meta_opens(dek: bytes, report_id: bytes, staged: StagedAttachment) -> bool:
-    try:
-        AttachmentMeta.from_json(open_record(dek, report_id, "attachment-meta", staged.sealed_meta, staged.attachment_id))
-    except (CryptoError, ValueError):
-        return False
-    return True
 
 
 def decrypt_attachment(db: Session, report: Report, dek: bytes, attachment: Attachment) -> Iterator[bytes]:

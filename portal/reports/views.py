@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, jsonify, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from werkzeug.exceptions import BadRequest
 
 from portal import state
 from portal.admission import GateBusy, admission
@@ -20,36 +22,37 @@ from portal.crypto.receipt import normalise_receipt_code, receipt_secret
 from portal.crypto.stream import DEFAULT_CHUNK_LOG2
 from portal.deadlines import Deadlines
 from portal.forms import TOKEN_EXPIRED, form_token_valid, form_tokens, strictly_same_origin
+from portal.referrals.bodies import independent_body
 from portal.reports import sign_in_form
+from portal.reports.browser_intake import browser_submission, submit_from_browser
 from portal.reports.decorators import Discard, case_required, discards
 from portal.reports.forms import ReplyForm, ReportForm, SignInForm
 from portal.reports.intake import ReplyUpload, ReportUpload, count_files, work_done
+from portal.reports.models import ReportStatus
 from portal.reports.receipts import SignedInCase, browser_sign_in, find_with_secret
-from portal.reports.recipients import intake_recipients, screening_key
+from portal.reports.recipients import independent, intake_recipients, screening_key
+from portal.reports.replies import store_browser_reply
 from portal.reports.sealed import ciphertext_chunks, sealed_case
 from portal.reports.service import (
     Draft,
     SubmissionError,
     add_message,
-    browser_submission,
     decrypt_attachment,
     find_attachment,
     open_attachment_meta,
     reporter_case,
-    store_browser_reply,
-    submit_from_browser,
     submit_from_server,
 )
-from portal.reports.upload import StagedAttachment, UploadLimits
+from portal.reports.statuses import report_status
+from portal.reports.upload import DiscardSink, StagedAttachment, UploadLimits, parse_multipart
 from portal.web import download_response
 
 bp = Blueprint("reporter", __name__)
 
-SIGN_IN_EXPIRED = "This form has expired or was already sent. Enter your receipt code again."
-WRONG_CODE = "We could not find a report with that code. Check each word and try again."
-BUSY = ("The portal is very busy just now. Please try again in a minute: "
-        "nothing you typed has been lost.")
-PUZZLE_FAILED = "Your browser's check did not complete in time. Please send again."
+SIGN_IN_EXPIRED = _l("This form has expired or was already sent. Enter your receipt code again.")
+WRONG_CODE = _l("We could not find a report with that code. Check each word and try again.")
+BUSY = _l("The portal is very busy just now. Please try again in a minute: nothing you typed has been lost.")
+PUZZLE_FAILED = _l("Your browser's check did not complete in time. Please send again.")
 
 
 @bp.app_context_processor
@@ -66,7 +69,7 @@ def _limits() -> UploadLimits:
 
 @bp.get("/")
 def index():
-    return render_template("reporter/index.html")
+    return render_template("reporter/index.html", settings=state.settings())
 
 
 @bp.get("/keys.json")
@@ -74,13 +77,17 @@ def published_keys():
     """What a browser needs to encrypt a report to the portal (public values only)."""
     s = state.settings()
     screening = screening_key(state.db_session())
+    body = independent(state.db_session(), s)
     return jsonify(
         version=1,
         install_salt=state.REPORTER_KEYS.get().install_salt.hex(),
         argon2={"time_cost": kdf.RECEIPT_ARGON2.time_cost, "memory_kib": kdf.RECEIPT_ARGON2.memory_kib,
                 "parallelism": kdf.RECEIPT_ARGON2.parallelism},
-        recipients=[{"fingerprint": r.fingerprint, "intake_x25519": r.public_key.intake_x25519.hex()}
-                    for r in intake_recipients(state.db_session())],
+        # kind: "reviewer", "body" (the independent body: wrapped to alone when the reporter chooses
+        # it) or "recovery" (always wrapped to).
+        recipients=[{"fingerprint": r.fingerprint, "intake_x25519": r.public_key.intake_x25519.hex(), "kind": r.kind}
+                    for r in intake_recipients(state.db_session(), body)],
+        independent_body=None if body is None or body.key is None else {"name": body.name, "fingerprint": body.key.fingerprint},
         # The subject list (names and numbers only) is sealed to this key, which only the triage host holds.
         screening=None if screening is None else {"fingerprint": screening.fingerprint,
                                                   "intake_x25519": screening.public_key.intake_x25519.hex()},
@@ -107,9 +114,17 @@ def _render_report_form(form: ReportForm, draft: Draft | None = None, errors: li
             staged_names=draft.attachment_names() if draft else [],
             errors=list(errors),
             settings=state.settings(),
+            max_people=state.settings().max_people,
+            independent_body=_independent_body(),
         ),
         status,
     )
+
+
+def _independent_body():
+    """The independent body a reporter may send to alone, or None while its key is not registered."""
+    body = independent(state.db_session(), state.settings())
+    return None if body is None or body.key is None else body
 
 
 @bp.get("/report")
@@ -126,21 +141,48 @@ def submit_report():
         parsed = upload.receive(request.stream, request.content_type or "", _limits())
         fields = parsed.fields
         if not upload.token(fields):
+            if form_tokens().was_sent(fields.get("csrf_token")):  # the receipt reloaded: never a second report
+                raise Discard(_already_sent)
             if request.accept_mimetypes.best == "application/json":
                 raise Discard(_json_errors, [("", _(TOKEN_EXPIRED))], 403)
             raise Discard(_render_report_form, ReportForm(formdata=fields, taxonomy=state.settings().taxonomy), None,
                           [("", _(TOKEN_EXPIRED) + " " + _("Any files you chose need to be attached again."))], 403)
         if fields.get("mode") != "browser":
-            return _submit_server(parsed, upload.draft, with_work=upload.work(fields))
-        if not upload.work(fields):
+            response, sent = _submit_server(parsed, upload.draft, with_work=upload.work(fields))
+        elif not upload.work(fields):
             raise Discard(_json_errors, [("", PUZZLE_FAILED)], 400)
-        try:
-            submission = browser_submission(parsed)
-            submit_from_browser(state.db_session(), state.REPORTER_KEYS.get(), submission, Deadlines.from_settings(state.settings()))
-        except SubmissionError as exc:
-            raise Discard(_json_errors, [("", str(exc))], 400) from None
+        else:
+            try:
+                submission = browser_submission(parsed)
+                submit_from_browser(state.db_session(), state.REPORTER_KEYS.get(), submission, Deadlines.from_settings(state.settings()),
+                                    independent(state.db_session(), state.settings()))
+            except SubmissionError as exc:
+                raise Discard(_json_errors, [("", str(exc))], 400) from None
+    if fields.get("mode") != "browser":
+        if sent:  # committed: the same form sent again (a reload of the receipt) is answered by _already_sent
+            form_tokens().mark_sent(fields.get("csrf_token"))
+        return response
     count_files(submission.attachments)
-    return jsonify(ok=True)
+    form_tokens().mark_sent(fields.get("csrf_token"))
+    return jsonify(ok=True, sent=url_for("reporter.report_sent"))
+
+
+def _already_sent():
+    if request.accept_mimetypes.best == "application/json":
+        return jsonify(ok=True, sent=url_for("reporter.report_sent"))
+    return redirect(url_for("reporter.report_sent"), 303)
+
+
+@bp.get("/report/sent")
+def report_sent():
+    """After a report was sent: a reload or a second send lands here. The code is not shown: it is never stored."""
+    return render_template("reporter/report_sent.html", finished=False)
+
+
+@bp.get("/report/done")
+def report_finished():
+    """The receipt's "Yes, I have written it down"."""
+    return render_template("reporter/report_sent.html", finished=True)
 
 
 def _json_errors(errors: list[tuple[str, str]], status: int, token: str | None = None, **extra) -> Response:
@@ -155,7 +197,9 @@ def _json_errors(errors: list[tuple[str, str]], status: int, token: str | None =
 
 def _submit_server(parsed, draft: Draft | None, with_work: bool):
     """The no-JavaScript report, inside the request's transaction: staged files are kept (committed)
-    for a corrected or repeated submission; a report that cannot be stored keeps nothing."""
+    for a corrected or repeated submission; a report that cannot be stored keeps nothing.
+    Returns (response, whether a report was stored). "Add another person" re-shows the form with
+    one more person and everything typed (files staged as for a correction)."""
     keys = state.REPORTER_KEYS.get()
     if draft is None:  # no file in this request: earlier staged files travel in the draft token
         draft = Draft.from_token(parsed.fields.get("draft", ""), keys) or Draft.new()
@@ -164,20 +208,26 @@ def _submit_server(parsed, draft: Draft | None, with_work: bool):
     count_files(staged_now)
 
     form = ReportForm(formdata=parsed.fields, taxonomy=state.settings().taxonomy)
+    if parsed.fields.get("add_person"):
+        if len(form.people) < state.settings().max_people:
+            form.people.append_entry()
+        errors = [("evidence", message) for message in parsed.file_errors]
+        return _render_report_form(form, draft, errors, 200), False
     valid = form.validate()
     unreadable = list(parsed.unreadable_fields)
     if not valid or unreadable or parsed.file_errors:
-        errors = [(name, "This answer could not be read. Please type it again.") for name in unreadable]
+        errors = [(name, _("This answer could not be read. Please type it again.")) for name in unreadable]
         errors += [("evidence", message) for message in parsed.file_errors]
-        return _render_report_form(form, draft, errors, 400)
+        return _render_report_form(form, draft, errors, 400), False
     try:
         with admission().gate.admit(with_work):  # Argon2id for the new receipt code: one of a bounded few at once
-            _report, code = submit_from_server(state.db_session(), keys, draft, form.answers(), Deadlines.from_settings(state.settings()))
+            _report, code = submit_from_server(state.db_session(), keys, draft, form.answers(), Deadlines.from_settings(state.settings()),
+                                               independent(state.db_session(), state.settings()))
     except GateBusy:  # the staged files are kept: the reporter sends the same form again in a minute
-        return _render_report_form(form, draft, [("", BUSY)], 503)
+        return _render_report_form(form, draft, [("", BUSY)], 503), False
     except SubmissionError as exc:
         raise Discard(_render_report_form, form, None, [("", str(exc))], 400) from None
-    return render_template("reporter/confirmation.html", receipt_code=code)
+    return render_template("reporter/confirmation.html", receipt_code=code), True
 
 
 # -- following up -----------------------------------------------------------------
@@ -191,7 +241,8 @@ def _store():
 def follow_up():
     expired = request.args.get("expired") == "1"
     return sign_in_form.finish(make_response(render_template(
-        "reporter/sign_in.html", form=SignInForm(formdata=None), expired=expired, error=None, sign_in_token=sign_in_form.issue())))
+        "reporter/sign_in.html", form=SignInForm(formdata=None), expired=expired, error=None, sign_in_token=sign_in_form.issue(),
+        settings=state.settings())))
 
 
 @bp.post("/follow-up")
@@ -235,7 +286,8 @@ def sign_in():
 
 
 def _sign_in_page(form: SignInForm, error: str | None, status: int):
-    page = render_template("reporter/sign_in.html", form=form, expired=False, error=error, sign_in_token=sign_in_form.issue())
+    page = render_template("reporter/sign_in.html", form=form, expired=False, error=error, sign_in_token=sign_in_form.issue(),
+                           settings=state.settings())
     return sign_in_form.finish(make_response(page, status))
 
 
@@ -273,14 +325,33 @@ def _start_follow_up(signed_in: SignedInCase, response: Response) -> Response:
 def case(signed_in: SignedInCase):
     if signed_in.in_browser:
         return _sealed_case_page(signed_in, [])
-    return render_template("reporter/case.html", case=reporter_case(state.db_session(), signed_in.report, signed_in.secret),
-                           form=ReplyForm(formdata=None), errors=[], settings=state.settings())
+    try:
+        case_view = reporter_case(state.db_session(), signed_in.report, signed_in.secret)
+    except CryptoError:  # the wrap opened to another key than the report was received with (a database writer)
+        return render_template("reporter/error.html", title=_("Your case could not be opened"), message=_(
+            "What is stored was changed after you sent it, so it is not shown. Your code is right. "
+            "Please send your report again as a new report.")), 409
+    return render_template("reporter/case.html", case=case_view, form=ReplyForm(formdata=None), errors=[],
+                           settings=state.settings(), status=report_status(signed_in.report),
+                           routed_body=_routed_body(signed_in))
 
 
 def _sealed_case_page(signed_in: SignedInCase, errors: list[tuple[str, str]], status: int = 200):
     """The case page of a JavaScript session: a frame that static/js/case.js fills in on the device."""
     return render_template("reporter/case_sealed.html", report=signed_in.report, form=ReplyForm(formdata=None),
-                           errors=errors, settings=state.settings()), status
+                           errors=errors, settings=state.settings(), status=report_status(signed_in.report),
+                           routed_body=_routed_body(signed_in)), status
+
+
+def _routed_body(signed_in: SignedInCase) -> str | None:
+    """The name of the independent body the report went to alone (templates/reporter/_routed_notice.html).
+
+    From the status the database computes: the reporter host's role cannot read `routed_to`, and
+    there is one independent body (portal.referrals.bodies.independent_body)."""
+    if signed_in.report.status_for_reporter != ReportStatus.ROUTED:
+        return None
+    body = independent_body(state.settings())
+    return body.name if body else _("the independent body")
 
 
 @bp.get("/follow-up/case.json")
@@ -300,8 +371,32 @@ def sealed_file(attachment_hex: str, signed_in: SignedInCase):
     return download_response(ciphertext_chunks(state.db_session(), attachment.public_id), "encrypted.bin")
 
 
+SESSION_ENDED = ("You were signed out before your message was sent: {minutes} minutes passed without activity, or you "
+                 "signed out in another window. Nothing was sent. Your message is still in the box: sign in again in a "
+                 "new tab, then press Send here again.")
+
+
+def _reply_after_sign_out():
+    """A reply that arrives after its session ended: nothing is kept, and nothing is lost. The browser's
+    sealed reply is told what happened (its text is still on the page); a reply without JavaScript is
+    shown back, from this response only, beside the sign-in form. Files are read and dropped unseen."""
+    minutes = state.settings().reporter_idle_timeout // 60
+    if request.accept_mimetypes.best == "application/json":
+        response = _json_errors([("", _(SESSION_ENDED).format(minutes=minutes))], 401, expired=True,
+                                sign_in=url_for("reporter.follow_up"))
+        return response
+    try:
+        parsed = parse_multipart(request.stream, request.content_type or "", _limits(), lambda *_args: DiscardSink())
+        kept = parsed.fields.get("message", "")[: state.settings().max_text_chars]
+    except BadRequest:
+        kept = ""
+    page = render_template("reporter/sign_in.html", form=SignInForm(formdata=None), expired=True, error=None,
+                           kept_message=kept, sign_in_token=sign_in_form.issue(), settings=state.settings())
+    return sign_in_form.finish(make_response(page, 401))
+
+
 @bp.post("/follow-up/reply")
-@case_required
+@case_required(when_expired=_reply_after_sign_out)
 @discards
 def reply(signed_in: SignedInCase):
     report = signed_in.report
@@ -314,7 +409,8 @@ def reply(signed_in: SignedInCase):
             if not upload.work(parsed.fields):
                 raise Discard(_json_errors, [("", PUZZLE_FAILED)], 400)
             try:
-                stored = store_browser_reply(db, report, upload.dek, parsed, state.settings().max_text_chars)
+                stored = store_browser_reply(db, report, upload.dek, parsed, state.settings().max_text_chars,
+                                             state.REPORTER_KEYS.get().signer)
             except SubmissionError as exc:
                 raise Discard(_json_errors, [("", str(exc))], 400) from None
             response = jsonify(ok=True, next=url_for("reporter.case", sent=1) + "#conversation")
@@ -326,7 +422,8 @@ def reply(signed_in: SignedInCase):
             errors = _reply_errors(form, parsed, stored, token_ok=upload.token(parsed.fields))
             if errors:
                 raise Discard(_reply_page, signed_in, form, errors)
-            add_message(db, report, signed_in.dek, (form.message.data or "").strip(), from_reporter=True, attachments=stored)
+            add_message(db, report, signed_in.dek, (form.message.data or "").strip(), from_reporter=True,
+                        signer=state.REPORTER_KEYS.get().signer, attachments=stored)
             response = redirect(url_for("reporter.case", sent=1) + "#conversation")
     count_files(stored)
     return response
@@ -337,9 +434,9 @@ def _reply_errors(form: ReplyForm, parsed, staged: list[StagedAttachment], token
     if not token_ok:
         errors.append(("", _(TOKEN_EXPIRED) + " " + _("Any files you chose need to be attached again.")))
     if not form.validate() or "message" in parsed.unreadable_fields:
-        errors.append(("message", form.message.errors[0] if form.message.errors else "Your message could not be read."))
+        errors.append(("message", form.message.errors[0] if form.message.errors else _("Your message could not be read.")))
     if not errors and not (form.message.data or "").strip() and not staged:
-        errors.append(("message", "Write a message or attach a file."))
+        errors.append(("message", _("Write a message or attach a file.")))
     return errors + [("evidence", m) for m in parsed.file_errors]
 
 
@@ -347,10 +444,11 @@ def _reply_page(signed_in: SignedInCase, form: ReplyForm, errors: list[tuple[str
     if signed_in.in_browser:
         return _sealed_case_page(signed_in, errors, 400)
     case_view = reporter_case(state.db_session(), signed_in.report, signed_in.secret)
-    return render_template("reporter/case.html", case=case_view, form=form, errors=errors, settings=state.settings()), 400
+    return render_template("reporter/case.html", case=case_view, form=form, errors=errors, settings=state.settings(),
+                           status=report_status(signed_in.report), routed_body=_routed_body(signed_in)), 400
 
 
-UNREADABLE_FILE = "That file could not be decrypted: it was damaged after it was sent. Nothing was downloaded."
+UNREADABLE_FILE = _l("That file could not be decrypted: it was damaged after it was sent. Nothing was downloaded.")
 NO_KEY_HERE = ("You signed in with JavaScript, so your case is decrypted only on your device and this server cannot "
                "open it. Turn JavaScript back on, or sign out and sign in again with your code.")
 

@@ -22,7 +22,7 @@ from zxcvbn import zxcvbn
 
 from portal.crypto import kdf
 from portal.crypto.envelope import open_with_key, seal_with_key
-from portal.crypto.keys import RecipientPrivateKey, change_passphrase, lock_private_key, unwrap_dek, wrap_dek
+from portal.crypto.keys import RecipientPrivateKey, RecipientPublicKey, change_passphrase, lock_private_key, unwrap_dek, wrap_dek
 from portal.crypto.receipt import wordlist
 from portal.i18n import DEFAULT_LANGUAGE, current_language
 from portal.reports.models import KeyWrap, Report
@@ -179,7 +179,7 @@ def update_settings(reviewer: Reviewer, email: str, receives_new_reports: bool) 
     if receives_new_reports and reviewer.role == Role.ADMINISTRATOR:
         raise AccountError(_("Administrators manage accounts and never receive reports."))
     if receives_new_reports and not reviewer.active:
-        raise AccountError("A deactivated account cannot receive reports.")
+        raise AccountError(_("A deactivated account cannot receive reports."))
     changed = []
     if (reviewer.email or "") != email:
         reviewer.email = email or None
@@ -239,9 +239,9 @@ def _new_key_pair(reviewer: Reviewer, passphrase: str) -> RecipientPrivateKey:
     return private
 
 
-def register_recovery_key(db: Session, private: RecipientPrivateKey) -> RecoveryKey:
-    """Store the public half; the caller takes the private half offline."""
-    public = private.public_key()
+def register_recovery_key(db: Session, key: RecipientPublicKey | RecipientPrivateKey) -> RecoveryKey:
+    """Store the public half (`portal keys ceremony`; a development instance passes its private key)."""
+    public = key.public_key() if isinstance(key, RecipientPrivateKey) else key
     key = RecoveryKey(fingerprint=public.fingerprint, public_key=public.to_bytes(), active=True)
     db.add(key)
     db.flush()

@@ -18,7 +18,20 @@ from portal.forms import same_origin_request
 from portal.instance import read_secret
 from portal.limits import install_limiter
 from portal.sessions import SessionStore
-from portal.triage import account, admin, auth, listing, quarantine, queue, reports, screening, signin, themes
+from portal.triage import (
+    account,
+    admin,
+    auth,
+    listing,
+    quarantine,
+    queue,
+    referral_views,
+    reports,
+    routed,
+    screening,
+    signin,
+    themes,
+)
 from portal.triage.checkpoints import Checkpointer
 from portal.triage.context import ActionError, Forbidden, NotFound
 from portal.triage.decorators import refusal_page, run_in_transaction
@@ -26,7 +39,7 @@ from portal.triage.models import Role
 from portal.triage.throttle import Backoff
 from portal.triage.vocabulary import ROLES
 
-BLUEPRINTS = (signin.bp, queue.bp, reports.bp, account.bp, admin.bp, themes.bp, quarantine.bp)
+BLUEPRINTS = (signin.bp, queue.bp, reports.bp, referral_views.bp, account.bp, admin.bp, themes.bp, quarantine.bp, routed.bp)
 
 
 class _CsrfCookieInterface(SecureCookieSessionInterface):

@@ -68,7 +68,7 @@ HISTORY_LABELS = {
     "referral.acknowledged": _l("referral acknowledged"),
     "referral.downloaded": _l("referral downloaded"),
     "referral.outcome-recorded": _l("referral outcome recorded"),
-    "report.altered": _l("altered"),
+    "report.altered": _l("integrity check failed: report shown as altered"),
     "report.referred": _l("referred"),
     "report.routed": _l("routed"),
     "report.routed-exported": _l("routed exported"),

@@ -1,13 +1,15 @@
 """Reviewer sign-in: passphrase, then TOTP; the private key lives only in the session.
 
-Step 1 checks the passphrase (Argon2id hash) and unlocks the reviewer's private
-key (Argon2id KEK). The key is put in a new server-side session that is sealed
-under a key held only in the reviewer's cookie (portal.sessions), marked
-"second factor pending". Step 2 checks a TOTP code (enrolling the authenticator
-on first sign-in), refuses a code already used, and replaces the pending session
-with a fresh, fully signed-in one (so a session id seen before sign-in is never
-the one used after it). Failures are counted per account and per client and
-answered with one message.
+Step 1 checks the passphrase (Argon2id hash) and derives the key that unlocks the
+reviewer's private key (Argon2id KEK), without unlocking it. The KEK goes into a new
+server-side session that is sealed under a key held only in the reviewer's cookie
+(portal.sessions), marked "second factor pending". Step 2 checks a TOTP code
+(enrolling the authenticator on first sign-in) and refuses a code already used;
+only then is the private key unlocked, checked against the reviewer's stored public
+key, and the pending session replaced with a fresh, fully signed-in one holding the
+key (so a session id seen before sign-in is never the one used after it, and a
+passphrase without the second factor never yields the key). Failures are counted
+per account and per client and answered with one message.
 
 Also here: who is acting in this request (current_actor, request_context), and the
 account actions that change the reviewer's session (a new passphrase, signing out).
@@ -26,7 +28,7 @@ from sqlalchemy import select, update
 
 from portal import limits, state
 from portal.crypto import CryptoError
-from portal.crypto.keys import RecipientPrivateKey, unlock_private_key
+from portal.crypto.keys import RecipientPrivateKey, locked_key_kek, unlock_private_key, unlock_private_key_with_kek
 from portal.triage import audit, throttle
 from portal.triage.accounts import open_totp_secret, passphrase_problem, set_own_passphrase, verify_passphrase
 from portal.triage.context import ActionError, Actor, Context
@@ -35,6 +37,8 @@ from portal.triage.models import Reviewer
 LOGIN_FAILED = _l("Sign-in failed. Check your login, passphrase and code, and try again.")
 THROTTLED = _l("Too many sign-in attempts for this login from this computer. Wait a minute, then try again: "
                "each further failure makes the wait longer.")
+KEY_MISMATCH = _l("Sign-in failed: the key stored for your account is not the one its public key belongs to. "
+                  "Nothing was opened. Tell an administrator: the account's key was changed outside the portal.")
 STAGE_PENDING = "second-factor"
 STAGE_FULL = "signed-in"
 
@@ -52,6 +56,10 @@ def request_context() -> Context:
 
 def set_session_cookie(response: Response, value: str) -> Response:
     return _store().set_cookie(response, value)  # Secure over HTTPS or with the `https` setting
+
+
+def forget_session_cookie(response: Response) -> Response:
+    return _store().forget_cookie(response)
 
 
 def _keys(login: str) -> throttle.Keys:
@@ -88,9 +96,38 @@ def check_passphrase(login: str, passphrase: str) -> tuple[Reviewer, RecipientPr
         return None
 
 
-def start_session(reviewer: Reviewer, private: RecipientPrivateKey, stage: str) -> str:
+def check_passphrase_for_sign_in(login: str, passphrase: str) -> tuple[Reviewer, bytes] | None:
+    """Step 1: the reviewer and the key that will unlock their private key after the second factor."""
+    reviewer = state.db_session().scalar(select(Reviewer).where(Reviewer.login == login.strip().lower()))
+    if not verify_passphrase(reviewer, passphrase) or reviewer is None or not reviewer.active:
+        return None
+    try:
+        return reviewer, locked_key_kek(reviewer.locked_private_key, passphrase)
+    except CryptoError:
+        return None
+
+
+def start_pending_session(reviewer: Reviewer, kek: bytes) -> str:
+    """A session waiting for the second factor: it holds the unlocking key, never the private key."""
+    return _store().create(state.db_session(), {"reviewer": reviewer.id, "stage": STAGE_PENDING, "kek": kek.hex(),
+                                                "fingerprint": reviewer.key_fingerprint}, reviewer_id=reviewer.id)
+
+
+def start_session(reviewer: Reviewer, private: RecipientPrivateKey, stage: str = STAGE_FULL) -> str:
     return _store().create(state.db_session(), {"reviewer": reviewer.id, "stage": stage, "key": private.to_bytes().hex(),
                                    "fingerprint": reviewer.key_fingerprint}, reviewer_id=reviewer.id)
+
+
+def unlock_after_second_factor(reviewer: Reviewer, payload: dict) -> RecipientPrivateKey | None:
+    """The private key, unlocked with the pending session's KEK, if it is the key whose public half the
+    account holds (None: the stored locked key was replaced or damaged; the sign-in is refused)."""
+    try:
+        private = unlock_private_key_with_kek(reviewer.locked_private_key, bytes.fromhex(payload.get("kek", "")))
+    except (CryptoError, ValueError):
+        return None
+    if not hmac.compare_digest(private.public_key().to_bytes(), bytes(reviewer.public_key)):
+        return None
+    return private
 
 
 def session_payload() -> dict | None:
@@ -109,15 +146,20 @@ def pending_reviewer() -> Reviewer | None:
     return reviewer
 
 
-def complete_sign_in(reviewer: Reviewer) -> str:
-    """The right code was given: the pending session is replaced by a fully signed-in one (its cookie
-    value returned), the authenticator counts as enrolled, the counted attempts are forgiven."""
-    payload = session_payload()
-    store = _store()
-    store.destroy(state.db_session(), store.cookie())
+def complete_sign_in(reviewer: Reviewer) -> str | None:
+    """The right code was given: the private key is unlocked and checked, the pending session is replaced
+    by a fully signed-in one (its cookie value returned), the authenticator counts as enrolled, the counted
+    attempts are forgiven. None (audited, the pending session ended): the unlocked key does not match the
+    account's public key."""
+    store, db = _store(), state.db_session()
+    private = unlock_after_second_factor(reviewer, session_payload())
+    store.destroy(db, store.cookie())
+    if private is None:
+        audit.record(db, state.triage_secrets().audit_key, reviewer.login, "reviewer.sign-in-key-mismatch")
+        return None
     reviewer.totp_enrolled = True
-    cookie = store.create(state.db_session(), {**payload, "stage": STAGE_FULL}, reviewer_id=reviewer.id)
-    audit.record(state.db_session(), state.triage_secrets().audit_key, reviewer.login, "reviewer.signed-in")
+    cookie = start_session(reviewer, private, STAGE_FULL)
+    audit.record(db, state.triage_secrets().audit_key, reviewer.login, "reviewer.signed-in")
     forgive(reviewer.login)
     return cookie
 

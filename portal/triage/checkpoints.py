@@ -239,6 +239,18 @@ def read_checkpoints(file: CheckpointFile) -> tuple[list[Checkpoint], str]:
     return epoch, ""
 
 
+def newest_checkpoint(settings: Settings) -> tuple[int, bytes] | None:
+    """(seq, head) of the newest checkpoint since the last restore line, for `portal restore` to refuse
+    an older archive; None when the instance has no signing key or no checkpoint yet. Raises
+    SecretError when the checkpoint file fails its check (edited: nothing in it can be trusted)."""
+    if not (secrets_dir(settings.instance_dir) / SIGNING_SECRET).exists():
+        return None
+    epoch, problem = read_checkpoints(Checkpointer.from_settings(settings).file)
+    if problem:
+        raise SecretError(problem)
+    return (epoch[-1].seq, epoch[-1].head) if epoch else None
+
+
 def verify(db: Session, audit_key: bytes, file: CheckpointFile, external: tuple[int, bytes] | None = None) -> AuditCheck:
     """The chain, checked against every checkpoint of the current epoch and an externally recorded head."""
     epoch, problem = read_checkpoints(file)

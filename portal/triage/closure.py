@@ -29,7 +29,7 @@ from portal.crypto.envelope import open_record
 from portal.crypto.keys import RecipientPublicKey, wrap_dek
 from portal.reports.answers import ReportAnswers
 from portal.reports.models import KeyWrap, Report
-from portal.triage import audit, conflicts, internal
+from portal.triage import audit, conflicts, internal, mandatory
 from portal.triage.context import ActionError, Actor, Context, Forbidden, require_role
 from portal.triage.models import Reviewer, Role
 from portal.triage.risk import note_high_risk
@@ -185,10 +185,14 @@ def _wrap_to(ctx: Context, actor: Actor, report: Report, dek: bytes, people: lis
     return granted
 
 
-def close(ctx: Context, actor: Actor, reference: str, outcome: str, basis: str, reason: str) -> list[Reviewer] | None:
+def close(ctx: Context, actor: Actor, reference: str, outcome: str, basis: str, reason: str,
+          no_referral_reason: str = "") -> list[Reviewer] | None:
     """Close the report, or propose its closure to independent leads.
 
     Returns None when it is closed now, or the leads who may approve it (each can now read it).
+    A report ever flagged high-risk needs their approval; so does one that met a mandatory-referral
+    criterion and was never referred (portal.triage.mandatory), which also needs
+    `no_referral_reason`.
     """
     report = get_report(ctx, actor, reference)
     if outcome not in OUTCOMES:
@@ -202,25 +206,41 @@ def close(ctx: Context, actor: Actor, reference: str, outcome: str, basis: str, 
     reason = substantial_reason(check_reason(reason), _(
         "Explain the closure in at least %(chars)s characters and %(words)s different words: what was done, and why nothing "
         "more will be."))
+    unreferred = mandatory.unreferred(report)
+    if unreferred:
+        if not (no_referral_reason or "").strip():
+            raise ActionError(_("This report meets the oversight body's mandatory-referral criteria and was never referred: "
+                                "say why it is closed without a referral."))
+        no_referral_reason = substantial_reason(check_reason(no_referral_reason), _(
+            "Say why it is closed without a referral in at least %(chars)s characters and %(words)s different words: what "
+            "was done, and why nothing more will be."))
     dek = report_dek(ctx, actor, report)
     high_risk = needs_approval(ctx, report, _answers(report, dek))
-    approvers = eligible_approvers(ctx, report, actor.reviewer) if high_risk else []
-    if high_risk and not approvers:
-        raise ActionError(_("This report was flagged high-risk, so an independent lead must approve closing it, and no "
-                            "lead is eligible (not you, not an account you created or reset, not conflicted). "
-                            "Ask an administrator to add one."))
+    second = high_risk or unreferred
+    approvers = eligible_approvers(ctx, report, actor.reviewer) if second else []
+    if second and not approvers:
+        if high_risk:
+            raise ActionError(_("This report was flagged high-risk, so an independent lead must approve closing it, and no "
+                                "lead is eligible (not you, not an account you created or reset, not conflicted). "
+                                "Ask an administrator to add one."))
+        raise ActionError(_("This report must be referred to the oversight body and was not, so an independent lead must "
+                            "approve closing it, and no lead is eligible (not you, not an account you created or reset, not "
+                            "conflicted). Ask an administrator to add one."))
     if report.acknowledged_on is None:
         send_acknowledgement(ctx, actor, report, dek)
-    seal_note(ctx, actor, report, dek,
-              f"Closure proposed: {OUTCOMES[outcome]}.\nBasis: {CLOSURE_BASES[basis]}.\nReason: {reason}")
+    note = f"Closure proposed: {OUTCOMES[outcome]}.\nBasis: {CLOSURE_BASES[basis]}.\nReason: {reason}"
+    if unreferred:
+        note += f"\nNot referred to the oversight body, although the mandatory-referral criteria are met. Why: {no_referral_reason}"
+    seal_note(ctx, actor, report, dek, note)
     report.outcome = outcome
     report.closure_basis = basis
-    if high_risk:
+    if second:
         report.stage = Stage.CLOSURE_PENDING
         report.closure_proposer_id = actor.reviewer.id
         granted = _wrap_to(ctx, actor, report, dek, approvers)
         log_action(ctx, actor, "report.closure-requested", report, outcome=outcome, basis=basis,
-                   approvers=[a.login for a in approvers], access_granted=granted)
+                   approvers=[a.login for a in approvers], access_granted=granted,
+                   **({"without_mandatory_referral": True} if unreferred else {}))
         return approvers
     report.stage = Stage.CLOSED
     report.closed_on = today()

@@ -74,6 +74,9 @@ class CloseForm(FlaskForm):
         DataRequired(message=_l("Give a reason.")),
         Length(min=MIN_REASON_CHARS, max=5000, message=_l("Explain the closure in at least %(count)s characters: what was done, and why nothing more will be.",
                                                                   count=MIN_REASON_CHARS))])
+    # Only asked for a report that must be referred to the oversight body and was not (portal.triage.mandatory).
+    no_referral_reason = TextAreaField(_l("Why it is closed without a referral to the oversight body"), id="close-no-referral",
+                                       validators=[Optional(), Length(max=5000, message=_l("The reason must be 5,000 characters or fewer."))])
 
 
 class ApprovalForm(FlaskForm):

@@ -62,6 +62,10 @@ def _check_markable(actor: Actor, report: Report) -> None:
     if report.ever_high_risk:
         raise ActionError(_("Report %(reference)s was flagged high-risk: it cannot be marked as junk. Close it "
                             "instead; an independent lead must approve.", reference=report.reference))
+    if report.referral_required:  # portal.triage.mandatory: junk must not bury a mandatory referral
+        raise ActionError(_("Report %(reference)s met the oversight body's mandatory-referral criteria: it cannot be marked "
+                            "as junk. Refer it, or close it with a reason and a second lead's approval.",
+                            reference=report.reference))
 
 
 def _refresh_linked(ctx: Context, report: Report) -> None:

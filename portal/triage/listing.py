@@ -13,10 +13,11 @@ from portal import deadlines
 from portal.clock import today
 from portal.deadlines import Deadlines
 from portal.reports.models import Message, Report
-from portal.triage import linking
+from portal.triage import linking, mandatory
 from portal.triage.closure import not_approvable_by
 from portal.triage.context import Actor, Context, small_int
 from portal.triage.models import Reviewer
+from portal.triage.referral_records import QUEUE_LABELS
 from portal.triage.service import readable
 from portal.triage.vocabulary import PRIORITIES, STAGES, Stage
 
@@ -34,7 +35,8 @@ class QueueFilters:
     risk: str = ""  # a priority key
     assignee: str = ""  # "me", "none" or a reviewer id
     overdue: bool = False
-    attention: str = ""  # "unread" (the reporter wrote), "new-information" (after closure), "approval" (awaiting mine)
+    attention: str = ""  # "unread" (the reporter wrote), "new-information" (after closure), "approval" (awaiting mine),
+    # "referral-due" (a mandatory referral not yet sent)
     junk: bool = False  # the Junk view instead of the queue (each reads its own index range)
     sort: str = "received"  # received | deadline | priority
     descending: bool = True
@@ -67,6 +69,9 @@ class QueueRow:
     junk_on: dt.date | None = None
     junk_reason: str = ""  # a key of portal.triage.junk.JUNK_REASONS
     linked_more: bool = False  # more linked reports than were checked: `linked` is "at least"
+    referral: str = ""  # portal.triage.mandatory.state: "", "due", "overdue" or "referred"
+    referral_due_on: dt.date | None = None
+    referral_label: str = ""  # the newest referral's status, once one was sent
 
 
 @dataclass
@@ -150,6 +155,8 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
         query = query.where(new_information_clause())
     elif filters.attention == "approval":
         query = query.where(_awaiting_approval(not_approvable_by(ctx, actor.reviewer) if actor.is_lead else None))
+    elif filters.attention == "referral-due":
+        query = query.where(mandatory.due_clause())
     if filters.sort == "deadline":  # closed reports have no deadline: this order lists open reports
         query = query.where(Report.due_on.is_not(None))
     ids = query.with_only_columns(Report.id)
@@ -215,6 +222,9 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
             awaiting_my_approval=r.stage == Stage.CLOSURE_PENDING and r.id in approvable,
             junk_on=r.junk_on,
             junk_reason=r.junk_reason or "",
+            referral=mandatory.state(r, on),
+            referral_due_on=r.referral_due_on,
+            referral_label=str(QUEUE_LABELS.get(r.referral_status, "")) if r.referral_status else "",
         )
         for r in reports
     ]

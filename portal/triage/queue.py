@@ -25,7 +25,7 @@ def _filters() -> listing.QueueFilters:
         risk=args.get("priority", "")[:10],
         assignee=args.get("assignee", "")[:10],
         overdue=args.get("overdue") == "1",
-        attention=args.get("attention", "") if args.get("attention") in ("unread", "new-information", "approval") else "",
+        attention=args.get("attention", "") if args.get("attention") in ("unread", "new-information", "approval", "referral-due") else "",
         junk=args.get("view") == "junk",
         sort=args.get("sort", "received") if args.get("sort") in ("received", "deadline", "priority") else "received",
         descending=args.get("order", "desc") != "asc",

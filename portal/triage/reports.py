@@ -21,7 +21,7 @@ from portal.crypto import CryptoError
 from portal.evidence import SUPPORTED, Refused
 from portal.evidence.slots import conversion_slot
 from portal.forms import first_error
-from portal.triage import auth, closure, junk, rules, service
+from portal.triage import auth, closure, junk, mandatory, referrals, rules, service
 from portal.triage.context import ActionError, Actor, Context, NotFound, small_int
 from portal.triage.decorators import in_transaction, login_required, on_refusal
 from portal.triage.forms import (
@@ -40,6 +40,7 @@ from portal.triage.forms import (
     SubjectForm,
 )
 from portal.triage.models import Reviewer
+from portal.triage.referral_forms import AcknowledgedForm, OutcomeForm
 from portal.triage.vocabulary import OUTCOMES, PRIORITIES, ROLES, ROUTES, STAGES
 from portal.web import download_response
 
@@ -69,17 +70,32 @@ def _report_forms(ctx: Context, report) -> dict:
             "subject": SubjectForm(formdata=None), "confirm": ConfirmForm(formdata=None), "readers": readers}
 
 
+def _reporter_category(case, taxonomy) -> str | None:
+    """The category the reporter chose, if it is one of the taxonomy's (a suggestion for triage)."""
+    answers = getattr(case, "answers", None)
+    category = getattr(answers, "category", "") if answers is not None else ""
+    return category if category in taxonomy.keys() else None
+
+
 def _render_report(reference: str, replace: dict | None = None, error: str | None = None, status: int = 200):
     ctx = auth.request_context()
     case = service.open_case(ctx, auth.current_actor(), reference)
+    if isinstance(case, service.AlteredCase):  # what failed, never content (portal.triage.integrity)
+        return render_template("triage/report_altered.html", case=case, error=error, stages=STAGES), status
     forms = _report_forms(ctx, case.report)
+    suggested = _reporter_category(case, ctx.settings.taxonomy)
+    if suggested and not case.report.category:  # the reporter's own choice, pre-selected until a reviewer saves one
+        forms["categorise"].category.data = suggested
     forms.update(replace or {})
-    return render_template("triage/report.html", case=case, forms=forms, error=error, stages=STAGES,
+    return render_template("triage/report.html", case=case, forms=forms, error=error, stages=STAGES, suggested_category=suggested,
                            routes=ROUTES, outcomes=OUTCOMES, priorities=PRIORITIES,
                            safe_copy_types=SUPPORTED,
                            rules_fired=rules.rule_explanations(case.report), junk_reasons=junk.JUNK_REASONS,
                            junk_blocked_stages=junk.NOT_JUNK_STAGES,
                            closure_bases=closure.CLOSURE_BASES,
+                           referral_items=referrals.items(ctx, auth.current_actor(), case.report),
+                           referral_state=mandatory.state(case.report),
+                           referral_forms={"acknowledged": AcknowledgedForm(formdata=None), "outcome": OutcomeForm(formdata=None)},
                            reviewer_names=dict(ctx.db.execute(select(Reviewer.login, Reviewer.display_name)).all())), status
 
 
@@ -171,12 +187,14 @@ def escalate(reference: str):
 def close(reference: str):
     form = CloseForm()
     ctx, actor = _acting_on(reference, "close", form)
-    approvers = closure.close(ctx, actor, reference, form.outcome.data, form.basis.data, form.reason.data)
+    approvers = closure.close(ctx, actor, reference, form.outcome.data, form.basis.data, form.reason.data,
+                              form.no_referral_reason.data or "")
     if approvers is None:
         return _done(reference, _("Report closed."))
     names = ", ".join(f"{a.display_name} ({a.login})" for a in approvers)
-    flash(_("Closure proposed, not yet closed. This report was flagged high-risk, so an independent lead must approve "
-            "the closure. It is waiting in the queue of: %(names)s. Each of them can now read it.", names=names), "warning")
+    flash(_("Closure proposed, not yet closed. This report was flagged high-risk or must be referred to the oversight body, "
+            "so an independent lead must approve the closure. It is waiting in the queue of: %(names)s. Each of them can now "
+            "read it.", names=names), "warning")
     return redirect(url_for("reports.report", reference=reference))
 
 

@@ -7,8 +7,11 @@ nobody signed in:
 1. opens the subject list (names and collar/staff numbers only; the key opens no content),
 2. blind-indexes every person with portal.triage.subjects.subject_values (whatever kinds it returns),
 3. applies the rules, including "names a reviewer of the portal" (refresh_flags),
-4. asks portal.triage.conflicts which reviewers must not hold the key, and
-5. releases the held wraps of the others as KeyWrap rows; the rest are deleted unopened.
+4. routes the report to the independent body alone when the reporter chose that or it names a
+   lead, an administrator or a senior rank (portal.triage.routing: only the body's held wrap is
+   released; without a registered body key the report is quarantined, never given to the leads),
+5. otherwise asks portal.triage.conflicts which reviewers must not hold the key, and
+6. releases the held wraps of the others as KeyWrap rows; the rest (the body's) are deleted unopened.
 
 So a conflicted reviewer never holds a wrap they can open, and a report is in nobody's queue or
 counts until step 5. A report whose subject list is missing, does not open or is not a subject list
@@ -29,9 +32,10 @@ from sqlalchemy.orm import Session
 from portal.crypto import CryptoError
 from portal.crypto.keys import RecipientPrivateKey
 from portal.crypto.screening import open_subjects, release_wrap, screening_private_key
-from portal.reports.answers import parse_subject_document
+from portal.reports.answers import SubjectList, parse_subject_document
 from portal.reports.models import HeldWrap, KeyWrap, Report, SubjectIndex
-from portal.triage import audit
+from portal.reports.recipients import independent
+from portal.triage import audit, routing
 from portal.triage.conflicts import excluded_reviewers
 from portal.triage.context import Actor, Context, NotFound, require_role
 from portal.triage.models import RecoveryKey, Reviewer, Role, ScreeningKey
@@ -46,6 +50,7 @@ SCREENING_PROBLEMS = {
                      "forged, or sealed to a screening key this triage host no longer holds."),
     "malformed": _l("The list of the people it names opened, but it is not in the portal’s format or is over its limits."),
     "error": _l("Screening stopped on this report with an unexpected error (the triage host’s log has the details)."),
+    **routing.ROUTING_PROBLEMS,
 }
 
 
@@ -104,11 +109,10 @@ def screen_report(ctx: Context, keys: ScreeningSecrets, report_id: int) -> str |
     if report is None:
         return None
     try:
-        people = _subject_list(report, keys.private_key)
+        subjects = _subject_list(report, keys.private_key)
     except _Quarantine as exc:
-        report.screening, report.screening_problem = QUARANTINED, exc.problem
-        audit.record(ctx.db, keys.audit_key, "system", "report.quarantined", report.reference, problem=exc.problem)
-        return QUARANTINED
+        return _quarantine(ctx, keys, report, exc.problem)
+    people = subjects.people
     existing = set(ctx.db.execute(select(SubjectIndex.kind, SubjectIndex.value).where(SubjectIndex.report_id == report.id)).all())
     wanted: set[tuple[str, bytes]] = set()
     for person in people:
@@ -118,6 +122,17 @@ def screen_report(ctx: Context, keys: ScreeningSecrets, report_id: int) -> str |
     report.subjects_indexed = True
     ctx.db.flush()
     refresh_flags(ctx, report, None)  # sets names_reviewer, which excluded_reviewers reads
+    if (reason := routing.routing_reason(ctx.db, report, subjects)) is not None:
+        body = independent(ctx.db, ctx.settings)
+        try:
+            withheld = routing.route(ctx.db, keys.private_key, report, body)
+        except routing.MustQuarantine as exc:
+            return _quarantine(ctx, keys, report, exc.problem)
+        report.screening, report.screening_problem = SCREENED, None
+        # The reason stays out of the log: "it names a lead" would say something about its content.
+        audit.record(ctx.db, keys.audit_key, "system", "report.routed", report.reference, body=body.slug, withheld=withheld,
+                     chosen_by_reporter=reason == routing.CHOSEN)
+        return SCREENED
     released, withheld = _release_wraps(ctx.db, keys.private_key, report)
     report.screening, report.screening_problem = SCREENED, None
     # Again, now that its readers are known: the repeat-subject rule counts only links every reader may read.
@@ -132,7 +147,13 @@ def screen_report(ctx: Context, keys: ScreeningSecrets, report_id: int) -> str |
     return SCREENED
 
 
-def _subject_list(report: Report, private: RecipientPrivateKey) -> list:
+def _quarantine(ctx: Context, keys: ScreeningSecrets, report: Report, problem: str) -> str:
+    report.screening, report.screening_problem = QUARANTINED, problem
+    audit.record(ctx.db, keys.audit_key, "system", "report.quarantined", report.reference, problem=problem)
+    return QUARANTINED
+
+
+def _subject_list(report: Report, private: RecipientPrivateKey) -> SubjectList:
     if report.sealed_subjects is None:
         raise _Quarantine("missing")
     try:

@@ -11,17 +11,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
 from sqlalchemy import Select, delete, exists, select
 
 from portal.clock import today
-from portal.crypto import CryptoError
+from portal.crypto import CryptoError, IntegrityError
 from portal.crypto.envelope import open_record
+from portal.crypto.integrity import triage_binding_key
 from portal.crypto.keys import RecipientPublicKey, unwrap_dek, wrap_dek
 from portal.deadlines import Deadlines
 from portal.reports.answers import AttachmentMeta, MessageBody, ReportAnswers
+from portal.reports.integrity import BEFORE_SIGNATURES, Verdict, bind_note, triage_binder
 from portal.reports.models import InternalNote, KeyWrap, Report, ReportStatus
 from portal.reports.service import (
     ConversationEntry,
@@ -31,7 +33,7 @@ from portal.reports.service import (
     open_attachment_meta,
     open_report,
 )
-from portal.triage import audit, conflicts, internal, linking, safe_copies
+from portal.triage import audit, conflicts, integrity, internal, linking, mandatory, safe_copies
 from portal.triage.context import ActionError, Actor, Context, NotFound, require_role
 from portal.triage.models import Reviewer, Role
 from portal.triage.risk import note_high_risk
@@ -94,6 +96,7 @@ class NoteItem:
     author: str
     written_on: dt.date
     text: str | None  # None: it did not open (shown as "could not be decrypted")
+    altered: bool = False  # failed its binding: shown as altered, never as content
 
 
 @dataclass
@@ -109,11 +112,32 @@ class TriageCase:
     status: ReportStatus
     deadline: str
     safe_copies: dict[str, safe_copies.SafeCopyInfo]  # attachment id (hex) -> its safe copy, where one was made
+    before_signatures: bool = False  # received before reports were signed: shown, with a notice
+    altered_items: list[str] = field(default_factory=list)  # what failed among messages and notes, in words
 
 
-def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase:
-    report = get_report(ctx, actor, reference)
+@dataclass
+class AlteredCase:
+    """A report that failed its integrity check: shown as altered, with what failed, never its content."""
+
+    report: Report
+    failed: list[str]  # what failed, in words
+    history: list[audit.AuditEntry]
+    status: ReportStatus
+
+
+def checked_dek(ctx: Context, actor: Actor, report: Report) -> tuple[bytes, Verdict]:
+    """The report's key for this reviewer and the verdict of its integrity check (audited when altered)."""
     dek = report_dek(ctx, actor, report)
+    return dek, integrity.check(ctx.db, ctx.settings, ctx.audit_key, actor.reviewer.login, report, dek)
+
+
+def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase | AlteredCase:
+    report = get_report(ctx, actor, reference)
+    dek, verdict = checked_dek(ctx, actor, report)
+    if verdict.whole:
+        return AlteredCase(report, [integrity.describe(p) for p in verdict.problems], _history(ctx, actor, report),
+                           report.coarse_status)
     answers = ReportAnswers.from_json(open_record(dek, report.public_id, "report", report.sealed_report))
     if not report.subjects_indexed:
         linking.index_report(ctx, report, answers)
@@ -126,8 +150,13 @@ def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase:
             message.unread = False
     names = dict(ctx.db.execute(select(Reviewer.id, Reviewer.display_name)).all())
     opened = open_report(report, dek, names)
+    failed = verdict.failed_items
+    for entry, message in zip(opened.conversation, report.messages, strict=True):
+        if message.public_id in failed:  # never its text or its files
+            entry.text, entry.attachments, entry.altered = None, [], True
     internal_key = report_internal_key(ctx, actor, report, dek)
-    notes = [NoteItem(author=names.get(n.author_id, _("Reviewer")), written_on=n.written_on, text=_note_text(internal_key, report, n))
+    notes = [NoteItem(author=names.get(n.author_id, _("Reviewer")), written_on=n.written_on,
+                      text=None if n.public_id in failed else _note_text(internal_key, report, n), altered=n.public_id in failed)
              for n in report.notes]
     audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "report.viewed", report.reference)
     return TriageCase(
@@ -142,6 +171,8 @@ def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase:
         status=report.coarse_status,
         deadline=Deadlines.from_settings(ctx.settings).state(report),
         safe_copies=safe_copies.infos(report, dek),
+        before_signatures=verdict.state == BEFORE_SIGNATURES,
+        altered_items=[integrity.describe(p) for p in verdict.problems],
     )
 
 
@@ -160,7 +191,11 @@ def _readable_attachment(ctx: Context, actor: Actor, reference: str, attachment_
     attachment = find_attachment(report, attachment_hex)
     if attachment is None:
         raise NotFound
-    return report, attachment, report_dek(ctx, actor, report)
+    dek, verdict = checked_dek(ctx, actor, report)
+    message = next((m for m in report.messages if m.id == attachment.message_id), None)
+    if verdict.whole or (message is not None and message.public_id in verdict.failed_items):
+        raise IntegrityError("altered after it was received")  # audited; answered as a file that fails verification
+    return report, attachment, dek
 
 
 def make_safe_copy(ctx: Context, actor: Actor, reference: str, attachment_hex: str):
@@ -212,6 +247,7 @@ def seal_note(ctx: Context, actor: Actor, report: Report, dek: bytes, text: str)
             sealed_body=internal.seal_internal(key, report, "note", MessageBody(text).to_json(), public_id),
         )
     )
+    bind_note(report, report.notes[-1], triage_binding_key(ctx.audit_key))  # its author, bound (portal.reports.integrity)
     ctx.db.flush()
 
 
@@ -234,7 +270,8 @@ def acknowledge(ctx: Context, actor: Actor, reference: str) -> None:
 
 def send_acknowledgement(ctx: Context, actor: Actor, report: Report, dek: bytes) -> None:
     """The standard acknowledgement to the reporter, and the report marked acknowledged (audited)."""
-    add_message(ctx.db, report, dek, ACKNOWLEDGEMENT, from_reporter=False, reviewer_id=actor.reviewer.id)
+    add_message(ctx.db, report, dek, ACKNOWLEDGEMENT, from_reporter=False, reviewer_id=actor.reviewer.id,
+                signer=triage_binder(triage_binding_key(ctx.audit_key)))
     report.acknowledged_on = today()
     if report.stage == Stage.NEW:
         report.stage = Stage.ASSESSING
@@ -262,7 +299,9 @@ def categorise(ctx: Context, actor: Actor, reference: str, category: str, flags:
     answers = ReportAnswers.from_json(open_record(dek, report.public_id, "report", report.sealed_report))
     refresh_flags(ctx, report, answers)
     note_high_risk(taxonomy, report, answers)  # sticky: a later recategorisation does not clear it
-    log_action(ctx, actor, "report.categorised", report, category=category, flags=sorted(set(flags)), priority=priority)
+    met = mandatory.note_categorisation(taxonomy, report)  # sticky as well
+    log_action(ctx, actor, "report.categorised", report, category=category, flags=sorted(set(flags)), priority=priority,
+               **({"mandatory_referral": met} if met else {}))
 
 
 def assign(ctx: Context, actor: Actor, reference: str, assignee_id: int | None) -> None:
@@ -288,7 +327,8 @@ def message_reporter(ctx: Context, actor: Actor, reference: str, text: str) -> N
     if len(text) > int(ctx.settings.max_text_chars):
         raise ActionError(_("A message must be %(count)s characters or fewer.", count=f"{int(ctx.settings.max_text_chars):,}"))
     dek = report_dek(ctx, actor, report)
-    add_message(ctx.db, report, dek, text, from_reporter=False, reviewer_id=actor.reviewer.id)
+    add_message(ctx.db, report, dek, text, from_reporter=False, reviewer_id=actor.reviewer.id,
+                signer=triage_binder(triage_binding_key(ctx.audit_key)))
     if report.acknowledged_on is None:
         report.acknowledged_on = today()
         if report.stage == Stage.NEW:

@@ -6,7 +6,7 @@ import io
 
 import pyotp
 import segno
-from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, make_response, redirect, render_template, request, url_for
 
 from portal.i18n import with_language
 from portal.triage import auth
@@ -39,12 +39,12 @@ def login():
         if auth.throttled(login_name):
             error, status = auth.THROTTLED, 429
         else:
-            result = auth.check_passphrase(login_name, form.passphrase.data)
+            result = auth.check_passphrase_for_sign_in(login_name, form.passphrase.data)
             if result is None:
                 error, status = auth.LOGIN_FAILED, 400
             else:
-                reviewer, private = result
-                cookie = auth.start_session(reviewer, private, auth.STAGE_PENDING)
+                reviewer, kek = result
+                cookie = auth.start_pending_session(reviewer, kek)
                 return auth.set_session_cookie(redirect(url_for("signin.second_factor", next=_safe_next())), cookie)
     elif request.method == "POST":
         status = 400
@@ -64,16 +64,18 @@ def second_factor():
     if form.validate_on_submit():
         if auth.throttled(reviewer.login):
             error, status = auth.THROTTLED, 429
-        elif auth.verify_totp(reviewer, form.code.data):
-            cookie = auth.complete_sign_in(reviewer)
+        elif not auth.verify_totp(reviewer, form.code.data):
+            error, status = auth.LOGIN_FAILED, 400
+        elif (cookie := auth.complete_sign_in(reviewer)) is None:
+            page = render_template("triage/login.html", form=LoginForm(), error=auth.KEY_MISMATCH)
+            return auth.forget_session_cookie(make_response(page, 400))
+        else:
             if reviewer.must_change_passphrase:  # someone else chose it: replace it before anything else
                 target = url_for("account.account")
             else:
                 next_path = _safe_next()
                 target = with_language(next_path) if next_path else url_for("queue.queue")
             return auth.set_session_cookie(redirect(target), cookie)
-        else:
-            error, status = auth.LOGIN_FAILED, 400
     elif request.method == "POST":
         status = 400
     return render_template("triage/code.html", form=form, error=error, enrol=not reviewer.totp_enrolled,

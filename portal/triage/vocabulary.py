@@ -56,6 +56,7 @@ class Route(_Labelled):
     PROFESSIONAL_STANDARDS = "professional-standards", _l("Professional standards investigation"), True
     ANTI_CORRUPTION = "anti-corruption", _l("Anti-corruption unit (covert enquiries)"), True
     EXTERNAL_OVERSIGHT = "external-oversight", _l("Referral to the external oversight body"), True
+    CRIMINAL_INVESTIGATION = "criminal-investigation", _l("Criminal investigation"), True
     SAFEGUARDING = "safeguarding", _l("Immediate safeguarding referral"), True
     MANAGEMENT_ACTION = "management-action", _l("Management action or learning"), False
 

@@ -170,6 +170,11 @@ function showStatus(message) {
   status.hidden = !message;
 }
 
+function altered() {
+  showStatus('');
+  document.getElementById('case-altered').hidden = false;
+}
+
 function noKey() {
   showStatus('');
   document.getElementById('case-no-key').hidden = false;
@@ -181,7 +186,9 @@ async function openCase() {
   const response = await fetch(page.dataset.caseUrl, { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } });
   const data = response.ok && (response.headers.get('Content-Type') || '').startsWith('application/json') ? await response.json() : null;
   if (!data) {
-    window.location.assign(`${page.dataset.signInUrl}?expired=1`); // the session ended
+    const signIn = new URL(page.dataset.signInUrl, window.location.href); // it may carry ?lang=
+    signIn.searchParams.set('expired', '1');
+    window.location.assign(signIn.href); // the session ended
     return;
   }
   const reportId = pc.fromHex(data.report_id);
@@ -191,6 +198,13 @@ async function openCase() {
   } catch {
     forgetRoot(); // not this case's code (another tab signed in to another case): ask for the code again
     return noKey();
+  }
+  if (data.key_commitment) { // reports received before signatures have none (docs/crypto.md, "Integrity")
+    try {
+      await pc.checkKeyCommitment(dek, reportId, pc.fromBase64(data.key_commitment));
+    } catch {
+      return altered(); // the wrap opened, but to another key than the report was received with
+    }
   }
   const ctx = { dek, reportId, fileUrl: page.dataset.fileUrl };
   const answers = await openJson(dek, reportId, 'report', data.sealed_report, new Uint8Array(0));

@@ -11,6 +11,13 @@ function fieldElement(form, name) {
   return el instanceof RadioNodeList ? el[0] : el;
 }
 
+const ERROR_CLASSES = {
+  'govuk-input': 'govuk-input--error',
+  'govuk-textarea': 'govuk-textarea--error',
+  'govuk-select': 'govuk-select--error',
+  'govuk-file-upload': 'govuk-file-upload--error',
+};
+
 export function clearErrors(form) {
   document.querySelectorAll('[data-js-error]').forEach((el) => el.remove());
   const prefix = t('Error:') + ' ';
@@ -19,8 +26,17 @@ export function clearErrors(form) {
     el.classList.remove('govuk-form-group--error');
     el.removeAttribute('data-js-error-group');
   });
+  form.querySelectorAll('[data-js-described]').forEach((el) => {
+    const before = el.getAttribute('data-js-described');
+    if (before) el.setAttribute('aria-describedby', before);
+    else el.removeAttribute('aria-describedby');
+    el.removeAttribute('data-js-described');
+    Object.values(ERROR_CLASSES).forEach((c) => el.classList.remove(c));
+  });
 }
 
+// GOV.UK style: the message has an id, the field (or the radios' fieldset) names it in
+// aria-describedby, and the field and its group carry the error classes.
 function markField(el, message) {
   const group = el.closest('.govuk-form-group');
   if (!group || group.querySelector('[data-js-error]')) return;
@@ -28,13 +44,23 @@ function markField(el, message) {
   group.setAttribute('data-js-error-group', '');
   const p = document.createElement('p');
   p.className = 'govuk-error-message';
+  p.id = `${el.id}-error`;
   p.setAttribute('data-js-error', '');
   const hidden = document.createElement('span');
   hidden.className = 'govuk-visually-hidden';
   hidden.textContent = t('Error:') + ' ';
   p.append(hidden, message);
-  const anchor = el.closest('.govuk-radios, .govuk-checkboxes') || el;
-  anchor.before(p);
+  const choices = el.closest('.govuk-radios, .govuk-checkboxes');
+  (choices || el).before(p);
+  const described = (choices && el.closest('fieldset')) || el;
+  if (!described.hasAttribute('data-js-described')) {
+    described.setAttribute('data-js-described', described.getAttribute('aria-describedby') || '');
+  }
+  const ids = (described.getAttribute('aria-describedby') || '').split(/\s+/).filter(Boolean);
+  if (!ids.includes(p.id)) described.setAttribute('aria-describedby', [...ids, p.id].join(' '));
+  for (const [base, error] of Object.entries(ERROR_CLASSES)) {
+    if (el.classList.contains(base)) el.classList.add(error);
+  }
 }
 
 /** errors: [{ field, message }]; a field of '' is a message for the whole form. */
@@ -78,7 +104,9 @@ export function showErrors(form, errors) {
   body.append(list);
   alert.append(title, body);
   summary.append(alert);
-  form.before(summary);
+  // At the top of the page's main column, where GOV.UK puts it, not beside the form.
+  const slot = form.closest('[data-error-summary-slot], .govuk-grid-column-two-thirds') || form.parentElement;
+  slot.prepend(summary);
   const prefix = t('Error:') + ' ';
   if (!document.title.startsWith(prefix)) document.title = `${prefix}${document.title}`;
   summary.focus();

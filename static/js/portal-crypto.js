@@ -301,6 +301,24 @@ async function recordKey(dek, purpose, usage) {
  * version 0x01 | alg 0x01 | nonce (12) | ciphertext || tag, AAD = header || context.
  * `options.nonce` fixes the nonce, for test vectors only.
  */
+// -- Key commitment (docs/crypto.md, "Integrity") ----------------------------------
+
+const COMMITMENT_LABEL = utf8('portal/v1/key-commitment');
+
+// HMAC-SHA256(key = DEK, "portal/v1/key-commitment" || report id): which key a report was sealed under.
+export async function keyCommitment(dek, reportId) {
+  if (dek.length !== 32 || reportId.length !== 16) throw new Error('a data key is 32 bytes and a report id 16');
+  return hmacSha256(dek, concat(COMMITMENT_LABEL, reportId));
+}
+
+// Throws unless `dek` is the key the report was committed to (a constant-time comparison).
+export async function checkKeyCommitment(dek, reportId, commitment) {
+  const expected = await keyCommitment(dek, reportId);
+  let diff = expected.length ^ commitment.length;
+  for (let i = 0; i < expected.length; i += 1) diff |= expected[i] ^ (commitment[i] ?? 0);
+  if (diff !== 0) throw new Error('the data key does not match the report\'s key commitment');
+}
+
 export async function sealRecord(dek, reportId, purpose, plaintext, recordId = EMPTY, options = {}) {
   const context = recordContext(bytesOf(reportId), purpose, bytesOf(recordId));
   const header = Uint8Array.of(VERSION, ALG_RECORD);

@@ -8,10 +8,29 @@
 //   <button type="button" class="govuk-button govuk-button--secondary js-only" data-action="print">Print</button>
 //   <p class="portal-receipt__code" data-receipt-code>…</p>
 //   <p class="portal-copy-status" role="status" aria-live="polite"></p>   (optional; or [data-receipt-status])
+//   <a href="/report/done" data-leave-receipt>Yes, I have written it down</a>   (ends the leave prompt)
 
 import { t } from './i18n.js';
 
 document.body.classList.add('js-enabled');
+
+// "Have you written down your code?": the browser asks before the receipt is left (a reload, a
+// link, closing the tab), until the reporter presses "Yes, I have written it down".
+function askBeforeLeaving(event) {
+  event.preventDefault();
+  event.returnValue = t('Have you written down your code?'); // older browsers need a value; most show their own words
+  return event.returnValue;
+}
+
+export function guardReceipt() {
+  window.addEventListener('beforeunload', askBeforeLeaving);
+}
+
+document.addEventListener('click', (event) => {
+  if (event.target.closest('[data-leave-receipt]')) window.removeEventListener('beforeunload', askBeforeLeaving);
+});
+
+if (document.querySelector('main [data-receipt-code]')?.textContent.trim()) guardReceipt();
 
 function receiptScope(button) {
   return button.closest('[data-receipt]') || button.closest('main') || document;

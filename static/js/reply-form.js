@@ -36,6 +36,22 @@ async function seal(form, reportId, dek, text, files) {
   return body;
 }
 
+function showSignedOut(form, result) {
+  const message = (result.errors && result.errors[0] && result.errors[0].message) || t('You were signed out. Nothing was sent.');
+  showErrors(form, [{ field: 'message', message }]);
+  const errorText = document.getElementById('message-error');
+  if (errorText && typeof result.sign_in === 'string' && result.sign_in.startsWith('/')) {
+    const link = document.createElement('a');
+    link.className = 'govuk-link';
+    link.href = result.sign_in;
+    link.target = '_blank';
+    link.rel = 'noopener';
+    link.id = 'sign-in-again';
+    link.textContent = t('Sign in again in a new tab');
+    errorText.append(' ', link);
+  }
+}
+
 /** Seal every reply posted from `form` under `dek` (the case key, opened on this device). */
 export function enableSealedReply(form, reportId, dek) {
   const showError = (message) => showErrors(form, [{ field: '', message }]);
@@ -76,6 +92,12 @@ export function enableSealedReply(form, reportId, dek) {
         return;
       }
       if (result && result.csrf_token) form.elements.namedItem('csrf_token').value = result.csrf_token;
+      if (result && result.expired) {
+        // The session ended while the reply was written: say so, keep the text in the box, and offer a
+        // sign-in in a new tab (this page keeps the case key, so Send works again once signed in there).
+        showSignedOut(form, result);
+        return;
+      }
       showError((result && result.errors && result.errors[0] && result.errors[0].message) || t('Your message was not sent. Try again in a few minutes; nothing you wrote has been lost.'));
     } catch {
       showError(t('Your message could not be sent because of a connection problem. Nothing you wrote has been lost.'));

@@ -16,14 +16,16 @@ import { clearErrors as clearFormErrors, renewToken, serverErrors, showErrors as
 import * as pc from './portal-crypto.js';
 import { Fallback, Unavailable, loadKeys as loadPublishedKeys, loadWords as loadPublishedWords } from './published.js';
 
+// Same words as portal/reports/service.py NO_INDEPENDENT_BODY.
+const NO_INDEPENDENT_BODY = t("This report cannot be sent only to the independent body just now: the portal has no key for it. Nothing was sent. Untick that choice to send it to this force's reviewers, or try again later.");
 const NOT_READY = t('The portal cannot encrypt your report on this device just now, so nothing was sent. Try again in a few minutes. Nothing you wrote has been lost.');
-import './receipt.js'; // copy / print buttons on the receipt shown after sending; adds `js-enabled`
+import { guardReceipt } from './receipt.js'; // copy / print buttons and the leave prompt of the receipt; adds `js-enabled`
 import { appendWork, proofOfWork, tryAddWorkInputs } from './work.js';
 import { number, t } from './i18n.js';
 
 const form = document.getElementById('report-form');
 const PERSON_FIELDS = ['name', 'role', 'identifier', 'unit'];
-const MAX_PEOPLE = 10; // portal/reports/forms.py: max_entries
+const MAX_PEOPLE = Number(form?.dataset.maxPeople || 10); // the max_people setting
 const SHORT = 200; // and the Length limits there, checked here because the server cannot read the answers
 const LONG = 20000;
 
@@ -59,20 +61,21 @@ function personGroup(index) {
   return input && input.closest('[data-person], fieldset');
 }
 
+// The server's "Add another person" is a submit button that re-shows the form with one more
+// person (no JavaScript needed); here it adds the block in place instead, without a round trip.
 function setUpAddPerson() {
+  const button = document.getElementById('add-person');
   const indexes = personIndexes();
-  if (!indexes.length || !personGroup(indexes[indexes.length - 1])) return;
-  const button = document.createElement('button');
-  button.type = 'button';
-  button.className = 'govuk-button govuk-button--secondary';
-  button.textContent = t('Add another person');
-  personGroup(indexes[indexes.length - 1]).after(button);
+  if (!button || !indexes.length || !personGroup(indexes[indexes.length - 1])) return;
   const refresh = () => {
     button.hidden = personIndexes().length >= MAX_PEOPLE;
+    const hint = document.getElementById('add-person-hint');
+    if (hint) hint.hidden = button.hidden;
   };
   refresh();
 
-  button.addEventListener('click', () => {
+  button.addEventListener('click', (event) => {
+    event.preventDefault();
     const all = personIndexes();
     const last = all[all.length - 1];
     const next = last + 1;
@@ -128,6 +131,8 @@ function reportDocument() {
     witnesses: text(data, 'witnesses').trim(),
     how_known: text(data, 'how_known'),
     category: text(data, 'category'),
+    // Only when ticked, as the server leaves it out otherwise (templates/reporter/_independent_choice.html).
+    ...(text(data, 'only_independent') === 'yes' ? { only_independent: true } : {}),
   };
 }
 
@@ -197,12 +202,26 @@ async function checkWork() {
   return proofOfWork(form.dataset.challengeUrl, (tried, max) => max > 200000 && progress(t('Preparing to send: a short check that keeps the portal open for everyone…') + ` ${Math.min(99, Math.floor((100 * tried) / max))}%`));
 }
 
-// Same document as portal/reports/answers.py subject_document: names and collar/staff numbers only.
-function subjectDocument(people) {
+// Same document as portal/reports/answers.py subject_document: names, collar/staff numbers and
+// ranks only (and the reporter's choice of the independent body alone, which screening honours).
+function subjectDocument(people, onlyIndependent) {
   const listed = people
-    .map((p) => ({ name: (p.name || '').trim(), identifier: (p.identifier || '').trim() }))
-    .filter((p) => p.name !== '' || p.identifier !== '');
-  return JSON.stringify({ v: 1, people: listed });
+    .map((p) => {
+      const entry = { name: (p.name || '').trim(), identifier: (p.identifier || '').trim() };
+      if ((p.role || '').trim() !== '') entry.role = p.role.trim();
+      return entry;
+    })
+    .filter((p) => p.name !== '' || p.identifier !== '' || p.role);
+  return JSON.stringify({ v: 1, people: listed, ...(onlyIndependent ? { only_independent: true } : {}) });
+}
+
+// Who the data key is wrapped to: everyone published, or (the reporter's choice) the independent
+// body and the recovery key only, so that no reviewer of this force ever holds a wrap of it.
+function chosenRecipients(keys, onlyIndependent) {
+  if (!onlyIndependent) return keys.recipients;
+  const chosen = keys.recipients.filter((r) => r.kind === 'body' || r.kind === 'recovery');
+  if (!chosen.some((r) => r.kind === 'body')) throw new Unavailable('no independent body key');
+  return chosen;
 }
 
 async function sealAndSend(keys, words, doc, files) {
@@ -223,11 +242,15 @@ async function sealAndSend(keys, words, doc, files) {
   body.append('urgent', doc.risk_now === 'yes' ? 'yes' : 'no');
   body.append('sealed_report', pc.toBase64(await pc.sealRecord(dek, reportId, 'report', pc.utf8(JSON.stringify(doc)))));
   body.append('reporter_wrap', pc.toBase64(await pc.wrapForReporterRoot(dek, await pc.reporterRoot(secret), reportId)));
-  for (const r of keys.recipients) {
+  // Which key every wrap below holds: each recipient checks it after unwrapping (docs/crypto.md, "Integrity").
+  body.append('key_commitment', pc.toBase64(await pc.keyCommitment(dek, reportId)));
+  const onlyIndependent = doc.only_independent === true;
+  if (onlyIndependent) body.append('only_independent', 'yes');
+  for (const r of chosenRecipients(keys, onlyIndependent)) {
     body.append(`recipient_inner.${r.fingerprint}`, pc.toBase64(await pc.innerWrap(dek, pc.fromHex(r.intake_x25519), reportId)));
   }
   // Who the report names, and nothing else, for the triage host's screening (conflicts, links).
-  const subjects = pc.utf8(subjectDocument(doc.people));
+  const subjects = pc.utf8(subjectDocument(doc.people, onlyIndependent));
   body.append('subjects_inner', pc.toBase64(await pc.sealSubjectsInner(subjects, pc.fromHex(keys.screening.intake_x25519), reportId)));
   body.append('screening_fingerprint', keys.screening.fingerprint); // refused if the key changed since page load
 
@@ -255,13 +278,21 @@ async function sealAndSend(keys, words, doc, files) {
   return { code, response, result };
 }
 
-function showReceipt(code) {
+function showReceipt(code, sentUrl) {
   const template = document.getElementById('receipt-template');
   const main = form.closest('main') || document.querySelector('main');
   const content = template.content.cloneNode(true);
   content.querySelectorAll('[data-receipt-code]').forEach((el) => {
     el.textContent = code;
   });
+  const words = code.split(' ');
+  content.querySelectorAll('[data-receipt-word]').forEach((el, i) => {
+    el.textContent = words[i] || '';
+  });
+  // A reload (or coming back) must not show the filled-in form again: this entry becomes the
+  // "your report was received" page. The code itself is never stored, not even in history.
+  if (sentUrl) window.history.replaceState(null, '', sentUrl);
+  document.querySelectorAll('.portal-header__nav').forEach((nav) => nav.remove());
   const title = content.querySelector('[data-page-title]');
   if (title) document.title = title.getAttribute('data-page-title');
   main.replaceChildren(content);
@@ -271,6 +302,7 @@ function showReceipt(code) {
     heading.setAttribute('tabindex', '-1');
     heading.focus();
   }
+  guardReceipt();
 }
 
 function setBusy(busy) {
@@ -320,6 +352,9 @@ async function onSubmit(event) {
     const doc = reportDocument();
     const files = chosenFiles();
     const problems = checkAnswers(doc, files, keys);
+    if (doc.only_independent && !keys.recipients.some((r) => r.kind === 'body')) {
+      problems.push({ field: 'only_independent', message: NO_INDEPENDENT_BODY });
+    }
     if (problems.length) {
       showErrors(problems);
       return;
@@ -332,7 +367,7 @@ async function onSubmit(event) {
     }
     const { code, response, result } = sent;
     if (response.ok && result && result.ok === true) {
-      showReceipt(code);
+      showReceipt(code, typeof result.sent === 'string' && result.sent.startsWith('/') ? result.sent : null);
       return;
     }
     renewToken(form, result); // the form token is single use: the server sends a fresh one with any error
@@ -355,6 +390,9 @@ async function onSubmit(event) {
 }
 
 if (form) {
+  // The browser may restore what was typed after Back: the receipt replaces this page's history entry,
+  // so a sent form never comes back (templates/reporter/report_form.html).
+  form.removeAttribute('autocomplete');
   setUpAddPerson();
   form.addEventListener('submit', onSubmit);
   prepare().catch(() => {}); // warm up; errors are dealt with on submit

@@ -88,13 +88,14 @@ def instance(tmp_path_factory, cheap_kdf_session) -> Instance:
     require_chromium()
     from portal.crypto.keys import RecipientPrivateKey
     from portal.db import Database
-    from portal.instance import ensure_instance, read_secret
+    from portal.instance import ensure_instance, pin_local_signer, read_secret
     from portal.models import create_all
     from portal.triage.accounts import create_reviewer, register_recovery_key
     from portal.triage.models import Role
 
     directory = tmp_path_factory.mktemp("browser") / "instance"
     ensure_instance(directory)
+    pin_local_signer(directory)  # the triage host's pin of the reporter host's signing key, as `portal init` makes it
     url = f"sqlite:///{directory / 'portal.sqlite3'}"
     db = Database(url)
     create_all(db.engine)
@@ -230,9 +231,12 @@ class Browsing:
     expected_statuses: dict[str, int] = field(default_factory=dict)
     responses: int = 0
 
-    def new_page(self, javascript: bool = True, viewport: dict | None = None):
+    leave_prompts: list = field(default_factory=list)
+
+    def new_page(self, javascript: bool = True, viewport: dict | None = None, bypass_csp: bool = False):
+        """bypass_csp: only for the accessibility test, which injects axe-core (a test tool, never served)."""
         context = self.browser.new_context(java_script_enabled=javascript, viewport=viewport or DESKTOP,
-                                           accept_downloads=True, locale="en-GB")
+                                           accept_downloads=True, locale="en-GB", bypass_csp=bypass_csp)
         context.set_default_timeout(15_000)
         if javascript:
             context.add_init_script(CSP_LISTENER)
@@ -266,7 +270,16 @@ class Browsing:
             if not response.header_value("content-security-policy"):
                 self.problems.append(f"no Content-Security-Policy on {response.status} {response.url}")
 
+        def on_dialog(dialog) -> None:
+            # The receipt's "Have you written down your code?" prompt: recorded, and the page is left.
+            if dialog.type == "beforeunload":
+                self.leave_prompts.append(page.url)
+                dialog.accept()
+            else:
+                dialog.dismiss()
+
         page.on("console", on_console)
+        page.on("dialog", on_dialog)
         page.on("pageerror", lambda error: self.problems.append(f"page error on {page.url}: {error}"))
         page.on("response", on_response)
 

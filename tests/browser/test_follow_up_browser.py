@@ -21,7 +21,7 @@ import pytest
 from journeys import MOBILE, Report, assert_case_shows, download_evidence, fill_form, open_form, reply, send_report, shoot
 from playwright.sync_api import expect
 from sqlalchemy import delete, select
-from triage_support import reporter_keys
+from triage_support import reporter_keys, reviewer_binder
 
 from portal.blobs.models import Blob, BlobChunk
 from portal.crypto.keys import ALG_WRAP_REPORTER_V2, unwrap_dek_for_reporter_root, wrap_dek_for_reporter
@@ -86,7 +86,7 @@ def test_javascript_follow_up_leaves_nothing_on_the_reporter_host_that_decrypts(
     code = send_report(page)
 
     reviewer_reply = f"Reviewerreply{report.tag}: which shift was this?"
-    dek = _with_report(instance, code, lambda s, r, dek: (add_message(s, r, dek, reviewer_reply, from_reporter=False), dek)[1])
+    dek = _with_report(instance, code, lambda s, r, dek: (add_message(s, r, dek, reviewer_reply, from_reporter=False, signer=reviewer_binder(instance.directory)), dek)[1])
     _keys_, secret, root = _keys(instance, code)
 
     captured = Captured()  # every record at every level, the request lines included

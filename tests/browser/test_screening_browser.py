@@ -25,8 +25,8 @@ def send_junk(instance) -> str:
     """What a script posting the JavaScript fields without a subject list leaves: stored through the service."""
     from portal.db import Database
     from portal.deadlines import Deadlines
+    from portal.reports.browser_intake import BrowserSubmission, submit_from_browser
     from portal.reports.recipients import intake_recipients
-    from portal.reports.service import BrowserSubmission, submit_from_browser
 
     db = Database(instance.database_url)
     try:
@@ -34,7 +34,8 @@ def send_junk(instance) -> str:
             report_id = os.urandom(16)
             inners = {r.fingerprint: os.urandom(80) for r in intake_recipients(session)}
             sub = BrowserSubmission(report_id=report_id, token=os.urandom(32), sealed_report=b"\x01\x01" + os.urandom(60),
-                                    reporter_wrap=b"\x01\x15\x01\x02" + os.urandom(108), recipient_inners=inners, subjects_inner=None,
+                                    reporter_wrap=b"\x01\x15\x01\x02" + os.urandom(108), key_commitment=os.urandom(32),
+                                    recipient_inners=inners, subjects_inner=None,
                                     attachments=[], urgent=False)
             return submit_from_browser(session, _keys(instance), sub, Deadlines(acknowledge_days=7, feedback_days=90)).reference
     finally:

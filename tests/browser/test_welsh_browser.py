@@ -1,16 +1,17 @@
-"""Journeys in Welsh, in Chromium: the language chosen once stays through every link, form and
+"""Journeys in Welsh, in Chromium (the reporter from the start page to the receipt to follow-up, the triage interface): the language chosen once stays through every link, form and
 redirect; pages, scripts' messages and dates are Welsh; the switch returns to the same page in
 English. Screenshots go to tests/browser/screenshots/welsh-*.png."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 
 import pyotp
 import pytest
 from babel.dates import format_date
-from journeys import _used_codes, assert_unique_ids, report_about, shoot
+from journeys import Report, _used_codes, assert_unique_ids, fill_form, report_about, shoot
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -93,4 +94,78 @@ def test_scripts_speak_welsh(browsing, reporter):
     expect(page.locator(".govuk-error-summary")).to_contain_text("Mae problem")
     expect(page.locator(".govuk-error-summary")).to_contain_text("Rhowch eich cod derbynneb")
     assert page.title().startswith("Gwall: ")
+    browsing.assert_clean()
+
+
+def test_reporter_journey_in_welsh(browsing, reporter, instance, screenshots):
+    """From the start page to the receipt to follow-up, all in Welsh, with JavaScript: the language
+    chosen once is kept by every link, form and redirect, the scripts speak Welsh, and the reply
+    reaches the reviewers."""
+    report = Report()
+    page = browsing.new_page()
+    browsing.expect_status("/report", 400)
+    page.goto(reporter.url + "/?lang=cy")
+    _assert_welsh(page)
+    expect(page.locator("h1")).to_have_text("Rhoi gwybod am bryder am gydweithiwr, yn gyfrinachol")
+    expect(page.get_by_role("complementary", name="Cadwch yn ddiogel")).to_be_visible()
+    shoot(page, screenshots, "welsh-reporter-start")
+
+    page.get_by_role("button", name="Dechrau adroddiad").click()
+    expect(page).to_have_url(reporter.url + "/report?lang=cy")
+    _assert_welsh(page)
+    expect(page.locator("h1")).to_have_text("Dywedwch wrthym beth ddigwyddodd")
+    expect(page.locator("body")).to_have_class(re.compile(r"\bjs-enabled\b"))
+
+    # Nothing typed: the script's error summary and message, in Welsh, linked to the field.
+    page.locator("#send-report").click()
+    expect(page.locator(".govuk-error-summary")).to_contain_text("Mae problem")
+    expect(page.locator("#what_happened-error")).to_contain_text("Dywedwch wrthym beth ddigwyddodd. Mae ychydig frawddegau’n ddigon i ddechrau.")
+    assert page.title().startswith("Gwall: ")
+    shoot(page, screenshots, "welsh-reporter-form-errors")
+
+    fill_form(page, report)
+    expect(page.locator("#category-sexual-abuse-of-position + label")).to_have_text("Camddefnyddio swydd at ddiben rhywiol")
+    page.locator("#send-report").click()
+    expect(page.locator("#receipt-heading")).to_have_text("Mae eich adroddiad wedi’i anfon", timeout=30_000)
+    code = page.locator("[data-receipt-code]").inner_text().strip()
+    assert re.fullmatch(r"[a-z]+( [a-z]+){7}", code), code
+    expect(page.get_by_role("heading", name="Ydych chi wedi ysgrifennu eich cod?")).to_be_visible()
+    expect(page.get_by_role("button", name="Copïo’r cod")).to_be_visible()
+    assert page.evaluate("document.documentElement.lang") == "cy"
+    shoot(page, screenshots, "welsh-reporter-receipt")
+
+    page.get_by_role("link", name="Ydw, rwyf wedi’i ysgrifennu").click()
+    _assert_welsh(page)
+    expect(page.locator("h1")).to_have_text("Daeth eich adroddiad i law")
+    page.get_by_role("link", name="Dilyn adroddiad i fyny").first.click()
+    _assert_welsh(page)
+    expect(page.locator("h1")).to_have_text("Dilyn adroddiad i fyny")
+    shoot(page, screenshots, "welsh-reporter-sign-in")
+    page.locator("#receipt_code").fill(code)
+    page.locator("main form button[type=submit]").first.click()
+    expect(page).to_have_url(reporter.url + "/follow-up/case?lang=cy")
+    _assert_welsh(page)
+    expect(page.get_by_role("heading", name="Eich adroddiad", exact=True)).to_be_visible()
+    expect(page.locator("#case-opened")).to_be_visible(timeout=30_000)
+    expect(page.locator("#report-status")).to_have_text("Wedi dod i law")
+    today = dt.datetime.now(dt.UTC).date()
+    expect(page.locator("#case")).to_contain_text(format_date(today, "d MMMM y", locale="cy"))
+    answers = page.locator("#report-answers")
+    expect(answers).to_contain_text("Beth ddigwyddodd")
+    expect(answers).to_contain_text(report.what_happened)
+    expect(answers).to_contain_text("Camddefnyddio swydd at ddiben rhywiol")
+    shoot(page, screenshots, "welsh-reporter-case")
+
+    page.locator("#message").fill("Neges ddilynol gan yr adroddwr")
+    page.locator("#reply-form button[type=submit]").click()
+    expect(page.locator(".govuk-notification-banner--success")).to_contain_text(
+        "Mae eich neges wedi’i hamgryptio a’i hanfon at yr adolygwyr.", timeout=30_000)
+    _assert_welsh(page)
+    expect(page.locator("#conversation-list")).to_contain_text("Neges ddilynol gan yr adroddwr", timeout=30_000)
+    expect(page.locator("#conversation-list")).to_contain_text("Chi")
+    shoot(page, screenshots, "welsh-reporter-reply-sent")
+
+    page.get_by_role("button", name="Allgofnodi").click()
+    _assert_welsh(page)
+    expect(page.locator("h1")).to_have_text("Rydych wedi allgofnodi")
     browsing.assert_clean()

@@ -59,6 +59,7 @@ REPORT_NAME, TRIAGE_NAME = "report.example.org", "triage.portal.internal"
 ACKNOWLEDGE_DAYS = 3  # the operator's choice, not the default (7): an upgrade must keep it
 WHAT_HAPPENED = "DEPLOY-TEST: the sergeant on response team B keeps asking a witness for a drink."
 FIRST_PASSPHRASE = "harbour-violet-copper-lantern-91"
+RECOVERY_PASSPHRASE = "first holder half + second holder half"
 OWN_PASSPHRASE = "meadow-quartz-falcon-ember-orbit-27"
 pytestmark = pytest.mark.slow
 
@@ -95,8 +96,8 @@ def guide_blocks() -> dict[str, tuple[str, str]]:
 def test_the_guide_marks_every_block_this_test_runs():
     """Runs everywhere (no services needed): a renamed or removed block fails here first."""
     assert set(guide_blocks()) == {"check-install", "triage-files", "triage-wrapper", "triage-init", "reporter-setup",
-                                   "ceremony", "reviewer", "backup-dir", "roles", "owner-upgrade", "grants", "backup",
-                                   "restore", "break-glass"}
+                                   "recovery-keygen", "ceremony", "reviewer", "backup-dir", "roles", "owner-upgrade", "grants", "backup",
+                                   "restore", "break-glass", "pin-signer"}
 
 
 @dataclass
@@ -410,14 +411,19 @@ def deployment():
         triage.sh("triage-init")
         reporter.sh("reporter-setup", extra={"portal-reporter init --app reporter": ":"})
         reporter.edit_settings()
-        reporter.portal("init", "--app", "reporter").check_returncode()
+        reporter_init = reporter.portal("init", "--app", "reporter")
+        reporter_init.check_returncode()
+        signing_key = re.search(r"pin-report-signer (\S+)", reporter_init.stdout).group(1)
+        triage.sh("pin-signer", extra={"REPORTER-SIGNING-KEY": signing_key})  # step 8, the triage host pins it
         shutil.copytree(triage.instance / "secrets", work / "media" / "secrets-a" / "triage")  # step 9
         (work / "media" / "recovery-a").mkdir(parents=True)
+        (work / "media" / "transfer").mkdir(parents=True)
         for host in (triage, reporter):  # step 11, as the units start them
             services.append(Service(host))
         for service in services:
             service.wait_ready()
-        triage.sh("ceremony")  # step 12
+        triage.sh("recovery-keygen", stdin=f"{RECOVERY_PASSPHRASE}\n{RECOVERY_PASSPHRASE}\n")  # step 12, offline
+        triage.sh("ceremony", stdin="y\n")  # step 12, on the triage host
         out = triage.sh("reviewer", stdin=f"{FIRST_PASSPHRASE}\n{FIRST_PASSPHRASE}\n")  # step 13
         totp_secret = re.search(r"TOTP secret: (\S+)", out).group(1)
         triage.sh("backup-dir")  # step 14
@@ -625,11 +631,12 @@ def test_backup_then_restore_into_a_fresh_database(deployment):
 
 def test_break_glass_with_the_key_file_offline_and_on_the_live_host(deployment):
     reference = deployment.facts["reference"]
-    out = deployment.triage.sh("break-glass", extra={"R-XXXX-XXXX": reference})
+    out = deployment.triage.sh("break-glass", extra={"R-XXXX-XXXX": reference}, stdin=RECOVERY_PASSPHRASE + "\n")
     assert WHAT_HAPPENED in out and "No audit entry written" in out, out
     before = deployment.scalar("SELECT count(*) FROM audit_log WHERE action = 'report.recovered'")
     result = deployment.triage.portal("keys", "recover", "--key-file",
-                                      str(deployment.work / "media" / "recovery-a" / "portal-recovery.key"), reference)
+                                      str(deployment.work / "media" / "recovery-a" / "portal-recovery.key"), reference,
+                                      stdin=RECOVERY_PASSPHRASE + "\n")
     assert result.returncode == 0 and WHAT_HAPPENED in result.stdout, result.stderr
     assert deployment.scalar("SELECT count(*) FROM audit_log WHERE action = 'report.recovered'") == before + 1
     verify = deployment.triage.portal("audit", "verify")

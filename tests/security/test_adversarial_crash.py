@@ -81,8 +81,8 @@ def _store_report_then_fail(monkeypatch):
         assert len(report.wraps) >= 2 and report.id is not None  # the wraps are built and flushed
         raise Boom("after the wraps")
 
-    original = report_service._store_report
-    monkeypatch.setattr(report_service, "_store_report", failing)
+    original = report_service.store_report
+    monkeypatch.setattr(report_service, "store_report", failing)
 
 
 FAILURES = {

@@ -109,7 +109,7 @@ def test_a_poisoned_reply_leaves_both_pages_working(case, database, kind):
     junk = _junk(kind, second.sealed_body)  # "swapped": another message's sealed body, genuine but not this one's
     _write(database, update(Message).where(Message.id == first.id).values(sealed_body=junk))
     triage, reporter = _pages(case)
-    assert "This message could not be decrypted" in triage
+    assert "This message was altered after it was received" in triage  # its signature fails (issue 19)
     assert "This message could not be decrypted" in reporter
     for page in (triage, reporter):
         assert WHAT_HAPPENED in page and KEPT_REPLY in page and _shows(page, "kept.txt") and _shows(page, "photo.jpg")
@@ -127,7 +127,7 @@ def test_a_poisoned_note_leaves_both_pages_working(case, database, kind):
     first, second = case["notes"]
     _write(database, update(InternalNote).where(InternalNote.id == first.id).values(sealed_body=_junk(kind, second.sealed_body)))
     triage, reporter = _pages(case)
-    assert "This note could not be decrypted" in triage
+    assert "This note was altered after it was written" in triage  # its binding fails (issue 19)
     assert KEPT_NOTE in triage and "A note to be poisoned" not in triage
     for page in (triage, reporter):
         assert WHAT_HAPPENED in page and KEPT_REPLY in page and _shows(page, "kept.txt")
@@ -142,18 +142,19 @@ def test_a_poisoned_file_record_leaves_both_pages_working(case, database, kind):
     junk = _junk(kind, kept.sealed_meta)
     _write(database, update(Attachment).where(Attachment.id == photo.id).values(sealed_meta=junk))
     triage, reporter = _pages(case)
-    assert "This file&#39;s details could not be decrypted" in triage or "This file's details could not be decrypted" in triage
+    # A file sent with the report is in the report's signed statement (issue 19): reviewers see the whole
+    # report as altered, with what failed, and none of it; the reporter's page still works around the item.
+    assert "This report was altered after it was received" in triage and "signature does not match" in triage
+    assert WHAT_HAPPENED not in triage and not _shows(triage, "photo.jpg")
     assert "A file whose details could not be decrypted" in reporter
-    for page in (triage, reporter):
-        assert WHAT_HAPPENED in page and KEPT_REPLY in page and _shows(page, "kept.txt")
-        assert not _shows(page, "photo.jpg")
-    # the file itself is intact: both sides can still download it, under a neutral name
-    response = case["reviewer"].get(f"/reports/{case['reference']}/files/{photo.public_id.hex()}")
-    assert response.status_code == 200 and response.data == JPEG
-    assert response.headers["Content-Disposition"] == 'attachment; filename="file"'
+    assert WHAT_HAPPENED in reporter and KEPT_REPLY in reporter and _shows(reporter, "kept.txt")
+    assert not _shows(reporter, "photo.jpg")
+    # the reporter can still download the file itself, under a neutral name; reviewers are refused it
     response = case["reporter"].get(f"/follow-up/files/{photo.public_id.hex()}")
     assert response.status_code == 200 and response.data == JPEG
-    assert case["reviewer"].get(f"/reports/{case['reference']}/files/{kept.public_id.hex()}").data == TEXT_FILE
+    assert response.headers["Content-Disposition"] == 'attachment; filename="file"'
+    response = case["reviewer"].get(f"/reports/{case['reference']}/files/{kept.public_id.hex()}")
+    assert response.status_code == 302 and TEXT_FILE not in response.data
 
 
 def test_a_poisoned_safe_copy_record_leaves_the_page_working(case, database):

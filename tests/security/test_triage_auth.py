@@ -32,13 +32,13 @@ from triage_support import (
     submit_with_reference,
 )
 
-from portal.sessions import ServerSession
+from portal.sessions import ReviewerSession
 
 
 def _reviewer_sessions(database) -> int:
     session = database.session
     session.expire_all()
-    count = session.scalar(select(func.count()).select_from(ServerSession).where(ServerSession.kind == "reviewer"))
+    count = session.scalar(select(func.count()).select_from(ReviewerSession))
     session.rollback()
     return count
 
@@ -218,14 +218,14 @@ def test_concurrent_wrong_passphrases_cannot_exceed_the_limit(build_triage, lead
 
     app = build_triage(login_free_attempts=5)
     checks = []
-    real_check = auth.check_passphrase
+    real_check = auth.check_passphrase_for_sign_in
     barrier = threading.Barrier(12)
 
     def slow_check(login, passphrase):
         checks.append(login)
         return real_check(login, passphrase)
 
-    monkeypatch.setattr(auth, "check_passphrase", slow_check)
+    monkeypatch.setattr(auth, "check_passphrase_for_sign_in", slow_check)
     clients = [app.test_client() for _ in range(12)]
     tokens = [csrf_from(c.get("/login").data) for c in clients]
     statuses = []
@@ -528,7 +528,7 @@ def test_page_views_do_not_write_the_session_row_each_time(build_triage, lead, c
 
     def idle_expiry():
         with database.transaction() as session:
-            return session.scalar(select(ServerSession.idle_expires_at).where(ServerSession.kind == "reviewer"))
+            return session.scalar(select(ReviewerSession.idle_expires_at))
 
     signed_in = idle_expiry()
     clock.advance(20)

@@ -21,7 +21,7 @@ from triage_support import (
 
 from portal.db import Base
 
-IGNORED_TABLES = {"server_sessions"}  # every authenticated request restarts the idle timer
+IGNORED_TABLES = {"server_sessions", "reviewer_sessions"}  # every authenticated request restarts the idle timer
 
 
 def snapshot(database) -> dict:

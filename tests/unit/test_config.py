@@ -17,7 +17,7 @@ def test_every_default_is_one_typed_field():
     fields = {f.name: f.type for f in dataclasses.fields(Settings)}
     assert set(fields) == set(DEFAULTS) | {"taxonomy"}
     for key, value in DEFAULTS.items():
-        expected = {bool: "bool", int: "int", str: "str"}[type(value)]
+        expected = {bool: "bool", int: "int", str: "str", list: "tuple[Contact, ...]"}[type(value)]
         assert fields[key] == ("Path" if key == "instance_dir" else expected), key
 
 

@@ -219,6 +219,27 @@ def test_form_tokens_single_use_signed_and_expiring(redis_url):
         assert not tokens.consume(junk)
 
 
+def test_a_sent_form_is_remembered_by_its_genuine_token_only(redis_url):
+    """Issue 15: a reload of the receipt sends the same token again; the server answers "received"
+    only for a genuine token whose form was stored, never for a forged or other one."""
+    tokens = FormTokens(b"f" * 32, OneTimeNonces(redis_url or None), 60)
+    sent, unsent = tokens.issue(), tokens.issue()
+    assert tokens.consume(sent) and tokens.consume(unsent)
+    assert not tokens.was_sent(sent)
+    tokens.mark_sent(sent)
+    assert tokens.was_sent(sent) and not tokens.was_sent(unsent)
+    assert not tokens.consume(sent)  # still used up: remembering it as sent does not free it
+    forged = bytearray(sent.encode())
+    forged[5] = ord("A") if forged[5] != ord("A") else ord("B")
+    assert not tokens.was_sent(forged.decode())
+    assert not FormTokens(b"g" * 32, OneTimeNonces(redis_url or None), 60).was_sent(sent)
+    fresh = tokens.issue()
+    assert not tokens.was_sent(fresh) and tokens.consume(fresh)  # asking does not use a token up
+    for junk in ("", "x" * 500, "not base64!!", None):
+        tokens.mark_sent(junk)
+        assert not tokens.was_sent(junk)
+
+
 def test_a_nonce_is_first_used_once_even_by_racing_threads(redis_url):
     """gunicorn's threaded workers: 16 threads presenting one token at once, one succeeds."""
     import threading

@@ -22,7 +22,8 @@ from portal.triage.vocabulary import (
 def test_stored_values_are_unchanged():
     assert [s.value for s in Stage] == ["new", "assessing", "escalated", "closure-pending", "closed"]
     assert [r.value for r in Route] == [
-        "professional-standards", "anti-corruption", "external-oversight", "safeguarding", "management-action",
+        "professional-standards", "anti-corruption", "external-oversight", "criminal-investigation", "safeguarding",
+        "management-action",
     ]
     assert [o.value for o in Outcome] == ["action-taken", "referred-elsewhere", "no-further-action"]
     assert [p.value for p in Priority] == ["normal", "high", "urgent"]
@@ -43,6 +44,7 @@ def test_label_maps_look_up_plain_strings():
 
 
 def test_investigation_routes_and_priority_rank_are_derived():
-    assert INVESTIGATION_ROUTES == {"professional-standards", "anti-corruption", "external-oversight", "safeguarding"}
+    assert INVESTIGATION_ROUTES == {"professional-standards", "anti-corruption", "external-oversight", "criminal-investigation",
+                                   "safeguarding"}
     assert "management-action" not in INVESTIGATION_ROUTES
     assert PRIORITY_RANK == {"normal": 0, "high": 1, "urgent": 2}

@@ -250,7 +250,9 @@ def test_a_restore_writes_a_signed_restore_line_and_verify_accepts_it(cli, datab
     (target / "audit-checkpoints.jsonl").chmod(0o644)  # copied carelessly
     old_umask = os.umask(0o022)  # an operator's usual umask: new files 0644, new directories 0755
     try:
-        result = cli("restore", str(archive), instance=target)
+        refused = cli("restore", str(archive), instance=target)  # issue 19: older than the checkpoint at 11
+        assert refused.exit_code != 0 and "--allow-rollback" in refused.output
+        result = cli("restore", str(archive), "--allow-rollback", instance=target)
     finally:
         os.umask(old_umask)
     assert result.exit_code == 0, result.output

@@ -23,6 +23,7 @@ from portal import cli as cli_module
 from portal import state
 from portal.clock import today
 from portal.config import load_settings
+from portal.crypto.keyfile import format_fingerprint, import_private_key
 from portal.crypto.keys import RecipientPrivateKey, export_recovery_private_key, import_recovery_private_key
 from portal.instance import SECRETS, read_secret
 from portal.reports.models import KeyWrap, Report
@@ -173,8 +174,9 @@ def test_serve_dev_serves_both_interfaces(cli, database, instance_dir, monkeypat
 
 
 def test_audit_verify_reports_an_intact_and_a_broken_chain(cli, database, tmp_path):
-    ok(cli("keys", "ceremony", "--out", str(tmp_path / "a.key")))
-    ok(cli("keys", "ceremony", "--out", str(tmp_path / "b.key")))
+    for name in ("a", "b"):
+        ok(cli("keys", "keygen", "--out", str(tmp_path), "--name", name, "--no-passphrase", instance=None))
+        ok(cli("keys", "ceremony", str(tmp_path / f"{name}.pub"), input="y\n"))
     assert "Audit log intact: 2 entries." in ok(cli("audit", "verify"))
     with database.transaction() as session:
         session.execute(update(AuditEntry).where(AuditEntry.seq == 1).values(detail='{"fingerprint": "forged"}'))
@@ -211,10 +213,12 @@ def test_backup_then_restore_elsewhere_keeps_every_row_and_the_reports_readable(
     (target / "secrets").mkdir(parents=True, mode=0o700)
     for name in ("backup_key", "audit_key"):
         shutil.copy(instance_dir / "secrets" / name, target / "secrets" / name)
+    shutil.copy(instance_dir / "report-signer.pin", target / "report-signer.pin")  # kept with the triage secrets
     for name in ("PORTAL_DATABASE_URL", "PORTAL_BLOB_STORE", "PORTAL_BLOB_DIR"):
         monkeypatch.delenv(name)  # SQLite and the database blob store in the target
     output = ok(cli("restore", str(archive), instance=target))
-    assert re.search(r"^Restored \d+ rows\.", output)
+    assert output.startswith("Archive made ")  # the authenticated header first (issue 19)
+    assert re.search(r"^Restored \d+ rows\.", output, re.M)
     restored = open_database(load_settings({"instance_dir": str(target)}))
     try:
         for model in (Report, KeyWrap, Reviewer, RecoveryKey, AuditEntry):
@@ -258,19 +262,49 @@ def test_retention_run_purges_closed_reports_past_retention(cli, database, insta
 
 
 def test_keys_ceremony_registers_a_key_that_new_reports_are_wrapped_to(cli, database, instance_dir, tmp_path):
-    out = tmp_path / "media" / "portal-recovery.key"
-    out.parent.mkdir()
-    output = ok(cli("keys", "ceremony", "--out", str(out)))
-    private = import_recovery_private_key(out.read_text())
+    media = tmp_path / "media"
+    passphrase_file = tmp_path / "holders.txt"
+    passphrase = "both holders know half of this"
+    passphrase_file.write_text(passphrase + "\n")
+    made = ok(cli("keys", "keygen", "--out", str(media), "--passphrase-file", str(passphrase_file), instance=None))
+    private = import_private_key((media / "portal-recovery.key").read_text(), passphrase)
     fingerprint = private.public_key().fingerprint
-    assert f"Recovery key {fingerprint} written to {out}." in output
-    assert out.stat().st_mode & 0o777 == 0o600
+    assert f"Fingerprint: {format_fingerprint(fingerprint)}" in made
+    assert (media / "portal-recovery.key").stat().st_mode & 0o777 == 0o600
+    output = ok(cli("keys", "ceremony", str(media / "portal-recovery.pub"), "--fingerprint", fingerprint))
+    assert f"Fingerprint: {format_fingerprint(fingerprint)}" in output
+    assert f"Recovery key {fingerprint} registered." in output
     assert count(database, RecoveryKey, RecoveryKey.fingerprint == fingerprint) == 1
     reference, _ = seed_report(database, instance_dir, what_happened=MARKER)
     assert count(database, KeyWrap, KeyWrap.recipient_fingerprint == fingerprint) == 1
-    assert MARKER in ok(cli("keys", "recover", "--key-file", str(out), reference))
-    assert cli("keys", "ceremony", "--out", str(out)).exit_code == 1  # never overwrites a key
+    assert MARKER in ok(cli("keys", "recover", "--key-file", str(media / "portal-recovery.key"), reference, input=passphrase + "\n"))
+    wrong = cli("keys", "recover", "--key-file", str(media / "portal-recovery.key"), reference, input="a wrong passphrase\n")
+    assert wrong.exit_code == 1 and "wrong passphrase" in wrong.output and MARKER not in wrong.output
+    again = cli("keys", "ceremony", str(media / "portal-recovery.pub"), "--fingerprint", fingerprint)
+    assert again.exit_code == 1 and "already registered" in again.output
+    assert cli("keys", "keygen", "--out", str(media), "--no-passphrase", instance=None).exit_code == 1  # never overwrites a key
     assert count(database, RecoveryKey) == 1
+
+
+def test_the_ceremony_never_makes_a_private_key_on_the_instance(cli, database, instance_dir, tmp_path, monkeypatch):
+    """The private half is made by keygen on the holders' machine: the ceremony only reads a public
+    key file, and nothing that could open a report appears in the instance directory."""
+    ok(cli("keys", "keygen", "--out", str(tmp_path / "offline"), "--no-passphrase", instance=None))
+
+    def no_generation(cls):
+        raise AssertionError("the ceremony generated a key pair")
+
+    monkeypatch.setattr(RecipientPrivateKey, "generate", classmethod(no_generation))
+    refused = cli("keys", "ceremony", str(tmp_path / "offline" / "portal-recovery.key"), input="y\n")
+    assert refused.exit_code == 1 and "not a usable public key file" in refused.output  # a private key file is refused
+    declined = cli("keys", "ceremony", str(tmp_path / "offline" / "portal-recovery.pub"), input="n\n")
+    assert declined.exit_code == 1 and "nothing registered" in declined.output
+    assert count(database, RecoveryKey) == 0
+    ok(cli("keys", "ceremony", str(tmp_path / "offline" / "portal-recovery.pub"), input="y\n"))
+    assert count(database, RecoveryKey) == 1
+    for path in instance_dir.rglob("*"):
+        if path.is_file():
+            assert b"PRIVATE-KEY" not in path.read_bytes() and b"RECOVERY-KEY" not in path.read_bytes(), path
 
 
 def test_keys_recover_decrypts_the_report_with_the_offline_key(cli, database, instance_dir, recovery_key, tmp_path):

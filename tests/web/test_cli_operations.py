@@ -120,11 +120,12 @@ def test_keys_upgrade_internal_moves_old_notes_off_the_reporters_key_and_is_audi
 
 
 def test_keys_ceremony_is_audited(cli, database, instance_dir, tmp_path):
-    out = tmp_path / "media" / "portal-recovery.key"
-    out.parent.mkdir()
-    result = cli("keys", "ceremony", "--out", str(out))
+    media = tmp_path / "media"
+    made = cli("keys", "keygen", "--out", str(media), "--no-passphrase", instance=False)
+    assert made.exit_code == 0, (made.output, made.exception)
+    fingerprint = (media / "portal-recovery.pub").read_text().splitlines()[1]
+    result = cli("keys", "ceremony", str(media / "portal-recovery.pub"), input="y\n")
     assert result.exit_code == 0, (result.output, result.exception)
-    fingerprint = out.read_text().splitlines()[1]
     assert ("cli", "recovery-key.registered", None, {"fingerprint": fingerprint}) in _entries(database)
     assert verify_chain(database.session, read_secret(instance_dir, "audit_key")).ok
 

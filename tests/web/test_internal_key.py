@@ -15,6 +15,7 @@ from portal.crypto import CryptoError
 from portal.crypto.envelope import PURPOSES, open_record, seal_record
 from portal.crypto.keys import unwrap_dek
 from portal.crypto.receipt import normalise_receipt_code, receipt_secret
+from portal.instance import pin_local_signer
 from portal.reports.answers import MessageBody
 from portal.reports.models import InternalNote, KeyWrap, Report, SubjectIndex
 from portal.reports.service import reporter_dek
@@ -85,8 +86,10 @@ def test_notes_sealed_under_the_dek_are_moved_under_the_internal_key_when_a_revi
     reference, code = seed_report(database, instance_dir)
     dek = _reporter_dek(database, instance_dir, code)
     old_id = os.urandom(16)
-    with database.transaction() as session:  # what the previous version stored
+    with database.transaction() as session:  # what the previous version stored (a report from before signatures)
         report = session.scalars(select(Report)).one()
+        report.signature = report.key_commitment = None
+        pin_local_signer(instance_dir, {report.public_id: 0})
         report.notes.append(InternalNote(public_id=old_id, author_id=lead.id,
                                          sealed_body=seal_record(dek, report.public_id, "note", MessageBody(NOTE).to_json(), old_id)))
         session.add(SubjectIndex(report_id=report.id, kind="name", value=b"v" * 32,

@@ -355,3 +355,39 @@ def test_upgrade_from_0002_keeps_the_rows_that_point_at_reports(database_url, in
         assert (wraps, messages) == (1, 1)
     finally:
         db.dispose()
+
+
+def test_upgrade_to_0011_ends_reviewer_sessions_and_computes_the_reporter_status(database_url, instance_dir):
+    """Revision 0009 with sessions of both kinds and reports in four workflow states, upgraded to 0011:
+    reviewer sessions end (they move to reviewer_sessions, out of the reporter role's reach), the
+    reporter's stays, and every stored report gets the status the reporter is shown, computed."""
+    upgrade(database_url, "0009")
+    db = Database(database_url)
+    insert = text("INSERT INTO reports (public_id, reference, lookup_id, received_on, reporter_urgent, encrypted_in_browser, "
+                  "sealed_report, reporter_wrap, stage, escalation_route, risk_flags, priority, priority_rank, subjects_indexed, "
+                  "names_reviewer, rule_reasons, junk) VALUES (:p, :r, :l, :d, false, false, :s, :w, :stage, :route, '', "
+                  "'normal', 0, false, false, '', false)")
+    cases = [("new", None, "received"), ("assessing", None, "assessing"), ("escalated", "professional-standards", "referred"),
+             ("escalated", "management-action", "assessing"), ("closed", "anti-corruption", "closed")]
+    try:
+        with db.engine.begin() as connection:
+            for n, (stage, route, _) in enumerate(cases):
+                connection.execute(insert, {"p": bytes([n]) * 16, "r": f"R-ELEV-EN0{n}", "l": bytes([n]) * 32,
+                                            "d": dt.date(2026, 3, 1), "s": b"\x01\x01sealed", "w": b"\x01\x12wrap",
+                                            "stage": stage, "route": route})
+            for n, (kind, reviewer) in enumerate((("reviewer", 1), ("reporter", None))):
+                connection.execute(
+                    text("INSERT INTO server_sessions (id_hash, kind, sealed_payload, idle_expires_at, absolute_expires_at, "
+                         "reviewer_id) VALUES (:id, :kind, :payload, :t, :t, :reviewer)"),
+                    {"id": bytes([n]) * 32, "kind": kind, "payload": b"sealed", "t": dt.datetime(2030, 1, 1), "reviewer": reviewer})
+        upgrade(database_url, "0011")
+        with db.engine.connect() as connection:
+            statuses = [r[0] for r in connection.execute(text("SELECT reporter_status FROM reports ORDER BY reference"))]
+            left = [r[0] for r in connection.execute(text("SELECT kind FROM server_sessions"))]
+            moved = connection.scalar(text("SELECT count(*) FROM reviewer_sessions"))
+            connection.execute(text("UPDATE reports SET stage = 'closed' WHERE reference = 'R-ELEV-EN00'"))
+            assert connection.scalar(text("SELECT reporter_status FROM reports WHERE reference = 'R-ELEV-EN00'")) == "closed"
+        assert statuses == [status for _, _, status in cases]
+        assert left == ["reporter"] and moved == 0
+    finally:
+        db.dispose()

@@ -100,7 +100,7 @@ def test_a_browser_report_without_proof_of_work_writes_nothing(reporter_client, 
         assert response.status_code == 400 and response.get_json()["retry"] == "work"
         assert report_count(database) == 0 and blob_count(database) == 0
     response = post_browser_report(reporter_client, fields, work_fields(reporter_client, "report"))
-    assert response.status_code == 200 and response.get_json() == {"ok": True}
+    assert response.status_code == 200 and response.get_json() == {"ok": True, "sent": "/report/sent"}
     assert report_count(database) == 1
 
 

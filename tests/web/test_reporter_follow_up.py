@@ -69,6 +69,18 @@ def assert_signed_out(response) -> None:
     assert response.headers["Location"].endswith("/follow-up?expired=1")
 
 
+def assert_reply_kept(response, text: str) -> None:
+    """A reply sent after its session ended: not sent, shown back beside a way to sign in again."""
+    assert response.status_code == 401, response.status_code
+    page = response.get_data(as_text=True)
+    assert "Your message was not sent" in page and "You were signed out before you pressed Send" in page
+    assert re.search(r'<textarea class="govuk-textarea" id="kept-message"[^>]*>' + re.escape(html.escape(text)) + "</textarea>", page)
+    assert 'id="sign-in-form"' in page and csrf_from(response.data)
+    assert "Try again in a few minutes" not in page
+    (cleared,) = [c for c in response.headers.getlist("Set-Cookie") if c.startswith(f"{COOKIE}=")]
+    assert "Max-Age=0" in cleared or "Expires=Thu, 01 Jan 1970" in cleared
+
+
 def error_messages(page: bytes) -> set[str]:
     """Every error shown: in the summary and beside fields."""
     found = re.findall(rb'<span class="govuk-visually-hidden">Error:</span> ([^<]+)</p>', page)
@@ -270,7 +282,39 @@ def test_reply_without_or_with_a_used_token_stores_nothing(reporter_client, data
 def test_reply_needs_a_session(reporter_client, database):
     response = reporter_client.post("/follow-up/reply", data={"message": "x", "csrf_token": "y"},
                                     content_type="multipart/form-data")
-    assert_signed_out(response)
+    assert_reply_kept(response, "x")
+    assert counts(database)["messages"] == 0
+
+
+def test_a_reply_written_as_the_session_ends_is_kept_without_javascript(make_app, database):
+    """Issue 15: the session ends while the reporter writes; without JavaScript the text was thrown away."""
+    app = make_app(reporter_idle_timeout=1)
+    client = app.test_client()
+    form_token = csrf_from(signed_in(client, submit(client)))
+    time.sleep(2.1)
+    text = "He did it again <b>last night</b> & nobody stopped him"
+    response = client.post("/follow-up/reply", data={"message": text, "csrf_token": form_token,
+                                                     "evidence": (io.BytesIO(b"photo bytes"), "photo.jpg")},
+                           content_type="multipart/form-data")
+    assert_reply_kept(response, text)
+    assert counts(database)["messages"] == 0 and counts(database)["attachments"] == 0
+    assert counts(database)["server_sessions"] == 0
+
+
+def test_a_sealed_reply_after_the_session_ended_is_told_what_happened(make_app, database):
+    """The JavaScript path said "try again in a few minutes", which could never succeed."""
+    app = make_app(reporter_idle_timeout=1)
+    client = app.test_client()
+    signed_in(client, submit(client))
+    time.sleep(2.1)
+    response = client.post("/follow-up/reply", data={"mode": "browser", "csrf_token": "x", "sealed_message": "AAAA"},
+                           content_type="multipart/form-data", headers={"Accept": "application/json"})
+    assert response.status_code == 401
+    body = response.get_json()
+    assert body["ok"] is False and body["expired"] is True and body["sign_in"] == "/follow-up"
+    assert "signed out" in body["errors"][0]["message"] and "Nothing was sent" in body["errors"][0]["message"]
+    assert "Try again in a few minutes" not in body["errors"][0]["message"]
+    assert body["csrf_token"]
     assert counts(database)["messages"] == 0
 
 
@@ -352,7 +396,7 @@ def test_sign_out_clears_everything_and_the_old_cookie_is_dead(reporter_client, 
     set_cookie(reporter_client, old)
     assert_signed_out(reporter_client.get("/follow-up/case"))
     set_cookie(reporter_client, old)
-    assert_signed_out(reporter_client.post("/follow-up/reply", data={"message": "x"}, content_type="multipart/form-data"))
+    assert_reply_kept(reporter_client.post("/follow-up/reply", data={"message": "x"}, content_type="multipart/form-data"), "x")
     assert counts(database)["messages"] == 0
 
 

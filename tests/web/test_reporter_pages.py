@@ -67,9 +67,39 @@ def test_start_page(reporter_client):
     assert b"Do not use a force computer" in body
     assert b"hidden information" in body
     assert b"Keeping your receipt code safe" in body
-    # No third-party resource, no inline script
-    assert not re.search(rb'(src|href)="(https?:)?//', body)
+    # No third-party resource, no inline script; the only links off the site are the configured
+    # "other ways to raise a concern", opened without a referrer.
+    assert not re.search(rb'src="(https?:)?//', body)
+    assert not re.search(rb'<link[^>]*href="(https?:)?//', body)
     assert not re.search(rb"<script(?![^>]*\bsrc=)[^>]*>", body)
+    outside = re.findall(rb'<a [^>]*href="((?:https?:)?//[^"]*)"[^>]*>', body)
+    assert set(outside) == {b"https://www.policeconduct.gov.uk/", b"https://crimestoppers-uk.org/", b"https://protect-advice.org.uk/"}
+    assert body.count(b'rel="noreferrer noopener"') == len(outside)
+
+
+def test_start_page_never_sends_reporters_to_their_force_for_the_onion_address(reporter_client):
+    """Issue 15: the reporter may be reporting on their force; where to get the onion address is configured."""
+    body = reporter_client.get("/").get_data(as_text=True)
+    onion = re.search(r'<li id="onion-address">(.*?)</li>', body, re.S).group(1)
+    assert "onion address" in onion and "force can give" not in onion and "from your force" not in onion
+    assert "from the organisation that runs this service" in onion
+    other = body[body.index('id="other-ways"'):]
+    for name in ("Independent Office for Police Conduct (IOPC)", "Crimestoppers", "Protect"):
+        assert name in other
+
+
+def test_start_page_contacts_come_from_configuration(tmp_path):
+    from portal.config import Contact, SettingsError, load_settings
+
+    settings = load_settings({"instance_dir": str(tmp_path), "onion_address_source": "from the Wales office",
+                              "other_ways": [{"name": "Example body", "website": "https://example.org/", "phone": "0300 000 0000"}]})
+    assert settings.other_ways == (Contact("Example body", "https://example.org/", "", "0300 000 0000"),)
+    with pytest.raises(SettingsError, match="https://"):
+        load_settings({"instance_dir": str(tmp_path), "other_ways": [{"name": "X", "website": "http://x.example/"}]})
+    with pytest.raises(SettingsError, match="only"):
+        load_settings({"instance_dir": str(tmp_path), "other_ways": [{"name": "X", "email": "a@b"}]})
+    env = load_settings({"instance_dir": str(tmp_path)}, environ={"PORTAL_OTHER_WAYS": '[{"name": "Y", "website": "https://y.example/"}]'})
+    assert env.other_ways == (Contact("Y", "https://y.example/"),)
 
 
 def test_report_form_page(reporter_client):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from support import BLOB_STORES
-from triage_support import reporter_keys, seed_report
+from triage_support import integrity_checker, reporter_keys, seed_report
 
 from portal.crypto.keys import RecipientPrivateKey
 from portal.crypto.receipt import normalise_receipt_code, receipt_secret
@@ -38,10 +38,10 @@ def test_the_recovery_key_alone_reads_a_report_its_files_and_its_conversation(da
         sink = EncryptingSink(session, dek, report.public_id, "RECOVER-FILE.txt", "text/plain")
         sink.write(b"evidence bytes")
         staged = sink.finish()
-        add_message(session, report, dek, "RECOVER-REPLY", from_reporter=True, attachments=[staged])
+        add_message(session, report, dek, "RECOVER-REPLY", from_reporter=True, signer=keys.signer, attachments=[staged])
 
     with database.transaction() as session:
-        text = recover_report(session, recovery, "  " + reference.lower() + " ")  # as typed at the command line
+        text = recover_report(session, recovery, "  " + reference.lower() + " ", integrity_checker(instance_dir))  # as typed at the command line
 
     assert text.startswith(f"Report {reference}, received ")
     assert "RECOVER-WHAT-HAPPENED" in text and "When: last Tuesday" in text
@@ -59,6 +59,6 @@ def test_recovery_refuses_an_unknown_reference_and_a_key_the_report_was_not_wrap
     reference, _code = seed_report(database, instance_dir)
     with database.transaction() as session:
         with pytest.raises(LookupError, match="no report with that reference"):
-            recover_report(session, recovery, "R-XXXX-XXXX")
+            recover_report(session, recovery, "R-XXXX-XXXX", integrity_checker(instance_dir))
         with pytest.raises(LookupError, match="not wrapped to that recovery key"):
-            recover_report(session, RecipientPrivateKey.generate(), reference)
+            recover_report(session, RecipientPrivateKey.generate(), reference, integrity_checker(instance_dir))

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from support import csrf_from
 from triage_support import is_login_redirect, sign_in_reviewer, token_for
 
-from portal.sessions import ServerSession
+from portal.sessions import ReviewerSession
 from portal.triage.audit import AuditEntry
 from portal.triage.models import Reviewer
 
@@ -35,7 +35,7 @@ def signed_in(app, database, account):
 
 def sessions_of(database, account) -> int:
     with database.transaction() as session:
-        return session.scalar(select(func.count()).select_from(ServerSession).where(ServerSession.reviewer_id == account.id))
+        return session.scalar(select(func.count()).select_from(ReviewerSession).where(ReviewerSession.reviewer_id == account.id))
 
 
 def actions(database) -> list[tuple[str, str, dict]]:

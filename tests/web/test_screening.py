@@ -14,7 +14,7 @@ import time
 import pytest
 from sqlalchemy import select
 from support import browser_report, csrf_from, post_browser_report, submit_report, work_fields
-from triage_support import clear_header_counts, queue_total, read, references, signed_in_client, token_for
+from triage_support import clear_header_counts, integrity_checker, queue_total, read, references, signed_in_client, token_for
 
 from portal.config import load_settings
 from portal.reports.models import HeldWrap, KeyWrap, Report, SubjectIndex
@@ -272,7 +272,7 @@ def test_several_workers_screen_each_report_once(database, instance_dir, lead, r
         assert lead.fingerprint in _wrapped_to(database, reference)
 
 
-def test_a_quarantined_report_still_opens_with_the_recovery_key(reporter_client, database, recovery_key, worker):
+def test_a_quarantined_report_still_opens_with_the_recovery_key(reporter_client, database, recovery_key, worker, instance_dir):
     """Break-glass never depends on screening: the recovery key's wrap is stored as it arrives."""
     from portal.reports.recovery import recover_report
 
@@ -283,7 +283,7 @@ def test_a_quarantined_report_still_opens_with_the_recovery_key(reporter_client,
     worker()
     _wait_screened(database, reference)
     assert _row(database, reference)[0] == screening.QUARANTINED
-    assert "QUARANTINED-BUT-READABLE" in read(database, lambda s: recover_report(s, recovery_key, reference))
+    assert "QUARANTINED-BUT-READABLE" in read(database, lambda s: recover_report(s, recovery_key, reference, integrity_checker(instance_dir)))
 
 
 @pytest.mark.parametrize("path", ["nojs", "js"])

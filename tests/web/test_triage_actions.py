@@ -3,6 +3,8 @@ interface and what the reporter then sees on the reporter interface."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from triage_support import (
     act_ok,
@@ -150,7 +152,7 @@ def test_close_requires_a_category_and_a_reason(case, reporter_client, database)
     report = report_by_reference(database, case["reference"])
     assert (report.stage, report.outcome, report.closure_basis) == ("closed", "no-further-action", "not-substantiated")
     assert report.closed_on is not None
-    assert reporter_status(reporter_client, case["code"]) == "Closed"
+    assert reporter_status(reporter_client, case["code"]) == "Closed: no further action"  # the outcome in plain words
     assert "No evidence beyond the one account" in page_text(case["client"].get(f"/reports/{case['reference']}"))
 
 
@@ -177,7 +179,7 @@ def test_high_risk_no_further_action_needs_a_different_lead(case, triage_app, re
     act_ok(second, reference, "approval", {"decision": "approve"})
     report = report_by_reference(database, reference)
     assert (report.stage, report.outcome) == ("closed", "no-further-action")
-    assert reporter_status(reporter_client, case["code"]) == "Closed"
+    assert reporter_status(reporter_client, case["code"]) == "Closed: no further action"
 
 
 def test_a_second_lead_can_refuse_the_closure(case, triage_app, database, make_reviewer):
@@ -216,7 +218,7 @@ def test_reopen(case, reporter_client, database):
     assert response.status_code == 400 and "Only a closed report can be reopened." in page_text(response)
     act_ok(client, reference, "categorise", {"category": "other", "priority": "normal"})
     act_ok(client, reference, "close", closing("referred-elsewhere", "Another force leads: their professional standards department has it.", "referred-body-leads"))
-    assert reporter_status(reporter_client, case["code"]) == "Closed"
+    assert reporter_status(reporter_client, case["code"]) == "Closed: passed to another organisation"
     assert post_action(client, reference, "escalate", {"route": "safeguarding", "reason": "x"}).status_code == 400
     assert post_action(client, reference, "reopen", {"reason": ""}).status_code == 400
     act_ok(client, reference, "reopen", {"reason": "The reporter sent new evidence"})
@@ -237,3 +239,20 @@ def test_assign_and_unassign(case, database, lead):
 def test_action_on_an_unknown_report_is_404(case):
     assert post_action(case["client"], "R-ZZZZ-ZZZZ", "note", {"text": "x"}).status_code == 404
     assert post_action(case["client"], "x" * 40, "note", {"text": "x"}).status_code == 404
+
+
+def test_the_reporters_category_is_suggested_and_preselected(triage_app, reporter_client, database, lead):
+    """Issue 15: the reporter's own category was neither shown nor pre-selected in triage."""
+    reference, _ = submit_with_reference(reporter_client, database, what_happened="He looked up his ex-partner on the PNC",
+                                         category="misuse-of-systems")
+    client = sign_in_reviewer(triage_app.test_client(), lead)
+    page = page_text(client.get(f"/reports/{reference}"))
+    assert "Suggested" in page and "The reporter chose “Misuse of police systems or confidential information”." in page
+    assert "It is selected below until you save a category." in page
+    html = client.get(f"/reports/{reference}").get_data(as_text=True)
+    assert re.search(r'<option value="misuse-of-systems"\s+selected>', html)
+    act_ok(client, reference, "categorise", {"category": "other", "priority": "normal"})
+    html = client.get(f"/reports/{reference}").get_data(as_text=True)
+    assert re.search(r'<option value="other"\s+selected>', html) and not re.search(r'<option value="misuse-of-systems"\s+selected>', html)
+    assert "It is selected below" not in html  # the reviewer's choice stands; the suggestion is still shown
+    assert "The reporter chose" in html

@@ -17,6 +17,7 @@ from triage_support import (
     queue_references,
     queue_row,
     queue_total,
+    resign_as_received,
     seed_report,
     sign_in_reviewer,
 )
@@ -139,7 +140,7 @@ def test_unknown_sort_falls_back_to_received(seeded):
     assert _refs(seeded["client"], "sort=reference; DROP TABLE reports") == _refs(seeded["client"])
 
 
-def test_overdue_shows_and_filters(seeded, database):
+def test_overdue_shows_and_filters(seeded, database, instance_dir):
     r = seeded["refs"]
     client = seeded["client"]
     assert _total(client, "overdue=1") == 0
@@ -158,6 +159,7 @@ def test_overdue_shows_and_filters(seeded, database):
     assert set(_refs(client, "overdue=1")) == {r["fresh"], r["mine"]}
     assert _total(client, "overdue=1") == 2
     assert _refs(client, "overdue=1&assignee=me") == [r["mine"]]
+    resign_as_received(database, instance_dir, r["fresh"])  # its day moved back: signed as received then
     report_page = page_text(client.get(f"/reports/{r['fresh']}"))
     assert OVERDUE_TAG in report_page
 
