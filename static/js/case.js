@@ -32,9 +32,13 @@ function el(tag, className, ...children) {
   return node;
 }
 
+// Month names from the catalog: browsers' own date formatting may lack Welsh.
+const MONTHS = [t('January'), t('February'), t('March'), t('April'), t('May'), t('June'), t('July'), t('August'),
+  t('September'), t('October'), t('November'), t('December')];
+
 function day(iso) {
   const date = new Date(`${iso}T00:00:00Z`);
-  return Number.isNaN(date.getTime()) ? '' : date.toLocaleDateString(`${document.documentElement.lang || 'en'}-GB`, { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
+  return Number.isNaN(date.getTime()) ? '' : `${date.getUTCDate()} ${MONTHS[date.getUTCMonth()]} ${date.getUTCFullYear()}`;
 }
 
 function size(bytes) {

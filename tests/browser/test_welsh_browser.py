@@ -162,7 +162,7 @@ def test_reporter_journey_in_welsh(browsing, reporter, instance, screenshots):
         "Mae eich neges wedi’i hamgryptio a’i hanfon at yr adolygwyr.", timeout=30_000)
     _assert_welsh(page)
     expect(page.locator("#conversation-list")).to_contain_text("Neges ddilynol gan yr adroddwr", timeout=30_000)
-    expect(page.locator("#conversation-list")).to_contain_text("Chi")
+    expect(page.locator("#conversation-list")).to_contain_text(f"Chi · {format_date(today, 'd MMMM y', locale='cy')}")
     shoot(page, screenshots, "welsh-reporter-reply-sent")
 
     page.get_by_role("button", name="Allgofnodi").click()
