@@ -56,7 +56,7 @@ def reviewer_settings(reviewer_id: int):
     on_refusal(lambda message, status: (render_template("triage/reviewer.html", form=form, person=target, error=message), status))
     if form.validate_on_submit():
         changed = accounts.change_settings(ctx, actor, target, form.email.data or "", bool(form.receives_new_reports.data))
-        flash(_("Saved the settings of %(name)s.", name=target.display_name) if changed else _("Nothing changed."))
+        flash(_("Saved %(name)s's settings.", name=target.display_name) if changed else _("Nothing changed."))
         return redirect(url_for("admin.reviewers"))
     if request.method == "POST":
         raise ActionError(first_error(form))
