@@ -20,15 +20,41 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flask import has_request_context
+
+from portal.i18n import DEFAULT_LANGUAGE, LANGUAGES, current_language
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = PROJECT_ROOT / "config"
+
+
+def _in_language(labels: tuple[tuple[str, str], ...]) -> str:
+    """The label in the reader's language (the `label_<lang>` keys of taxonomy.toml), else English."""
+    language = current_language() if has_request_context() else DEFAULT_LANGUAGE
+    found = dict(labels)
+    return found.get(language) or found[DEFAULT_LANGUAGE]
 
 
 @dataclass(frozen=True)
 class Category:
     key: str
-    label: str
+    labels: tuple[tuple[str, str], ...]  # (language, label); English always
     high_risk: bool
+
+    @property
+    def label(self) -> str:
+        return _in_language(self.labels)
+
+
+@dataclass(frozen=True)
+class RiskFlag:
+    key: str
+    labels: tuple[tuple[str, str], ...]
+    high_risk: bool
+
+    @property
+    def label(self) -> str:
+        return _in_language(self.labels)
 
 
 @dataclass(frozen=True)
@@ -36,19 +62,31 @@ class ReferralCriterion:
     """One of the oversight body's mandatory-referral criteria (taxonomy.toml, portal.triage.mandatory)."""
 
     key: str
-    label: str
+    labels: tuple[tuple[str, str], ...]
+
+    @property
+    def label(self) -> str:
+        return _in_language(self.labels)
 
 
 @dataclass(frozen=True)
 class Taxonomy:
     categories: tuple[Category, ...]
-    risk_flags: tuple[tuple[str, str], ...]
-    high_risk_flags: frozenset[str] = frozenset()  # risk flags that make a report high-risk (second approval to close)
+    flags: tuple[RiskFlag, ...]
     referral_criteria: tuple[ReferralCriterion, ...] = ()
     # category or risk-flag key -> the key of the mandatory-referral criterion it meets
     referral_categories: dict[str, str] = field(default_factory=dict, hash=False)
     referral_flags: dict[str, str] = field(default_factory=dict, hash=False)
     referral_days: int = 1  # a mandatory referral is due this many days after the criterion was met
+
+    @property
+    def risk_flags(self) -> tuple[tuple[str, str], ...]:
+        """(key, label in the reader's language) for each risk flag."""
+        return tuple((f.key, f.label) for f in self.flags)
+
+    @property
+    def high_risk_flags(self) -> frozenset[str]:  # risk flags that make a report high-risk (second approval to close)
+        return frozenset(f.key for f in self.flags if f.high_risk)
 
     @property
     def high_risk_categories(self) -> frozenset[str]:
@@ -64,12 +102,17 @@ class Taxonomy:
         return {c.key for c in self.categories}
 
 
+def _labels(entry: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """`label` (English) and any `label_<lang>` of the languages the portal speaks."""
+    return ((DEFAULT_LANGUAGE, entry["label"]),) + tuple(
+        (language, entry[f"label_{language}"]) for language in LANGUAGES if f"label_{language}" in entry)
+
+
 def load_taxonomy(path: Path | None = None) -> Taxonomy:
     data = tomllib.loads((path or CONFIG_DIR / "taxonomy.toml").read_text("utf-8"))
-    categories = tuple(Category(c["key"], c["label"], bool(c.get("high_risk", False))) for c in data.get("category", []))
-    flags = tuple((f["key"], f["label"]) for f in data.get("risk_flag", []))
-    high_risk_flags = frozenset(f["key"] for f in data.get("risk_flag", []) if f.get("high_risk", False))
-    criteria = tuple(ReferralCriterion(c["key"], c["label"]) for c in data.get("referral_criterion", []))
+    categories = tuple(Category(c["key"], _labels(c), bool(c.get("high_risk", False))) for c in data.get("category", []))
+    flags = tuple(RiskFlag(f["key"], _labels(f), bool(f.get("high_risk", False))) for f in data.get("risk_flag", []))
+    criteria = tuple(ReferralCriterion(c["key"], _labels(c)) for c in data.get("referral_criterion", []))
     known = {c.key for c in criteria}
 
     def referral_map(entries: list[dict]) -> dict[str, str]:
@@ -81,7 +124,7 @@ def load_taxonomy(path: Path | None = None) -> Taxonomy:
     days = int(data.get("referral", {}).get("days", 1))
     if not 0 <= days <= 365:
         raise ValueError("taxonomy.toml: [referral] days must be between 0 and 365")
-    return Taxonomy(categories, flags, high_risk_flags, criteria, referral_map(data.get("category", [])),
+    return Taxonomy(categories, flags, criteria, referral_map(data.get("category", [])),
                     referral_map(data.get("risk_flag", [])), days)
 
 
@@ -141,9 +184,16 @@ class Settings:
     smtp_user: str
     smtp_password: str = field(repr=False)
     smtp_from: str
+    digest_languages: str
     onion_address_source: str
+    onion_address_source_cy: str
     other_ways: tuple[Contact, ...]
     taxonomy: Taxonomy = field(repr=False)
+
+    @property
+    def shown_onion_address_source(self) -> str:
+        """onion_address_source in the reader's language (onion_address_source_cy in Welsh, where set)."""
+        return _in_language(((DEFAULT_LANGUAGE, self.onion_address_source), ("cy", self.onion_address_source_cy)))
 
 
 @dataclass(frozen=True)
@@ -154,6 +204,16 @@ class Contact:
     website: str
     about: str = ""
     phone: str = ""
+    name_cy: str = ""  # the Welsh, shown with ?lang=cy (the English where empty)
+    about_cy: str = ""
+
+    @property
+    def shown_name(self) -> str:
+        return _in_language(((DEFAULT_LANGUAGE, self.name), ("cy", self.name_cy)))
+
+    @property
+    def shown_about(self) -> str:
+        return _in_language(((DEFAULT_LANGUAGE, self.about), ("cy", self.about_cy)))
 
 
 _TYPES: dict[str, type] = {f.name: {"int": int, "bool": bool, "str": str, "Path": Path, "tuple[Contact, ...]": tuple}[f.type]
@@ -181,7 +241,8 @@ def _contacts(key: str, value: Any, source: str) -> tuple[Contact, ...]:
         if entry.get("website") and not entry["website"].startswith("https://"):
             raise SettingsError(f"{key}: {entry['name']}'s website must be an https:// address (from {source})")
         contacts.append(Contact(name=entry["name"], website=entry.get("website", ""), about=entry.get("about", ""),
-                                phone=entry.get("phone", "")))
+                                phone=entry.get("phone", ""), name_cy=entry.get("name_cy", ""),
+                                about_cy=entry.get("about_cy", "")))
     return tuple(contacts)
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 

@@ -20,11 +20,13 @@ from hashlib import sha256
 from urllib.parse import urlsplit
 
 from flask import request
+from flask_babel import gettext as _
 
 from portal import state
+from portal.i18n import N_
 from portal.limits import OneTimeNonces
 
-TOKEN_EXPIRED = "This form has expired or was already sent. Please send it again."  # noqa: S105 (a message)
+TOKEN_EXPIRED = N_("This form has expired or was already sent. Please send it again.")  # noqa: S105 (a message, gettext'd where shown)
 
 
 class FormTokens:
@@ -121,4 +123,4 @@ def form_token_valid(token: str | None) -> bool:
 
 def first_error(form) -> str:
     """The first message of a form that failed validation (shown above the form)."""
-    return next((e for errors in form.errors.values() for e in errors), "Check the form and try again.")
+    return next((e for errors in form.errors.values() for e in errors), _("Check the form and try again."))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from urllib.parse import quote
 
-from flask import Flask, Response, abort, render_template, request
+from flask import Flask, Response, abort, g, render_template, request
 from flask.logging import default_handler
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 
@@ -32,18 +33,18 @@ PERMISSIONS_POLICY = (
 )
 
 ERROR_MESSAGES = {
-    400: ("Something was wrong with that request", "The page could not use what was sent. Go back and try again."),
-    403: ("This form has expired", "For your security, forms can only be sent once and for a limited time. "
-          "Go back, reload the page and send it again: what you typed is still in the form."),
-    404: ("Page not found", "The address may be mistyped, or the page is not available to you."),
-    405: ("Page not found", "The address may be mistyped, or the page is not available to you."),
-    408: ("The connection was too slow", "What you sent did not arrive fast enough and was not kept. "
-          "Go back and send it again: what you typed is still in the form (attach any files again)."),
-    413: ("That upload is too large", "The files you attached are larger than the portal accepts. "
-          "Go back and remove or shrink some of them."),
-    429: ("Too many attempts", "Please wait a few minutes before you try again."),
-    500: ("Sorry, there is a problem with the service", "Nothing you sent has been stored in readable form. "
-          "Please try again later."),
+    400: (_l("Something was wrong with that request"), _l("The page could not use what was sent. Go back and try again.")),
+    403: (_l("This form has expired"), _l("For your security, forms can only be sent once and for a limited time. "
+                                          "Go back, reload the page and send it again: what you typed is still in the form.")),
+    404: (_l("Page not found"), _l("The address may be mistyped, or the page is not available to you.")),
+    405: (_l("Page not found"), _l("The address may be mistyped, or the page is not available to you.")),
+    408: (_l("The connection was too slow"), _l("What you sent did not arrive fast enough and was not kept. Go back and send it "
+                                                "again: what you typed is still in the form (attach any files again).")),
+    413: (_l("That upload is too large"), _l("The files you attached are larger than the portal accepts. "
+                                             "Go back and remove or shrink some of them.")),
+    429: (_l("Too many attempts"), _l("Please wait a few minutes before you try again.")),
+    500: (_l("Sorry, there is a problem with the service"), _l("Nothing you sent has been stored in readable form. "
+                                                               "Please try again later.")),
 }
 
 
@@ -122,9 +123,10 @@ def install(app: Flask, csp: str, error_template: str) -> None:
 
 def _error_page(template: str, code: int, text: tuple[str, str]):
     """The error as JSON for the reporter's scripts, else as the app's error page."""
-    title, message = text
+    title, message = str(text[0]), str(text[1])  # in this request's language
     if request.accept_mimetypes.best == "application/json":
         return {"ok": False, "errors": [{"field": "", "message": f"{title}. {message}"}]}, code
+    g.portal_error_page = True  # its language switch leads home (portal.i18n.language_url)
     return render_template(template, title=title, message=message, status=code), code
 
 

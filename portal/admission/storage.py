@@ -20,13 +20,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.blobs.models import Blob
 from portal.clock import today
 
-FILES_REFUSED_TODAY = (
+FILES_REFUSED_TODAY = _l(
     "The portal cannot accept more files today. Send your report without them now, "
     "then add the files from the follow-up page with your receipt code tomorrow."
 )

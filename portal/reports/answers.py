@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+from flask_babel import lazy_gettext as _l
+
 from portal.evidence.names import SafeName, safe_file_name
 
-RISK_CHOICES = {"yes": "Yes", "no": "No", "unsure": "Not sure"}
+RISK_CHOICES = {"yes": _l("Yes"), "no": _l("No"), "unsure": _l("Not sure")}
 HOW_KNOWN_CHOICES = {
-    "saw": "I saw or heard it myself",
-    "told": "Someone told me",
-    "suspect": "I suspect it from what I have noticed",
+    "saw": _l("I saw or heard it myself"),
+    "told": _l("Someone told me"),
+    "suspect": _l("I suspect it from what I have noticed"),
 }
 PERSON_FIELDS = ("name", "role", "identifier", "unit")
 

@@ -11,6 +11,7 @@ import base64
 import binascii
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from portal.crypto import CryptoError
@@ -47,7 +48,7 @@ def sealed_field(value: str | None) -> bytes:
     try:
         return base64.b64decode((value or "").encode("ascii"), validate=True)
     except (binascii.Error, ValueError, UnicodeEncodeError):
-        raise SubmissionError("The encrypted report was incomplete. Please send it again.") from None
+        raise SubmissionError(_("The encrypted report was incomplete. Please send it again.")) from None
 
 
 def browser_attachments(parsed: ParsedUpload) -> list[StagedAttachment]:
@@ -60,7 +61,7 @@ def browser_attachments(parsed: ParsedUpload) -> list[StagedAttachment]:
     for received in parsed.files:
         hex_id = received.field_name.removeprefix("attachment.")
         if received.result is None or hex_id not in metas:
-            raise SubmissionError("An encrypted file was damaged on the way. Please send it again.")
+            raise SubmissionError(_("An encrypted file was damaged on the way. Please send it again."))
         attachments.append(StagedAttachment(bytes.fromhex(hex_id), metas[hex_id], int(received.result)))
     return attachments
 
@@ -73,7 +74,7 @@ def browser_submission(parsed: ParsedUpload) -> BrowserSubmission:
         report_id = bytes.fromhex(fields.get("report_id", ""))
         token = bytes.fromhex(fields.get("lookup_token", ""))
     except ValueError:
-        raise SubmissionError("The encrypted report was incomplete. Please send it again.") from None
+        raise SubmissionError(_("The encrypted report was incomplete. Please send it again.")) from None
     return BrowserSubmission(
         report_id=report_id,
         token=token,
@@ -96,22 +97,22 @@ def submit_from_browser(db: Session, keys: ReporterKeys, sub: BrowserSubmission,
     """JavaScript path: content arrived sealed; the server adds recipients' outer wraps and the lookup id.
     It is given the lookup token and the reporter's finished wrap, never anything that opens it."""
     if len(sub.report_id) != 16 or len(sub.token) != LOOKUP_TOKEN_LEN:
-        raise SubmissionError("The encrypted report was incomplete. Please send it again.")
+        raise SubmissionError(_("The encrypted report was incomplete. Please send it again."))
     try:
         check_reporter_wrap_v2(sub.reporter_wrap)
     except CryptoError:
-        raise SubmissionError("The encrypted report was incomplete. Please send it again.") from None
+        raise SubmissionError(_("The encrypted report was incomplete. Please send it again.")) from None
     if any(len(v) != INNER_WRAP_LEN for v in sub.recipient_inners.values()):
-        raise SubmissionError("The encrypted report was incomplete. Please send it again.")
+        raise SubmissionError(_("The encrypted report was incomplete. Please send it again."))
     if len(sub.sealed_report) < 30 or sub.sealed_report[:2] != b"\x01\x01":
-        raise SubmissionError("The encrypted report was incomplete. Please send it again.")
+        raise SubmissionError(_("The encrypted report was incomplete. Please send it again."))
     if len(sub.key_commitment) != COMMITMENT_LEN:  # the server cannot open any wrap here: docs/crypto.md, "Integrity"
-        raise SubmissionError("The encrypted report was incomplete. Please send it again.")
+        raise SubmissionError(_("The encrypted report was incomplete. Please send it again."))
     if sub.subjects_inner is not None and not 48 <= len(sub.subjects_inner) <= 48 + MAX_SUBJECTS_BYTES:
-        raise SubmissionError("The encrypted report was incomplete. Please send it again.")
+        raise SubmissionError(_("The encrypted report was incomplete. Please send it again."))
     screening = screening_key(db)
     if sub.screening_fingerprint and screening is not None and sub.screening_fingerprint != screening.fingerprint:
-        raise SubmissionError("The portal's keys have changed since this page was loaded. Reload the page and send again.")
+        raise SubmissionError(_("The portal's keys have changed since this page was loaded. Reload the page and send again."))
     return store_report(
         db,
         keys,

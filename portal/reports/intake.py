@@ -9,6 +9,7 @@ in whether files may be kept yet (`accepts_files`) and whose key encrypts them (
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
@@ -30,7 +31,7 @@ from portal.reports.upload import (
     parse_multipart,
 )
 
-FILES_NOT_KEPT = "Attach your files again once the answers above are complete: files are kept only with a report that can be sent."
+FILES_NOT_KEPT = _l("Attach your files again once the answers above are complete: files are kept only with a report that can be sent.")
 
 
 def work_done(fields: MultiDict, action: str) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
+from flask_babel import gettext as _
 from sqlalchemy import (
     Boolean,
     Computed,
@@ -44,12 +45,12 @@ class ReportStatus(enum.StrEnum):
     @property
     def label(self) -> str:
         return {
-            "received": "Received",
-            "assessing": "Being assessed",
-            "referred": "Referred for investigation",
-            "referred-to-body": "Referred to an independent body",
-            "routed": "Sent to the independent body",
-            "closed": "Closed",
+            "received": _("Received"),
+            "assessing": _("Being assessed"),
+            "referred": _("Referred for investigation"),
+            "referred-to-body": _("Referred to an independent body"),
+            "routed": _("Sent to the independent body"),
+            "closed": _("Closed"),
         }[self.value]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from portal.crypto import CryptoError
@@ -25,14 +26,14 @@ def store_browser_reply(
     try:
         message_id = bytes.fromhex(parsed.fields.get("message_id", ""))
     except ValueError:
-        raise SubmissionError("The encrypted message was incomplete. Please send it again.") from None
+        raise SubmissionError(_("The encrypted message was incomplete. Please send it again.")) from None
     sealed = sealed_field(parsed.fields.get("sealed_message"))
     if len(sealed) > 4 * max_text_chars + 64:
-        raise SubmissionError("Your message is too long.")
+        raise SubmissionError(_("Your message is too long."))
     if dek is not None and (open_text(dek, report, "message", sealed, message_id) is None or any(
         not _meta_opens(dek, report.public_id, staged) for staged in attachments
     )):
-        raise SubmissionError("Your message could not be read after encryption. Reload the page and send it again.")
+        raise SubmissionError(_("Your message could not be read after encryption. Reload the page and send it again."))
     store_sealed_message(db, report, message_id, sealed, from_reporter=True, signer=signer, attachments=attachments)
     return attachments
 

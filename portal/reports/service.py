@@ -15,6 +15,7 @@ import secrets as std_secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -55,7 +56,7 @@ class SubmissionError(Exception):
     """The submission cannot be stored as sent; the message is safe to show."""
 
 
-NOT_READY = "The portal is not ready to receive reports yet. Please try again later."
+NOT_READY = lazy_gettext("The portal is not ready to receive reports yet. Please try again later.")
 
 
 @dataclass(frozen=True)
@@ -160,10 +161,10 @@ def store_report(
         raise SubmissionError(NOT_READY)
     missing = [r.fingerprint for r in recipients if r.fingerprint not in recipient_inners]
     if missing:
-        raise SubmissionError("The portal's keys have changed since this page was loaded. Reload the page and send again.")
+        raise SubmissionError(_("The portal's keys have changed since this page was loaded. Reload the page and send again."))
     lookup = lookup_id_v2(token, keys.pepper)
     if db.scalar(select(Report.id).where((Report.lookup_id == lookup) | (Report.public_id == report_id))) is not None:
-        raise SubmissionError("This report has already been received.")
+        raise SubmissionError(_("This report has already been received."))
     report = Report(
         public_id=report_id,
         reference=new_reference(),
@@ -279,7 +280,7 @@ def open_report(report: Report, dek: bytes, reviewer_names: dict[int, str] | Non
         ConversationEntry(
             from_reporter=m.from_reporter,
             # the reporter host cannot read reviewer_id (MESSAGE_READABLE): it passes no names
-            author="Reporter" if m.from_reporter else (names.get(m.reviewer_id, "Reviewer") if names else "Reviewer"),
+            author=_("Reporter") if m.from_reporter else (names.get(m.reviewer_id, _("Reviewer")) if names else _("Reviewer")),
             sent_on=m.sent_on,
             text=open_text(dek, report, "message", m.sealed_body, m.public_id),
             attachments=by_message.get(m.id, []),
@@ -368,9 +369,9 @@ def store_sealed_message(
     """Store a message sealed by the caller (the server, or the reporter's browser), at the next
     position of the conversation, signed with its author, position and files."""
     if len(public_id) != 16 or len(sealed_body) < 30 or sealed_body[:2] != b"\x01\x01":
-        raise SubmissionError("The encrypted message was incomplete. Please send it again.")
+        raise SubmissionError(_("The encrypted message was incomplete. Please send it again."))
     if db.scalar(select(Message.id).where(Message.public_id == public_id)) is not None:
-        raise SubmissionError("This message has already been received.")
+        raise SubmissionError(_("This message has already been received."))
     # The queue's signals (Message): unread until the handler opens it; after closure until someone decides.
     message = Message(public_id=public_id, from_reporter=from_reporter, reviewer_id=reviewer_id, sent_on=today(),
                       seq=next_position(db, report), sealed_body=sealed_body, unread=from_reporter,

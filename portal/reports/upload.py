@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
@@ -140,8 +141,8 @@ def parse_multipart(
                 if event.filename:
                     file_count += 1
                     if file_count > limits.max_files:
-                        parsed.file_errors.append(f"You can attach up to {limits.max_files} files at a time; "
-                                                  f"{event.filename!s} was not attached.")
+                        parsed.file_errors.append(_("You can attach up to %(count)s files at a time; %(name)s was not attached.",
+                                                    count=limits.max_files, name=str(event.filename)))
                     else:
                         ctype = event.headers.get("Content-Type", "application/octet-stream")
                         sink = open_sink(event.name, event.filename, ctype, parsed.fields)
@@ -157,15 +158,13 @@ def parse_multipart(
                             sink.abort()
                             current_file = (file_event, None)
                             if too_big:
-                                parsed.file_errors.append(
-                                    f"{file_event.filename} is larger than {_megabytes(limits.max_file_bytes)}. "
-                                    "Attach a smaller copy, or split it into parts."
-                                )
+                                parsed.file_errors.append(_(
+                                    "%(name)s is larger than %(size)s. Attach a smaller copy, or split it into parts.",
+                                    name=str(file_event.filename), size=_megabytes(limits.max_file_bytes)))
                             else:
-                                parsed.file_errors.append(
-                                    f"{file_event.filename} was not attached: all files together must be smaller than "
-                                    f"{_megabytes(limits.max_total_file_bytes)}."
-                                )
+                                parsed.file_errors.append(_(
+                                    "%(name)s was not attached: all files together must be smaller than %(size)s.",
+                                    name=str(file_event.filename), size=_megabytes(limits.max_total_file_bytes)))
                         else:
                             sink.write(event.data)
                     if not event.more_data:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, jsonify, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import BadRequest
 
 from portal import state
@@ -48,11 +49,10 @@ from portal.web import download_response
 
 bp = Blueprint("reporter", __name__)
 
-SIGN_IN_EXPIRED = "This form has expired or was already sent. Enter your receipt code again."
-WRONG_CODE = "We could not find a report with that code. Check each word and try again."
-BUSY = ("The portal is very busy just now. Please try again in a minute: "
-        "nothing you typed has been lost.")
-PUZZLE_FAILED = "Your browser's check did not complete in time. Please send again."
+SIGN_IN_EXPIRED = _l("This form has expired or was already sent. Enter your receipt code again.")
+WRONG_CODE = _l("We could not find a report with that code. Check each word and try again.")
+BUSY = _l("The portal is very busy just now. Please try again in a minute: nothing you typed has been lost.")
+PUZZLE_FAILED = _l("Your browser's check did not complete in time. Please send again.")
 
 
 @bp.app_context_processor
@@ -144,9 +144,9 @@ def submit_report():
             if form_tokens().was_sent(fields.get("csrf_token")):  # the receipt reloaded: never a second report
                 raise Discard(_already_sent)
             if request.accept_mimetypes.best == "application/json":
-                raise Discard(_json_errors, [("", TOKEN_EXPIRED)], 403)
+                raise Discard(_json_errors, [("", _(TOKEN_EXPIRED))], 403)
             raise Discard(_render_report_form, ReportForm(formdata=fields, taxonomy=state.settings().taxonomy), None,
-                          [("", TOKEN_EXPIRED + " Any files you chose need to be attached again.")], 403)
+                          [("", _(TOKEN_EXPIRED) + " " + _("Any files you chose need to be attached again."))], 403)
         if fields.get("mode") != "browser":
             response, sent = _submit_server(parsed, upload.draft, with_work=upload.work(fields))
         elif not upload.work(fields):
@@ -216,7 +216,7 @@ def _submit_server(parsed, draft: Draft | None, with_work: bool):
     valid = form.validate()
     unreadable = list(parsed.unreadable_fields)
     if not valid or unreadable or parsed.file_errors:
-        errors = [(name, "This answer could not be read. Please type it again.") for name in unreadable]
+        errors = [(name, _("This answer could not be read. Please type it again.")) for name in unreadable]
         errors += [("evidence", message) for message in parsed.file_errors]
         return _render_report_form(form, draft, errors, 400), False
     try:
@@ -405,7 +405,7 @@ def reply(signed_in: SignedInCase):
         parsed = upload.receive(request.stream, request.content_type or "", _limits())
         if parsed.fields.get("mode") == "browser":
             if not upload.token(parsed.fields):
-                raise Discard(_json_errors, [("", TOKEN_EXPIRED)], 403)
+                raise Discard(_json_errors, [("", _(TOKEN_EXPIRED))], 403)
             if not upload.work(parsed.fields):
                 raise Discard(_json_errors, [("", PUZZLE_FAILED)], 400)
             try:
@@ -432,11 +432,11 @@ def reply(signed_in: SignedInCase):
 def _reply_errors(form: ReplyForm, parsed, staged: list[StagedAttachment], token_ok: bool) -> list[tuple[str, str]]:
     errors: list[tuple[str, str]] = []
     if not token_ok:
-        errors.append(("", TOKEN_EXPIRED + " Any files you chose need to be attached again."))
+        errors.append(("", _(TOKEN_EXPIRED) + " " + _("Any files you chose need to be attached again.")))
     if not form.validate() or "message" in parsed.unreadable_fields:
-        errors.append(("message", form.message.errors[0] if form.message.errors else "Your message could not be read."))
+        errors.append(("message", form.message.errors[0] if form.message.errors else _("Your message could not be read.")))
     if not errors and not (form.message.data or "").strip() and not staged:
-        errors.append(("message", "Write a message or attach a file."))
+        errors.append(("message", _("Write a message or attach a file.")))
     return errors + [("evidence", m) for m in parsed.file_errors]
 
 
@@ -448,7 +448,7 @@ def _reply_page(signed_in: SignedInCase, form: ReplyForm, errors: list[tuple[str
                            status=report_status(signed_in.report), routed_body=_routed_body(signed_in)), 400
 
 
-UNREADABLE_FILE = "That file could not be decrypted: it was damaged after it was sent. Nothing was downloaded."
+UNREADABLE_FILE = _l("That file could not be decrypted: it was damaged after it was sent. Nothing was downloaded.")
 NO_KEY_HERE = ("You signed in with JavaScript, so your case is decrypted only on your device and this server cannot "
                "open it. Turn JavaScript back on, or sign out and sign in again with your code.")
 

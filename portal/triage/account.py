@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from portal.forms import first_error
 from portal.triage import auth, conflicts
@@ -30,9 +31,9 @@ def account():
     if form.validate_on_submit():
         cookie = auth.change_passphrase(auth.current_actor(), form.current.data, form.new.data)
         if cookie is None:
-            flash("Passphrase changed. Your reports did not need to be re-encrypted.")
+            flash(_("Passphrase changed. Your reports did not need to be re-encrypted."))
             return redirect(url_for("account.account"))
-        flash("Passphrase set, and you have a new encryption key that only your passphrase opens.")
+        flash(_("Passphrase set, and you have a new encryption key that only your passphrase opens."))
         return auth.set_session_cookie(redirect(url_for("queue.queue")), cookie)
     if request.method == "POST":
         raise ActionError(first_error(form))
@@ -58,7 +59,7 @@ def declare_conflict():
         raise ActionError(first_error(form))
     conflicts.declare_conflict(auth.request_context(), auth.current_actor(), form.name.data or "", form.identifier.data or "",
                                bool(form.own_identity.data))
-    flash("Declared. Reports about this person are now hidden from you, in the queue, in counts and by address.")
+    flash(_("Declared. Reports about this person are now hidden from you, in the queue, in counts and by address."))
     return redirect(url_for("account.account") + "#conflicts")
 
 
@@ -71,5 +72,5 @@ def withdraw_conflict():
     on_refusal(flash_and_redirect(url_for("account.account") + "#conflicts"))
     ids = [i for i in map(small_int, request.form.get("conflict", "").split(",")) if i is not None][:20]
     conflicts.withdraw_conflict(auth.request_context(), auth.current_actor(), ids)
-    flash("Declaration withdrawn.")
+    flash(_("Declaration withdrawn."))
     return redirect(url_for("account.account") + "#conflicts")

@@ -15,6 +15,7 @@ from functools import lru_cache
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask_babel import gettext as _
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from zxcvbn import zxcvbn
@@ -23,6 +24,7 @@ from portal.crypto import kdf
 from portal.crypto.envelope import open_with_key, seal_with_key
 from portal.crypto.keys import RecipientPrivateKey, RecipientPublicKey, change_passphrase, lock_private_key, unwrap_dek, wrap_dek
 from portal.crypto.receipt import wordlist
+from portal.i18n import DEFAULT_LANGUAGE, current_language
 from portal.reports.models import KeyWrap, Report
 from portal.sessions import end_reviewer_sessions
 from portal.triage import audit, conflicts
@@ -56,13 +58,15 @@ class AccountError(ActionError):
 def passphrase_problem(passphrase: str, user_inputs: tuple[str, ...] = ()) -> str | None:
     """Why a passphrase is refused, in words a person can act on; None if it is acceptable."""
     if len(passphrase) < MIN_PASSPHRASE_CHARS:
-        return f"Use at least {MIN_PASSPHRASE_CHARS} characters. Several unrelated words make a strong passphrase."
+        return _("Use at least %(count)s characters. Several unrelated words make a strong passphrase.", count=MIN_PASSPHRASE_CHARS)
     if len(passphrase) > MAX_PASSPHRASE_CHARS:
-        return f"Use at most {MAX_PASSPHRASE_CHARS} characters."
+        return _("Use at most %(count)s characters.", count=MAX_PASSPHRASE_CHARS)
     result = zxcvbn(passphrase[:100], user_inputs=list(user_inputs))
     if result["score"] < MIN_STRENGTH:
-        hint = (result.get("feedback") or {}).get("warning") or "It would be easy to guess."
-        return f"This passphrase is too easy to guess: {hint.rstrip('.')}. Add more unrelated words."
+        hint = (result.get("feedback") or {}).get("warning")  # zxcvbn's hints are in English only
+        if hint and current_language() == DEFAULT_LANGUAGE:
+            return _("This passphrase is too easy to guess: %(hint)s. Add more unrelated words.", hint=hint.rstrip("."))
+        return _("This passphrase is too easy to guess. Add more unrelated words.")
     return None
 
 
@@ -147,18 +151,19 @@ def check_distinct(db: Session, login: str, display_name: str) -> None:
     """Refuse a login or display name that is, or looks like, another account's (UTS #39 skeletons;
     deactivated accounts count too: their names are in the history)."""
     if db.scalar(select(Reviewer.id).where(Reviewer.login == login)) is not None:
-        raise AccountError("That login is already in use.")
+        raise AccountError(_("That login is already in use."))
     login_skeleton = comparable(login)
     taken = db.scalar(select(Reviewer.login).where(
         (Reviewer.login_skeleton == login_skeleton) | (Reviewer.name_skeleton == login_skeleton)).limit(1))
     if taken is not None:
-        raise AccountError(f"That login looks too much like the existing account {taken}. Choose a clearly different one.")
+        raise AccountError(_("That login looks too much like the existing account %(login)s. Choose a clearly different one.",
+                             login=taken))
     name_skeleton = comparable(display_name)
     taken = db.scalar(select(Reviewer.login).where(
         (Reviewer.name_skeleton == name_skeleton) | (Reviewer.login_skeleton == name_skeleton)).limit(1))
     if taken is not None:
-        raise AccountError(f"That name is the same as, or looks like, the name of the existing account {taken}. "
-                           "Add a middle initial or a unit to tell them apart.")
+        raise AccountError(_("That name is the same as, or looks like, the name of the existing account %(login)s. "
+                             "Add a middle initial or a unit to tell them apart.", login=taken))
 
 
 EMAIL_SHAPE = re.compile(r"[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{1,63}")
@@ -170,11 +175,11 @@ def update_settings(reviewer: Reviewer, email: str, receives_new_reports: bool) 
     names of the settings that changed."""
     email = (email or "").strip()
     if email and not EMAIL_SHAPE.fullmatch(email):
-        raise AccountError("Enter an e-mail address like name@force.example, or leave it empty.")
+        raise AccountError(_("Enter an e-mail address like name@force.example, or leave it empty."))
     if receives_new_reports and reviewer.role == Role.ADMINISTRATOR:
-        raise AccountError("Administrators manage accounts and never receive reports.")
+        raise AccountError(_("Administrators manage accounts and never receive reports."))
     if receives_new_reports and not reviewer.active:
-        raise AccountError("A deactivated account cannot receive reports.")
+        raise AccountError(_("A deactivated account cannot receive reports."))
     changed = []
     if (reviewer.email or "") != email:
         reviewer.email = email or None
@@ -274,7 +279,7 @@ def check_role_grant(actor: Actor, role: str) -> None:
     """Only an administrator makes another administrator (checked before the rest of the form)."""
     require_role(actor, Role.LEAD)
     if role == Role.ADMINISTRATOR and actor.role != Role.ADMINISTRATOR:
-        raise AccountError("Only an administrator can create another administrator.")
+        raise AccountError(_("Only an administrator can create another administrator."))
 
 
 def add_reviewer(ctx: Context, actor: Actor, totp_key: bytes, *, login: str, display_name: str, role: str,
@@ -314,9 +319,9 @@ def reset_reviewer_sign_in(ctx: Context, actor: Actor, totp_key: bytes, reviewer
     if not target.active:
         raise NotFound
     if target.id == actor.reviewer.id:
-        raise ActionError("You cannot reset your own sign-in: ask another lead or an administrator.")
+        raise ActionError(_("You cannot reset your own sign-in: ask another lead or an administrator."))
     if target.role == Role.ADMINISTRATOR and actor.role != Role.ADMINISTRATOR:
-        raise Forbidden("Only an administrator can reset an administrator's sign-in.")
+        raise Forbidden(_("Only an administrator can reset an administrator's sign-in."))
     passphrase = generate_passphrase()
     removed = reset_sign_in(ctx.db, totp_key, target, passphrase)
     end_reviewer_sessions(ctx.db, target.id)  # whoever holds one of their sessions is out, not only the old key
@@ -327,12 +332,12 @@ def reset_reviewer_sign_in(ctx: Context, actor: Actor, totp_key: bytes, reviewer
 
 def deactivate_reviewer(ctx: Context, actor: Actor, reviewer_id: int) -> None:
     """Deactivate an account and delete every wrap to its key: it can read nothing any more."""
-    require_role(actor, Role.LEAD, "Only a lead or an administrator can deactivate a reviewer.")
+    require_role(actor, Role.LEAD, _("Only a lead or an administrator can deactivate a reviewer."))
     target = ctx.db.get(Reviewer, reviewer_id)
     if target is None or target.id == actor.reviewer.id:
-        raise ActionError("Choose another reviewer.")
+        raise ActionError(_("Choose another reviewer."))
     if target.role == Role.ADMINISTRATOR and actor.role != Role.ADMINISTRATOR:
-        raise Forbidden("Only an administrator can deactivate an administrator.")
+        raise Forbidden(_("Only an administrator can deactivate an administrator."))
     target.active = False
     removed = ctx.db.execute(delete(KeyWrap).where(KeyWrap.recipient_fingerprint == target.key_fingerprint)).rowcount
     ctx.db.execute(Report.__table__.update().where(Report.assignee_id == target.id).values(assignee_id=None))
@@ -344,9 +349,9 @@ def end_sessions_of(ctx: Context, actor: Actor, reviewer_id: int) -> tuple[Revie
     """A lead ends every session of another reviewer (a lost laptop, a suspicion); audited."""
     target = reviewer_to_manage(ctx, actor, reviewer_id)
     if target.id == actor.reviewer.id:
-        raise ActionError("Use \"Sign out everywhere\" on your account page to end your own sessions.")
+        raise ActionError(_("Use \"Sign out everywhere\" on your account page to end your own sessions."))
     if target.role == Role.ADMINISTRATOR and actor.role != Role.ADMINISTRATOR:
-        raise Forbidden("Only an administrator can end an administrator's sessions.")
+        raise Forbidden(_("Only an administrator can end an administrator's sessions."))
     ended = end_reviewer_sessions(ctx.db, target.id)
     audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "reviewer.sessions-ended", reviewer=target.login, sessions=ended)
     return target, ended

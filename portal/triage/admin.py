@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import select
 
 from portal import state
@@ -54,7 +56,7 @@ def reviewer_settings(reviewer_id: int):
     on_refusal(lambda message, status: (render_template("triage/reviewer.html", form=form, person=target, error=message), status))
     if form.validate_on_submit():
         changed = accounts.change_settings(ctx, actor, target, form.email.data or "", bool(form.receives_new_reports.data))
-        flash(f"Saved {target.display_name}'s settings." if changed else "Nothing changed.")
+        flash(_("Saved %(name)s's settings.", name=target.display_name) if changed else _("Nothing changed."))
         return redirect(url_for("admin.reviewers"))
     if request.method == "POST":
         raise ActionError(first_error(form))
@@ -85,8 +87,9 @@ def end_sessions(reviewer_id: int):
         abort(400)
     on_refusal(flash_and_redirect(url_for("admin.reviewers")))
     target, ended = accounts.end_sessions_of(auth.request_context(), auth.current_actor(), reviewer_id)
-    flash(f"{target.display_name} ({target.login}) is signed out everywhere: "
-          f"{ended} session{'' if ended == 1 else 's'} ended. They can sign in again with their passphrase and code.")
+    flash(ngettext("%(name)s (%(login)s) is signed out everywhere: %(num)d session ended. They can sign in again with "
+                   "their passphrase and code.", "%(name)s (%(login)s) is signed out everywhere: %(num)d sessions ended. They "
+                   "can sign in again with their passphrase and code.", ended, name=target.display_name, login=target.login))
     return redirect(url_for("admin.reviewers"))
 
 
@@ -99,5 +102,5 @@ def deactivate(reviewer_id: int):
         abort(400)
     on_refusal(flash_and_redirect(url_for("admin.reviewers")))
     accounts.deactivate_reviewer(auth.request_context(), auth.current_actor(), reviewer_id)
-    flash("Reviewer deactivated. Their access to every report has been removed.")
+    flash(_("Reviewer deactivated. Their access to every report has been removed."))
     return redirect(url_for("admin.reviewers"))

@@ -37,6 +37,7 @@ from portal.triage.context import ActionError, Forbidden, NotFound
 from portal.triage.decorators import refusal_page, run_in_transaction
 from portal.triage.models import Role
 from portal.triage.throttle import Backoff
+from portal.triage.vocabulary import ROLES
 
 BLUEPRINTS = (signin.bp, queue.bp, reports.bp, referral_views.bp, account.bp, admin.bp, themes.bp, quarantine.bp, routed.bp)
 
@@ -151,7 +152,7 @@ def _forget_own_counts(response):
 def _layout_values() -> dict:
     actor = auth.current_actor() if request.endpoint not in (None, "static") else None
     if actor is None:
-        return {"actor": None}
+        return {"actor": None, "role_labels": ROLES}
     # The header's counts scan every readable report: refreshed every 30 s per process, not per page.
     key = (id(current_app._get_current_object()), actor.reviewer.id)
     now = time.monotonic()
@@ -162,4 +163,5 @@ def _layout_values() -> dict:
                   listing.attention_counts(ctx, actor), screening.quarantined_count(ctx, actor))
         _badges[key] = cached
     return {"actor": actor, "overdue_total": cached[1], "approvals_total": cached[2], "count_cap": listing.COUNT_CAP,
-            "unread_total": cached[3][0], "new_information_total": cached[3][1], "quarantined_total": cached[4], "Role": Role}
+            "unread_total": cached[3][0], "new_information_total": cached[3][1], "quarantined_total": cached[4], "Role": Role,
+            "role_labels": ROLES}

@@ -20,6 +20,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import DateTime, Integer, LargeBinary, String, Text, select, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -44,15 +45,55 @@ class AuditEntry(Base):
 
     @property
     def label(self) -> str:
-        """What a report's history says for this entry."""
+        """What a report's history says for this entry, in the reader's language."""
         if self.action == "attachment.downloaded":
             safe = json.loads(self.detail or "{}").get("copy") == "safe"
-            return "safe copy downloaded" if safe else "original file downloaded"
-        if self.action == "attachment.unreadable":
-            return "file failed verification (altered or damaged)"
-        if self.action == "report.altered":
-            return "integrity check failed: report shown as altered"
+            return str(_l("safe copy downloaded") if safe else _l("original file downloaded"))
+        known = HISTORY_LABELS.get(self.action)
+        if known is not None:
+            return str(known)
         return self.action.removeprefix("report.").replace("-", " ").replace(".", " ")
+
+
+# What a report's history shows for each action, translated (others: the action's own name, in English).
+HISTORY_LABELS = {
+    "access.granted": _l("access granted"),
+    "access.revoked": _l("access revoked"),
+    "access.removed-for-conflict": _l("access removed for conflict"),
+    "attachment.safe-copy-made": _l("attachment safe copy made"),
+    "attachment.safe-copy-refused": _l("attachment safe copy refused"),
+    "attachment.unreadable": _l("file failed verification (altered or damaged)"),
+    "link.confirmed": _l("link confirmed"),
+    "link.rejected": _l("link rejected"),
+    "referral.acknowledged": _l("referral acknowledged"),
+    "referral.downloaded": _l("referral downloaded"),
+    "referral.outcome-recorded": _l("referral outcome recorded"),
+    "report.altered": _l("integrity check failed: report shown as altered"),
+    "report.referred": _l("referred"),
+    "report.routed": _l("routed"),
+    "report.routed-exported": _l("routed exported"),
+    "report.acknowledged": _l("acknowledged"),
+    "report.assigned": _l("assigned"),
+    "report.categorised": _l("categorised"),
+    "report.closed": _l("closed"),
+    "report.closure-approved": _l("closure approved"),
+    "report.closure-refused": _l("closure refused"),
+    "report.closure-requested": _l("closure requested"),
+    "report.escalated": _l("escalated"),
+    "report.marked-junk": _l("marked junk"),
+    "report.messaged": _l("messaged"),
+    "report.new-information-reviewed": _l("new information reviewed"),
+    "report.note-added": _l("note added"),
+    "report.quarantined": _l("quarantined"),
+    "report.recovered": _l("recovered"),
+    "report.reopened": _l("reopened"),
+    "report.screened": _l("screened"),
+    "report.screening-retried": _l("screening retried"),
+    "report.unmarked-junk": _l("unmarked junk"),
+    "report.viewed": _l("viewed"),
+    "subject.added": _l("subject added"),
+    "subject.removed": _l("subject removed"),
+}
 
 
 def _canonical(seq: int, occurred_at: dt.datetime, actor: str, action: str, report_ref: str | None, detail: str) -> bytes:

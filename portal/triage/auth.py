@@ -22,7 +22,8 @@ import time
 
 import pyotp
 from flask import Response, current_app, g
-from flask_babel import lazy_gettext
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
 from portal import limits, state
@@ -33,11 +34,11 @@ from portal.triage.accounts import open_totp_secret, passphrase_problem, set_own
 from portal.triage.context import ActionError, Actor, Context
 from portal.triage.models import Reviewer
 
-LOGIN_FAILED = "Sign-in failed. Check your login, passphrase and code, and try again."
-THROTTLED = ("Too many sign-in attempts for this login from this computer. Wait a minute, then try again: "
-             "each further failure makes the wait longer.")
-KEY_MISMATCH = lazy_gettext("Sign-in failed: the key stored for your account is not the one its public key belongs to. "
-                            "Nothing was opened. Tell an administrator: the account's key was changed outside the portal.")
+LOGIN_FAILED = _l("Sign-in failed. Check your login, passphrase and code, and try again.")
+THROTTLED = _l("Too many sign-in attempts for this login from this computer. Wait a minute, then try again: "
+               "each further failure makes the wait longer.")
+KEY_MISMATCH = _l("Sign-in failed: the key stored for your account is not the one its public key belongs to. "
+                  "Nothing was opened. Tell an administrator: the account's key was changed outside the portal.")
 STAGE_PENDING = "second-factor"
 STAGE_FULL = "signed-in"
 
@@ -181,7 +182,7 @@ def change_passphrase(actor: Actor, current: str, new: str) -> str | None:
     if throttled(reviewer.login):
         raise ActionError(LOGIN_FAILED)  # a stolen session cannot guess the passphrase without limit
     if not check_passphrase(reviewer.login, current):
-        raise ActionError("Your current passphrase is not right.")
+        raise ActionError(_("Your current passphrase is not right."))
     forgive(reviewer.login)
     private = set_own_passphrase(request_context(), actor, current, new)
     store, db = _store(), state.db_session()

@@ -21,6 +21,7 @@ import re
 import unicodedata
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, select
 
 from portal.clock import today
@@ -48,24 +49,23 @@ MIN_REASON_WORDS = 6
 
 # Why a report is closed, as a choice a reviewer must make (the written reason explains it).
 CLOSURE_BASES = {
-    "action-completed": "The action decided on has been completed",
-    "referred-body-leads": "Another body has taken it on and now leads",
-    "not-substantiated": "Enquiries found no evidence to support it",
-    "insufficient-information": "Not enough information to act on, and the reporter cannot add more",
-    "not-conduct-matter": "Not a conduct matter for professional standards",
-    "duplicate": "The same matter is handled under a linked report",
+    "action-completed": _l("The action decided on has been completed"),
+    "referred-body-leads": _l("Another body has taken it on and now leads"),
+    "not-substantiated": _l("Enquiries found no evidence to support it"),
+    "insufficient-information": _l("Not enough information to act on, and the reporter cannot add more"),
+    "not-conduct-matter": _l("Not a conduct matter for professional standards"),
+    "duplicate": _l("The same matter is handled under a linked report"),
 }
 
 
-def substantial_reason(reason: str, ask: str) -> str:
+def substantial_reason(reason: str, ask: str) -> str:  # ask: a translated message with %(chars)s and %(words)s
     """`reason` if it reads as an explanation: MIN_REASON_CHARS visible characters and at least
     MIN_REASON_WORDS different words of three letters or more ("aaaa…", "ab ab ab…", padding with
     spaces, dots or invisible characters are refused)."""
     visible = "".join(ch for ch in reason if unicodedata.category(ch) not in ("Cf", "Cc", "Zl", "Zp"))
     words = {w.casefold() for w in re.findall(r"[^\W\d_]{3,}", visible)}
     if len(" ".join(visible.split())) < MIN_REASON_CHARS or len(words) < MIN_REASON_WORDS:
-        raise ActionError(f"{ask} in at least {MIN_REASON_CHARS} characters and {MIN_REASON_WORDS} different words: "
-                          "what was done, and why nothing more will be.")
+        raise ActionError(ask % {"chars": MIN_REASON_CHARS, "words": MIN_REASON_WORDS})
     return reason
 
 
@@ -141,18 +141,19 @@ def not_approvable_by(ctx: Context, approver: Reviewer) -> set[int]:
 def independence_problem(ctx: Context, report: Report, proposer: Reviewer | None, approver: Reviewer) -> str | None:
     """Why `approver` may not approve this closure, or None."""
     if approver.role not in (Role.LEAD, Role.ADMINISTRATOR):
-        return "Only a lead can approve this closure."
+        return _("Only a lead can approve this closure.")
     if proposer is not None and approver.id == proposer.id:
-        return "An independent lead must approve: you proposed this closure."
+        return _("An independent lead must approve: you proposed this closure.")
     if proposer is not None and proposer.id in makers_of(ctx, approver):
-        return (f"An independent lead must approve: {proposer.display_name} ({proposer.login}) created or reset "
-                f"your account, or an account that made yours, within the last {ctx.settings.approver_independence_days} days.")
+        return _("An independent lead must approve: %(name)s (%(login)s) created or reset your account, or an account that "
+                 "made yours, within the last %(days)s days.", name=proposer.display_name, login=proposer.login,
+                 days=ctx.settings.approver_independence_days)
     if proposer is not None and proposer.id in made_by(ctx, approver):
-        return (f"An independent lead must approve: you created or reset the account of {proposer.display_name} "
-                f"({proposer.login}), or of an account that made theirs, within the last "
-                f"{ctx.settings.approver_independence_days} days.")
+        return _("An independent lead must approve: you created or reset the account of %(name)s (%(login)s), or of an "
+                 "account that made theirs, within the last %(days)s days.", name=proposer.display_name, login=proposer.login,
+                 days=ctx.settings.approver_independence_days)
     if ctx.db.scalar(select(exists(conflicts.excluded_reviewers(ctx.db, report).where(Reviewer.id == approver.id)))):
-        return "You cannot approve this closure: a conflict of interest applies."
+        return _("You cannot approve this closure: a conflict of interest applies.")
     return None
 
 
@@ -195,29 +196,33 @@ def close(ctx: Context, actor: Actor, reference: str, outcome: str, basis: str, 
     """
     report = get_report(ctx, actor, reference)
     if outcome not in OUTCOMES:
-        raise ActionError("Choose an outcome.")
+        raise ActionError(_("Choose an outcome."))
     if basis not in CLOSURE_BASES:
-        raise ActionError("Choose the basis for closing from the list.")
+        raise ActionError(_("Choose the basis for closing from the list."))
     if report.stage in (Stage.CLOSED, Stage.CLOSURE_PENDING):
-        raise ActionError("This report is already closed or awaiting approval to close.")
+        raise ActionError(_("This report is already closed or awaiting approval to close."))
     if not report.category:
-        raise ActionError("Categorise the report before closing it.")
-    reason = substantial_reason(check_reason(reason), "Explain the closure")
+        raise ActionError(_("Categorise the report before closing it."))
+    reason = substantial_reason(check_reason(reason), _(
+        "Explain the closure in at least %(chars)s characters and %(words)s different words: what was done, and why nothing "
+        "more will be."))
     unreferred = mandatory.unreferred(report)
     if unreferred:
         if not (no_referral_reason or "").strip():
             raise ActionError(_("This report meets the oversight body's mandatory-referral criteria and was never referred: "
                                 "say why it is closed without a referral."))
-        no_referral_reason = substantial_reason(check_reason(no_referral_reason), _("Say why it is closed without a referral"))
+        no_referral_reason = substantial_reason(check_reason(no_referral_reason), _(
+            "Say why it is closed without a referral in at least %(chars)s characters and %(words)s different words: what "
+            "was done, and why nothing more will be."))
     dek = report_dek(ctx, actor, report)
     high_risk = needs_approval(ctx, report, _answers(report, dek))
     second = high_risk or unreferred
     approvers = eligible_approvers(ctx, report, actor.reviewer) if second else []
     if second and not approvers:
         if high_risk:
-            raise ActionError("This report was flagged high-risk, so an independent lead must approve closing it, and no "
-                              "lead is eligible (not you, not an account you created or reset, not conflicted). "
-                              "Ask an administrator to add one.")
+            raise ActionError(_("This report was flagged high-risk, so an independent lead must approve closing it, and no "
+                                "lead is eligible (not you, not an account you created or reset, not conflicted). "
+                                "Ask an administrator to add one."))
         raise ActionError(_("This report must be referred to the oversight body and was not, so an independent lead must "
                             "approve closing it, and no lead is eligible (not you, not an account you created or reset, not "
                             "conflicted). Ask an administrator to add one."))
@@ -253,9 +258,9 @@ def can_approve(ctx: Context, actor: Actor, report: Report) -> bool:
 
 def approve(ctx: Context, actor: Actor, reference: str, approve: bool, reason: str = "") -> None:
     report = get_report(ctx, actor, reference)
-    require_role(actor, Role.LEAD, "Only a lead can approve closing a high-risk report.")
+    require_role(actor, Role.LEAD, _("Only a lead can approve closing a high-risk report."))
     if report.stage != Stage.CLOSURE_PENDING:
-        raise ActionError("This report is not awaiting approval.")
+        raise ActionError(_("This report is not awaiting approval."))
     proposer = ctx.db.get(Reviewer, report.closure_proposer_id) if report.closure_proposer_id else None
     problem = independence_problem(ctx, report, proposer, actor.reviewer)
     if problem:
@@ -278,7 +283,7 @@ def approve(ctx: Context, actor: Actor, reference: str, approve: bool, reason: s
 def reopen(ctx: Context, actor: Actor, reference: str, reason: str) -> None:
     report = get_report(ctx, actor, reference)
     if report.stage != Stage.CLOSED:
-        raise ActionError("Only a closed report can be reopened.")
+        raise ActionError(_("Only a closed report can be reopened."))
     reason = check_reason(reason)
     seal_note(ctx, actor, report, report_dek(ctx, actor, report), f"Reopened.\nReason: {reason}")
     report.stage = Stage.ASSESSING
@@ -299,10 +304,12 @@ def keep_closed(ctx: Context, actor: Actor, reference: str, reason: str) -> None
     """The reporter wrote after closure and it changes nothing: say why (an encrypted note), audited."""
     report = get_report(ctx, actor, reference)
     if not report.new_information:
-        raise ActionError("There is no new information from the reporter to decide on.")
+        raise ActionError(_("There is no new information from the reporter to decide on."))
     if report.ever_high_risk:
-        require_role(actor, Role.LEAD, "Only a lead can decide that new information on a high-risk report changes nothing.")
-    reason = substantial_reason(check_reason(reason), "Say why the new information changes nothing")
+        require_role(actor, Role.LEAD, _("Only a lead can decide that new information on a high-risk report changes nothing."))
+    reason = substantial_reason(check_reason(reason), _(
+        "Say why the new information changes nothing in at least %(chars)s characters and %(words)s different words: what "
+        "was done, and why nothing more will be."))
     seal_note(ctx, actor, report, report_dek(ctx, actor, report),
               f"New information after closure reviewed: it does not change the outcome.\nReason: {reason}")
     _decided(report)

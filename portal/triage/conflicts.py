@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
 from sqlalchemy import Select, and_, delete, exists, select
 from sqlalchemy.orm import Session
 
@@ -105,7 +106,7 @@ def declare_conflict(ctx: Context, actor: Actor, name: str, identifier: str, own
     name, identifier = (name or "").strip()[:200], (identifier or "").strip()[:200]
     values = subject_values(ctx.blind_index_key, name, identifier)
     if not values:
-        raise ActionError("Give a full name (first name and surname) or a collar or staff number of at least 3 characters.")
+        raise ActionError(_("Give a full name (first name and surname) or a collar or staff number of at least 3 characters."))
     key = personal_key(actor.private_key)
     added = 0
     for kind, value in values:
@@ -160,9 +161,9 @@ def declared_conflicts(ctx: Context, actor: Actor) -> list[DeclaredConflict]:
 def withdraw_conflict(ctx: Context, actor: Actor, conflict_ids: list[int]) -> None:
     rows = list(ctx.db.scalars(select(Conflict).where(Conflict.reviewer_id == actor.reviewer.id, Conflict.id.in_(conflict_ids))))
     if not rows:
-        raise ActionError("That declaration was not found.")
+        raise ActionError(_("That declaration was not found."))
     if any(r.own_identity for r in rows):
-        raise ActionError("Your own identity cannot be withdrawn: reports about you must stay hidden from you.")
+        raise ActionError(_("Your own identity cannot be withdrawn: reports about you must stay hidden from you."))
     for row in rows:
         ctx.db.delete(row)
     ctx.db.flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from portal.config import Settings
@@ -53,10 +54,10 @@ class Actor:
         return self.holds(Role.LEAD)
 
 
-def require_role(actor: Actor, role: Role, message: str = "Your role does not allow this.") -> None:
+def require_role(actor: Actor, role: Role, message: str | None = None) -> None:
     """Raise Forbidden(message) unless the actor holds `role`."""
     if not actor.holds(role):
-        raise Forbidden(message)
+        raise Forbidden(message or _("Your role does not allow this."))
 
 
 @dataclass

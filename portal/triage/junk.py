@@ -20,6 +20,8 @@ detail (audit entries hold no free text).
 from __future__ import annotations
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import select
 
 from portal.clock import today
@@ -33,10 +35,10 @@ from portal.triage.service import get_report, readable, report_dek, seal_note
 from portal.triage.vocabulary import Priority, Stage
 
 JUNK_REASONS = {
-    "empty": "Empty or meaningless",
-    "flood": "Automated or part of a flood",
-    "duplicate": "Duplicate: the same report sent again",
-    "test": "Test report",
+    "empty": _l("Empty or meaningless"),
+    "flood": _l("Automated or part of a flood"),
+    "duplicate": _l("Duplicate: the same report sent again"),
+    "test": _l("Test report"),
 }
 MAX_BULK = 200  # reports one bulk request may mark
 MAX_DETAILS = 1000
@@ -46,20 +48,20 @@ MARKED, RESTORED = "report.marked-junk", "report.unmarked-junk"
 
 def _check_reason(reason: str) -> str:
     if reason not in JUNK_REASONS:
-        raise ActionError("Choose why this is junk from the list.")
+        raise ActionError(_("Choose why this is junk from the list."))
     return reason
 
 
 def _check_markable(actor: Actor, report: Report) -> None:
     if report.junk:
-        raise ActionError(f"Report {report.reference} is already marked as junk.")
+        raise ActionError(_("Report %(reference)s is already marked as junk.", reference=report.reference))
     if report.stage in NOT_JUNK_STAGES:
-        raise ActionError(f"Report {report.reference} has been escalated or closed: it cannot be marked as junk.")
+        raise ActionError(_("Report %(reference)s has been escalated or closed: it cannot be marked as junk.", reference=report.reference))
     if not actor.is_lead and (report.reporter_urgent or report.priority != Priority.NORMAL):
-        raise Forbidden("This report is marked urgent or high priority: only a lead can mark it as junk.")
+        raise Forbidden(_("This report is marked urgent or high priority: only a lead can mark it as junk."))
     if report.ever_high_risk:
-        raise ActionError(f"Report {report.reference} was flagged high-risk: it cannot be marked as junk. Close it "
-                          "instead; an independent lead must approve.")
+        raise ActionError(_("Report %(reference)s was flagged high-risk: it cannot be marked as junk. Close it "
+                            "instead; an independent lead must approve.", reference=report.reference))
     if report.referral_required:  # portal.triage.mandatory: junk must not bury a mandatory referral
         raise ActionError(_("Report %(reference)s met the oversight body's mandatory-referral criteria: it cannot be marked "
                             "as junk. Refer it, or close it with a reason and a second lead's approval.",
@@ -87,7 +89,7 @@ def mark(ctx: Context, actor: Actor, reference: str, reason: str, details: str =
     _check_markable(actor, report)
     details = (details or "").strip()
     if len(details) > MAX_DETAILS:
-        raise ActionError(f"The details must be {MAX_DETAILS:,} characters or fewer.")
+        raise ActionError(_("The details must be %(count)s characters or fewer.", count=f"{MAX_DETAILS:,}"))
     if details:
         seal_note(ctx, actor, report, report_dek(ctx, actor, report), f"Marked as junk: {JUNK_REASONS[reason]}.\n{details}")
     _mark(ctx, actor, report, reason, note=bool(details))
@@ -97,7 +99,7 @@ def restore(ctx: Context, actor: Actor, reference: str) -> None:
     """Put a junk report back in the queue, with its deadline as if it had never left."""
     report = get_report(ctx, actor, reference)
     if not report.junk:
-        raise ActionError("This report is not marked as junk.")
+        raise ActionError(_("This report is not marked as junk."))
     previous = report.junk_reason
     report.junk, report.junk_on, report.junk_reason = False, None, None
     Deadlines.from_settings(ctx.settings).apply(report)
@@ -109,13 +111,13 @@ def restore(ctx: Context, actor: Actor, reference: str) -> None:
 def parse_references(values: list[str]) -> list[str]:
     """The report references a bulk request selected (client input): distinct, in order, checked."""
     if not values:
-        raise ActionError("Select at least one report.")
+        raise ActionError(_("Select at least one report."))
     if len(values) > MAX_BULK:
-        raise ActionError(f"Select at most {MAX_BULK} reports at a time.")
+        raise ActionError(_("Select at most %(count)s reports at a time.", count=MAX_BULK))
     wanted: list[str] = []
     for value in values:
         if not (0 < len(value) <= 16 and value.isascii() and value.isprintable()):
-            raise ActionError("Select reports from the list.")
+            raise ActionError(_("Select reports from the list."))
         if value not in wanted:
             wanted.append(value)
     return wanted
@@ -128,7 +130,7 @@ def mark_many(ctx: Context, actor: Actor, references: list[str], reason: str) ->
     whole request with the same message as one that does not exist.
     """
     if not actor.is_lead:
-        raise Forbidden("Only a lead can mark several reports as junk at once.")
+        raise Forbidden(_("Only a lead can mark several reports as junk at once."))
     if not actor.reviewer.active:
         raise NotFound
     reason = _check_reason(reason)
@@ -136,7 +138,7 @@ def mark_many(ctx: Context, actor: Actor, references: list[str], reason: str) ->
     reports = {r.reference: r for r in ctx.db.scalars(readable(actor).where(Report.reference.in_(wanted)))}
     missing = [ref for ref in wanted if ref not in reports]
     if missing:
-        raise ActionError(f"{len(missing)} of the selected reports could not be found. Nothing was marked.")
+        raise ActionError(ngettext("%(num)d of the selected reports could not be found. Nothing was marked.", "%(num)d of the selected reports could not be found. Nothing was marked.", len(missing)))
     for reference in wanted:
         _check_markable(actor, reports[reference])
     for reference in wanted:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
@@ -122,10 +123,10 @@ def case_links(db: Session, readable: Select, actor: Actor, report: Report) -> C
 def decide_link(ctx: Context, actor: Actor, readable: Select, report: Report, other_reference: str, decision: str) -> None:
     """Confirm or reject a possible link between two reports the reviewer may read (audited on both)."""
     if decision not in links.DECISIONS:
-        raise ActionError("Choose whether the two reports are about the same person.")
+        raise ActionError(_("Choose whether the two reports are about the same person."))
     other = ctx.db.scalar(readable.where(Report.reference == other_reference[:16]))
     if other is None or other.id == report.id or links.links_of(ctx.db, report.id).get(other.id) != links.POSSIBLE:
-        raise ActionError("That link is not waiting for a decision (it may have been decided already).")
+        raise ActionError(_("That link is not waiting for a decision (it may have been decided already)."))
     first, second = links.pair(report.id, other.id)
     ctx.db.add(LinkDecision(first_report_id=first, second_report_id=second, decision=decision, decided_by=actor.reviewer.id))
     ctx.db.flush()
@@ -182,7 +183,7 @@ def add_subject(ctx: Context, actor: Actor, report: Report, internal_key: bytes,
     name, identifier = (name or "").strip()[:200], (identifier or "").strip()[:200]
     values = subject_values(ctx.blind_index_key, name, identifier, contained=True)
     if not values:
-        raise ActionError("Give a full name (first name and surname) or a collar or staff number of at least 3 characters.")
+        raise ActionError(_("Give a full name (first name and surname) or a collar or staff number of at least 3 characters."))
     added = 0
     for kind, value in values:
         row = ctx.db.scalar(select(SubjectIndex).where(SubjectIndex.report_id == report.id, SubjectIndex.kind == kind,
@@ -208,7 +209,7 @@ def remove_subject(ctx: Context, actor: Actor, report: Report, internal_key: byt
     """Remove a name or number from linking: every blind-index value it stands for."""
     group = next((s for s in subject_labels(ctx, report, internal_key, answers) if subject_id in s.ids), None)
     if group is None:
-        raise ActionError("That identifier is not on this report.")
+        raise ActionError(_("That identifier is not on this report."))
     linked_before = list(ctx.db.scalars(select(Report).where(Report.id.in_(linked_report_ids(report.id)))))
     ctx.db.execute(update(SubjectIndex).where(SubjectIndex.id.in_(group.ids), SubjectIndex.report_id == report.id)
                    .values(removed=True))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from flask_babel import gettext as _
 from sqlalchemy import ColumnElement, Date, exists, false, func, select, tuple_
 
 from portal import deadlines
@@ -215,7 +216,7 @@ def queue(ctx: Context, actor: Actor, filters: QueueFilters) -> QueuePage:
             due_on=rules.due_on(r),
             linked=linked.get(r.id, (0, False))[0],
             linked_more=linked.get(r.id, (0, False))[1],
-            deadline_label="Acknowledge by" if r.acknowledged_on is None else "Feedback by",
+            deadline_label=_("Acknowledge by") if r.acknowledged_on is None else _("Feedback by"),
             reporter_unread=r.id in unread,
             new_information=r.stage == Stage.CLOSED and r.id in after_closure,
             awaiting_my_approval=r.stage == Stage.CLOSURE_PENDING and r.id in approvable,

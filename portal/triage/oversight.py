@@ -14,6 +14,7 @@ import statistics
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
+from flask_babel import gettext as _
 from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -21,6 +22,7 @@ from portal.blobs import delete_blob
 from portal.clock import today
 from portal.config import Settings
 from portal.deadlines import overdue_clause
+from portal.i18n import DEFAULT_LANGUAGE, parse_languages, translations
 from portal.reports.models import Attachment, KeyWrap, Report, SafeCopy
 from portal.triage import audit
 from portal.triage.listing import new_information_clause, unread_clause
@@ -45,26 +47,39 @@ class Digest:
     unread: int = 0
     new_information: int = 0
 
-    def text(self) -> str:
+    def text(self, language: str = DEFAULT_LANGUAGE) -> str:
+        catalog = translations(language)
+        gettext = catalog.gettext
         lines = [
-            f"Confidential reporting portal: summary for {self.reviewer.display_name}",
+            gettext("Confidential reporting portal: summary for %(name)s") % {"name": self.reviewer.display_name},
             "",
-            f"Reports not yet acknowledged: {self.unacknowledged}",
-            f"Overdue reports: {self.overdue}",
-            f"Open reports assigned to you: {self.assigned_open}",
+            gettext("Reports not yet acknowledged: %(count)d") % {"count": self.unacknowledged},
+            gettext("Overdue reports: %(count)d") % {"count": self.overdue},
+            gettext("Open reports assigned to you: %(count)d") % {"count": self.assigned_open},
         ]
         if self.awaiting_approval:
-            lines.append(f"Closures proposed by someone else, awaiting a lead's approval: {self.awaiting_approval}")
+            lines.append(gettext("Closures proposed by someone else, awaiting a lead's approval: %(count)d")
+                         % {"count": self.awaiting_approval})
         if self.unread:
-            lines.append(f"Reports with a reply from the reporter not yet read: {self.unread}")
+            lines.append(gettext("Reports with a reply from the reporter not yet read: %(count)d") % {"count": self.unread})
         if self.new_information:
-            lines.append(f"Closed reports with new information from the reporter, awaiting a decision: {self.new_information}")
+            lines.append(gettext("Closed reports with new information from the reporter, awaiting a decision: %(count)d")
+                         % {"count": self.new_information})
         if self.purge_soon:
-            lines.append(f"Your closed reports to be deleted within 30 days: {self.purge_soon}")
-        lines += ["", "Sign in to the triage interface on the internal network to see them. This message holds no report content."]
+            lines.append(gettext("Your closed reports to be deleted within 30 days: %(count)d") % {"count": self.purge_soon})
+        lines += ["", gettext("Sign in to the triage interface on the internal network to see them. "
+                              "This message holds no report content.")]
         if self.footer:
             lines += ["", self.footer]
         return "\n".join(lines)
+
+    def message(self, languages: list[str]) -> str:
+        """The digest in each of `languages`, one after the other (a bilingual e-mail)."""
+        return ("\n\n" + "-" * 60 + "\n\n").join(self.text(language) for language in languages)
+
+
+def digest_subject(languages: list[str]) -> str:
+    return " / ".join(translations(language).gettext("Confidential reporting portal: your summary") for language in languages)
 
 
 def digests(db: Session, settings: Settings) -> list[Digest]:
@@ -94,12 +109,13 @@ def send_digests(db: Session, settings: Settings, echo, footer: str | None = Non
     """E-mail each reviewer who has an address when SMTP is configured; otherwise print.
     `footer` (the audit log's signed checkpoint) ends every message: each inbox keeps a copy."""
     sent = 0
+    languages = parse_languages(settings.digest_languages)
     items = digests(db, settings)
     for item in items:
         item.footer = footer
     if not settings.smtp_host:
         for item in items:
-            echo(item.text())
+            echo(item.message(languages))
             echo("-" * 60)
         return 0
     import smtplib
@@ -114,10 +130,10 @@ def send_digests(db: Session, settings: Settings, echo, footer: str | None = Non
             if not item.reviewer.email:
                 continue
             message = EmailMessage()
-            message["Subject"] = "Confidential reporting portal: your summary"
+            message["Subject"] = digest_subject(languages)
             message["From"] = settings.smtp_from
             message["To"] = item.reviewer.email
-            message.set_content(item.text())
+            message.set_content(item.message(languages))
             smtp.send_message(message)
             sent += 1
     return sent
@@ -168,7 +184,7 @@ def themes(db: Session, settings: Settings, months: int = 12) -> Themes:
         raw[(key, month)] = raw.get((key, month), 0) + 1
         per_category[key] = per_category.get(key, 0) + 1
         per_month[month] = per_month.get(month, 0) + 1
-    categories = [(c.key, c.label) for c in settings.taxonomy.categories] + [("uncategorised", "Not yet categorised")]
+    categories = [(c.key, c.label) for c in settings.taxonomy.categories] + [("uncategorised", _("Not yet categorised"))]
     routes = dict(db.execute(select(Report.escalation_route, func.count(Report.id)).where(
         Report.escalation_route.is_not(None), genuine).group_by(Report.escalation_route)).all())
     ack = [(a - r).days for r, a in db.execute(select(Report.received_on, Report.acknowledged_on).where(
@@ -214,7 +230,7 @@ def themes_svg(data: Themes) -> str:
     peak = max([v for v in values if v] + [data.threshold])
     slot = (width - left - 10) / max(1, len(values))
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
-             f'aria-labelledby="chart-title"><title id="chart-title">Reports received per month</title>',
+             f'aria-labelledby="chart-title"><title id="chart-title">{escape(_("Reports received per month"))}</title>',
              '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">'
              '<line x1="0" y1="0" x2="0" y2="6" stroke="#b1b4b6" stroke-width="3"/></pattern></defs>',
              f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" stroke="#0b0c0c"/>']

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 
 from portal.forms import first_error
 from portal.triage import auth, screening
@@ -37,5 +38,6 @@ def retry(reference: str):
     if not form.validate_on_submit():
         raise ActionError(first_error(form))
     screening.retry(auth.request_context(), auth.current_actor(), reference)
-    flash(f"{reference} was sent back to screening. If its list of people still cannot be read, it returns here.")
+    flash(_("%(reference)s was sent back to screening. If its list of people still cannot be read, it returns here.",
+            reference=reference))
     return redirect(url_for("quarantine.quarantine"))

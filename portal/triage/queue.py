@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from portal.forms import first_error
 from portal.triage import auth, junk, listing, service
@@ -75,12 +77,13 @@ def queue():
 def mark_junk_bulk():
     """Mark the reports ticked on the queue as junk (leads only; the service checks again)."""
     form = BulkJunkForm()
-    on_refusal(lambda message, status: _render_queue(form, message or "Those reports could not be marked.", status))
+    on_refusal(lambda message, status: _render_queue(form, message or _("Those reports could not be marked."), status))
     actor = auth.current_actor()
     # Before the form is looked at, so that a reviewer learns why rather than what was wrong with it.
-    require_role(actor, Role.LEAD, "Only a lead can mark several reports as junk at once.")
+    require_role(actor, Role.LEAD, _("Only a lead can mark several reports as junk at once."))
     if not form.validate_on_submit():
         raise ActionError(first_error(form))
     marked = junk.mark_many(auth.request_context(), actor, request.form.getlist("report"), form.reason.data)
-    flash(f"Marked {marked} report{'' if marked == 1 else 's'} as junk. They are listed under Junk reports, where they can be restored.")
+    flash(ngettext("Marked %(num)d report as junk. It is listed under Junk reports, where it can be restored.",
+                   "Marked %(num)d reports as junk. They are listed under Junk reports, where they can be restored.", marked))
     return redirect(url_for("queue.queue"))

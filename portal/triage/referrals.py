@@ -16,6 +16,7 @@ import datetime as dt
 import os
 from dataclasses import dataclass
 
+from flask_babel import format_date
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -189,7 +190,7 @@ def _check_day(day: dt.date | None, referral: Referral) -> dt.date:
     if day > today():
         raise ActionError(_("The date cannot be in the future."))
     if day < referral.sent_on:
-        raise ActionError(_("The date cannot be before the referral was sent (%(day)s).", day=referral.sent_on.strftime("%-d %B %Y")))
+        raise ActionError(_("The date cannot be before the referral was sent (%(day)s).", day=format_date(referral.sent_on, "d MMMM y")))
     return day
 
 

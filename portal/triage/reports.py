@@ -11,6 +11,8 @@ import contextlib
 import re
 
 from flask import Blueprint, after_this_request, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 
@@ -39,7 +41,7 @@ from portal.triage.forms import (
 )
 from portal.triage.models import Reviewer
 from portal.triage.referral_forms import AcknowledgedForm, OutcomeForm
-from portal.triage.vocabulary import OUTCOMES, PRIORITIES, ROUTES, STAGES
+from portal.triage.vocabulary import OUTCOMES, PRIORITIES, ROLES, ROUTES, STAGES
 from portal.web import download_response
 
 bp = Blueprint("reports", __name__)
@@ -59,7 +61,7 @@ def _report_forms(ctx: Context, report) -> dict:
     assign.assignee.choices = [("", "Nobody")] + [(str(r.id), r.display_name) for r in readers]
     access = AccessForm(formdata=None)
     others = [r for r in service.active_reviewers(ctx) if r not in readers]
-    access.reviewer.choices = [("", "Choose a reviewer")] + [(str(r.id), f"{r.display_name} ({r.role})") for r in others]
+    access.reviewer.choices = [("", _("Choose a reviewer"))] + [(str(r.id), f"{r.display_name} ({ROLES[r.role]})") for r in others]
     return {"categorise": categorise, "assign": assign, "message": MessageForm(formdata=None), "note": NoteForm(formdata=None),
             "escalate": EscalateForm(formdata=None), "close": CloseForm(formdata=None), "approval": ApprovalForm(formdata=None),
             "reopen": ReopenForm(formdata=None), "junk": JunkForm(formdata=None), "access": access,
@@ -125,7 +127,7 @@ def _done(reference: str, message: str):
 def acknowledge(reference: str):
     ctx, actor = _acting_on(reference, "confirm", ConfirmForm())
     service.acknowledge(ctx, actor, reference)
-    return _done(reference, "Acknowledged. The reporter has been sent the acknowledgement message.")
+    return _done(reference, _("Acknowledged. The reporter has been sent the acknowledgement message."))
 
 
 @bp.post("/reports/<reference>/categorise")
@@ -135,7 +137,7 @@ def categorise(reference: str):
     form = CategoriseForm(taxonomy=state.settings().taxonomy)
     ctx, actor = _acting_on(reference, "categorise", form)
     service.categorise(ctx, actor, reference, form.category.data or "", form.flags.data or [], form.priority.data)
-    return _done(reference, "Category, risk flags and priority saved.")
+    return _done(reference, _("Category, risk flags and priority saved."))
 
 
 @bp.post("/reports/<reference>/assign")
@@ -146,7 +148,7 @@ def assign(reference: str):
     form.assignee.choices = [(form.assignee.data or "", "")]
     ctx, actor = _acting_on(reference, "assign", form)
     service.assign(ctx, actor, reference, small_int(form.assignee.data))
-    return _done(reference, "Assignment saved.")
+    return _done(reference, _("Assignment saved."))
 
 
 @bp.post("/reports/<reference>/message")
@@ -156,7 +158,7 @@ def message(reference: str):
     form = MessageForm()
     ctx, actor = _acting_on(reference, "message", form)
     service.message_reporter(ctx, actor, reference, form.text.data)
-    return _done(reference, "Message encrypted and sent. The reporter will see it when they next sign in with their code.")
+    return _done(reference, _("Message encrypted and sent. The reporter will see it when they next sign in with their code."))
 
 
 @bp.post("/reports/<reference>/note")
@@ -166,7 +168,7 @@ def note(reference: str):
     form = NoteForm()
     ctx, actor = _acting_on(reference, "note", form)
     service.add_note(ctx, actor, reference, form.text.data)
-    return _done(reference, "Internal note added.")
+    return _done(reference, _("Internal note added."))
 
 
 @bp.post("/reports/<reference>/escalate")
@@ -176,7 +178,7 @@ def escalate(reference: str):
     form = EscalateForm()
     ctx, actor = _acting_on(reference, "escalate", form)
     service.escalate(ctx, actor, reference, form.route.data, form.reason.data)
-    return _done(reference, "Escalated.")
+    return _done(reference, _("Escalated."))
 
 
 @bp.post("/reports/<reference>/close")
@@ -188,11 +190,11 @@ def close(reference: str):
     approvers = closure.close(ctx, actor, reference, form.outcome.data, form.basis.data, form.reason.data,
                               form.no_referral_reason.data or "")
     if approvers is None:
-        return _done(reference, "Report closed.")
+        return _done(reference, _("Report closed."))
     names = ", ".join(f"{a.display_name} ({a.login})" for a in approvers)
-    flash("Closure proposed, not yet closed. This report was flagged high-risk or must be referred to the oversight body, "
-          f"so an independent lead must approve the closure. It is waiting in the queue of: {names}. Each of them can now "
-          "read it.", "warning")
+    flash(_("Closure proposed, not yet closed. This report was flagged high-risk or must be referred to the oversight body, "
+            "so an independent lead must approve the closure. It is waiting in the queue of: %(names)s. Each of them can now "
+            "read it.", names=names), "warning")
     return redirect(url_for("reports.report", reference=reference))
 
 
@@ -204,8 +206,8 @@ def approval(reference: str):
     ctx, actor = _acting_on(reference, "approval", form)
     approved = form.decision.data == "approve"
     closure.approve(ctx, actor, reference, approved, form.reason.data or "")
-    return _done(reference, "Closure approved: the report is closed." if approved
-                 else "Closure not approved: the report is open again, and your reason is in the notes.")
+    return _done(reference, _("Closure approved: the report is closed.") if approved
+                 else _("Closure not approved: the report is open again, and your reason is in the notes."))
 
 
 @bp.post("/reports/<reference>/reopen")
@@ -215,7 +217,7 @@ def reopen(reference: str):
     form = ReopenForm()
     ctx, actor = _acting_on(reference, "reopen", form)
     closure.reopen(ctx, actor, reference, form.reason.data)
-    return _done(reference, "Report reopened.")
+    return _done(reference, _("Report reopened."))
 
 
 @bp.post("/reports/<reference>/new-information")
@@ -227,9 +229,9 @@ def new_information(reference: str):
     ctx, actor = _acting_on(reference, "new_information", form)
     if form.decision.data == "reopen":
         closure.reopen(ctx, actor, reference, form.reason.data)
-        return _done(reference, "Report reopened because of the reporter's new information.")
+        return _done(reference, _("Report reopened because of the reporter's new information."))
     closure.keep_closed(ctx, actor, reference, form.reason.data)
-    return _done(reference, "Recorded: the new information does not change the outcome. The report stays closed.")
+    return _done(reference, _("Recorded: the new information does not change the outcome. The report stays closed."))
 
 
 @bp.post("/reports/<reference>/junk")
@@ -239,7 +241,7 @@ def mark_junk(reference: str):
     form = JunkForm()
     ctx, actor = _acting_on(reference, "junk", form)
     junk.mark(ctx, actor, reference, form.reason.data or "", form.details.data or "")
-    return _done(reference, "Marked as junk. It is no longer in the queue, counts or themes; it is listed under Junk reports.")
+    return _done(reference, _("Marked as junk. It is no longer in the queue, counts or themes; it is listed under Junk reports."))
 
 
 @bp.post("/reports/<reference>/junk/restore")
@@ -248,7 +250,7 @@ def mark_junk(reference: str):
 def restore_junk(reference: str):
     ctx, actor = _acting_on(reference, "confirm", ConfirmForm())
     junk.restore(ctx, actor, reference)
-    return _done(reference, "Restored to the queue, with its deadline as before.")
+    return _done(reference, _("Restored to the queue, with its deadline as before."))
 
 
 @bp.post("/reports/<reference>/access/grant")
@@ -260,9 +262,9 @@ def grant(reference: str):
     ctx, actor = _acting_on(reference, "access", form)
     reviewer_id = small_int(form.reviewer.data)
     if reviewer_id is None:
-        raise ActionError("Choose a reviewer.")
+        raise ActionError(_("Choose a reviewer."))
     service.grant_access(ctx, actor, reference, reviewer_id)
-    return _done(reference, "Access granted: the report's key has been wrapped to that reviewer.")
+    return _done(reference, _("Access granted: the report's key has been wrapped to that reviewer."))
 
 
 @bp.post("/reports/<reference>/access/<int(max=999999999):reviewer_id>/revoke")
@@ -271,7 +273,7 @@ def grant(reference: str):
 def revoke(reference: str, reviewer_id: int):
     ctx, actor = _acting_on(reference, "confirm", ConfirmForm())
     service.revoke_access(ctx, actor, reference, reviewer_id)
-    return _done(reference, "Access removed.")
+    return _done(reference, _("Access removed."))
 
 
 @bp.post("/reports/<reference>/subjects")
@@ -281,7 +283,7 @@ def add_subject(reference: str):
     form = SubjectForm()
     ctx, actor = _acting_on(reference, "subject", form)
     service.add_subject(ctx, actor, reference, form.name.data or "", form.identifier.data or "")
-    return _done(reference, "Identifier added: reports naming the same person are now linked.")
+    return _done(reference, _("Identifier added: reports naming the same person are now linked."))
 
 
 @bp.post("/reports/<reference>/subjects/<int(max=999999999):subject_id>/remove")
@@ -290,7 +292,7 @@ def add_subject(reference: str):
 def remove_subject(reference: str, subject_id: int):
     ctx, actor = _acting_on(reference, "confirm", ConfirmForm())
     service.remove_subject(ctx, actor, reference, subject_id)
-    return _done(reference, "Identifier removed from linking.")
+    return _done(reference, _("Identifier removed from linking."))
 
 
 @bp.post("/reports/<reference>/links/<other>/<any(confirmed, rejected):decision>")
@@ -299,7 +301,8 @@ def remove_subject(reference: str, subject_id: int):
 def decide_link(reference: str, other: str, decision: str):
     ctx, actor = _acting_on(reference, "confirm", ConfirmForm())
     service.decide_link(ctx, actor, reference, other, decision)
-    flash(f"Link {'confirmed: the reports are treated as being about the same person' if decision == 'confirmed' else 'rejected: it will not be suggested again'}.")
+    flash(_("Link confirmed: the reports are treated as being about the same person.") if decision == "confirmed"
+          else _("Link rejected: it will not be suggested again."))
     return redirect(url_for("reports.report", reference=reference) + "#links")
 
 
@@ -309,8 +312,8 @@ def _to_evidence(reference: str, attachment_hex: str, message: str, warning: boo
     return redirect(url_for("reports.report", reference=reference) + f"#file-{attachment_hex[:32]}")
 
 
-UNREADABLE_FILE = ("This file could not be decrypted: it was damaged or altered after it was received. "
-                   "Nothing was downloaded.")
+UNREADABLE_FILE = _l("This file could not be decrypted: it was damaged or altered after it was received. "
+                     "Nothing was downloaded.")
 
 
 @bp.get("/reports/<reference>/files/<attachment_hex>")
@@ -347,13 +350,13 @@ def make_safe_copy(reference: str, attachment_hex: str):
         return _to_evidence(reference, attachment_hex, UNREADABLE_FILE)
     if isinstance(outcome, Refused):
         return _to_evidence(reference, attachment_hex,
-                            f"No safe copy was made: {outcome.reason} Only the original is available: open it with care.")
-    return _to_evidence(reference, attachment_hex, "Safe copy ready. " + outcome.removed_sentence, warning=False)
+                            _("No safe copy was made: %(reason)s Only the original is available: open it with care.", reason=outcome.reason))
+    return _to_evidence(reference, attachment_hex, _("Safe copy ready. %(removed)s", removed=outcome.removed_sentence), warning=False)
 
 
-BUSY = "Another safe copy is being made right now. Try again in a minute."
-UNREADABLE_COPY = ("This safe copy could not be decrypted: it was damaged or altered after it was made. "
-                   "Nothing was downloaded. Make the safe copy again.")
+BUSY = _l("Another safe copy is being made right now. Try again in a minute.")
+UNREADABLE_COPY = _l("This safe copy could not be decrypted: it was damaged or altered after it was made. "
+                     "Nothing was downloaded. Make the safe copy again.")
 
 
 @bp.get("/reports/<reference>/files/<attachment_hex>/safe-copy")

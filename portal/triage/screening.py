@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
@@ -42,12 +44,12 @@ from portal.triage.subjects import linked_report_ids, subject_values
 
 PENDING, SCREENED, QUARANTINED = "pending", "screened", "quarantined"
 SCREENING_PROBLEMS = {
-    "missing": "No list of the people it names came with it: it was not sent by the portal’s own report form "
-               "(most often an automated or junk submission).",
-    "unreadable": "The list of the people it names does not open with this portal’s screening key: it was damaged, "
-                  "forged, or sealed to a screening key this triage host no longer holds.",
-    "malformed": "The list of the people it names opened, but it is not in the portal’s format or is over its limits.",
-    "error": "Screening stopped on this report with an unexpected error (the triage host’s log has the details).",
+    "missing": _l("No list of the people it names came with it: it was not sent by the portal’s own report form "
+                  "(most often an automated or junk submission)."),
+    "unreadable": _l("The list of the people it names does not open with this portal’s screening key: it was damaged, "
+                     "forged, or sealed to a screening key this triage host no longer holds."),
+    "malformed": _l("The list of the people it names opened, but it is not in the portal’s format or is over its limits."),
+    "error": _l("Screening stopped on this report with an unexpected error (the triage host’s log has the details)."),
     **routing.ROUTING_PROBLEMS,
 }
 
@@ -229,7 +231,7 @@ QUARANTINE_PAGE = 100
 
 def quarantine(ctx: Context, actor: Actor) -> QuarantineView:
     """Reports screening could not read, newest first, for leads: reference, day, problem; nothing else."""
-    require_role(actor, Role.LEAD, "Only a lead reviewer can see reports held in quarantine.")
+    require_role(actor, Role.LEAD, _("Only a lead reviewer can see reports held in quarantine."))
     rows = ctx.db.execute(select(Report.reference, Report.received_on, Report.screening_problem, Report.encrypted_in_browser)
                           .where(Report.screening == QUARANTINED).order_by(Report.id.desc()).limit(QUARANTINE_PAGE)).all()
     total = ctx.db.scalar(select(func.count()).select_from(Report).where(Report.screening == QUARANTINED)) or 0

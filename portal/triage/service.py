@@ -173,7 +173,7 @@ def open_case(ctx: Context, actor: Actor, reference: str) -> TriageCase | Altere
             entry.text, entry.attachments, entry.altered = None, [], True
         entry.attachments = [(file_id, meta) for file_id, meta in entry.attachments if file_id not in hidden]
     internal_key = report_internal_key(ctx, actor, report, dek)
-    notes = [NoteItem(author=names.get(n.author_id, "Reviewer"), written_on=n.written_on,
+    notes = [NoteItem(author=names.get(n.author_id, _("Reviewer")), written_on=n.written_on,
                       text=None if n.public_id in failed else _note_text(internal_key, report, n), altered=n.public_id in failed)
              for n in report.notes]
     audit.record(ctx.db, ctx.audit_key, actor.reviewer.login, "report.viewed", report.reference)
@@ -273,9 +273,9 @@ def seal_note(ctx: Context, actor: Actor, report: Report, dek: bytes, text: str)
 def check_reason(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
-        raise ActionError("Give a reason. It is kept as an encrypted internal note.")
+        raise ActionError(_("Give a reason. It is kept as an encrypted internal note."))
     if len(reason) > 5000:
-        raise ActionError("The reason must be 5,000 characters or fewer.")
+        raise ActionError(_("The reason must be 5,000 characters or fewer."))
     return reason
 
 
@@ -283,7 +283,7 @@ def acknowledge(ctx: Context, actor: Actor, reference: str) -> None:
     """Acknowledge receipt: the reporter gets the standard acknowledgement message."""
     report = get_report(ctx, actor, reference)
     if report.acknowledged_on is not None:
-        raise ActionError("This report has already been acknowledged.")
+        raise ActionError(_("This report has already been acknowledged."))
     send_acknowledgement(ctx, actor, report, report_dek(ctx, actor, report))
 
 
@@ -303,12 +303,12 @@ def categorise(ctx: Context, actor: Actor, reference: str, category: str, flags:
     report = get_report(ctx, actor, reference)
     taxonomy = ctx.settings.taxonomy
     if category and category not in taxonomy.keys():
-        raise ActionError("Choose a category from the list.")
+        raise ActionError(_("Choose a category from the list."))
     known_flags = {k for k, _ in taxonomy.risk_flags}
     if any(f not in known_flags for f in flags):
-        raise ActionError("Choose risk flags from the list.")
+        raise ActionError(_("Choose risk flags from the list."))
     if priority not in PRIORITIES:
-        raise ActionError("Choose a priority from the list.")
+        raise ActionError(_("Choose a priority from the list."))
     report.category = category or None
     report.risk_flags = ",".join(sorted(set(flags)))
     report.priority = priority
@@ -326,14 +326,14 @@ def categorise(ctx: Context, actor: Actor, reference: str, category: str, flags:
 def assign(ctx: Context, actor: Actor, reference: str, assignee_id: int | None) -> None:
     report = get_report(ctx, actor, reference)
     if assignee_id not in (None, actor.reviewer.id):
-        require_role(actor, Role.LEAD, "Only a lead can assign a report to someone else.")
+        require_role(actor, Role.LEAD, _("Only a lead can assign a report to someone else."))
     if assignee_id is not None:
         assignee = ctx.db.get(Reviewer, assignee_id)
         has_wrap = ctx.db.scalar(
             select(KeyWrap.id).where(KeyWrap.report_id == report.id, KeyWrap.recipient_fingerprint == (assignee.key_fingerprint if assignee else ""))
         )
         if assignee is None or not assignee.active or has_wrap is None:
-            raise ActionError("That reviewer cannot read this report. Grant them access first.")
+            raise ActionError(_("That reviewer cannot read this report. Grant them access first."))
     report.assignee_id = assignee_id
     log_action(ctx, actor, "report.assigned", report, assignee=assignee_id)
 
@@ -342,9 +342,9 @@ def message_reporter(ctx: Context, actor: Actor, reference: str, text: str) -> N
     report = get_report(ctx, actor, reference)
     text = (text or "").strip()
     if not text:
-        raise ActionError("Write a message to send.")
+        raise ActionError(_("Write a message to send."))
     if len(text) > int(ctx.settings.max_text_chars):
-        raise ActionError(f"A message must be {int(ctx.settings.max_text_chars):,} characters or fewer.")
+        raise ActionError(_("A message must be %(count)s characters or fewer.", count=f"{int(ctx.settings.max_text_chars):,}"))
     dek = report_dek(ctx, actor, report)
     add_message(ctx.db, report, dek, text, from_reporter=False, reviewer_id=actor.reviewer.id,
                 signer=triage_binder(triage_binding_key(ctx.audit_key)))
@@ -359,9 +359,9 @@ def add_note(ctx: Context, actor: Actor, reference: str, text: str) -> None:
     report = get_report(ctx, actor, reference)
     text = (text or "").strip()
     if not text:
-        raise ActionError("Write a note to add.")
+        raise ActionError(_("Write a note to add."))
     if len(text) > int(ctx.settings.max_text_chars):
-        raise ActionError(f"A note must be {int(ctx.settings.max_text_chars):,} characters or fewer.")
+        raise ActionError(_("A note must be %(count)s characters or fewer.", count=f"{int(ctx.settings.max_text_chars):,}"))
     seal_note(ctx, actor, report, report_dek(ctx, actor, report), text)
     log_action(ctx, actor, "report.note-added", report)
 
@@ -369,9 +369,9 @@ def add_note(ctx: Context, actor: Actor, reference: str, text: str) -> None:
 def escalate(ctx: Context, actor: Actor, reference: str, route: str, reason: str) -> None:
     report = get_report(ctx, actor, reference)
     if route not in ROUTES:
-        raise ActionError("Choose an escalation route.")
+        raise ActionError(_("Choose an escalation route."))
     if report.stage in (Stage.CLOSED, Stage.CLOSURE_PENDING):
-        raise ActionError("Reopen the report, or decide the pending closure, before escalating it.")
+        raise ActionError(_("Reopen the report, or decide the pending closure, before escalating it."))
     reason = check_reason(reason)
     seal_note(ctx, actor, report, report_dek(ctx, actor, report), f"Escalated: {ROUTES[route]}.\nReason: {reason}")
     report.stage = Stage.ESCALATED
@@ -386,16 +386,16 @@ def escalate(ctx: Context, actor: Actor, reference: str, route: str, reason: str
 
 def grant_access(ctx: Context, actor: Actor, reference: str, reviewer_id: int) -> None:
     """Wrap the report's DEK to another reviewer (in the lead's session)."""
-    require_role(actor, Role.LEAD, "Only a lead can grant access to a report.")
+    require_role(actor, Role.LEAD, _("Only a lead can grant access to a report."))
     report = get_report(ctx, actor, reference)
     target = ctx.db.get(Reviewer, reviewer_id)
     if target is None or not target.active:
-        raise ActionError("Choose an active reviewer.")
+        raise ActionError(_("Choose an active reviewer."))
     already = ctx.db.scalar(select(KeyWrap.id).where(KeyWrap.report_id == report.id, KeyWrap.recipient_fingerprint == target.key_fingerprint))
     if already:
-        raise ActionError(f"{target.display_name} can already read this report.")
+        raise ActionError(_("%(name)s can already read this report.", name=target.display_name))
     if ctx.db.scalar(select(exists(conflicts.excluded_reviewers(ctx.db, report).where(Reviewer.id == target.id)))):
-        raise ActionError(f"{target.display_name} cannot be given this report: a conflict of interest applies.")
+        raise ActionError(_("%(name)s cannot be given this report: a conflict of interest applies.", name=target.display_name))
     dek = report_dek(ctx, actor, report)
     public = RecipientPublicKey.from_bytes(target.public_key)
     internal_wrap = internal.wrap_internal_key(report_internal_key(ctx, actor, report, dek), public, report)
@@ -405,11 +405,11 @@ def grant_access(ctx: Context, actor: Actor, reference: str, reviewer_id: int) -
 
 
 def revoke_access(ctx: Context, actor: Actor, reference: str, reviewer_id: int) -> None:
-    require_role(actor, Role.LEAD, "Only a lead can remove access to a report.")
+    require_role(actor, Role.LEAD, _("Only a lead can remove access to a report."))
     report = get_report(ctx, actor, reference)
     target = ctx.db.get(Reviewer, reviewer_id)
     if target is None or target.id == actor.reviewer.id:
-        raise ActionError("Choose another reviewer.")
+        raise ActionError(_("Choose another reviewer."))
     ctx.db.execute(delete(KeyWrap).where(KeyWrap.report_id == report.id, KeyWrap.recipient_fingerprint == target.key_fingerprint))
     if report.assignee_id == target.id:
         report.assignee_id = None

@@ -8,6 +8,7 @@ import pyotp
 import segno
 from flask import Blueprint, Response, abort, make_response, redirect, render_template, request, url_for
 
+from portal.i18n import with_language
 from portal.triage import auth
 from portal.triage.decorators import in_transaction
 from portal.triage.forms import CodeForm, ConfirmForm, LoginForm
@@ -72,7 +73,8 @@ def second_factor():
             if reviewer.must_change_passphrase:  # someone else chose it: replace it before anything else
                 target = url_for("account.account")
             else:
-                target = _safe_next() or url_for("queue.queue")
+                next_path = _safe_next()
+                target = with_language(next_path) if next_path else url_for("queue.queue")
             return auth.set_session_cookie(redirect(target), cookie)
     elif request.method == "POST":
         status = 400

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import enum
 
+from flask_babel import lazy_gettext as _l
+
 
 class _Labelled(enum.StrEnum):
     """A stored value with the label shown for it."""
 
-    label: str
+    label: str  # a lazy gettext string: the reader's language wherever it is shown
 
     def __new__(cls, value: str, label: str) -> _Labelled:
         member = str.__new__(cls, value)
@@ -32,11 +34,11 @@ class _Labelled(enum.StrEnum):
 class Stage(_Labelled):
     """Where a report is in the reviewers' workflow (the reporter sees a coarser ReportStatus)."""
 
-    NEW = "new", "New"
-    ASSESSING = "assessing", "Being assessed"
-    ESCALATED = "escalated", "Escalated"
-    CLOSURE_PENDING = "closure-pending", "Closure awaiting approval"
-    CLOSED = "closed", "Closed"
+    NEW = "new", _l("New")
+    ASSESSING = "assessing", _l("Being assessed")
+    ESCALATED = "escalated", _l("Escalated")
+    CLOSURE_PENDING = "closure-pending", _l("Closure awaiting approval")
+    CLOSED = "closed", _l("Closed")
 
 
 class Route(_Labelled):
@@ -51,29 +53,32 @@ class Route(_Labelled):
         member.label, member.investigation = label, investigation
         return member
 
-    PROFESSIONAL_STANDARDS = "professional-standards", "Professional standards investigation", True
-    ANTI_CORRUPTION = "anti-corruption", "Anti-corruption unit (covert enquiries)", True
-    EXTERNAL_OVERSIGHT = "external-oversight", "Referral to the external oversight body", True
-    CRIMINAL_INVESTIGATION = "criminal-investigation", "Criminal investigation", True
-    SAFEGUARDING = "safeguarding", "Immediate safeguarding referral", True
-    MANAGEMENT_ACTION = "management-action", "Management action or learning", False
+    PROFESSIONAL_STANDARDS = "professional-standards", _l("Professional standards investigation"), True
+    ANTI_CORRUPTION = "anti-corruption", _l("Anti-corruption unit (covert enquiries)"), True
+    EXTERNAL_OVERSIGHT = "external-oversight", _l("Referral to the external oversight body"), True
+    CRIMINAL_INVESTIGATION = "criminal-investigation", _l("Criminal investigation"), True
+    SAFEGUARDING = "safeguarding", _l("Immediate safeguarding referral"), True
+    MANAGEMENT_ACTION = "management-action", _l("Management action or learning"), False
 
 
 class Outcome(_Labelled):
     """How a closed report ended."""
 
-    ACTION_TAKEN = "action-taken", "Action taken (misconduct, criminal or management outcome)"
-    REFERRED_ELSEWHERE = "referred-elsewhere", "Referred to another body, which now leads"
-    NO_FURTHER_ACTION = "no-further-action", "No further action"
+    ACTION_TAKEN = "action-taken", _l("Action taken (misconduct, criminal or management outcome)")
+    REFERRED_ELSEWHERE = "referred-elsewhere", _l("Referred to another body, which now leads")
+    NO_FURTHER_ACTION = "no-further-action", _l("No further action")
 
 
 class Priority(_Labelled):
     """In ascending order of urgency: the order is the rank the queue sorts on."""
 
-    NORMAL = "normal", "Normal"
-    HIGH = "high", "High"
-    URGENT = "urgent", "Urgent"
+    NORMAL = "normal", _l("Normal")
+    HIGH = "high", _l("High")
+    URGENT = "urgent", _l("Urgent")
 
+
+# Reviewers' roles (portal.triage.models.Role values), as shown to people.
+ROLES = {"reviewer": _l("Reviewer"), "lead": _l("Lead reviewer"), "administrator": _l("Administrator")}
 
 # {value: label} maps, as the forms' choices and the templates read them.
 STAGES = Stage.labels()

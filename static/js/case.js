@@ -16,12 +16,13 @@
 import * as pc from './portal-crypto.js';
 import { enableSealedReply } from './reply-form.js';
 import { forgetRoot, takeRoot } from './reporter-root.js';
+import { t } from './i18n.js';
 
 const page = document.getElementById('case');
-const UNREADABLE_MESSAGE = 'This message could not be decrypted: it was damaged after it was sent. Everything else on this page is unaffected.';
-const UNREADABLE_FILE = 'That file could not be decrypted: it was damaged after it was sent. Nothing was downloaded.';
-const CHOICES = { yes: 'Yes', no: 'No', unsure: 'Not sure' };
-const HOW_KNOWN = { saw: 'I saw or heard it myself', told: 'Someone told me', suspect: 'I suspect it' };
+const UNREADABLE_MESSAGE = t('This message could not be decrypted: it was damaged after it was sent. Everything else on this page is unaffected.');
+const UNREADABLE_FILE = t('That file could not be decrypted: it was damaged after it was sent. Nothing was downloaded.');
+const CHOICES = { yes: t('Yes'), no: t('No'), unsure: t('Not sure') };
+const HOW_KNOWN = { saw: t('I saw or heard it myself'), told: t('Someone told me'), suspect: t('I suspect it') };
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 function el(tag, className, ...children) {
@@ -31,13 +32,17 @@ function el(tag, className, ...children) {
   return node;
 }
 
+// Month names from the catalog: browsers' own date formatting may lack Welsh.
+const MONTHS = [t('January'), t('February'), t('March'), t('April'), t('May'), t('June'), t('July'), t('August'),
+  t('September'), t('October'), t('November'), t('December')];
+
 function day(iso) {
   const date = new Date(`${iso}T00:00:00Z`);
-  return Number.isNaN(date.getTime()) ? '' : date.toLocaleDateString('en-GB', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' });
+  return Number.isNaN(date.getTime()) ? '' : `${date.getUTCDate()} ${MONTHS[date.getUTCMonth()]} ${date.getUTCFullYear()}`;
 }
 
 function size(bytes) {
-  if (!Number.isFinite(bytes) || bytes < 1000) return `${Math.max(0, bytes | 0)} Bytes`;
+  if (!Number.isFinite(bytes) || bytes < 1000) return t('%(count)s bytes', { count: Math.max(0, bytes | 0) });
   const units = ['kB', 'MB', 'GB'];
   let value = bytes / 1000;
   let unit = 0;
@@ -90,7 +95,7 @@ function saveAs(bytes, name) {
 }
 
 function fileItem(ctx, file) {
-  if (!file.meta.readable) return el('li', null, 'A file whose details could not be decrypted');
+  if (!file.meta.readable) return el('li', null, t('A file whose details could not be decrypted'));
   const note = el('span', 'govuk-body-s portal-file-status', '');
   note.setAttribute('role', 'status');
   const url = ctx.fileUrl.replace('ID', file.id);
@@ -103,15 +108,15 @@ function fileItem(ctx, file) {
     if (busy) return;
     busy = true;
     link.setAttribute('aria-busy', 'true');
-    note.textContent = ' Decrypting on this device…';
+    note.textContent = ' ' + t('Decrypting on this device…');
     try {
       const response = await fetch(url, { credentials: 'same-origin', cache: 'no-store' });
       if (!response.ok) throw new Error('not available');
       const plain = await pc.decryptStream(ctx.dek, ctx.reportId, pc.fromHex(file.id), await response.blob());
       saveAs(plain, file.meta.name); // only now: every chunk and the final flag authenticated
-      note.textContent = ' Decrypted and checked.';
+      note.textContent = ' ' + t('Decrypted and checked.');
     } catch (error) {
-      note.textContent = error instanceof pc.CryptoError ? ` ${UNREADABLE_FILE}` : ' The file could not be fetched. Check your connection and try again.';
+      note.textContent = error instanceof pc.CryptoError ? ` ${UNREADABLE_FILE}` : ' ' + t('The file could not be fetched. Check your connection and try again.');
     } finally {
       busy = false;
       link.removeAttribute('aria-busy');
@@ -128,7 +133,7 @@ function renderConversation(ctx, messages, filesByMessage) {
   const list = document.getElementById('conversation-list');
   document.getElementById('no-messages').hidden = messages.length > 0;
   for (const m of messages) {
-    const who = el('strong', null, m.from_reporter ? 'You' : 'Reviewer');
+    const who = el('strong', null, m.from_reporter ? t('You') : t('Reviewer'));
     const meta = el('p', 'portal-message__meta govuk-body-s', who, ` · ${day(m.sent_on)}`);
     const body = m.text === null
       ? el('div', 'govuk-inset-text portal-unreadable', UNREADABLE_MESSAGE)
@@ -145,22 +150,22 @@ function row(label, ...value) {
 function renderAnswers(ctx, a, files) {
   const list = document.getElementById('report-answers');
   const text = (v) => (typeof v === 'string' ? v : '');
-  list.append(row('What happened', text(a.what_happened)));
+  list.append(row(t('What happened'), text(a.what_happened)));
   (Array.isArray(a.people) ? a.people : []).forEach((p, i) => {
-    const parts = [['Name', p?.name], ['Rank or role', p?.role], ['Collar or staff number', p?.identifier], ['Unit or station', p?.unit]]
+    const parts = [[t('Name'), p?.name], [t('Rank or role'), p?.role], [t('Collar or staff number'), p?.identifier], [t('Unit or station'), p?.unit]]
       .filter(([, v]) => text(v))
       .map(([label, v]) => el('span', 'portal-field', `${label}: ${v}`));
     const spaced = parts.flatMap((part, j) => (j ? [el('br'), part] : [part]));
-    list.append(row(`Person ${i + 1}`, ...spaced));
+    list.append(row(t('Person %(number)s', { number: i + 1 }), ...spaced));
   });
   const category = document.querySelector(`#category-labels [data-category="${CSS.escape(text(a.category))}"]`);
   const rows = [
-    ['When', text(a.when)], ['Where', text(a.where)], ['Anyone at risk now', CHOICES[a.risk_now] || ''],
-    ['Vulnerable person involved', CHOICES[a.vulnerable_person] || ''], ['How you know', HOW_KNOWN[a.how_known] || ''],
-    ['Who else knows', text(a.witnesses)], ['Kind of concern', category ? category.textContent : ''],
+    [t('When'), text(a.when)], [t('Where'), text(a.where)], [t('Anyone at risk now'), CHOICES[a.risk_now] || ''],
+    [t('Vulnerable person involved'), CHOICES[a.vulnerable_person] || ''], [t('How you know'), HOW_KNOWN[a.how_known] || ''],
+    [t('Who else knows'), text(a.witnesses)], [t('Kind of concern'), category ? category.textContent : ''],
   ];
   for (const [label, value] of rows) if (value) list.append(row(label, value));
-  if (files.length) list.append(row('Evidence', fileList(ctx, files)));
+  if (files.length) list.append(row(t('Evidence'), fileList(ctx, files)));
 }
 
 function showStatus(message) {
@@ -185,7 +190,9 @@ async function openCase() {
   const response = await fetch(page.dataset.caseUrl, { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } });
   const data = response.ok && (response.headers.get('Content-Type') || '').startsWith('application/json') ? await response.json() : null;
   if (!data) {
-    window.location.assign(`${page.dataset.signInUrl}?expired=1`); // the session ended
+    const signIn = new URL(page.dataset.signInUrl, window.location.href); // it may carry ?lang=
+    signIn.searchParams.set('expired', '1');
+    window.location.assign(signIn.href); // the session ended
     return;
   }
   const reportId = pc.fromHex(data.report_id);
@@ -225,6 +232,6 @@ async function openCase() {
 if (page) {
   document.getElementById('sign-out-form')?.addEventListener('submit', forgetRoot);
   openCase().catch(() => {
-    showStatus('Your case could not be opened on this device just now. Reload the page to try again.');
+    showStatus(t('Your case could not be opened on this device just now. Reload the page to try again.'));
   });
 }

@@ -3,6 +3,8 @@
 // Shared by the report form and the follow-up sign-in. Built with DOM calls,
 // never innerHTML: messages may quote a file's name or what the reporter typed.
 
+import { t } from './i18n.js';
+
 function fieldElement(form, name) {
   if (!name) return null;
   const el = form.elements.namedItem(name);
@@ -18,7 +20,8 @@ const ERROR_CLASSES = {
 
 export function clearErrors(form) {
   document.querySelectorAll('[data-js-error]').forEach((el) => el.remove());
-  document.title = document.title.replace(/^Error: /, '');
+  const prefix = t('Error:') + ' ';
+  if (document.title.startsWith(prefix)) document.title = document.title.slice(prefix.length);
   form.querySelectorAll('.govuk-form-group--error[data-js-error-group]').forEach((el) => {
     el.classList.remove('govuk-form-group--error');
     el.removeAttribute('data-js-error-group');
@@ -45,7 +48,7 @@ function markField(el, message) {
   p.setAttribute('data-js-error', '');
   const hidden = document.createElement('span');
   hidden.className = 'govuk-visually-hidden';
-  hidden.textContent = 'Error: ';
+  hidden.textContent = t('Error:') + ' ';
   p.append(hidden, message);
   const choices = el.closest('.govuk-radios, .govuk-checkboxes');
   (choices || el).before(p);
@@ -74,7 +77,7 @@ export function showErrors(form, errors) {
   alert.setAttribute('role', 'alert');
   const title = document.createElement('h2');
   title.className = 'govuk-error-summary__title';
-  title.textContent = 'There is a problem';
+  title.textContent = t('There is a problem');
   const body = document.createElement('div');
   body.className = 'govuk-error-summary__body';
   const list = document.createElement('ul');
@@ -104,7 +107,8 @@ export function showErrors(form, errors) {
   // At the top of the page's main column, where GOV.UK puts it, not beside the form.
   const slot = form.closest('[data-error-summary-slot], .govuk-grid-column-two-thirds') || form.parentElement;
   slot.prepend(summary);
-  if (!document.title.startsWith('Error: ')) document.title = `Error: ${document.title}`;
+  const prefix = t('Error:') + ' ';
+  if (!document.title.startsWith(prefix)) document.title = `${prefix}${document.title}`;
   summary.focus();
 }
 

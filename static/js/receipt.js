@@ -10,13 +10,15 @@
 //   <p class="portal-copy-status" role="status" aria-live="polite"></p>   (optional; or [data-receipt-status])
 //   <a href="/report/done" data-leave-receipt>Yes, I have written it down</a>   (ends the leave prompt)
 
+import { t } from './i18n.js';
+
 document.body.classList.add('js-enabled');
 
 // "Have you written down your code?": the browser asks before the receipt is left (a reload, a
 // link, closing the tab), until the reporter presses "Yes, I have written it down".
 function askBeforeLeaving(event) {
   event.preventDefault();
-  event.returnValue = 'Have you written down your code?'; // older browsers need a value; most show their own words
+  event.returnValue = t('Have you written down your code?'); // older browsers need a value; most show their own words
   return event.returnValue;
 }
 
@@ -62,7 +64,7 @@ async function copyReceipt(button) {
   const code = codeElement.textContent.trim().replace(/\s+/g, ' ');
   try {
     await navigator.clipboard.writeText(code);
-    say(scope, button, 'Code copied. Paste it somewhere only you can see.');
+    say(scope, button, t('Code copied. Paste it somewhere only you can see.'));
     return;
   } catch {
     // No async clipboard (older browser, or not a secure context): fall back below.
@@ -77,7 +79,7 @@ async function copyReceipt(button) {
   say(
     scope,
     button,
-    copied ? 'Code copied. Paste it somewhere only you can see.' : 'The code is selected: press Ctrl and C (or Command and C) to copy it.',
+    copied ? t('Code copied. Paste it somewhere only you can see.') : t('The code is selected: press Ctrl and C (or Command and C) to copy it.'),
   );
 }
 

@@ -14,6 +14,7 @@
 import { showErrors } from './form-errors.js';
 import * as pc from './portal-crypto.js';
 import { appendWork, proofOfWork } from './work.js';
+import { t } from './i18n.js';
 
 async function seal(form, reportId, dek, text, files) {
   const messageId = pc.randomBytes(pc.ID_LEN);
@@ -36,7 +37,7 @@ async function seal(form, reportId, dek, text, files) {
 }
 
 function showSignedOut(form, result) {
-  const message = (result.errors && result.errors[0] && result.errors[0].message) || 'You were signed out. Nothing was sent.';
+  const message = (result.errors && result.errors[0] && result.errors[0].message) || t('You were signed out. Nothing was sent.');
   showErrors(form, [{ field: 'message', message }]);
   const errorText = document.getElementById('message-error');
   if (errorText && typeof result.sign_in === 'string' && result.sign_in.startsWith('/')) {
@@ -46,7 +47,7 @@ function showSignedOut(form, result) {
     link.target = '_blank';
     link.rel = 'noopener';
     link.id = 'sign-in-again';
-    link.textContent = 'Sign in again in a new tab';
+    link.textContent = t('Sign in again in a new tab');
     errorText.append(' ', link);
   }
 }
@@ -59,17 +60,17 @@ export function enableSealedReply(form, reportId, dek) {
     const text = form.elements.namedItem('message').value.trim();
     const files = Array.from(form.elements.namedItem('evidence').files || []);
     if (!text && !files.length) {
-      showError('Write a message or attach a file.');
+      showError(t('Write a message or attach a file.'));
       return;
     }
     const limit = Number(form.dataset.fileLimit || 0);
     const tooBig = files.find((f) => limit && pc.streamCiphertextSize(f.size) > limit);
     if (tooBig) {
-      showError(`${tooBig.name} is too large. Attach a smaller copy, or split it into parts.`);
+      showError(t('%(name)s is too large. Attach a smaller copy, or split it into parts.', { name: tooBig.name }));
       return;
     }
     if (files.length > Number(form.dataset.files || 20)) {
-      showError(`You can attach up to ${form.dataset.files} files at a time.`);
+      showError(t('You can attach up to %(count)s files at a time.', { count: form.dataset.files }));
       return;
     }
     const button = form.querySelector('[type="submit"]');
@@ -97,9 +98,9 @@ export function enableSealedReply(form, reportId, dek) {
         showSignedOut(form, result);
         return;
       }
-      showError((result && result.errors && result.errors[0] && result.errors[0].message) || 'Your message was not sent. Try again in a few minutes; nothing you wrote has been lost.');
+      showError((result && result.errors && result.errors[0] && result.errors[0].message) || t('Your message was not sent. Try again in a few minutes; nothing you wrote has been lost.'));
     } catch {
-      showError('Your message could not be sent because of a connection problem. Nothing you wrote has been lost.');
+      showError(t('Your message could not be sent because of a connection problem. Nothing you wrote has been lost.'));
     } finally {
       button.removeAttribute('disabled');
     }

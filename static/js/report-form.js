@@ -17,10 +17,11 @@ import * as pc from './portal-crypto.js';
 import { Fallback, Unavailable, loadKeys as loadPublishedKeys, loadWords as loadPublishedWords } from './published.js';
 
 // Same words as portal/reports/service.py NO_INDEPENDENT_BODY.
-const NO_INDEPENDENT_BODY = "This report cannot be sent only to the independent body just now: the portal has no key for it. Nothing was sent. Untick that choice to send it to this force's reviewers, or try again later.";
-const NOT_READY = 'The portal cannot encrypt your report on this device just now, so nothing was sent. Try again in a few minutes. Nothing you wrote has been lost.';
+const NO_INDEPENDENT_BODY = t("This report cannot be sent only to the independent body just now: the portal has no key for it. Nothing was sent. Untick that choice to send it to this force's reviewers, or try again later.");
+const NOT_READY = t('The portal cannot encrypt your report on this device just now, so nothing was sent. Try again in a few minutes. Nothing you wrote has been lost.');
 import { guardReceipt } from './receipt.js'; // copy / print buttons and the leave prompt of the receipt; adds `js-enabled`
 import { appendWork, proofOfWork, tryAddWorkInputs } from './work.js';
+import { number, t } from './i18n.js';
 
 const form = document.getElementById('report-form');
 const PERSON_FIELDS = ['name', 'role', 'identifier', 'unit'];
@@ -145,30 +146,30 @@ const length = (s) => [...s].length; // code points, as Python's len()
 // The server cannot see the answers on this path, so its field rules are applied here.
 function checkAnswers(doc, files, keys) {
   const errors = [];
-  if (!doc.what_happened) errors.push({ field: 'what_happened', message: 'Tell us what happened. A few sentences are enough to start.' });
-  else if (length(doc.what_happened) > LONG) errors.push({ field: 'what_happened', message: `This answer must be ${LONG.toLocaleString('en-GB')} characters or fewer` });
-  if (length(doc.witnesses) > LONG) errors.push({ field: 'witnesses', message: `This answer must be ${LONG.toLocaleString('en-GB')} characters or fewer` });
-  if (length(doc.when) > SHORT) errors.push({ field: 'when_happened', message: `When it happened must be ${SHORT} characters or fewer` });
-  if (length(doc.where) > SHORT) errors.push({ field: 'where_happened', message: `Where it happened must be ${SHORT} characters or fewer` });
+  if (!doc.what_happened) errors.push({ field: 'what_happened', message: t('Tell us what happened. A few sentences are enough to start.') });
+  else if (length(doc.what_happened) > LONG) errors.push({ field: 'what_happened', message: t('This answer must be %(count)s characters or fewer', { count: number(LONG) }) });
+  if (length(doc.witnesses) > LONG) errors.push({ field: 'witnesses', message: t('This answer must be %(count)s characters or fewer', { count: number(LONG) }) });
+  if (length(doc.when) > SHORT) errors.push({ field: 'when_happened', message: t('When it happened must be %(count)s characters or fewer', { count: SHORT }) });
+  if (length(doc.where) > SHORT) errors.push({ field: 'where_happened', message: t('Where it happened must be %(count)s characters or fewer', { count: SHORT }) });
   const data = new FormData(form);
   for (const i of personIndexes()) {
     for (const f of PERSON_FIELDS) {
       const name = `people-${i}-${f}`;
-      if (length(text(data, name).trim()) > SHORT) errors.push({ field: name, message: `This answer must be ${SHORT} characters or fewer` });
+      if (length(text(data, name).trim()) > SHORT) errors.push({ field: name, message: t('This answer must be %(count)s characters or fewer', { count: SHORT }) });
     }
   }
 
   // The server counts encrypted bytes, so compare the size each file will have once encrypted.
   const { file_bytes: fileMax, report_bytes: totalMax, files: countMax } = keys.limits;
-  if (files.length > countMax) errors.push({ field: 'evidence', message: `You can attach up to ${countMax} files at a time.` });
+  if (files.length > countMax) errors.push({ field: 'evidence', message: t('You can attach up to %(count)s files at a time.', { count: countMax }) });
   let total = 0;
   for (const file of files) {
     const size = pc.streamCiphertextSize(file.size, keys.chunk_log2);
     total += size;
-    if (size > fileMax) errors.push({ field: 'evidence', message: `${file.name} is larger than ${megabytes(fileMax)}. Attach a smaller copy, or split it into parts.` });
+    if (size > fileMax) errors.push({ field: 'evidence', message: t('%(name)s is larger than %(size)s. Attach a smaller copy, or split it into parts.', { name: file.name, size: megabytes(fileMax) }) });
   }
   if (total > totalMax && files.every((f) => pc.streamCiphertextSize(f.size, keys.chunk_log2) <= fileMax)) {
-    errors.push({ field: 'evidence', message: `All files together must be smaller than ${megabytes(totalMax)}.` });
+    errors.push({ field: 'evidence', message: t('All files together must be smaller than %(size)s.', { size: megabytes(totalMax) }) });
   }
   return errors;
 }
@@ -197,8 +198,8 @@ function prepare() {
 
 // Under a flood the portal asks every browser for a few seconds of work first (work.js).
 async function checkWork() {
-  progress('Preparing to send: a short check that keeps the portal open for everyone…');
-  return proofOfWork(form.dataset.challengeUrl, (tried, max) => max > 200000 && progress(`Preparing to send: a short check that keeps the portal open for everyone… ${Math.min(99, Math.floor((100 * tried) / max))}%`));
+  progress(t('Preparing to send: a short check that keeps the portal open for everyone…'));
+  return proofOfWork(form.dataset.challengeUrl, (tried, max) => max > 200000 && progress(t('Preparing to send: a short check that keeps the portal open for everyone…') + ` ${Math.min(99, Math.floor((100 * tried) / max))}%`));
 }
 
 // Same document as portal/reports/answers.py subject_document: names, collar/staff numbers and
@@ -225,7 +226,7 @@ function chosenRecipients(keys, onlyIndependent) {
 
 async function sealAndSend(keys, words, doc, files) {
   const work = await checkWork();
-  progress('Encrypting your report on this device…');
+  progress(t('Encrypting your report on this device…'));
   const code = pc.generateReceiptCode(words);
   const secret = await pc.receiptSecret(code, pc.fromHex(keys.install_salt), keys.argon2);
   const reportId = pc.randomBytes(pc.ID_LEN);
@@ -254,7 +255,7 @@ async function sealAndSend(keys, words, doc, files) {
   body.append('screening_fingerprint', keys.screening.fingerprint); // refused if the key changed since page load
 
   for (const [n, file] of files.entries()) {
-    const label = files.length > 1 ? `Encrypting file ${n + 1} of ${files.length} on this device…` : 'Encrypting your file on this device…';
+    const label = files.length > 1 ? t('Encrypting file %(number)s of %(count)s on this device…', { number: n + 1, count: files.length }) : t('Encrypting your file on this device…');
     progress(label);
     const attachmentId = pc.randomBytes(pc.ID_LEN);
     const idHex = pc.toHex(attachmentId);
@@ -266,7 +267,7 @@ async function sealAndSend(keys, words, doc, files) {
     body.append(`attachment.${idHex}`, encrypted, 'encrypted.bin');
   }
 
-  progress('Sending your encrypted report…');
+  progress(t('Sending your encrypted report…'));
   const response = await fetch(form.action, { method: 'POST', body, headers: { Accept: 'application/json' }, credentials: 'same-origin' });
   let result = null;
   try {
@@ -374,13 +375,13 @@ async function onSubmit(event) {
     if (errors) {
       showErrors(errors);
     } else if (response.status === 503) {
-      showErrors([{ field: '', message: 'The portal is very busy just now. Send your report again in a minute. Nothing you wrote has been lost.' }]);
+      showErrors([{ field: '', message: t('The portal is very busy just now. Send your report again in a minute. Nothing you wrote has been lost.') }]);
     } else {
-      showErrors([{ field: '', message: 'Your report was not received. Send it again in a few minutes. Nothing you wrote has been lost.' }]);
+      showErrors([{ field: '', message: t('Your report was not received. Send it again in a few minutes. Nothing you wrote has been lost.') }]);
     }
   } catch {
     // fetch rejects on network failure; nothing about the content is logged.
-    showErrors([{ field: '', message: 'Your report could not be sent because of a connection problem. Check your connection and send again. Nothing you wrote has been lost.' }]);
+    showErrors([{ field: '', message: t('Your report could not be sent because of a connection problem. Check your connection and send again. Nothing you wrote has been lost.') }]);
   } finally {
     sending = false;
     progress('');

@@ -22,10 +22,11 @@ import * as pc from './portal-crypto.js';
 import { Fallback, Unavailable, loadKeys, loadWords } from './published.js';
 import { keepRoot } from './reporter-root.js';
 import { proofOfWork, tryAddWorkInputs } from './work.js';
+import { t } from './i18n.js';
 
 const form = document.getElementById('sign-in-form');
-const NOT_READY = 'Your code could not be checked on this device just now, so it was not sent. Try again in a few minutes.';
-const WRONG_CODE = 'We could not find a report with that code. Check each word and try again.'; // views.py WRONG_CODE
+const NOT_READY = t('Your code could not be checked on this device just now, so it was not sent. Try again in a few minutes.');
+const WRONG_CODE = t('We could not find a report with that code. Check each word and try again.'); // views.py WRONG_CODE
 
 function progress(message) {
   const region = document.getElementById('sign-in-progress');
@@ -93,7 +94,7 @@ async function onSubmit(event) {
     }
     const typed = form.elements.namedItem('receipt_code').value;
     if (!typed.trim()) {
-      showErrors(form, [{ field: 'receipt_code', message: 'Enter your receipt code' }]);
+      showErrors(form, [{ field: 'receipt_code', message: t('Enter your receipt code') }]);
       return;
     }
     let canonical;
@@ -103,11 +104,11 @@ async function onSubmit(event) {
       showErrors(form, [{ field: 'receipt_code', message: WRONG_CODE }]);
       return;
     }
-    progress('Checking your code on this device…');
+    progress(t('Checking your code on this device…'));
     const { keys } = ready;
     const secret = await pc.receiptSecret(canonical, pc.fromHex(keys.install_salt), keys.argon2);
     const token = await pc.lookupToken(secret);
-    progress('Signing in…');
+    progress(t('Signing in…'));
     let { response, result } = await postToken(token);
     if (result && result.retry === 'work') {
       renewToken(form, result);
@@ -125,10 +126,10 @@ async function onSubmit(event) {
     renewToken(form, result);
     const errors = serverErrors(result);
     if (errors) showErrors(form, errors);
-    else if (response.status === 503) showErrors(form, [{ field: '', message: 'The portal is very busy just now. Please try again in a minute.' }]);
-    else showErrors(form, [{ field: '', message: 'You could not be signed in just now. Please try again in a few minutes.' }]);
+    else if (response.status === 503) showErrors(form, [{ field: '', message: t('The portal is very busy just now. Please try again in a minute.') }]);
+    else showErrors(form, [{ field: '', message: t('You could not be signed in just now. Please try again in a few minutes.') }]);
   } catch {
-    showErrors(form, [{ field: '', message: 'You could not be signed in because of a connection problem. Check your connection and try again.' }]);
+    showErrors(form, [{ field: '', message: t('You could not be signed in because of a connection problem. Check your connection and try again.') }]);
   } finally {
     sending = false;
     progress('');

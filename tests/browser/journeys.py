@@ -104,10 +104,20 @@ def shoot(page: Page, directory: Path, name: str) -> Path:
 # -- reporter --------------------------------------------------------------------------------
 
 
-def open_form(page: Page, base: str) -> None:
-    page.goto(base + "/")
-    page.get_by_role("button", name="Start a report").click()
-    expect(page).to_have_url(base + "/report")
+def in_language(url: str, lang: str = "en") -> str:
+    """`url` as the portal's pages link to it in `lang` (?lang=cy; English has no parameter)."""
+    if lang == "en":
+        return url
+    return url + ("&" if "?" in url else "?") + f"lang={lang}"
+
+
+RECEIPT_HEADING = {"en": "Your report has been sent", "cy": "Mae eich adroddiad wedi’i anfon"}
+
+
+def open_form(page: Page, base: str, lang: str = "en") -> None:
+    page.goto(in_language(base + "/", lang))
+    page.locator("a.govuk-button--start").click()  # "Start a report", in any language
+    expect(page).to_have_url(in_language(base + "/report", lang))
     expect(page.locator("#report-form")).to_be_visible()
 
 
@@ -145,10 +155,10 @@ def assert_form_kept(page: Page, report: Report) -> None:
     expect(page.locator(f"#category-{report.category}")).to_be_checked()
 
 
-def send_report(page: Page) -> str:
+def send_report(page: Page, lang: str = "en") -> str:
     """Press "Send report", wait for the receipt, return the code shown."""
-    page.get_by_role("button", name="Send report").click()
-    expect(page.locator("#receipt-heading")).to_have_text("Your report has been sent", timeout=30_000)
+    page.locator("#send-report").click()
+    expect(page.locator("#receipt-heading")).to_have_text(RECEIPT_HEADING[lang], timeout=30_000)
     code = page.locator("[data-receipt-code]").inner_text().strip()
     assert re.fullmatch(r"[a-z]+( [a-z]+){7}", code), f"receipt code {code!r} is not 8 words"
     return code
@@ -227,24 +237,24 @@ def sign_out_and_check(page: Page, base: str) -> None:
 _used_codes: dict[str, str] = {}
 
 
-def sign_in_reviewer(page: Page, base: str, login: str, passphrase: str, totp_secret: str) -> None:
+def sign_in_reviewer(page: Page, base: str, login: str, passphrase: str, totp_secret: str, lang: str = "en") -> None:
     """Sign in to the triage interface, with a TOTP code this secret has not used yet: the portal
     refuses a code used once, and a second sign-in of the same account may fall in the same 30 s."""
     import time
 
     import pyotp
 
-    page.goto(base + "/login")
-    page.get_by_label("Login").fill(login)
-    page.get_by_label("Passphrase").fill(passphrase)
-    page.get_by_role("button", name="Continue").click()
+    page.goto(in_language(base + "/login", lang))
+    page.locator("#login").fill(login)
+    page.locator("#passphrase").fill(passphrase)
+    page.locator("#passphrase").press("Enter")
     totp = pyotp.TOTP(totp_secret)
     while totp.now() == _used_codes.get(totp_secret):
         time.sleep(0.5)
     _used_codes[totp_secret] = totp.now()
-    page.get_by_label("6-digit code").fill(_used_codes[totp_secret])
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(base + "/")
+    page.locator("#code").fill(_used_codes[totp_secret])
+    page.locator("#code").press("Enter")
+    expect(page).to_have_url(in_language(base + "/", lang))
 
 
 def report_about(browsing, reporter, what: str, name: str, collar: str) -> None:

@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "portal.config",
             "portal.db",
             "portal.i18n",
+            "portal.i18n_catalogs",
             "portal.instance",
             "portal.logs",
             "portal.state",
