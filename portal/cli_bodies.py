@@ -50,9 +50,15 @@ def keygen(out: Path, name: str, protection: Protection) -> None:
 @click.argument("slug")
 @click.argument("public_key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--fingerprint", default=None, help="The fingerprint the body read out (else you are asked to confirm).")
+@click.option("--replace", is_flag=True, help="Replace the body's active key (every later referral and routed report is "
+              "sealed to the new one): only after confirming the new fingerprint with the body by another channel.")
 @pass_instance
-def add(instance: Instance, slug: str, public_key_file: Path, fingerprint: str | None) -> None:
-    """Register a body's PUBLIC key (from its keygen) after confirming its fingerprint with the body."""
+def add(instance: Instance, slug: str, public_key_file: Path, fingerprint: str | None, replace: bool) -> None:
+    """Register a body's PUBLIC key (from its keygen) after confirming its fingerprint with the body.
+
+    Replacing a body's active key needs --replace and is audited with both fingerprints: a key
+    swapped in by someone on this host would receive every later referral (an attacker review
+    replaced the independent body's key with a bare "y")."""
     settings = instance.settings
     try:
         configured = load_bodies(settings)
@@ -61,13 +67,26 @@ def add(instance: Instance, slug: str, public_key_file: Path, fingerprint: str |
     if slug not in configured:
         raise click.ClickException(f"no body {slug!r} in the bodies file (known: {', '.join(configured) or 'none'})")
     public = read_public_key_file(public_key_file)
+    with instance_database(settings) as database, database.transaction() as session:
+        current = body_key(session, slug)
+    if current is not None and current.fingerprint != public.fingerprint and not replace:
+        raise click.ClickException(
+            f"{slug} already has an active key ({format_fingerprint(current.fingerprint)}). Replacing it sends every later "
+            "referral and routed report to the new key: confirm the new fingerprint with the body by another channel, "
+            "then run this again with --replace.")
     click.echo(f"Body: {configured[slug].name} ({slug})")
+    if current is not None and replace:
+        click.echo(f"Replacing the active key {format_fingerprint(current.fingerprint)}.")
     confirm_fingerprint(public, fingerprint, "the body")
     with instance_database(settings) as database:
         try:
             with database.transaction() as session:
                 key = register_body_key(session, slug, public, CLI_ACTOR)
-                record_cli_action(session, settings, "body-key.registered", body=slug, fingerprint=key.fingerprint)
+                if current is None:
+                    record_cli_action(session, settings, "body-key.registered", body=slug, fingerprint=key.fingerprint)
+                else:
+                    record_cli_action(session, settings, "body-key.registered", body=slug, fingerprint=key.fingerprint,
+                                      replaced=current.fingerprint)
         except BodiesError as exc:
             raise click.ClickException(str(exc)) from exc
     click.echo(f"Registered key {format_fingerprint(key.fingerprint)} for {slug}; referrals to it are sealed to this key.")

@@ -119,11 +119,18 @@ def test_a_new_key_replaces_the_body_s_older_one(cli, keygen, database, tmp_path
     first = import_public_key((tmp_path / "keys" / "first.pub").read_text())
     second = import_public_key((tmp_path / "keys" / "second.pub").read_text())
     ok(cli("bodies", "add", "criminal-investigation", str(tmp_path / "keys" / "first.pub"), "--fingerprint", first.fingerprint))
-    ok(cli("bodies", "add", "criminal-investigation", str(tmp_path / "keys" / "second.pub"),
+    # An attacker review replaced the independent body's active key with a bare "y": now it needs --replace.
+    refused = cli("bodies", "add", "criminal-investigation", str(tmp_path / "keys" / "second.pub"), input="y\n")
+    assert refused.exit_code == 1 and "already has an active key" in refused.output and "--replace" in refused.output
+    with database.transaction() as session:
+        assert body_key(session, "criminal-investigation").fingerprint == first.fingerprint
+    ok(cli("bodies", "add", "criminal-investigation", str(tmp_path / "keys" / "second.pub"), "--replace",
            "--fingerprint", format_fingerprint(second.fingerprint).upper()))
     with database.transaction() as session:
         assert body_key(session, "criminal-investigation").fingerprint == second.fingerprint
         assert session.scalar(select(ReceivingBodyKey.active).where(ReceivingBodyKey.fingerprint == first.fingerprint)) is False
+    assert ("cli", "body-key.registered", {"body": "criminal-investigation", "fingerprint": second.fingerprint,
+                                           "replaced": first.fingerprint}) in _entries(database)
 
 
 def test_add_refuses_an_unknown_body_and_a_file_that_is_no_public_key(cli, keygen, tmp_path):
