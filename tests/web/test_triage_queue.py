@@ -323,8 +323,10 @@ def test_queue_renders_when_nothing_can_be_decrypted(seeded, monkeypatch):
         assert response.status_code == 200, query
     assert len(queue_references(client.get("/").data)) == 6
     assert "Sexual harassment" in page_text(client.get("/"))
-    # Control: the patch is in force, so opening a report (which must decrypt) fails.
-    assert client.get(f"/reports/{seeded['refs']['fresh']}").status_code == 500
+    # Control: the patch is in force, so opening a report (which must decrypt) fails: a key that does
+    # not open is shown as the report being altered (issue 19), never as content.
+    opened = client.get(f"/reports/{seeded['refs']['fresh']}")
+    assert "altered after it was received" in page_text(opened) and "What happened" not in page_text(opened)
 
 
 def test_queue_never_decrypts_once_reports_are_indexed(seeded, monkeypatch):
