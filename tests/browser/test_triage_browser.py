@@ -37,7 +37,8 @@ def test_reviewer_reads_categorises_and_answers_a_browser_encrypted_report(brows
     expect(page.get_by_role("heading", name="Set up your authenticator app")).to_be_visible()
     qr = page.get_by_role("img", name="QR code for your authenticator app")
     expect(qr).to_be_visible()
-    assert qr.evaluate("img => img.complete && img.naturalWidth > 0"), "the enrolment QR code did not load"
+    # Wait for the image itself (on a loaded machine it can still be loading when the page is visible).
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=qr.element_handle(), timeout=15_000)
     page.get_by_text("I cannot scan the code").click()
     expect(page.locator(".portal-secret")).to_have_text(instance.lead.totp_secret)
     shoot(page, screenshots, "08-totp-enrolment")
